@@ -1,0 +1,32 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import { AdminModule } from './admin/admin.module';
+import { ConfigModule, type SluiceConfig } from './config';
+import { HealthModule } from './health';
+import { RedisModule } from './infra';
+import { RolesModule } from './roles/roles.module';
+
+@Module({})
+export class AppModule {
+  static forConfig(config: SluiceConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: config.logLevel,
+            base: { pid: process.pid, instance: config.instanceId },
+            // Probes hit health endpoints every few seconds; logging each drowns the rest.
+            autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
+          },
+        }),
+        HealthModule,
+        // Every process serves admin REST and keeps pipeline definitions in Redis.
+        RedisModule,
+        AdminModule,
+        RolesModule.forRoles(config.roles),
+      ],
+    };
+  }
+}

@@ -1,0 +1,77 @@
+import { ConfigError, loadConfig, wantsEmbeddedStack } from './config';
+
+const servers = {
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  KAFKA_BROKERS: '127.0.0.1:9092,127.0.0.1:9093',
+  CLICKHOUSE_URL: 'http://127.0.0.1:8123',
+};
+
+function problemsOf(env: NodeJS.ProcessEnv): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies defaults: all roles, port 3000, info logs', () => {
+    const config = loadConfig({ ...servers });
+    expect(config.roles).toEqual(['consumer', 'owner', 'writer']);
+    expect(config.dependencies.sort()).toEqual(['clickhouse', 'kafka', 'redis']);
+    expect(config.port).toBe(3000);
+    expect(config.logLevel).toBe('info');
+    expect(config.kafkaBrokers).toEqual(['127.0.0.1:9092', '127.0.0.1:9093']);
+  });
+
+  it('reports every bad key in one error', () => {
+    const error = problemsOf({
+      ...servers,
+      PORT: 'eighty',
+      LOG_LEVEL: 'loud',
+      REDIS_URL: 'http://not-redis',
+      KAFKA_BROKERS: 'nohostport',
+    });
+    expect(error.problems.map((p) => p.key)).toEqual([
+      'KAFKA_BROKERS',
+      'LOG_LEVEL',
+      'PORT',
+      'REDIS_URL',
+    ]);
+    expect(error.message).toContain('4 problems');
+    expect(error.message).toMatch(/PORT: .*whole number/);
+  });
+
+  it('names the valid roles when a role is unknown', () => {
+    const error = problemsOf({ ...servers, ROLES: 'consumer,reader' });
+    expect(error.message).toContain('"reader"');
+    expect(error.message).toContain('valid roles: consumer, owner, writer');
+  });
+
+  it('requires only the servers the roles use', () => {
+    const writer = loadConfig({
+      ROLES: 'writer',
+      REDIS_URL: servers.REDIS_URL,
+      CLICKHOUSE_URL: servers.CLICKHOUSE_URL,
+    });
+    expect(writer.dependencies.sort()).toEqual(['clickhouse', 'redis']);
+    const error = problemsOf({ ROLES: 'consumer', REDIS_URL: servers.REDIS_URL });
+    expect(error.problems).toEqual([
+      { key: 'KAFKA_BROKERS', message: expect.stringContaining('consumer') },
+    ]);
+  });
+
+  it('deduplicates roles and trims spaces', () => {
+    expect(loadConfig({ ...servers, ROLES: ' owner, owner ,writer' }).roles).toEqual([
+      'owner',
+      'writer',
+    ]);
+  });
+
+  it('asks for the embedded stack only when no server is configured', () => {
+    expect(wantsEmbeddedStack({})).toBe(true);
+    expect(wantsEmbeddedStack({ REDIS_URL: servers.REDIS_URL })).toBe(false);
+  });
+});

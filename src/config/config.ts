@@ -1,0 +1,109 @@
+import { hostname } from 'node:os';
+import { dependenciesOf, type Dependency, type Role } from './roles';
+import { envSchema, type ParsedEnv } from './env.schema';
+
+/** The validated configuration every module receives through the `SluiceConfig` provider. */
+export interface SluiceConfig {
+  roles: Role[];
+  dependencies: Dependency[];
+  port: number;
+  logLevel: ParsedEnv['LOG_LEVEL'];
+  redisUrl: string;
+  kafkaBrokers: string[];
+  clickhouse: { url: string; username: string; password: string };
+  kafkaClientId: string;
+  shutdownTimeoutMs: number;
+  healthTimeoutMs: number;
+  pipelinesDir: string | undefined;
+  instanceId: string;
+  otlpEndpoint: string | undefined;
+  /** True when the server addresses came from the embedded local stack. */
+  embeddedStack: boolean;
+}
+
+export const SLUICE_CONFIG = Symbol('SluiceConfig');
+
+export interface ConfigProblem {
+  key: string;
+  message: string;
+}
+
+/** Thrown (before Nest starts) with every problem found, so one message names them all. */
+export class ConfigError extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}): ` +
+        problems.map((p) => `${p.key}: ${p.message}`).join('; '),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+export const SERVER_KEYS = ['REDIS_URL', 'KAFKA_BROKERS', 'CLICKHOUSE_URL'] as const;
+
+/** True when no server address is configured: the app then runs on the embedded local stack. */
+export function wantsEmbeddedStack(env: NodeJS.ProcessEnv): boolean {
+  return SERVER_KEYS.every((key) => !env[key]);
+}
+
+const REQUIRED_KEY: Record<Dependency, (typeof SERVER_KEYS)[number]> = {
+  redis: 'REDIS_URL',
+  kafka: 'KAFKA_BROKERS',
+  clickhouse: 'CLICKHOUSE_URL',
+};
+
+/**
+ * Validates the environment and returns the configuration, or throws ConfigError listing every
+ * bad key. Which server URLs are required depends on the roles: a writer-only process needs no
+ * Kafka address. `embeddedStack` marks values filled in from the local stack's env file.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): SluiceConfig {
+  const parsed = envSchema.safeParse(env);
+  const problems: ConfigProblem[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push({ key: issue.path.join('.') || '(env)', message: issue.message });
+    }
+  }
+  const roleProblem = problems.some((p) => p.key === 'ROLES');
+  if (parsed.success || !roleProblem) {
+    const roles = parsed.success ? parsed.data.ROLES : rolesOrDefault(env);
+    for (const dep of dependenciesOf(roles)) {
+      const key = REQUIRED_KEY[dep];
+      if (!env[key] && !problems.some((p) => p.key === key)) {
+        problems.push({ key, message: `required by roles ${roles.join(',')} (${dep})` });
+      }
+    }
+  }
+  if (!parsed.success || problems.length > 0) throw new ConfigError(sortProblems(problems));
+  const data = parsed.data;
+  return {
+    roles: data.ROLES,
+    dependencies: dependenciesOf(data.ROLES),
+    port: data.PORT,
+    logLevel: data.LOG_LEVEL,
+    redisUrl: data.REDIS_URL ?? '',
+    kafkaBrokers: data.KAFKA_BROKERS ?? [],
+    clickhouse: {
+      url: data.CLICKHOUSE_URL ?? '',
+      username: data.CLICKHOUSE_USERNAME,
+      password: data.CLICKHOUSE_PASSWORD,
+    },
+    kafkaClientId: data.KAFKA_CLIENT_ID,
+    shutdownTimeoutMs: data.SHUTDOWN_TIMEOUT_MS,
+    healthTimeoutMs: data.HEALTH_TIMEOUT_MS,
+    pipelinesDir: data.PIPELINES_DIR,
+    instanceId: data.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
+    otlpEndpoint: data.OTEL_EXPORTER_OTLP_ENDPOINT,
+    embeddedStack,
+  };
+}
+
+function rolesOrDefault(env: NodeJS.ProcessEnv): Role[] {
+  const parsed = envSchema.shape.ROLES.safeParse(env.ROLES);
+  return parsed.success ? parsed.data : [];
+}
+
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  return [...problems].sort((a, b) => a.key.localeCompare(b.key));
+}

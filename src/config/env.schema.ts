@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { ALL_ROLES, isRole, type Role } from './roles';
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+const commaList = (value: string): string[] =>
+  value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0);
+
+const urlWithProtocols = (protocols: readonly string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+
+const hostPort = /^[A-Za-z0-9._-]+:\d{1,5}$/;
+
+const intFromString = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: `must be a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, {
+      message: `must be a whole number from ${min} to ${max}`,
+    });
+
+/**
+ * The process environment Sluice reads. Every key is validated before Nest starts, so a bad
+ * deployment fails at once with one message naming every bad key instead of failing later.
+ */
+export const envSchema = z.object({
+  ROLES: z
+    .string()
+    .default(ALL_ROLES.join(','))
+    .transform(commaList)
+    .superRefine((roles, ctx) => {
+      const unknown = roles.filter((role) => !isRole(role));
+      if (unknown.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown role(s) ${unknown.map((r) => `"${r}"`).join(', ')}; valid roles: ${ALL_ROLES.join(', ')}`,
+        });
+      }
+      if (roles.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must name at least one of ${ALL_ROLES.join(', ')}`,
+        });
+      }
+    })
+    .transform((roles) => [...new Set(roles)] as Role[]),
+  PORT: intFromString(0, 65535).default(3000),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  REDIS_URL: urlWithProtocols(['redis:', 'rediss:']).optional(),
+  KAFKA_BROKERS: z
+    .string()
+    .transform(commaList)
+    .refine((list) => list.length > 0 && list.every((b) => hostPort.test(b)), {
+      message: 'must be a comma-separated list of host:port',
+    })
+    .optional(),
+  CLICKHOUSE_URL: urlWithProtocols(['http:', 'https:']).optional(),
+  CLICKHOUSE_USERNAME: z.string().default('default'),
+  CLICKHOUSE_PASSWORD: z.string().default(''),
+  KAFKA_CLIENT_ID: z.string().min(1).default('sluice'),
+  /** Grace period for in-flight work after SIGTERM before the process exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: intFromString(100, 600_000).default(15_000),
+  /** How long one readiness probe of a dependency may take before it counts as down. */
+  HEALTH_TIMEOUT_MS: intFromString(100, 60_000).default(2_000),
+  /** Pipelines (JSON or YAML files) applied at startup. */
+  PIPELINES_DIR: z.string().min(1).optional(),
+  /** Where the embedded local stack keeps its state; see libs/stack. */
+  SLUICE_STACK_DIR: z.string().min(1).optional(),
+  /** Identity of this process in the cluster; defaults to host name and PID. */
+  INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,128}$/, { message: 'must be 1-128 of A-Z a-z 0-9 . _ : -' })
+    .optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: urlWithProtocols(['http:', 'https:']).optional(),
+});
+
+export type ParsedEnv = z.infer<typeof envSchema>;
+
+/** Keys the schema knows; deploy manifests are checked against this list. */
+export const ENV_KEYS = Object.keys(envSchema.shape) as (keyof ParsedEnv)[];

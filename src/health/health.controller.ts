@@ -1,0 +1,52 @@
+import { Controller, Get, Inject } from '@nestjs/common';
+import {
+  HealthCheck,
+  HealthCheckService,
+  HealthIndicatorService,
+  type HealthIndicatorResult,
+} from '@nestjs/terminus';
+import { SLUICE_CONFIG, type SluiceConfig } from '../config';
+import { ReadinessRegistry } from './readiness.registry';
+import { withTimeout } from '@sluice/redis';
+
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly registry: ReadinessRegistry,
+    @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
+  ) {}
+
+  /** Liveness is the process alone: a dependency outage must not get the process restarted. */
+  @Get('live')
+  @HealthCheck()
+  live() {
+    return this.health.check([
+      () => this.indicators.check('process').up({ pid: process.pid, roles: this.config.roles }),
+    ]);
+  }
+
+  /** Readiness: 200 when every server the enabled roles use answers, else 503 naming each one down. */
+  @Get('ready')
+  @HealthCheck()
+  ready() {
+    return this.health.check(
+      this.registry.entries().map(
+        ([name, probe]) =>
+          () =>
+            this.probe(name, probe),
+      ),
+    );
+  }
+
+  private async probe(name: string, probe: () => Promise<void>): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check(name);
+    try {
+      await withTimeout(probe(), this.config.healthTimeoutMs, `${name} probe`);
+      return indicator.up();
+    } catch (err) {
+      return indicator.down({ message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import { stackKill, stackUp } from '@sluice/stack';
+import { TEST_STACK_DIR } from './support/paths';
+import { SluiceProcess } from './support/sluice-process';
+import { testStackEnv } from './support/stack-env';
+
+type Readiness = {
+  status: string;
+  error?: Record<string, { status: string; message?: string }>;
+  info?: Record<string, unknown>;
+};
+
+describe('health endpoints', () => {
+  let app: SluiceProcess | undefined;
+
+  afterEach(async () => {
+    await app?.stop();
+    app = undefined;
+    // Whatever happened in the test, leave Redis running for the next one.
+    await stackUp({ dir: TEST_STACK_DIR, services: ['redis'] });
+  });
+
+  it('checks every server the roles use and turns 503 naming redis while Redis is down', async () => {
+    app = await SluiceProcess.start({ env: { ...testStackEnv(), HEALTH_TIMEOUT_MS: '1000' } });
+    const running = app;
+    await running.waitFor(
+      async () => (await running.get('/health/ready')).status === 200,
+      30_000,
+      'ready',
+    );
+    const ready = (await running.get('/health/ready')).body as Readiness;
+    expect(Object.keys(ready.info ?? {}).sort()).toEqual(['clickhouse', 'kafka', 'redis']);
+
+    await stackKill('redis', { dir: TEST_STACK_DIR });
+    await running.waitFor(
+      async () => (await running.get('/health/ready')).status === 503,
+      15_000,
+      'ready 503',
+    );
+    const down = (await running.get('/health/ready')).body as Readiness;
+    expect(down.status).toBe('error');
+    expect(down.error?.redis?.status).toBe('down');
+    // Only Redis is named as failing: Kafka and ClickHouse are still up.
+    expect(Object.keys(down.error ?? {})).toEqual(['redis']);
+    expect((await running.get('/health/live')).status).toBe(200);
+
+    await stackUp({ dir: TEST_STACK_DIR, services: ['redis'] });
+    await running.waitFor(
+      async () => (await running.get('/health/ready')).status === 200,
+      30_000,
+      'ready again',
+    );
+    // The same process recovered: nothing restarted it.
+    expect(running.running).toBe(true);
+    expect(((await running.get('/api/v1/process')).body as { pid: number }).pid).toBe(running.pid);
+  });
+
+  it('checks only Redis and ClickHouse for a writer-only process', async () => {
+    const { REDIS_URL, CLICKHOUSE_URL } = testStackEnv();
+    app = await SluiceProcess.start({ env: { ROLES: 'writer', REDIS_URL, CLICKHOUSE_URL } });
+    const running = app;
+    await running.waitFor(
+      async () => (await running.get('/health/ready')).status === 200,
+      30_000,
+      'ready',
+    );
+    const ready = (await running.get('/health/ready')).body as Readiness;
+    expect(Object.keys(ready.info ?? {}).sort()).toEqual(['clickhouse', 'redis']);
+  });
+});
