@@ -17,6 +17,7 @@ export class AppModule {
           pinoHttp: {
             level: config.logLevel,
             base: { pid: process.pid, instance: config.instanceId },
+            formatters: { level: (label: string) => ({ level: label }) },
             // Probes hit health endpoints every few seconds; logging each drowns the rest.
             autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
           },

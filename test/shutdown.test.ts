@@ -2,7 +2,7 @@ import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
 
 interface LogLine {
-  level: number;
+  level: string;
   msg: string;
   context?: string;
   role?: string;

@@ -1,6 +1,7 @@
+// Loaded by Jest outside its module registry, where the @sluice/* path aliases do not resolve.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stackStatus, stackUp } from '@sluice/stack';
+import { stackStatus, stackUp } from '../../libs/stack/src';
 import { TEST_STACK_DIR } from './paths';
 
 /**

@@ -1,6 +1,7 @@
+// Loaded by Jest outside its module registry, where the @sluice/* path aliases do not resolve.
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { stackDown } from '@sluice/stack';
+import { stackDown } from '../../libs/stack/src';
 import { TEST_STACK_DIR } from './paths';
 
 /** Stops the test stack only when this run started it; a stack someone else runs is left alone. */

@@ -1,0 +1,41 @@
+/**
+ * Every Redis key Sluice uses, in one place. Keys of one pipeline partition (actor) share the
+ * hash tag `{sl:<pipeline>:<partition>}` so the actor's atomic checkpoint (a Lua script over
+ * several keys) also works on Redis Cluster, where a script may only touch one hash slot.
+ * Pipeline-wide keys carry `{sl:<pipeline>}`; cluster-wide keys `{sl}`.
+ */
+export const keys = {
+  /** Hash: pipeline id -> stored definition (JSON). */
+  pipelines: () => '{sl}:pipelines',
+  /** Hash: pipeline id -> 'running' | 'stopped'. */
+  pipelineStatus: () => '{sl}:pipeline-status',
+  /** Counter bumped on every definition/status change; processes poll it to reload cheaply. */
+  pipelinesVersion: () => '{sl}:pipelines-version',
+
+  /** Stream: the mailbox of one actor; entries are msgpack MailboxEntry under field `e`. */
+  mailbox: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:mailbox`,
+  /** Hash: the actor's checkpoint (cursor, per-source-partition watermarks, counters). */
+  checkpoint: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:checkpoint`,
+  /** String with TTL: `<ownerId>:<epoch>` of the process holding the actor. */
+  lease: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:lease`,
+  /** Counter that only grows: the fencing epoch of the actor. */
+  epoch: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:epoch`,
+  /** String: packed 8-byte key hashes first seen in one dedup time bucket; expires with it. */
+  dedupBucket: (pipeline: string, partition: number, bucketStartMs: number) =>
+    `${tag(pipeline, partition)}:dedup:${bucketStartMs}`,
+  /** Sorted set: dedup bucket start times held for this actor (score = start ms). */
+  dedupIndex: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:dedup-index`,
+  /** String: one flushed batch's rows waiting for the writer (deleted once inserted). */
+  outboxBatch: (pipeline: string, partition: number, batchId: string) =>
+    `${tag(pipeline, partition)}:outbox:${batchId}`,
+  /** Set: ids of batches in the outbox, re-announced when the actor starts. */
+  outboxIndex: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:outbox-index`,
+  /** Hash: counters of this partition (consumed, filtered, duplicates, written, deadLettered). */
+  counters: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:counters`,
+  /** Stream: dead-letter entries of this partition. */
+  deadLetters: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:dlq`,
+} as const;
+
+function tag(pipeline: string, partition: number): string {
+  return `{sl:${pipeline}:${partition}}`;
+}
