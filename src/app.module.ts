@@ -4,6 +4,7 @@ import { AdminModule } from './admin/admin.module';
 import { ConfigModule, type SluiceConfig } from './config';
 import { HealthModule } from './health';
 import { RedisModule } from './infra';
+import { PipelinesModule } from './pipelines';
 import { RolesModule } from './roles/roles.module';
 
 @Module({})
@@ -25,6 +26,7 @@ export class AppModule {
         HealthModule,
         // Every process serves admin REST and keeps pipeline definitions in Redis.
         RedisModule,
+        PipelinesModule,
         AdminModule,
         RolesModule.forRoles(config.roles),
       ],

@@ -1,0 +1,26 @@
+export * from './convert';
+// definition/ and convert/ each describe table columns; the converter's TableColumn is the one
+// callers build rows with, the definition's is exported under its own name.
+export {
+  type TableColumn as DefinitionTableColumn,
+  checkTransformColumns,
+  type CompiledColumn,
+  type CompiledDedup,
+  type CompiledJoin,
+  type CompiledJoinSide,
+  type CompiledPipeline,
+  type CompiledSource,
+  type DefinitionError,
+  formatPath,
+  type ContentType,
+  type ParseDefinitionResult,
+  parsePipelineDefinition,
+  LIMITS,
+  PIPELINE_ID_RE,
+  type PipelineDefinition,
+  REDACTED,
+  redactDefinition,
+} from './definition';
+export * from './duration';
+export * from './expr';
+export * from './mailbox';

@@ -1,0 +1,3 @@
+export * from './pipeline-store';
+export * from './pipeline-watcher';
+export * from './pipelines.module';

@@ -1,0 +1,83 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { keys } from '@sluice/redis';
+import type { PipelineDefinition } from '@sluice/pipeline';
+import { REDIS } from '../infra/tokens';
+
+export type PipelineStatus = 'running' | 'stopped';
+
+export interface StoredPipeline {
+  definition: PipelineDefinition;
+  status: PipelineStatus;
+}
+
+/**
+ * Pipeline definitions and their run status, kept in Redis so every process sees the same set and
+ * they survive restarts. Every change bumps a version counter that processes poll to reload.
+ */
+@Injectable()
+export class PipelineStore {
+  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+
+  async version(): Promise<number> {
+    return Number((await this.redis.get(keys.pipelinesVersion())) ?? 0);
+  }
+
+  async list(): Promise<Map<string, StoredPipeline>> {
+    const [definitions, statuses] = await Promise.all([
+      this.redis.hgetall(keys.pipelines()),
+      this.redis.hgetall(keys.pipelineStatus()),
+    ]);
+    const result = new Map<string, StoredPipeline>();
+    for (const [id, json] of Object.entries(definitions)) {
+      result.set(id, {
+        definition: JSON.parse(json) as PipelineDefinition,
+        status: statuses[id] === 'stopped' ? 'stopped' : 'running',
+      });
+    }
+    return result;
+  }
+
+  async get(id: string): Promise<StoredPipeline | undefined> {
+    const [json, status] = await Promise.all([
+      this.redis.hget(keys.pipelines(), id),
+      this.redis.hget(keys.pipelineStatus(), id),
+    ]);
+    if (json === null) return undefined;
+    return {
+      definition: JSON.parse(json) as PipelineDefinition,
+      status: status === 'stopped' ? 'stopped' : 'running',
+    };
+  }
+
+  /** Creates the pipeline; false when the id exists already (nothing is changed then). */
+  async create(definition: PipelineDefinition): Promise<boolean> {
+    const created = await this.redis.hsetnx(keys.pipelines(), definition.id, JSON.stringify(definition));
+    if (created === 0) return false;
+    await this.redis
+      .multi()
+      .hset(keys.pipelineStatus(), definition.id, 'running')
+      .incr(keys.pipelinesVersion())
+      .exec();
+    return true;
+  }
+
+  async setStatus(id: string, status: PipelineStatus): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(keys.pipelineStatus(), id, status)
+      .incr(keys.pipelinesVersion())
+      .exec();
+  }
+
+  /** Removes the definition; false when there was none. Its partition state is removed elsewhere. */
+  async delete(id: string): Promise<boolean> {
+    const results = await this.redis
+      .multi()
+      .hdel(keys.pipelines(), id)
+      .hdel(keys.pipelineStatus(), id)
+      .incr(keys.pipelinesVersion())
+      .exec();
+    return Number(results?.[0]?.[1] ?? 0) === 1;
+  }
+}

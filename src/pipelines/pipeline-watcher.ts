@@ -1,0 +1,75 @@
+import { EventEmitter } from 'node:events';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { parsePipelineDefinition, type CompiledPipeline } from '@sluice/pipeline';
+import { PipelineStore, type PipelineStatus } from './pipeline-store';
+
+export interface ActivePipeline {
+  pipeline: CompiledPipeline;
+  status: PipelineStatus;
+}
+
+/** How often processes look for changed definitions (one GET of a counter when nothing changed). */
+const POLL_MS = 1_000;
+
+/**
+ * Keeps every process's view of the pipelines current: polls the store's version counter and,
+ * when it moved, reloads and recompiles the definitions, then emits `change` with the full set.
+ * Roles react to `change` (start or stop consumers, actors) and read `current()` at any time.
+ */
+@Injectable()
+export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(PipelineWatcher.name);
+  private readonly events = new EventEmitter();
+  private pipelines = new Map<string, ActivePipeline>();
+  private seenVersion = -1;
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+
+  constructor(private readonly store: PipelineStore) {}
+
+  current(): ReadonlyMap<string, ActivePipeline> {
+    return this.pipelines;
+  }
+
+  onChange(listener: (pipelines: ReadonlyMap<string, ActivePipeline>) => void): () => void {
+    this.events.on('change', listener);
+    return () => this.events.off('change', listener);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.refresh().catch((err: Error) => this.logger.warn(`pipelines not loaded yet: ${err.message}`));
+    this.timer = setInterval(() => {
+      this.polling ??= this.refresh()
+        .catch((err: Error) => this.logger.warn(`pipeline refresh failed: ${err.message}`))
+        .finally(() => (this.polling = undefined));
+    }, POLL_MS);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.polling;
+    this.events.removeAllListeners();
+  }
+
+  /** Reloads when the version moved; resolves after listeners have been told. */
+  async refresh(): Promise<void> {
+    const version = await this.store.version();
+    if (version === this.seenVersion) return;
+    const stored = await this.store.list();
+    const next = new Map<string, ActivePipeline>();
+    for (const [id, { definition, status }] of stored) {
+      const parsed = parsePipelineDefinition(definition);
+      if (!parsed.ok) {
+        // Stored definitions were valid when created; one that no longer parses (an upgrade
+        // changed a rule) is skipped loudly rather than taking the process down.
+        this.logger.error(`pipeline ${id} no longer parses: ${JSON.stringify(parsed.errors)}`);
+        continue;
+      }
+      next.set(id, { pipeline: parsed.definition, status });
+    }
+    this.pipelines = next;
+    this.seenVersion = version;
+    this.events.emit('change', this.pipelines);
+  }
+}
