@@ -1,0 +1,139 @@
+import { compileConverter, type Converter, setField } from './converters';
+import { ConversionError, SchemaError, TypeParseError } from './errors';
+import { isNullable, parseType } from './types';
+
+/** A table column as `DESCRIBE TABLE` shows it; `defaultKind` is its `default_type` field. */
+export interface TableColumn {
+  readonly name: string;
+  readonly type: string;
+  /** '' | 'DEFAULT' | 'MATERIALIZED' | 'ALIAS' | 'EPHEMERAL' */
+  readonly defaultKind: string;
+}
+
+/** One JSONEachRow row: JSON-safe values only (no bigint), omitted fields get their DEFAULT. */
+export type Row = Record<string, unknown>;
+
+interface CompiledColumn {
+  readonly name: string;
+  readonly convert: Converter;
+  readonly nullable: boolean;
+  readonly hasDefault: boolean;
+  /** Names such as `constructor` also resolve on Object.prototype, so need an own-key check. */
+  readonly inherited: boolean;
+}
+
+const EMPTY: readonly unknown[] = [];
+const NOT_WRITTEN = new Set(['MATERIALIZED', 'ALIAS']);
+
+/**
+ * Builds insert rows for one table: transform columns first, then every other writable column
+ * from the same-named event field when present; absent fields are left out so ClickHouse applies
+ * the column's DEFAULT. MATERIALIZED and ALIAS columns are never written. Compile once per
+ * pipeline; `build` runs per event.
+ */
+export class RowBuilder {
+  private constructor(
+    private readonly transforms: readonly CompiledColumn[],
+    private readonly fromEvent: readonly CompiledColumn[],
+    /** Columns whose type Sluice cannot fill: an event carrying them is dead-lettered. */
+    readonly unsupportedColumns: readonly SchemaError[],
+  ) {}
+
+  /** Throws SchemaError when a transform names a missing, computed or unsupported column. */
+  static compile(
+    columns: readonly TableColumn[],
+    transformColumns: readonly string[] = [],
+  ): RowBuilder {
+    const byName = new Map(columns.map((c) => [c.name, c]));
+    const unsupported: SchemaError[] = [];
+    const transforms = transformColumns.map((name, i) => {
+      const column = byName.get(name);
+      if (column === undefined) throw new SchemaError(name, 'the table has no such column');
+      if (NOT_WRITTEN.has(column.defaultKind)) {
+        throw new SchemaError(
+          name,
+          `is ${column.defaultKind}: ClickHouse computes it, it cannot be written`,
+        );
+      }
+      if (transformColumns.indexOf(name) !== i) throw new SchemaError(name, 'is transformed twice');
+      const compiled = compileColumn(column, undefined);
+      if (compiled instanceof SchemaError) throw compiled;
+      return compiled;
+    });
+    const fromEvent: CompiledColumn[] = [];
+    for (const column of columns) {
+      if (NOT_WRITTEN.has(column.defaultKind) || transformColumns.includes(column.name)) continue;
+      const compiled = compileColumn(column, unsupported);
+      if (!(compiled instanceof SchemaError)) fromEvent.push(compiled);
+    }
+    return new RowBuilder(transforms, fromEvent, unsupported);
+  }
+
+  /** The transform columns, in the order `build` expects their values. */
+  get transformColumns(): readonly string[] {
+    return this.transforms.map((c) => c.name);
+  }
+
+  /**
+   * `transformValues[i]` is the result of the i-th transform column's expression. Throws
+   * ConversionError (column, reason) for a value that does not fit: the event is dead-lettered.
+   */
+  build(
+    event: Readonly<Record<string, unknown>>,
+    transformValues: readonly unknown[] = EMPTY,
+  ): Row {
+    const row: Row = {};
+    const transforms = this.transforms;
+    for (let i = 0; i < transforms.length; i++) {
+      put(row, transforms[i] as CompiledColumn, transformValues[i]);
+    }
+    const fromEvent = this.fromEvent;
+    for (let i = 0; i < fromEvent.length; i++) {
+      const column = fromEvent[i] as CompiledColumn;
+      const value = event[column.name];
+      if (value === undefined) continue;
+      if (column.inherited && !Object.prototype.hasOwnProperty.call(event, column.name)) continue;
+      put(row, column, value);
+    }
+    return row;
+  }
+}
+
+function put(row: Row, column: CompiledColumn, value: unknown): void {
+  if (value === null || value === undefined) {
+    if (column.nullable) setField(row, column.name, null);
+    else if (!column.hasDefault) {
+      throw new ConversionError(
+        column.name,
+        'null for a column that is not Nullable and has no DEFAULT',
+      );
+    }
+    return;
+  }
+  setField(row, column.name, column.convert(value));
+}
+
+function compileColumn(
+  column: TableColumn,
+  unsupported: SchemaError[] | undefined,
+): CompiledColumn | SchemaError {
+  const base = {
+    name: column.name,
+    hasDefault: column.defaultKind !== '',
+    inherited: column.name in Object.prototype,
+  };
+  try {
+    const type = parseType(column.type);
+    return { ...base, convert: compileConverter(type, column.name), nullable: isNullable(type) };
+  } catch (err) {
+    if (!(err instanceof TypeParseError)) throw err;
+    const error = new SchemaError(column.name, err.message);
+    if (unsupported === undefined) return error;
+    unsupported.push(error);
+    // Keep the column: an event that carries it is dead-lettered instead of failing a batch.
+    const convert: Converter = () => {
+      throw new ConversionError(column.name, err.message);
+    };
+    return { ...base, convert, nullable: false };
+  }
+}
