@@ -15,6 +15,9 @@ export interface SluiceConfig {
   shutdownTimeoutMs: number;
   healthTimeoutMs: number;
   pipelinesDir: string | undefined;
+  leaseTtlMs: number;
+  writerConcurrency: number;
+  mailboxMaxEntries: number;
   instanceId: string;
   otlpEndpoint: string | undefined;
   /** True when the server addresses came from the embedded local stack. */
@@ -93,6 +96,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     shutdownTimeoutMs: data.SHUTDOWN_TIMEOUT_MS,
     healthTimeoutMs: data.HEALTH_TIMEOUT_MS,
     pipelinesDir: data.PIPELINES_DIR,
+    leaseTtlMs: data.LEASE_TTL_MS,
+    writerConcurrency: data.WRITER_CONCURRENCY,
+    mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
     instanceId: data.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     otlpEndpoint: data.OTEL_EXPORTER_OTLP_ENDPOINT,
     embeddedStack,

@@ -75,6 +75,12 @@ export const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: intFromString(100, 600_000).default(15_000),
   /** How long one readiness probe of a dependency may take before it counts as down. */
   HEALTH_TIMEOUT_MS: intFromString(100, 60_000).default(2_000),
+  /** Owner: how long an actor's lease lives without renewal; a crashed owner's actors move after it. */
+  LEASE_TTL_MS: intFromString(1_000, 600_000).default(10_000),
+  /** Writer: batches inserted at the same time by one process. */
+  WRITER_CONCURRENCY: intFromString(1, 256).default(4),
+  /** Consumer: a Kafka partition pauses while a mailbox it feeds holds more entries than this. */
+  MAILBOX_MAX_ENTRIES: intFromString(10, 1_000_000).default(1_000),
   /** Pipelines (JSON or YAML files) applied at startup. */
   PIPELINES_DIR: z.string().min(1).optional(),
   /** Where the embedded local stack keeps its state; see libs/stack. */

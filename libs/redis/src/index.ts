@@ -1,2 +1,3 @@
 export * from './redis-connection';
 export * from './keys';
+export * from './queues';
