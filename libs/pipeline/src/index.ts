@@ -11,6 +11,8 @@ export {
   type CompiledPipeline,
   type CompiledSource,
   type DefinitionError,
+  exampleJoinPipeline,
+  exampleOrdersPipeline,
   formatPath,
   type ContentType,
   type ParseDefinitionResult,

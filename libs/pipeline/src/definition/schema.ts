@@ -1,0 +1,189 @@
+// The pipeline definition (issue 3 and 4), as zod schemas. Expressions are compiled while the
+// definition is validated so their errors come back with their field path; compiled expressions
+// are kept in a per-parse cache and picked up when the CompiledPipeline is built.
+import { z } from 'zod';
+import { formatDuration, tryParseDuration } from '../duration';
+import { type CompiledExpression, type ExpressionScope, compileExpression } from '../expr';
+
+export const LIMITS = {
+  partitions: { min: 1, max: 1024, default: 16 },
+  topics: { max: 64 },
+  dedupWindowMs: 7 * 86_400_000,
+  joinWindowMs: 60 * 60_000,
+  joinLatenessMs: 60 * 60_000,
+  batchMaxRows: { min: 1, max: 1_000_000, default: 10_000 },
+  batchMaxDelayMs: { min: 10, max: 60_000 },
+  dlqMaxEntries: { min: 1, max: 10_000_000, default: 100_000 },
+} as const;
+
+export const PIPELINE_ID_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
+const BROKER_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
+
+export interface SchemaContext {
+  /** Scope of filter and transform: `join` when the definition has a join. */
+  readonly postJoinScope: ExpressionScope;
+  readonly compiled: Map<string, CompiledExpression>;
+}
+
+export function cacheKey(source: string, scope: ExpressionScope, expect?: 'bool' | 'key'): string {
+  return `${scope}\u0000${expect ?? ''}\u0000${source}`;
+}
+
+function expression(ctx: SchemaContext, scope: ExpressionScope, expect?: 'bool' | 'key') {
+  return z.string().superRefine((source, issue) => {
+    const key = cacheKey(source, scope, expect);
+    if (ctx.compiled.has(key)) return;
+    const result = compileExpression(source, { scope, expect });
+    if (result.ok) ctx.compiled.set(key, result.expression);
+    else issue.addIssue({ code: 'custom', message: `invalid expression: ${result.error.message}` });
+  });
+}
+
+function duration(min: number, max: number) {
+  return z.string().superRefine((text, issue) => {
+    const parsed = tryParseDuration(text);
+    if (!parsed.ok) issue.addIssue({ code: 'custom', message: parsed.message });
+    else if (parsed.ms < min) {
+      const floor = min === 1 ? 'greater than 0' : `at least ${formatDuration(min)}`;
+      issue.addIssue({ code: 'custom', message: `must be ${floor}` });
+    } else if (parsed.ms > max) {
+      issue.addIssue({ code: 'custom', message: `must be at most ${formatDuration(max)}` });
+    }
+  });
+}
+
+function int(min: number, max: number) {
+  return z
+    .number()
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
+}
+
+const nonEmpty = () => z.string().min(1, 'must not be empty');
+
+const topicName = () =>
+  z
+    .string()
+    .regex(
+      TOPIC_RE,
+      'must be a Kafka topic name: 1-249 characters of A-Z, a-z, 0-9, ".", "_", "-"',
+    );
+
+const broker = z.string().superRefine((value, issue) => {
+  const port = Number(BROKER_RE.exec(value)?.[2] ?? 0);
+  if (port < 1 || port > 65535) issue.addIssue({ code: 'custom', message: 'must be host:port' });
+});
+
+const sasl = z.strictObject({
+  // kafkajs spells mechanisms in lower case; accept either and store one spelling.
+  mechanism: z
+    .string()
+    .transform((m) => m.toUpperCase())
+    .pipe(z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'])),
+  username: nonEmpty(),
+  password: z.string(),
+});
+
+const tls = z.strictObject({
+  ca: nonEmpty().optional(),
+  cert: nonEmpty().optional(),
+  key: nonEmpty().optional(),
+  rejectUnauthorized: z.boolean().default(true),
+});
+
+const httpUrl = z.string().superRefine((value, issue) => {
+  let protocol = '';
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    // reported below
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    issue.addIssue({ code: 'custom', message: 'must be an http:// or https:// URL' });
+  }
+});
+
+export function definitionSchema(ctx: SchemaContext) {
+  const dedupSpec = z.strictObject({
+    key: expression(ctx, 'event', 'key'),
+    window: duration(1, LIMITS.dedupWindowMs),
+  });
+  const joinSide = z.strictObject({ topic: topicName(), key: expression(ctx, 'event', 'key') });
+
+  return z.strictObject({
+    id: z
+      .string()
+      .regex(
+        PIPELINE_ID_RE,
+        'must be 1-63 characters of a-z, 0-9, "_" and "-", starting with a letter or digit',
+      ),
+    source: z.strictObject({
+      kafka: z.strictObject({
+        brokers: z.array(broker).min(1, 'must list at least one broker'),
+        sasl: sasl.nullable().default(null),
+        ssl: z.union([z.boolean(), tls]).default(false),
+      }),
+      topics: z
+        .array(
+          z.strictObject({
+            name: topicName(),
+            format: z.enum(['json']).default('json'),
+            startFrom: z.enum(['earliest', 'latest']).default('earliest'),
+            eventTime: expression(ctx, 'event').optional(),
+          }),
+        )
+        .min(1, 'must list at least one topic')
+        .max(LIMITS.topics.max, `must list at most ${LIMITS.topics.max} topics`),
+    }),
+    partitions: int(LIMITS.partitions.min, LIMITS.partitions.max).default(
+      LIMITS.partitions.default,
+    ),
+    filter: expression(ctx, ctx.postJoinScope, 'bool').optional(),
+    // One spec for every source, or one per source topic: `{ "orders": { key, window } }`.
+    dedup: z.union([dedupSpec, z.record(topicName(), dedupSpec)]).optional(),
+    join: z
+      .strictObject({
+        type: z.enum(['inner', 'left']).default('inner'),
+        window: duration(1, LIMITS.joinWindowMs),
+        lateness: duration(0, LIMITS.joinLatenessMs).default('0s'),
+        left: joinSide,
+        right: joinSide,
+      })
+      .optional(),
+    transform: z
+      .strictObject({ columns: z.record(nonEmpty(), expression(ctx, ctx.postJoinScope)) })
+      .optional(),
+    sink: z.strictObject({
+      clickhouse: z.strictObject({
+        url: httpUrl,
+        database: nonEmpty().default('default'),
+        table: nonEmpty(),
+        username: nonEmpty().default('default'),
+        password: z.string().default(''),
+        batch: z
+          .strictObject({
+            maxRows: int(LIMITS.batchMaxRows.min, LIMITS.batchMaxRows.max).default(
+              LIMITS.batchMaxRows.default,
+            ),
+            maxDelay: duration(LIMITS.batchMaxDelayMs.min, LIMITS.batchMaxDelayMs.max).default(
+              '1s',
+            ),
+          })
+          .prefault({}),
+      }),
+    }),
+    dlq: z
+      .strictObject({
+        maxEntries: int(LIMITS.dlqMaxEntries.min, LIMITS.dlqMaxEntries.max).default(
+          LIMITS.dlqMaxEntries.default,
+        ),
+      })
+      .prefault({}),
+  });
+}
+
+/** The definition as stored: normalized, defaults filled in, JSON-serializable, re-parseable. */
+export type PipelineDefinition = z.output<ReturnType<typeof definitionSchema>>;
+export type DedupSpec = { key: string; window: string };
