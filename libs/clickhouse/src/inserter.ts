@@ -1,0 +1,45 @@
+import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
+import { qualifiedName } from './exactly-once';
+
+/**
+ * Settings every Sluice insert carries, whatever the user's profile says: the token only
+ * deduplicates synchronous inserts with deduplication on, and views must deduplicate too.
+ */
+export const EXACTLY_ONCE_INSERT_SETTINGS: ClickHouseSettings = {
+  insert_deduplicate: 1,
+  async_insert: 0,
+  deduplicate_blocks_in_dependent_materialized_views: 1,
+  // Omitted fields take the column DEFAULT (the row builder leaves out absent fields).
+  input_format_defaults_for_omitted_fields: 1,
+  // A field the table no longer has means the schema changed under the pipeline: fail loudly
+  // (a permanent error) instead of dropping that data silently.
+  input_format_skip_unknown_fields: 0,
+};
+
+/** Writes row batches; each batch's token makes a retried insert land once. */
+export class ClickHouseInserter {
+  constructor(private readonly client: ClickHouseClient) {}
+
+  /**
+   * Inserts `rows` (JSONEachRow objects, as the row builder makes them) with
+   * insert_deduplication_token = `token`. The same token must always carry the same rows.
+   * Errors pass through unchanged; `isRetryable` sorts them.
+   */
+  async insertBatch(
+    database: string,
+    table: string,
+    rows: readonly Record<string, unknown>[],
+    token: string,
+    abortSignal?: AbortSignal,
+  ): Promise<void> {
+    if (token === '') throw new RangeError('insertBatch needs a non-empty deduplication token');
+    if (rows.length === 0) return;
+    await this.client.insert({
+      table: qualifiedName(database, table),
+      values: rows as Record<string, unknown>[],
+      format: 'JSONEachRow',
+      clickhouse_settings: { ...EXACTLY_ONCE_INSERT_SETTINGS, insert_deduplication_token: token },
+      abort_signal: abortSignal,
+    });
+  }
+}
