@@ -1,0 +1,130 @@
+import { DedupState } from './dedup-state';
+import { HashSet64, splitHash } from './hash-set64';
+
+const HOUR = 3_600_000;
+const T0 = 1_700_000_000_000;
+
+function h(n: number): bigint {
+  // Spread test keys over all 64 bits like real xxhash64 values.
+  return (BigInt(n) * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
+}
+
+describe('HashSet64', () => {
+  it('adds, finds, grows, truncates and round-trips its bytes', () => {
+    const set = new HashSet64();
+    for (let i = 0; i < 10_000; i++) expect(set.add(...splitHash(h(i)))).toBe(true);
+    expect(set.add(...splitHash(h(5)))).toBe(false);
+    expect(set.size).toBe(10_000);
+    expect(set.has(...splitHash(h(9_999)))).toBe(true);
+    expect(set.has(...splitHash(h(10_000)))).toBe(false);
+
+    const copy = new HashSet64();
+    copy.addBytes(set.bytes());
+    expect(copy.size).toBe(10_000);
+    expect(set.bytes(9_998)).toHaveLength(16);
+
+    set.truncate(100);
+    expect(set.size).toBe(100);
+    expect(set.has(...splitHash(h(99)))).toBe(true);
+    expect(set.has(...splitHash(h(100)))).toBe(false);
+  });
+
+  it('keeps the zero hash apart from empty slots', () => {
+    const set = new HashSet64();
+    expect(set.has(0, 0)).toBe(false);
+    set.add(0, 0);
+    expect(set.has(0, 0)).toBe(true);
+  });
+
+  it('is compact: under 32 bytes per key at scale', () => {
+    const set = new HashSet64();
+    for (let i = 0; i < 100_000; i++) set.add(...splitHash(h(i)));
+    expect(set.memoryBytes / set.size).toBeLessThan(32);
+  });
+});
+
+describe('DedupState', () => {
+  it('keeps the first within the window and writes again after it', () => {
+    const state = new DedupState(HOUR);
+    expect(state.seen(h(1), T0)).toBe(false);
+    expect(state.seen(h(1), T0 + 10 * 60_000)).toBe(true);
+    expect(state.seen(h(2), T0)).toBe(false);
+    // Well past the window (plus one bucket of slack): written again.
+    expect(state.seen(h(1), T0 + HOUR + state.bucketMs + 1)).toBe(false);
+  });
+
+  it('honours the window to within one bucket', () => {
+    const state = new DedupState(HOUR);
+    state.add(h(1), T0);
+    expect(state.isDuplicate(h(1), T0 + HOUR - state.bucketMs)).toBe(true);
+    expect(state.isDuplicate(h(1), T0 + HOUR + state.bucketMs)).toBe(false);
+    // Out-of-order event time before the first one, within the window: still a duplicate.
+    expect(state.isDuplicate(h(1), T0 - 10 * 60_000)).toBe(true);
+  });
+
+  it('reports pending appends per bucket and commits them', () => {
+    const state = new DedupState(HOUR);
+    state.add(h(1), T0);
+    state.add(h(2), T0 + 1);
+    state.add(h(3), T0 + state.bucketMs);
+    const changes = state.changes();
+    expect([...changes.appends.keys()].sort()).toEqual([
+      state.bucketOf(T0),
+      state.bucketOf(T0 + state.bucketMs),
+    ]);
+    expect(changes.appends.get(state.bucketOf(T0))).toHaveLength(16);
+    state.commit();
+    expect(state.hasChanges).toBe(false);
+    state.add(h(4), T0);
+    expect(state.changes().appends.get(state.bucketOf(T0))).toHaveLength(8);
+  });
+
+  it('rolls back uncommitted adds', () => {
+    const state = new DedupState(HOUR);
+    state.add(h(1), T0);
+    state.commit();
+    state.add(h(2), T0);
+    state.add(h(3), T0 + 5 * state.bucketMs);
+    state.rollback();
+    expect(state.isDuplicate(h(1), T0)).toBe(true);
+    expect(state.isDuplicate(h(2), T0)).toBe(false);
+    expect(state.isDuplicate(h(3), T0 + 5 * state.bucketMs)).toBe(false);
+    expect(state.bucketCount).toBe(1);
+    expect(state.hasChanges).toBe(false);
+  });
+
+  it('expires buckets older than the newest event time minus the window', () => {
+    const state = new DedupState(HOUR);
+    state.add(h(1), T0);
+    state.commit();
+    state.add(h(2), T0 + 2 * HOUR);
+    const changes = state.changes();
+    expect(changes.expired).toEqual([state.bucketOf(T0)]);
+    state.commit();
+    expect(state.bucketCount).toBe(1);
+    // A late event for an expired bucket is not kept.
+    state.add(h(3), T0);
+    expect(state.hasChanges).toBe(false);
+  });
+
+  it('restores from bucket strings', () => {
+    const a = new DedupState(HOUR);
+    for (let i = 0; i < 1_000; i++) a.add(h(i), T0 + i * 1_000);
+    const { appends } = a.changes();
+    const b = new DedupState(HOUR);
+    for (const [start, data] of appends) b.load(start, data);
+    expect(b.size).toBe(1_000);
+    expect(b.hasChanges).toBe(false);
+    expect(b.isDuplicate(h(500), T0 + 500_000)).toBe(true);
+    expect(b.isDuplicate(h(5_000), T0)).toBe(false);
+  });
+
+  it('measures in-process memory per key', () => {
+    const state = new DedupState(7 * 24 * HOUR);
+    const n = 200_000;
+    for (let i = 0; i < n; i++) state.add(h(i), T0 + i * 1_000);
+    const perKey = state.memoryBytes / state.size;
+    process.stdout.write(`dedup in-process memory: ${perKey.toFixed(1)} bytes/key\n`);
+    expect(perKey).toBeLessThan(48);
+  });
+});

@@ -1,0 +1,161 @@
+import { HashSet64, splitHash } from './hash-set64';
+
+/** Buckets per window: the window's edge is exact to within window / 16. */
+export const BUCKETS_PER_WINDOW = 16;
+
+interface Bucket {
+  readonly start: number;
+  readonly set: HashSet64;
+  /** Hashes at positions below this are in Redis already. */
+  committed: number;
+}
+
+/** What the checkpoint must write for the dedup state. */
+export interface DedupChanges {
+  /** Bucket start (ms) -> hashes to APPEND to that bucket's string (8 bytes LE each). */
+  readonly appends: ReadonlyMap<number, Buffer>;
+  /** Buckets wholly outside the window of the newest event time: delete them. */
+  readonly expired: readonly number[];
+}
+
+/**
+ * Keep-first dedup state of one actor: 64-bit key hashes in time buckets of window / 16 by event
+ * time. A key is a duplicate when it was seen in a bucket that overlaps the window around the
+ * event's time (so the window is honoured to within one bucket). Buckets older than the newest
+ * event time seen minus the window expire. Pure: the actor hands `changes()` to its checkpoint and
+ * calls `commit()` after the checkpoint succeeded or `rollback()` after it failed.
+ */
+export class DedupState {
+  readonly bucketMs: number;
+  private readonly buckets = new Map<number, Bucket>();
+  /** Bucket starts newest first: most lookups hit recent buckets. */
+  private order: number[] = [];
+  private maxEventTime = Number.NEGATIVE_INFINITY;
+  private committedMaxEventTime = Number.NEGATIVE_INFINITY;
+
+  constructor(readonly windowMs: number) {
+    if (!(windowMs > 0)) throw new RangeError(`dedup window must be positive, got ${windowMs}`);
+    this.bucketMs = Math.max(1, Math.ceil(windowMs / BUCKETS_PER_WINDOW));
+  }
+
+  bucketOf(eventTimeMs: number): number {
+    return Math.floor(eventTimeMs / this.bucketMs) * this.bucketMs;
+  }
+
+  /** True when `hash` was seen within the window around `eventTimeMs`. */
+  isDuplicate(hash: bigint, eventTimeMs: number): boolean {
+    const [lo, hi] = splitHash(hash);
+    const low = eventTimeMs - this.windowMs;
+    const high = eventTimeMs + this.windowMs;
+    for (const start of this.order) {
+      if (start + this.bucketMs <= low || start > high) continue;
+      if ((this.buckets.get(start) as Bucket).set.has(lo, hi)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Records `hash` as seen at `eventTimeMs` (pending until commit). A key whose bucket is already
+   * outside the window of the newest event time is not kept: it could never match anything.
+   */
+  add(hash: bigint, eventTimeMs: number): void {
+    if (eventTimeMs > this.maxEventTime) this.maxEventTime = eventTimeMs;
+    const start = this.bucketOf(eventTimeMs);
+    if (this.isExpired(start)) return;
+    const [lo, hi] = splitHash(hash);
+    this.bucket(start).set.add(lo, hi);
+  }
+
+  /** One-step check and add: true (and nothing recorded) for a duplicate. */
+  seen(hash: bigint, eventTimeMs: number): boolean {
+    if (this.isDuplicate(hash, eventTimeMs)) return true;
+    this.add(hash, eventTimeMs);
+    return false;
+  }
+
+  /** Restores one bucket from its Redis string; restored data counts as committed. */
+  load(bucketStart: number, data: Buffer): void {
+    const bucket = this.bucket(bucketStart);
+    bucket.set.addBytes(data);
+    bucket.committed = bucket.set.size;
+    // The newest bucket start is a safe lower bound of the newest event time seen before.
+    if (bucketStart > this.maxEventTime) this.maxEventTime = bucketStart;
+    this.committedMaxEventTime = this.maxEventTime;
+  }
+
+  changes(): DedupChanges {
+    const appends = new Map<number, Buffer>();
+    const expired: number[] = [];
+    for (const bucket of this.buckets.values()) {
+      if (this.isExpired(bucket.start)) expired.push(bucket.start);
+      else if (bucket.set.size > bucket.committed) {
+        appends.set(bucket.start, bucket.set.bytes(bucket.committed));
+      }
+    }
+    return { appends, expired };
+  }
+
+  get hasChanges(): boolean {
+    for (const bucket of this.buckets.values()) {
+      if (bucket.set.size > bucket.committed) return true;
+    }
+    return false;
+  }
+
+  /** The checkpoint holding `changes()` succeeded: pending adds become committed, expired go. */
+  commit(): void {
+    for (const bucket of [...this.buckets.values()]) {
+      if (this.isExpired(bucket.start)) this.buckets.delete(bucket.start);
+      else bucket.committed = bucket.set.size;
+    }
+    this.committedMaxEventTime = this.maxEventTime;
+    this.order = [...this.buckets.keys()].sort((a, b) => b - a);
+  }
+
+  /** The checkpoint failed: forget every add since the last commit. */
+  rollback(): void {
+    for (const bucket of [...this.buckets.values()]) {
+      if (bucket.committed === 0) this.buckets.delete(bucket.start);
+      else bucket.set.truncate(bucket.committed);
+    }
+    this.maxEventTime = this.committedMaxEventTime;
+    this.order = [...this.buckets.keys()].sort((a, b) => b - a);
+  }
+
+  /** Keys held in memory (committed and pending). */
+  get size(): number {
+    let n = 0;
+    for (const bucket of this.buckets.values()) n += bucket.set.size;
+    return n;
+  }
+
+  get bucketCount(): number {
+    return this.buckets.size;
+  }
+
+  get memoryBytes(): number {
+    let n = 0;
+    for (const bucket of this.buckets.values()) n += bucket.set.memoryBytes;
+    return n;
+  }
+
+  /** When Redis may drop a bucket: once the window has passed its end. */
+  expiresAt(bucketStart: number): number {
+    return bucketStart + this.bucketMs + this.windowMs;
+  }
+
+  private isExpired(start: number): boolean {
+    return start + this.bucketMs <= this.maxEventTime - this.windowMs;
+  }
+
+  private bucket(start: number): Bucket {
+    let bucket = this.buckets.get(start);
+    if (bucket === undefined) {
+      bucket = { start, set: new HashSet64(), committed: 0 };
+      this.buckets.set(start, bucket);
+      this.order.push(start);
+      this.order.sort((a, b) => b - a);
+    }
+    return bucket;
+  }
+}
