@@ -89,6 +89,8 @@ describe('strings, bools, ids', () => {
     expect(convert('String', 12345678901234567890n)).toBe('12345678901234567890');
     expect(convert('String', { a: 1n, b: [true] })).toBe('{"a":"1","b":[true]}');
     expect(reason('String', null)).toMatch(/expected a string, got null/);
+    expect(convert('String', new Date(Date.UTC(2024, 0, 2)))).toBe('2024-01-02T00:00:00.000Z');
+    expect(convert('String', { value: 3, valueOf: () => 3n })).toBe('3');
   });
 
   it('counts FixedString length in UTF-8 bytes', () => {

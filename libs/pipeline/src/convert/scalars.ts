@@ -147,7 +147,12 @@ export function stringConverter(column: string): Converter {
   };
 }
 
-function stringify(value: unknown, column: string): string {
+function stringify(raw: unknown, column: string): string {
+  if (raw instanceof Date) {
+    if (Number.isNaN(raw.getTime())) return fail(column, 'invalid Date');
+    return raw.toISOString();
+  }
+  const value = unbox(raw);
   switch (typeof value) {
     case 'number':
     case 'bigint':
@@ -163,7 +168,7 @@ function stringify(value: unknown, column: string): string {
     default:
       break;
   }
-  return fail(column, `expected a string, got ${describe(value)}`);
+  return fail(column, `expected a string, got ${describe(raw)}`);
 }
 
 export function fixedStringConverter(length: number, column: string): Converter {
