@@ -1,1 +1,3 @@
 export * from './kafka-client';
+export * from './codecs';
+export * from './group-generation';

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig, type SASLOptions, type logCreator } from 'kafkajs';
 
 export interface KafkaConnectionOptions {
   brokers: string[];
@@ -6,6 +6,9 @@ export interface KafkaConnectionOptions {
   ssl?: KafkaConfig['ssl'];
   sasl?: SASLOptions;
   connectionTimeoutMs?: number;
+  /** Default: kafkajs logs nothing. Consumers pass a bridge that reads the group generation. */
+  logLevel?: logLevel;
+  logCreator?: logCreator;
 }
 
 /** A kafkajs client. Creating it opens no connection; consumers and admins connect on demand. */
@@ -17,7 +20,8 @@ export function createKafka(options: KafkaConnectionOptions): Kafka {
     sasl: options.sasl,
     connectionTimeout: options.connectionTimeoutMs ?? 3_000,
     // kafkajs logs through its own console logger; Sluice logs what matters itself.
-    logLevel: logLevel.NOTHING,
+    logLevel: options.logLevel ?? logLevel.NOTHING,
+    logCreator: options.logCreator,
   });
 }
 

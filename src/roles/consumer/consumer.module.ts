@@ -1,20 +1,100 @@
-import { Injectable, Module } from '@nestjs/common';
-import { RedisModule, KafkaModule } from '../../infra';
+import { Inject, Injectable, Logger, Module } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { registerCompressionCodecs } from '@sluice/kafka';
+import { loadHasher, type Hasher } from '@sluice/pipeline';
+import { SLUICE_CONFIG, type SluiceConfig } from '../../config';
+import { KafkaModule, REDIS, RedisModule } from '../../infra';
+import { PipelineWatcher, type ActivePipeline } from '../../pipelines';
 import { RoleRegistry } from '../role-registry';
 import { RoleService } from '../role-service';
+import { PipelineConsumer, type ConsumerStats } from './pipeline-consumer';
 
-/** The consumer role reads Kafka topics and appends their events to the pipeline partitions' mailboxes in Redis. */
+/**
+ * The consumer role reads Kafka topics and appends their events to the pipeline partitions'
+ * mailboxes in Redis: one consumer group per running pipeline, started and stopped as the
+ * pipeline watcher reports changes.
+ */
 @Injectable()
 export class ConsumerRole extends RoleService {
   protected readonly role = 'consumer';
+  private readonly logger = new Logger(ConsumerRole.name);
+  private readonly consumers = new Map<string, { consumer: PipelineConsumer; json: string }>();
+  private hasher: Hasher | undefined;
+  private unsubscribe: (() => void) | undefined;
+  /** Reconciliations run one after another, so a consumer is never started and stopped at once. */
+  private reconciling: Promise<void> = Promise.resolve();
+  private stopped = false;
 
-  constructor(registry: RoleRegistry) {
+  constructor(
+    registry: RoleRegistry,
+    private readonly watcher: PipelineWatcher,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
+  ) {
     super(registry);
   }
 
-  protected async start(): Promise<void> {}
+  /** Per running pipeline, for metrics and the admin API. */
+  stats(): Record<string, ConsumerStats> {
+    const result: Record<string, ConsumerStats> = {};
+    for (const [id, { consumer }] of this.consumers) result[id] = consumer.stats;
+    return result;
+  }
 
-  protected async stop(): Promise<void> {}
+  protected async start(): Promise<void> {
+    registerCompressionCodecs();
+    this.hasher = await loadHasher();
+    this.unsubscribe = this.watcher.onChange((pipelines) => this.schedule(pipelines));
+    this.schedule(this.watcher.current());
+    await this.reconciling;
+  }
+
+  protected async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    await this.reconciling;
+    const all = [...this.consumers.values()];
+    this.consumers.clear();
+    await Promise.all(all.map(({ consumer }) => consumer.stop()));
+  }
+
+  private schedule(pipelines: ReadonlyMap<string, ActivePipeline>): void {
+    this.reconciling = this.reconciling
+      .then(() => this.reconcile(pipelines))
+      .catch((err: Error) => this.logger.error(`consumer reconcile failed: ${err.message}`));
+  }
+
+  /** Starts a consumer per running pipeline; stops those of stopped, deleted or changed ones. */
+  private async reconcile(pipelines: ReadonlyMap<string, ActivePipeline>): Promise<void> {
+    if (this.stopped || !this.hasher) return;
+    const wanted = new Map<string, { active: ActivePipeline; json: string }>();
+    for (const [id, active] of pipelines) {
+      if (active.status !== 'running') continue;
+      wanted.set(id, { active, json: JSON.stringify(active.pipeline.definition) });
+    }
+    const stopping: Promise<void>[] = [];
+    for (const [id, current] of this.consumers) {
+      if (wanted.get(id)?.json === current.json) continue;
+      this.consumers.delete(id);
+      this.logger.log({ pipeline: id }, `stopping the consumer of pipeline ${id}`);
+      stopping.push(current.consumer.stop());
+    }
+    await Promise.all(stopping);
+    for (const [id, { active, json }] of wanted) {
+      if (this.consumers.has(id)) continue;
+      const consumer = new PipelineConsumer(active.pipeline, {
+        redis: this.redis,
+        hasher: this.hasher,
+        clientId: this.config.kafkaClientId,
+        fallbackBrokers: this.config.kafkaBrokers,
+        mailboxMaxEntries: this.config.mailboxMaxEntries,
+      });
+      this.consumers.set(id, { consumer, json });
+      this.logger.log({ pipeline: id }, `starting the consumer of pipeline ${id}`);
+      consumer.start();
+    }
+  }
 }
 
 @Module({ imports: [RedisModule, KafkaModule], providers: [ConsumerRole] })

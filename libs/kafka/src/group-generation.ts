@@ -1,0 +1,36 @@
+import { logLevel, type LogEntry, type logCreator } from 'kafkajs';
+
+export type KafkaLogLevel = 'error' | 'warn' | 'info';
+
+export interface GroupLogBridge {
+  /** Pass to the kafkajs client as `logCreator`, with `logLevel: logLevel.DEBUG`. */
+  logCreator: logCreator;
+  /** The generation of the group this client last joined; undefined before the first join. */
+  generation(): number | undefined;
+}
+
+/**
+ * kafkajs 2.2.4 does not expose the consumer group generation (the GROUP_JOIN event omits it),
+ * but it logs it at debug level when the member receives its assignment, right before GROUP_JOIN
+ * fires. This bridge reads it from there and forwards warnings and errors to `forward`, dropping
+ * the rest, so the debug level costs a few object allocations per request and no output.
+ */
+export function groupLogBridge(
+  forward: (level: KafkaLogLevel, message: string, extra: Record<string, unknown>) => void,
+): GroupLogBridge {
+  let generation: number | undefined;
+  const logCreator: logCreator = () => (entry: LogEntry) => {
+    const { message, ...extra } = entry.log;
+    if (entry.level === logLevel.DEBUG) {
+      if (entry.namespace === 'ConsumerGroup' && message === 'Received assignment') {
+        const value = (extra as { generationId?: unknown }).generationId;
+        if (typeof value === 'number') generation = value;
+      }
+      return;
+    }
+    const level: KafkaLogLevel =
+      entry.level === logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'info';
+    forward(level, message, { namespace: entry.namespace, ...extra });
+  };
+  return { logCreator, generation: () => generation };
+}

@@ -1,0 +1,93 @@
+import type { IHeaders, KafkaMessage } from 'kafkajs';
+import {
+  partitionOfPosition,
+  type CompiledSource,
+  type Hasher,
+  type MailboxEvent,
+} from '@sluice/pipeline';
+
+/** What the router needs of a Kafka message (kafkajs's KafkaMessage fits). */
+export type RoutableMessage = Pick<KafkaMessage, 'offset' | 'timestamp' | 'value' | 'key'> & {
+  headers?: IHeaders;
+};
+
+export interface RouteTarget {
+  topic: string;
+  partition: number;
+  /** Pipeline partitions (mailboxes). */
+  partitions: number;
+  /** The topic's source in the pipeline; its routingKey picks the mailbox. */
+  source: CompiledSource | undefined;
+}
+
+/**
+ * Parses a Kafka batch and groups its events by target mailbox. Pure: no I/O, so the routing that
+ * exactly-once depends on (a re-read message must reach the same mailbox) is unit-tested alone.
+ * Malformed messages keep their text and the reason and are routed by position; they are never
+ * dropped, because the actor dead-letters them in its checkpoint.
+ */
+export function routeBatch(
+  messages: readonly RoutableMessage[],
+  target: RouteTarget,
+  hasher: Hasher,
+): Map<number, MailboxEvent[]> {
+  const byMailbox = new Map<number, MailboxEvent[]>();
+  for (const message of messages) {
+    const offset = Number(message.offset);
+    const { event, value } = parseMessage(message, offset);
+    const mailbox = mailboxOf(value, offset, target, hasher);
+    const list = byMailbox.get(mailbox);
+    if (list) list.push(event);
+    else byMailbox.set(mailbox, [event]);
+  }
+  return byMailbox;
+}
+
+function mailboxOf(
+  value: Readonly<Record<string, unknown>> | undefined,
+  offset: number,
+  target: RouteTarget,
+  hasher: Hasher,
+): number {
+  const routingKey = target.source?.routingKey;
+  if (value !== undefined && routingKey !== undefined) {
+    try {
+      return hasher.partitionOf(routingKey.key(value), target.partitions);
+    } catch {
+      // A key that cannot be evaluated is the actor's to dead-letter (stage dedup); any mailbox
+      // will do as long as a re-read picks the same one.
+    }
+  }
+  return partitionOfPosition(hasher, target.topic, target.partition, offset, target.partitions);
+}
+
+function parseMessage(
+  message: RoutableMessage,
+  offset: number,
+): { event: MailboxEvent; value?: Readonly<Record<string, unknown>> } {
+  const event: MailboxEvent = { offset, timestamp: Number(message.timestamp) };
+  if (message.key !== null && message.key.length > 0) event.key = message.key.toString('utf8');
+  const traceparent = headerText(message.headers?.traceparent);
+  if (traceparent !== undefined) event.traceparent = traceparent;
+
+  const raw = message.value === null ? '' : message.value.toString('utf8');
+  if (raw === '') return { event: { ...event, raw, error: 'empty message' } };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    return { event: { ...event, raw, error: `invalid JSON: ${(err as Error).message}` } };
+  }
+  // Fields are read by name everywhere downstream; a bare number, string or list has none.
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { event: { ...event, raw, error: 'message is not a JSON object' } };
+  }
+  event.value = parsed;
+  return { event, value: parsed as Record<string, unknown> };
+}
+
+function headerText(header: IHeaders[string]): string | undefined {
+  const first = Array.isArray(header) ? header[0] : header;
+  if (first === undefined) return undefined;
+  return typeof first === 'string' ? first : first.toString('utf8');
+}
