@@ -14,9 +14,9 @@ let loading: Promise<Hasher> | undefined;
 
 /** Loads the WASM hasher once per process. */
 export function loadHasher(): Promise<Hasher> {
-  loading ??= xxhash().then(({ h64 }) => ({
-    hash64: (text: string) => h64(text),
-    partitionOf: (text: string, partitions: number) => Number(h64(text) % BigInt(partitions)),
+  loading ??= xxhash().then((api) => ({
+    hash64: (text: string) => api.h64(text),
+    partitionOf: (text: string, partitions: number) => Number(api.h64(text) % BigInt(partitions)),
   }));
   return loading;
 }
