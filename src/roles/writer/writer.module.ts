@@ -1,20 +1,97 @@
-import { Injectable, Module } from '@nestjs/common';
-import { RedisModule, ClickHouseModule } from '../../infra';
+import { Inject, Injectable, Logger, Module } from '@nestjs/common';
+import { type Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  BATCH_QUEUE,
+  BATCH_QUEUE_PREFIX,
+  type BatchJob,
+  closeRedis,
+  createRedis,
+} from '@sluice/redis';
+import { SLUICE_CONFIG, type SluiceConfig } from '../../config';
+import { ClickHouseModule, REDIS, RedisModule } from '../../infra';
+import { PipelineWatcher } from '../../pipelines';
 import { RoleRegistry } from '../role-registry';
 import { RoleService } from '../role-service';
+import { retryDelayMs } from './backoff';
+import { BatchWriter, type BatchOutcome } from './batch-writer';
+import { SinkClients } from './sink-clients';
+
+/**
+ * A crashed writer leaves its jobs "stalled"; BullMQ fails a job for good once it stalled more
+ * often than this. A batch must never end up failed while it waits in the outbox (a failed job's
+ * id also blocks re-announcing it), so crashes are allowed practically without limit.
+ */
+const MAX_STALLED_COUNT = 1_000_000;
 
 /** The writer role takes batches from the BullMQ queue and inserts them into ClickHouse. */
 @Injectable()
 export class WriterRole extends RoleService {
   protected readonly role = 'writer';
+  private readonly logger = new Logger(WriterRole.name);
+  private worker: Worker<BatchJob, BatchOutcome> | undefined;
+  private connection: Redis | undefined;
+  private sinks: SinkClients | undefined;
+  private stopping: Promise<void> | undefined;
 
-  constructor(registry: RoleRegistry) {
+  constructor(
+    registry: RoleRegistry,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
+    private readonly watcher: PipelineWatcher,
+  ) {
     super(registry);
   }
 
-  protected async start(): Promise<void> {}
+  protected start(): Promise<void> {
+    // Below the lease TTL (design: writers' insert timeouts stay below the lease time).
+    const insertTimeoutMs = Math.max(1_000, Math.floor(this.config.leaseTtlMs * 0.75));
+    this.sinks = new SinkClients(insertTimeoutMs, this.config.writerConcurrency);
+    const writer = new BatchWriter(this.redis, this.watcher, this.sinks, { insertTimeoutMs });
+    // BullMQ blocks on its connection, which needs maxRetriesPerRequest null: its own one.
+    this.connection = createRedis(this.config.redisUrl, {
+      connectionName: `sluice:${this.config.instanceId}:writer`,
+      maxRetriesPerRequest: null,
+    });
+    this.connection.on('error', (err: Error) => this.logger.warn(`writer redis: ${err.message}`));
+    this.worker = new Worker<BatchJob, BatchOutcome>(
+      BATCH_QUEUE,
+      (job: Job<BatchJob>, token?: string) => writer.process(job, token),
+      {
+        connection: this.connection,
+        prefix: BATCH_QUEUE_PREFIX,
+        concurrency: this.config.writerConcurrency,
+        maxStalledCount: MAX_STALLED_COUNT,
+        // Used when a job's backoff names a custom type; the writer delays retries itself.
+        settings: { backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade) },
+      },
+    );
+    this.worker.on('error', (err: Error) => this.logger.warn(`writer worker: ${err.message}`));
+    this.worker.on('failed', (job, err) => {
+      this.logger.error(`batch ${job?.id ?? '?'} failed: ${err.message}`);
+    });
+    this.logger.log(
+      `writer consuming ${BATCH_QUEUE} (concurrency ${this.config.writerConcurrency}, insert timeout ${insertTimeoutMs} ms)`,
+    );
+    return Promise.resolve();
+  }
 
-  protected async stop(): Promise<void> {}
+  /** Waits for in-flight batches, then closes; safe to call twice (both calls await one close). */
+  protected stop(): Promise<void> {
+    this.stopping ??= this.close();
+    return this.stopping;
+  }
+
+  private async close(): Promise<void> {
+    const { worker, connection, sinks } = this;
+    const results = await Promise.allSettled([worker?.close()]);
+    await Promise.allSettled([connection ? closeRedis(connection) : undefined, sinks?.close()]);
+    for (const result of results) {
+      if (result.status === 'rejected') {
+        this.logger.warn(`writer close: ${String(result.reason)}`);
+      }
+    }
+  }
 }
 
 @Module({ imports: [RedisModule, ClickHouseModule], providers: [WriterRole] })

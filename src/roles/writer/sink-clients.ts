@@ -1,0 +1,51 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseInserter, createClickHouseClient } from '@sluice/clickhouse';
+
+export interface SinkAddress {
+  url: string;
+  username: string;
+  password: string;
+}
+
+/**
+ * One ClickHouse client per sink address and credentials, shared by every pipeline writing
+ * there, so that a writer keeps a bounded pool of sockets per server rather than one per batch.
+ */
+export class SinkClients {
+  private readonly clients = new Map<
+    string,
+    { client: ClickHouseClient; inserter: ClickHouseInserter }
+  >();
+  private closed = false;
+
+  constructor(
+    private readonly requestTimeoutMs: number,
+    private readonly maxOpenConnections: number,
+  ) {}
+
+  inserter(sink: SinkAddress): ClickHouseInserter {
+    if (this.closed) throw new Error('sink clients are closed');
+    const key = JSON.stringify([sink.url, sink.username, sink.password]);
+    let entry = this.clients.get(key);
+    if (entry === undefined) {
+      const client = createClickHouseClient({
+        url: sink.url,
+        username: sink.username,
+        password: sink.password,
+        requestTimeoutMs: this.requestTimeoutMs,
+        maxOpenConnections: this.maxOpenConnections,
+      });
+      entry = { client, inserter: new ClickHouseInserter(client) };
+      this.clients.set(key, entry);
+    }
+    return entry.inserter;
+  }
+
+  /** Closes every client; safe to call twice, and one failing close does not skip the others. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const clients = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.allSettled(clients.map(({ client }) => client.close()));
+  }
+}
