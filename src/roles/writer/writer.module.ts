@@ -23,6 +23,13 @@ import { SinkClients } from './sink-clients';
  * id also blocks re-announcing it), so crashes are allowed practically without limit.
  */
 const MAX_STALLED_COUNT = 1_000_000;
+/**
+ * A killed writer's batches wait for its lock to expire and the next stalled check: shorter
+ * than BullMQ's 30 s + 30 s so a crash delays them by seconds. Two writers running one batch
+ * (a lock lost to a long pause) is harmless: the token and the DEL-guarded script absorb it.
+ */
+const LOCK_DURATION_MS = 15_000;
+const STALLED_INTERVAL_MS = 5_000;
 
 /** The writer role takes batches from the BullMQ queue and inserts them into ClickHouse. */
 @Injectable()
@@ -62,6 +69,8 @@ export class WriterRole extends RoleService {
         prefix: BATCH_QUEUE_PREFIX,
         concurrency: this.config.writerConcurrency,
         maxStalledCount: MAX_STALLED_COUNT,
+        lockDuration: LOCK_DURATION_MS,
+        stalledInterval: STALLED_INTERVAL_MS,
         // Used when a job's backoff names a custom type; the writer delays retries itself.
         settings: { backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade) },
       },
