@@ -1,6 +1,21 @@
-import { Module } from '@nestjs/common';
+import { type MiddlewareConsumer, Module, type NestModule, RequestMethod } from '@nestjs/common';
+import { ConsumerLag } from './consumer-lag';
+import { DefinitionValidator } from './definition-validator';
+import { PipelineAdmin } from './pipeline-admin.service';
+import { PipelinesController } from './pipelines.controller';
+import { PipelinesDirLoader } from './pipelines-dir.loader';
 import { ProcessController } from './process.controller';
+import { YamlBodyMiddleware } from './yaml-body.middleware';
 
-/** Admin REST, served by every process whatever its roles. */
-@Module({ controllers: [ProcessController] })
-export class AdminModule {}
+/** Admin REST and PIPELINES_DIR, served by every process whatever its roles. */
+@Module({
+  controllers: [ProcessController, PipelinesController],
+  providers: [DefinitionValidator, PipelineAdmin, ConsumerLag, PipelinesDirLoader],
+})
+export class AdminModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer
+      .apply(YamlBodyMiddleware)
+      .forRoutes({ path: 'api/v1/pipelines', method: RequestMethod.POST });
+  }
+}

@@ -1,3 +1,4 @@
 export * from './pipeline-store';
 export * from './pipeline-watcher';
 export * from './pipelines.module';
+export * from './pipeline-state';

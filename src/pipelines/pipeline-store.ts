@@ -11,6 +11,12 @@ export interface StoredPipeline {
   status: PipelineStatus;
 }
 
+const CREATE_SCRIPT = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], 'running')
+redis.call('INCR', KEYS[3])
+return 1`;
+
 /**
  * Pipeline definitions and their run status, kept in Redis so every process sees the same set and
  * they survive restarts. Every change bumps a version counter that processes poll to reload.
@@ -52,14 +58,18 @@ export class PipelineStore {
 
   /** Creates the pipeline; false when the id exists already (nothing is changed then). */
   async create(definition: PipelineDefinition): Promise<boolean> {
-    const created = await this.redis.hsetnx(keys.pipelines(), definition.id, JSON.stringify(definition));
-    if (created === 0) return false;
-    await this.redis
-      .multi()
-      .hset(keys.pipelineStatus(), definition.id, 'running')
-      .incr(keys.pipelinesVersion())
-      .exec();
-    return true;
+    // One script, so a crash cannot leave a definition whose version bump never happened (other
+    // processes would not load it until the next change).
+    const created = await this.redis.eval(
+      CREATE_SCRIPT,
+      3,
+      keys.pipelines(),
+      keys.pipelineStatus(),
+      keys.pipelinesVersion(),
+      definition.id,
+      JSON.stringify(definition),
+    );
+    return Number(created) === 1;
   }
 
   async setStatus(id: string, status: PipelineStatus): Promise<void> {

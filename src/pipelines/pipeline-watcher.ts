@@ -1,5 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { parsePipelineDefinition, type CompiledPipeline } from '@sluice/pipeline';
 import { PipelineStore, type PipelineStatus } from './pipeline-store';
 
@@ -37,7 +42,9 @@ export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShu
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.refresh().catch((err: Error) => this.logger.warn(`pipelines not loaded yet: ${err.message}`));
+    await this.refresh().catch((err: Error) =>
+      this.logger.warn(`pipelines not loaded yet: ${err.message}`),
+    );
     this.timer = setInterval(() => {
       this.polling ??= this.refresh()
         .catch((err: Error) => this.logger.warn(`pipeline refresh failed: ${err.message}`))

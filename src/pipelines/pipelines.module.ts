@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { RedisModule } from '../infra';
+import { PipelineState } from './pipeline-state';
 import { PipelineStore } from './pipeline-store';
 import { PipelineWatcher } from './pipeline-watcher';
 
@@ -7,7 +8,7 @@ import { PipelineWatcher } from './pipeline-watcher';
 @Global()
 @Module({
   imports: [RedisModule],
-  providers: [PipelineStore, PipelineWatcher],
-  exports: [PipelineStore, PipelineWatcher],
+  providers: [PipelineStore, PipelineWatcher, PipelineState],
+  exports: [PipelineStore, PipelineWatcher, PipelineState],
 })
 export class PipelinesModule {}

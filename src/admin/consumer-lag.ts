@@ -1,0 +1,88 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import type { PipelineDefinition } from '@sluice/pipeline';
+import { withTimeout } from '@sluice/redis';
+import { SLUICE_CONFIG, type SluiceConfig } from '../config';
+
+const LAG_TIMEOUT_MS = 3_000;
+
+/** The consumer group a pipeline's consumer role reads with. */
+export function groupIdOf(pipelineId: string): string {
+  return `sluice.${pipelineId}`;
+}
+
+/**
+ * Consumer lag of a pipeline, computed on demand: over every partition of its source topics, the
+ * end offset minus the group's committed offset (a partition without a commit counts from its
+ * start offset for `startFrom: earliest`, as nothing for `latest`). Null when Kafka does not
+ * answer within a short deadline: the API reports counters even while Kafka is away.
+ */
+@Injectable()
+export class ConsumerLag {
+  constructor(@Inject(SLUICE_CONFIG) private readonly config: SluiceConfig) {}
+
+  async of(definition: PipelineDefinition): Promise<number | null> {
+    const kafka = new Kafka({
+      clientId: `${this.config.kafkaClientId}-admin`,
+      ...connection(definition.source.kafka, this.config.kafkaBrokers),
+      connectionTimeout: LAG_TIMEOUT_MS,
+      requestTimeout: LAG_TIMEOUT_MS,
+      // The deadline below bounds the whole call; a retry or two covers a broker's hiccup.
+      retry: { retries: 2, initialRetryTime: 100 },
+      logLevel: logLevel.NOTHING,
+    });
+    const admin = kafka.admin();
+    try {
+      return await withTimeout(
+        (async () => {
+          await admin.connect();
+          let lag = 0;
+          for (const topic of definition.source.topics) {
+            // One after the other: concurrent first requests race kafkajs's metadata refresh
+            // ("no brokers in the broker pool").
+            const ends = await admin.fetchTopicOffsets(topic.name);
+            const committed = await admin.fetchOffsets({
+              groupId: groupIdOf(definition.id),
+              topics: [topic.name],
+            });
+            const done = new Map(
+              (committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]),
+            );
+            for (const end of ends) {
+              const high = Number(end.high);
+              const commit = done.get(end.partition) ?? -1;
+              const from =
+                commit >= 0 ? commit : topic.startFrom === 'earliest' ? Number(end.low) : high;
+              lag += Math.max(0, high - from);
+            }
+          }
+          return lag;
+        })(),
+        LAG_TIMEOUT_MS,
+        'consumer lag',
+      );
+    } catch {
+      return null;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+}
+
+type KafkaSection = PipelineDefinition['source']['kafka'];
+
+function connection(
+  kafka: KafkaSection,
+  fallback: string[],
+): Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> {
+  const brokers = kafka.brokers.length > 0 ? kafka.brokers : fallback;
+  const sasl = kafka.sasl
+    ? ({
+        mechanism: kafka.sasl.mechanism.toLowerCase(),
+        username: kafka.sasl.username,
+        password: kafka.sasl.password,
+      } as SASLOptions)
+    : undefined;
+  const ssl = typeof kafka.ssl === 'boolean' ? kafka.ssl : { ...kafka.ssl };
+  return { brokers, sasl, ssl };
+}

@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import { parse as parseYaml } from 'yaml';
+import {
+  type CompiledPipeline,
+  type ContentType,
+  type DefinitionError,
+  parsePipelineDefinition,
+} from '@sluice/pipeline';
+import { DefinitionInvalidError } from './errors';
+import { checkSink, type SinkSpec } from './sink-check';
+
+/**
+ * Validates a definition the way POST /pipelines and PIPELINES_DIR need it: the document itself
+ * (field rules, CEL, durations), then the target table in ClickHouse. Throws
+ * DefinitionInvalidError listing every error, or SinkUnavailableError when ClickHouse cannot be
+ * asked about a definition that is otherwise valid.
+ */
+@Injectable()
+export class DefinitionValidator {
+  async validate(input: unknown, contentType?: ContentType): Promise<CompiledPipeline> {
+    const parsed = parsePipelineDefinition(input, contentType);
+    if (parsed.ok) {
+      const { sink } = parsed.definition;
+      const columns = parsed.definition.columns.map((c) => c.column);
+      const errors = await checkSink(sink, columns);
+      if (errors.length > 0) throw new DefinitionInvalidError(errors);
+      return parsed.definition;
+    }
+    // The document has errors; still report the table's, when its sink section is usable, so
+    // one round trip lists everything. ClickHouse being away only loses those extra errors.
+    const raw = decodeLoosely(input, contentType);
+    const sink = rawSink(raw, parsed.errors);
+    const extra = sink
+      ? await checkSink(sink, rawTransformColumns(raw)).catch(() => [] as DefinitionError[])
+      : [];
+    throw new DefinitionInvalidError([...parsed.errors, ...extra]);
+  }
+}
+
+function decodeLoosely(input: unknown, contentType: ContentType | undefined): unknown {
+  if (typeof input !== 'string') return input;
+  try {
+    const json = contentType === 'json' || (!contentType && input.trimStart().startsWith('{'));
+    return json ? (JSON.parse(input) as unknown) : (parseYaml(input) as unknown);
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// Errors at these paths make the sink section unusable for asking ClickHouse anything.
+const SINK_CONNECTION_PATH = /^sink(\.clickhouse(\.(url|database|table|username|password))?)?$/;
+
+function rawSink(raw: unknown, errors: readonly DefinitionError[]): SinkSpec | undefined {
+  if (!isRecord(raw) || !isRecord(raw.sink) || !isRecord(raw.sink.clickhouse)) return undefined;
+  if (errors.some((e) => SINK_CONNECTION_PATH.test(e.path))) return undefined;
+  const ch = raw.sink.clickhouse;
+  const text = (value: unknown, fallback: string) => (typeof value === 'string' ? value : fallback);
+  if (typeof ch.url !== 'string' || typeof ch.table !== 'string') return undefined;
+  return {
+    url: ch.url,
+    table: ch.table,
+    database: text(ch.database, 'default'),
+    username: text(ch.username, 'default'),
+    password: text(ch.password, ''),
+  };
+}
+
+function rawTransformColumns(raw: unknown): string[] {
+  if (!isRecord(raw) || !isRecord(raw.transform) || !isRecord(raw.transform.columns)) return [];
+  return Object.keys(raw.transform.columns);
+}

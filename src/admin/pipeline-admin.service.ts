@@ -1,0 +1,61 @@
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { type CompiledPipeline, type ContentType, PIPELINE_ID_RE } from '@sluice/pipeline';
+import { PipelineState, PipelineStore } from '../pipelines';
+import { DefinitionValidator } from './definition-validator';
+import { DuplicatePipelineError } from './errors';
+
+// Processes notice a deleted definition on their next poll (PipelineWatcher, every second); an
+// actor that was still flushing may write its keys again meanwhile, so removal runs twice.
+const SECOND_PURGE_MS = 3_000;
+
+/** Creating and removing pipelines, shared by the REST API and PIPELINES_DIR. */
+@Injectable()
+export class PipelineAdmin implements OnApplicationShutdown {
+  private readonly logger = new Logger(PipelineAdmin.name);
+  private readonly pending = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly store: PipelineStore,
+    private readonly state: PipelineState,
+    private readonly validator: DefinitionValidator,
+  ) {}
+
+  /** Validates and stores; throws DefinitionInvalidError, SinkUnavailableError or
+   * DuplicatePipelineError. */
+  async create(input: unknown, contentType?: ContentType): Promise<CompiledPipeline> {
+    const pipeline = await this.validator.validate(input, contentType);
+    if (!(await this.store.create(pipeline.definition))) {
+      throw new DuplicatePipelineError(pipeline.id);
+    }
+    this.logger.log(`pipeline ${pipeline.id} created`);
+    return pipeline;
+  }
+
+  /** Removes the definition and all the pipeline's state; false when there was no pipeline. */
+  async remove(id: string): Promise<boolean> {
+    // Ids are checked before they go into a SCAN pattern, where glob characters would widen it.
+    if (!PIPELINE_ID_RE.test(id) || !(await this.store.delete(id))) return false;
+    const removed = await this.state.purge(id);
+    this.logger.log(`pipeline ${id} deleted (${removed} keys removed)`);
+    const timer = setTimeout(() => {
+      this.pending.delete(timer);
+      this.latePurge(id).catch((err: Error) =>
+        this.logger.warn(`pipeline ${id}: late purge failed: ${err.message}`),
+      );
+    }, SECOND_PURGE_MS);
+    this.pending.add(timer);
+    return true;
+  }
+
+  private async latePurge(id: string): Promise<void> {
+    // A pipeline created again under the same id owns these keys now.
+    if (await this.store.get(id)) return;
+    const late = await this.state.purge(id);
+    if (late > 0) this.logger.log(`pipeline ${id}: ${late} late keys removed`);
+  }
+
+  onApplicationShutdown(): void {
+    for (const timer of this.pending) clearTimeout(timer);
+    this.pending.clear();
+  }
+}

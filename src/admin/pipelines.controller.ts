@@ -1,0 +1,156 @@
+import type { IncomingMessage } from 'node:http';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  HttpException,
+  HttpStatus,
+  Param,
+  Post,
+  Query,
+  Req,
+} from '@nestjs/common';
+import { type DefinitionError, PIPELINE_ID_RE, redactDefinition } from '@sluice/pipeline';
+import { PipelineState, PipelineStore, type PipelineStatus } from '../pipelines';
+import { ConsumerLag } from './consumer-lag';
+import { DefinitionInvalidError, DuplicatePipelineError, SinkUnavailableError } from './errors';
+import { PipelineAdmin } from './pipeline-admin.service';
+import { YAML_TYPES, mediaType } from './yaml-body.middleware';
+
+const DLQ_LIMIT = { default: 100, max: 10_000 };
+const JSON_TYPES = ['application/json', ''];
+
+/** Every error body: `{ statusCode, error, message, errors? }`. */
+function httpError(status: HttpStatus, message: string, errors?: readonly DefinitionError[]) {
+  const error = STATUS_TEXT[status] ?? 'Error';
+  return new HttpException({ statusCode: status, error, message, errors }, status);
+}
+
+const STATUS_TEXT: Partial<Record<HttpStatus, string>> = {
+  [HttpStatus.BAD_REQUEST]: 'Bad Request',
+  [HttpStatus.NOT_FOUND]: 'Not Found',
+  [HttpStatus.CONFLICT]: 'Conflict',
+  [HttpStatus.UNSUPPORTED_MEDIA_TYPE]: 'Unsupported Media Type',
+  [HttpStatus.SERVICE_UNAVAILABLE]: 'Service Unavailable',
+};
+
+const notFound = (id: string) => httpError(HttpStatus.NOT_FOUND, `pipeline ${id} not found`);
+
+/** Pipeline lifecycle under /api/v1/pipelines; served by every process. */
+@Controller('api/v1/pipelines')
+export class PipelinesController {
+  constructor(
+    private readonly admin: PipelineAdmin,
+    private readonly store: PipelineStore,
+    private readonly state: PipelineState,
+    private readonly lag: ConsumerLag,
+  ) {}
+
+  @Post()
+  async create(@Req() req: IncomingMessage, @Body() body: unknown) {
+    const type = mediaType(req);
+    const yaml = YAML_TYPES.includes(type);
+    if (!yaml && !JSON_TYPES.includes(type)) {
+      throw httpError(
+        HttpStatus.UNSUPPORTED_MEDIA_TYPE,
+        `send the definition as application/json or application/yaml, not ${type}`,
+      );
+    }
+    try {
+      const pipeline = await this.admin.create(body, yaml ? 'yaml' : undefined);
+      return {
+        id: pipeline.id,
+        status: 'running' satisfies PipelineStatus,
+        definition: redactDefinition(pipeline.definition),
+      };
+    } catch (err) {
+      if (err instanceof DefinitionInvalidError) {
+        throw httpError(HttpStatus.BAD_REQUEST, err.message, err.errors);
+      }
+      // 503, not 400: the definition may well be right, and the same request can succeed once
+      // ClickHouse answers; a client should retry rather than edit.
+      if (err instanceof SinkUnavailableError) {
+        throw httpError(HttpStatus.SERVICE_UNAVAILABLE, err.message, [
+          { path: 'sink.clickhouse.url', message: err.message },
+        ]);
+      }
+      if (err instanceof DuplicatePipelineError) throw httpError(HttpStatus.CONFLICT, err.message);
+      throw err;
+    }
+  }
+
+  @Get()
+  async list() {
+    const stored = await this.store.list();
+    const ids = [...stored.keys()].sort();
+    return Promise.all(
+      ids.map(async (id) => {
+        const { definition, status } = stored.get(id)!;
+        const { counters } = await this.state.counters(id, definition.partitions);
+        return { id, status, counters };
+      }),
+    );
+  }
+
+  @Get(':id')
+  async get(@Param('id') id: string) {
+    const stored = await this.find(id);
+    const [{ counters, other }, lag] = await Promise.all([
+      this.state.counters(id, stored.definition.partitions),
+      this.lag.of(stored.definition),
+    ]);
+    return {
+      id,
+      status: stored.status,
+      definition: redactDefinition(stored.definition),
+      counters,
+      // Source messages the consumer group has not committed yet; null when Kafka is away.
+      lag,
+      otherCounters: other,
+    };
+  }
+
+  @Delete(':id')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  async remove(@Param('id') id: string): Promise<void> {
+    if (!(await this.admin.remove(id))) throw notFound(id);
+  }
+
+  @Post(':id/stop')
+  @HttpCode(HttpStatus.OK)
+  stop(@Param('id') id: string) {
+    return this.setStatus(id, 'stopped');
+  }
+
+  @Post(':id/resume')
+  @HttpCode(HttpStatus.OK)
+  resume(@Param('id') id: string) {
+    return this.setStatus(id, 'running');
+  }
+
+  @Get(':id/dlq')
+  async deadLetters(@Param('id') id: string, @Query('limit') limitText?: string) {
+    const limit = limitText === undefined ? DLQ_LIMIT.default : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > DLQ_LIMIT.max) {
+      throw httpError(HttpStatus.BAD_REQUEST, 'invalid query', [
+        { path: 'limit', message: `must be a whole number from 1 to ${DLQ_LIMIT.max}` },
+      ]);
+    }
+    const stored = await this.find(id);
+    return this.state.deadLetters(id, stored.definition.partitions, limit);
+  }
+
+  private async setStatus(id: string, status: PipelineStatus) {
+    await this.find(id);
+    await this.store.setStatus(id, status);
+    return { id, status };
+  }
+
+  private async find(id: string) {
+    const stored = PIPELINE_ID_RE.test(id) ? await this.store.get(id) : undefined;
+    if (!stored) throw notFound(id);
+    return stored;
+  }
+}

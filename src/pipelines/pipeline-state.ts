@@ -1,0 +1,151 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { keys } from '@sluice/redis';
+import { REDIS } from '../infra/tokens';
+
+/** Counters every pipeline reports. */
+export const COUNTER_NAMES = [
+  'consumed',
+  'filtered',
+  'duplicates',
+  'written',
+  'deadLettered',
+] as const;
+export type CounterName = (typeof COUNTER_NAMES)[number];
+export type PipelineCounters = Record<CounterName, number>;
+
+export interface CounterSums {
+  counters: PipelineCounters;
+  /** Any other counter the roles keep (e.g. outOfOrderDropped), summed the same way. */
+  other: Record<string, number>;
+}
+
+/** One dead-letter stream entry, as the actor (stages parse..transform) or the writer (insert)
+ * wrote it. Writer entries have no source position: topic is '' and partition/offset null. */
+export interface DeadLetter {
+  /** Stream entry id; ids of one partition grow with time. */
+  id: string;
+  pipelinePartition: number;
+  stage: string;
+  error: string;
+  topic: string;
+  partition: number | null;
+  offset: number | null;
+  /** The original message text (or, for stage insert, the row as JSON). */
+  message: string;
+  at: string;
+}
+
+const SCAN_COUNT = 1_000;
+
+/**
+ * The per-partition data of a pipeline in Redis as the admin API sees it: summed counters, the
+ * dead letters, and removal of everything a deleted pipeline left behind. Each call is one
+ * pipelined round trip per step, whatever the number of partitions.
+ */
+@Injectable()
+export class PipelineState {
+  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+
+  async counters(id: string, partitions: number): Promise<CounterSums> {
+    const pipeline = this.redis.pipeline();
+    for (let p = 0; p < partitions; p++) pipeline.hgetall(keys.counters(id, p));
+    const results = (await pipeline.exec()) ?? [];
+    const counters = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as PipelineCounters;
+    const other: Record<string, number> = {};
+    for (const [err, value] of results) {
+      if (err) throw err;
+      for (const [name, text] of Object.entries((value ?? {}) as Record<string, string>)) {
+        const n = Number(text);
+        if (!Number.isFinite(n)) continue;
+        if (isCounterName(name)) counters[name] += n;
+        else other[name] = (other[name] ?? 0) + n;
+      }
+    }
+    return { counters, other };
+  }
+
+  /** The newest `limit` dead letters over all partitions, newest first. */
+  async deadLetters(id: string, partitions: number, limit: number): Promise<DeadLetter[]> {
+    const pipeline = this.redis.pipeline();
+    for (let p = 0; p < partitions; p++) {
+      pipeline.xrevrange(keys.deadLetters(id, p), '+', '-', 'COUNT', limit);
+    }
+    const results = (await pipeline.exec()) ?? [];
+    const all: DeadLetter[] = [];
+    results.forEach(([err, value], p) => {
+      if (err) throw err;
+      for (const [entryId, fields] of (value ?? []) as [string, string[]][]) {
+        all.push(toDeadLetter(entryId, p, fields));
+      }
+    });
+    return all.sort((a, b) => compareIdsDesc(a.id, b.id)).slice(0, limit);
+  }
+
+  /**
+   * Deletes every key of the pipeline's partitions (mailbox, checkpoint, lease, epoch, dedup
+   * buckets and index, outbox, counters, dead letters) and pipeline-wide keys. SCAN rather than
+   * a list of known names so that keys added later, and dedup buckets whose index entry is
+   * gone, are removed too. Returns how many keys were removed.
+   */
+  async purge(id: string): Promise<number> {
+    let removed = 0;
+    for (const pattern of [`{sl:${id}:*`, `{sl:${id}}*`]) {
+      let cursor = '0';
+      do {
+        const [next, found] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+        cursor = next;
+        if (found.length === 0) continue;
+        // One key per command: keys of different partitions live in different cluster slots.
+        const pipeline = this.redis.pipeline();
+        for (const key of found) pipeline.unlink(key);
+        for (const [err, n] of (await pipeline.exec()) ?? []) {
+          if (err) throw err;
+          removed += Number(n);
+        }
+      } while (cursor !== '0');
+    }
+    return removed;
+  }
+}
+
+function isCounterName(name: string): name is CounterName {
+  return (COUNTER_NAMES as readonly string[]).includes(name);
+}
+
+function toDeadLetter(id: string, pipelinePartition: number, flat: string[]): DeadLetter {
+  const fields = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] as string, flat[i + 1] as string);
+  const num = (name: string): number | null => {
+    const text = fields.get(name);
+    return text === undefined || text === '' || !Number.isFinite(Number(text))
+      ? null
+      : Number(text);
+  };
+  return {
+    id,
+    pipelinePartition,
+    stage: fields.get('stage') ?? '',
+    error: fields.get('error') ?? '',
+    topic: fields.get('topic') ?? '',
+    partition: num('partition'),
+    offset: num('offset'),
+    message: fields.get('message') ?? '',
+    at: isoTime(fields.get('at'), id),
+  };
+}
+
+// `at` may be written as epoch ms or as ISO text; fall back to the stream id's time.
+function isoTime(at: string | undefined, id: string): string {
+  const text = at ?? '';
+  const ms = /^\d+$/.test(text) ? Number(text) : text === '' ? Number(id.split('-')[0]) : NaN;
+  if (Number.isFinite(ms)) return new Date(ms).toISOString();
+  return text;
+}
+
+function compareIdsDesc(a: string, b: string): number {
+  const [am = 0n, as = 0n] = a.split('-').map((part) => BigInt(part));
+  const [bm = 0n, bs = 0n] = b.split('-').map((part) => BigInt(part));
+  if (am !== bm) return am > bm ? -1 : 1;
+  return as === bs ? 0 : as > bs ? -1 : 1;
+}
