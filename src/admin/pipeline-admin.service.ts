@@ -5,8 +5,9 @@ import { DefinitionValidator } from './definition-validator';
 import { DuplicatePipelineError } from './errors';
 
 // Processes notice a deleted definition on their next poll (PipelineWatcher, every second); an
-// actor that was still flushing may write its keys again meanwhile, so removal runs twice.
-const SECOND_PURGE_MS = 3_000;
+// actor still flushing, or a consumer still leaving its group, may write keys again meanwhile,
+// so removal runs again after these delays.
+const LATE_PURGES_MS = [3_000, 15_000];
 
 /** Creating and removing pipelines, shared by the REST API and PIPELINES_DIR. */
 @Injectable()
@@ -37,13 +38,15 @@ export class PipelineAdmin implements OnApplicationShutdown {
     if (!PIPELINE_ID_RE.test(id) || !(await this.store.delete(id))) return false;
     const removed = await this.state.purge(id);
     this.logger.log(`pipeline ${id} deleted (${removed} keys removed)`);
-    const timer = setTimeout(() => {
-      this.pending.delete(timer);
-      this.latePurge(id).catch((err: Error) =>
-        this.logger.warn(`pipeline ${id}: late purge failed: ${err.message}`),
-      );
-    }, SECOND_PURGE_MS);
-    this.pending.add(timer);
+    for (const delay of LATE_PURGES_MS) {
+      const timer = setTimeout(() => {
+        this.pending.delete(timer);
+        this.latePurge(id).catch((err: Error) =>
+          this.logger.warn(`pipeline ${id}: late purge failed: ${err.message}`),
+        );
+      }, delay);
+      this.pending.add(timer);
+    }
     return true;
   }
 
