@@ -127,15 +127,19 @@ describe('exactly once under failures', () => {
 
     const running = app;
     let counters: Counters | undefined;
+    let lastLog = 0;
     await running.waitFor(
       async () => {
         counters = await countersOf(running, id);
-        return (
-          counters.written + counters.deadLettered + counters.duplicates + counters.filtered ===
-          EVENTS
-        );
+        if (Date.now() - lastLog > 10_000) {
+          lastLog = Date.now();
+          log(`counters ${JSON.stringify(counters)}`);
+        }
+        const settled =
+          counters.written + counters.deadLettered + counters.duplicates + counters.filtered;
+        return settled === EVENTS;
       },
-      300_000,
+      150_000,
       'every event accounted for',
     );
     expect(counters).toEqual({
