@@ -43,6 +43,13 @@ interface TopicPartition {
 // round trips of the others.
 const PARTITIONS_CONCURRENTLY = 8;
 const BACKPRESSURE_POLL_MS = 200;
+// A member that dies without leaving (SIGKILL; also every member on the librdkafka mock, which
+// ignores LeaveGroup) holds its partitions until the session times out: kafkajs's 30 s default
+// would stall a pipeline that long.
+const SESSION_TIMEOUT_MS = 10_000;
+const HEARTBEAT_INTERVAL_MS = 3_000;
+// A fetch long-polls up to this when there is no data; stop() waits for it.
+const FETCH_MAX_WAIT_MS = 1_000;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 10_000;
 
@@ -99,6 +106,7 @@ export class PipelineConsumer {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.stopRequested = true;
+      this.transition('stopping');
       this.interrupt?.();
       await this.supervising;
       await this.teardown();
@@ -137,6 +145,9 @@ export class PipelineConsumer {
     const consumer = kafka.consumer({
       groupId: groupIdOf(pipeline.id),
       allowAutoTopicCreation: false,
+      sessionTimeout: SESSION_TIMEOUT_MS,
+      heartbeatInterval: HEARTBEAT_INTERVAL_MS,
+      maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
     });
     const admin = kafka.admin();
     this.consumer = consumer;
@@ -312,9 +323,9 @@ export class PipelineConsumer {
   }
 
   private kafkaLog(level: KafkaLogLevel, message: string, extra: Record<string, unknown>): void {
-    const text = `kafkajs: ${message}`;
-    if (level === 'error') this.logger.error(extra, text);
-    else if (level === 'warn') this.logger.warn(extra, text);
-    else this.logger.debug(extra, text);
+    // kafkajs logs every retried connection failure as an error; what it finally gives up on
+    // reaches supervise() and is logged there.
+    if (level === 'info') this.logger.debug(extra, `kafkajs: ${message}`);
+    else this.logger.warn(extra, `kafkajs: ${message}`);
   }
 }
