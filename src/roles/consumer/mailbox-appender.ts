@@ -10,26 +10,31 @@ export class MailboxAppendError extends Error {
   }
 }
 
+export interface MailboxAppend {
+  mailbox: number;
+  entry: Buffer;
+}
+
 /**
- * Appends one packed entry per mailbox and reads every mailbox's length, in one pipelined round
- * trip. Not atomic (the mailboxes live in different hash slots): on any error some entries may be
- * in; the caller then does not commit and the batch is read and appended again, which the actors'
- * per-source-partition `next` makes harmless.
- *
- * `entries[i]` goes to pipeline partition i. Returns the lengths after the append.
+ * Appends packed entries and reads the length of every mailbox appended to, in one pipelined
+ * round trip. Not atomic (the mailboxes live in different hash slots): on any error some entries
+ * may be in; the caller then does not commit and the batch is read and appended again, which the
+ * actors' per-source-partition `next` makes harmless. Returns the longest length seen (0 if none).
  */
 export async function appendToMailboxes(
   redis: Redis,
   pipelineId: string,
-  entries: readonly Buffer[],
-): Promise<number[]> {
+  appends: readonly MailboxAppend[],
+): Promise<number> {
+  if (appends.length === 0) return 0;
   const pipeline = redis.pipeline();
-  entries.forEach((entry, partition) => {
-    pipeline.xadd(keys.mailbox(pipelineId, partition), '*', MAILBOX_FIELD, entry);
-  });
-  entries.forEach((_, partition) => pipeline.xlen(keys.mailbox(pipelineId, partition)));
+  for (const { mailbox, entry } of appends) {
+    pipeline.xadd(keys.mailbox(pipelineId, mailbox), '*', MAILBOX_FIELD, entry);
+  }
+  const targets = [...new Set(appends.map((a) => a.mailbox))];
+  for (const mailbox of targets) pipeline.xlen(keys.mailbox(pipelineId, mailbox));
   const replies = await execOrThrow(pipeline.exec(), 'append');
-  return replies.slice(entries.length).map(Number);
+  return Math.max(0, ...replies.slice(appends.length).map(Number));
 }
 
 /** XLEN of every mailbox of a pipeline, pipelined. */

@@ -5,7 +5,8 @@ import { createKafka, groupLogBridge, type KafkaLogLevel } from '@sluice/kafka';
 import { encodeMailboxEntry, type CompiledPipeline, type Hasher } from '@sluice/pipeline';
 import { routeBatch } from './batch-router';
 import { groupIdOf, kafkaOptionsOf } from './kafka-options';
-import { appendToMailboxes, mailboxLengths } from './mailbox-appender';
+import { appendToMailboxes, mailboxLengths, type MailboxAppend } from './mailbox-appender';
+import { PartitionSession } from './partition-session';
 
 export interface PipelineConsumerOptions {
   redis: Redis;
@@ -32,6 +33,7 @@ interface GroupSession {
   generation: number;
   /** Committed offset per `topic/partition` when the session began, fetched once per session. */
   starts?: Promise<Map<string, number>>;
+  partitions: Map<string, PartitionSession>;
 }
 
 interface TopicPartition {
@@ -43,6 +45,9 @@ interface TopicPartition {
 // round trips of the others.
 const PARTITIONS_CONCURRENTLY = 8;
 const BACKPRESSURE_POLL_MS = 200;
+// Offsets are committed at most this often (not per batch: the mock returns small batches, and a
+// commit is a round trip); a crash re-reads at most this much, which the actors skip.
+const COMMIT_INTERVAL_MS = 500;
 // A member that dies without leaving (SIGKILL; also every member on the librdkafka mock, which
 // ignores LeaveGroup) holds its partitions until the session times out: kafkajs's 30 s default
 // would stall a pipeline that long.
@@ -60,10 +65,10 @@ const tpKey = (topic: string, partition: number) => `${topic}/${partition}`;
  * Kafka batch to the pipeline's mailboxes, then commits the batch's offsets. Reconnects with
  * backoff while Kafka is unreachable, until stop().
  *
- * Every batch appends one entry to EVERY mailbox (an empty one where no event goes), so each
- * mailbox's `next` for the source partition reaches the batch's end before the offset is
- * committed. A later session starts at the committed offset and stamps it as `from`; only that
- * way is `from <= next` true in every mailbox, including those that got no event for a long time.
+ * A batch's events go to their mailboxes as one entry per mailbox; before an offset is committed
+ * every other mailbox gets an empty entry up to it (see PartitionSession), so a later session,
+ * which starts at the committed offset and stamps it as `from`, finds `from <= next` in every
+ * mailbox, including those that got no event for a long time.
  */
 export class PipelineConsumer {
   private readonly logger: Logger;
@@ -77,7 +82,9 @@ export class PipelineConsumer {
   private stopRequested = false;
   private consumer: Consumer | undefined;
   private admin: Admin | undefined;
-  private session: GroupSession = { generation: -1 };
+  private session: GroupSession = { generation: -1, partitions: new Map() };
+  private committing: Promise<void> | undefined;
+  private commitTimer: NodeJS.Timeout | undefined;
   private readonly paused = new Map<string, TopicPartition>();
   private pollTimer: NodeJS.Timeout | undefined;
   private polling = false;
@@ -163,7 +170,7 @@ export class PipelineConsumer {
       });
     });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.session = { generation: bridge.generation() ?? -1 };
+      this.session = { generation: bridge.generation() ?? -1, partitions: new Map() };
       this.logger.log(
         { generation: this.session.generation, assignment: payload.memberAssignment },
         `joined group ${payload.groupId}, generation ${this.session.generation}`,
@@ -188,6 +195,13 @@ export class PipelineConsumer {
     });
     this.transition('running');
     onRunning();
+    // Commits run on a timer, not in eachBatch: the last batch before a quiet spell must be
+    // committed too, and a failed commit is simply tried again on the next tick.
+    this.commitTimer = setInterval(() => {
+      this.commitIfDue(this.session, consumer).catch((err: Error) =>
+        this.logger.warn(`offset commit failed: ${err.message}`),
+      );
+    }, COMMIT_INTERVAL_MS);
     await ended;
   }
 
@@ -200,7 +214,7 @@ export class PipelineConsumer {
 
     const { pipeline, options } = this;
     const session = this.session;
-    const from = (await this.sessionStarts(session)).get(tpKey(topic, partition)) ?? 0;
+    const state = await this.partitionSession(session, topic, partition);
     const lastOffset = batch.lastOffset();
     const to = Number(lastOffset);
     const routed = routeBatch(
@@ -208,31 +222,87 @@ export class PipelineConsumer {
       { topic, partition, partitions: pipeline.partitions, source: pipeline.sources.get(topic) },
       options.hasher,
     );
-    const entries: Buffer[] = [];
-    let malformed = 0;
-    for (let mailbox = 0; mailbox < pipeline.partitions; mailbox += 1) {
-      const events = routed.get(mailbox) ?? [];
-      for (const event of events) if (event.error !== undefined) malformed += 1;
-      entries.push(
-        encodeMailboxEntry({ topic, partition, generation: session.generation, from, to, events }),
-      );
+    const appends: MailboxAppend[] = [];
+    for (const [mailbox, events] of routed) {
+      for (const event of events) if (event.error !== undefined) this.counters.malformed += 1;
+      const entry = { topic, partition, generation: session.generation, from: state.from, to };
+      appends.push({ mailbox, entry: encodeMailboxEntry({ ...entry, events }) });
     }
     // Throws on any Redis error: nothing is resolved or committed and kafkajs retries the batch.
-    const lengths = await appendToMailboxes(options.redis, pipeline.id, entries);
+    const longest = await appendToMailboxes(options.redis, pipeline.id, appends);
     this.counters.eventsRead += batch.messages.length;
-    this.counters.malformed += malformed;
     this.counters.batchesAppended += 1;
-    this.counters.entriesAppended += entries.length;
+    this.counters.entriesAppended += appends.length;
 
     if (!live()) return;
     payload.resolveOffset(lastOffset);
-    // Only this partition's offset: committing every resolved offset could move another
-    // partition past what its mailboxes have seen.
-    await payload.commitOffsetsIfNecessary({
-      topics: [{ topic, partitions: [{ partition, offset: String(to + 1) }] }],
-    });
-    if (lengths.some((length) => length > options.mailboxMaxEntries)) this.pause(topic, partition);
+    state.appended(routed.keys(), to);
+    if (longest > options.mailboxMaxEntries) this.pause(topic, partition);
     await payload.heartbeat();
+  }
+
+  private async partitionSession(
+    session: GroupSession,
+    topic: string,
+    partition: number,
+  ): Promise<PartitionSession> {
+    const key = tpKey(topic, partition);
+    let state = session.partitions.get(key);
+    if (!state) {
+      const from = (await this.sessionStarts(session)).get(key) ?? 0;
+      state =
+        session.partitions.get(key) ??
+        new PartitionSession(topic, partition, from, this.pipeline.partitions);
+      session.partitions.set(key, state);
+    }
+    return state;
+  }
+
+  /** Commits the appended offsets, one commit at a time; a forced one runs after the running one. */
+  private async commitIfDue(
+    session: GroupSession,
+    consumer: Consumer,
+    force = false,
+  ): Promise<void> {
+    if (this.committing) {
+      if (!force) return;
+      await this.committing.catch(() => undefined);
+    }
+    this.committing = this.commit(session, consumer).finally(() => {
+      this.committing = undefined;
+    });
+    return this.committing;
+  }
+
+  private async commit(session: GroupSession, consumer: Consumer): Promise<void> {
+    const offsets: { state: PartitionSession; offset: number }[] = [];
+    const coverage: MailboxAppend[] = [];
+    for (const state of session.partitions.values()) {
+      const offset = state.pending;
+      if (offset === undefined) continue;
+      offsets.push({ state, offset });
+      const { topic, partition, from } = state;
+      const empty = encodeMailboxEntry({
+        topic,
+        partition,
+        generation: session.generation,
+        from,
+        to: offset - 1,
+        events: [],
+      });
+      for (const mailbox of state.coverageFor(offset)) coverage.push({ mailbox, entry: empty });
+    }
+    if (offsets.length === 0) return;
+    await appendToMailboxes(this.options.redis, this.pipeline.id, coverage);
+    for (const { state, offset } of offsets) state.covered(state.coverageFor(offset), offset - 1);
+    await consumer.commitOffsets(
+      offsets.map(({ state, offset }) => ({
+        topic: state.topic,
+        partition: state.partition,
+        offset: String(offset),
+      })),
+    );
+    for (const { state, offset } of offsets) state.committed(offset);
   }
 
   private sessionStarts(session: GroupSession): Promise<Map<string, number>> {
@@ -297,7 +367,13 @@ export class PipelineConsumer {
     this.consumer = undefined;
     this.admin = undefined;
     this.clearPaused();
+    if (this.commitTimer) clearInterval(this.commitTimer);
+    this.commitTimer = undefined;
     if (consumer) {
+      // Best effort: what stays uncommitted is read and appended again by the next session.
+      await this.commitIfDue(this.session, consumer, true).catch((err: Error) =>
+        this.logger.warn(`final commit failed: ${err.message}`),
+      );
       await consumer
         .disconnect()
         .catch((err: Error) => this.logger.warn(`consumer disconnect: ${err.message}`));

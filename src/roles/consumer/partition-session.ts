@@ -1,0 +1,56 @@
+/**
+ * What one consumer session (one group generation) has done for one source topic-partition:
+ * the offset it started from, how far each mailbox has been told about, and the offset waiting
+ * to be committed.
+ *
+ * The actors apply an entry only when its `from` is not beyond their `next` for the source
+ * partition. A batch's events go only to the mailboxes they route to, so before an offset is
+ * committed every other mailbox gets an empty entry reaching up to it (`coverageFor`): a later
+ * session starts at that committed offset, and every mailbox must already be there.
+ */
+export class PartitionSession {
+  /** Per mailbox, the last offset it has an entry for in this session; -1 for none. */
+  private readonly coveredTo: number[];
+  /** The offset to commit next (last appended + 1); undefined when nothing is waiting. */
+  private pendingOffset: number | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly from: number,
+    mailboxes: number,
+  ) {
+    this.coveredTo = new Array<number>(mailboxes).fill(-1);
+  }
+
+  get pending(): number | undefined {
+    return this.pendingOffset;
+  }
+
+  /** Entries up to `to` are in the given mailboxes (XADD succeeded). */
+  covered(mailboxes: Iterable<number>, to: number): void {
+    for (const mailbox of mailboxes) {
+      if ((this.coveredTo[mailbox] ?? -1) < to) this.coveredTo[mailbox] = to;
+    }
+  }
+
+  /** A batch ending at `to` is in every mailbox it routes to; commit up to it next. */
+  appended(mailboxes: Iterable<number>, to: number): void {
+    this.covered(mailboxes, to);
+    this.pendingOffset = to + 1;
+  }
+
+  /** Mailboxes that need an empty entry up to `pending - 1` before `pending` can be committed. */
+  coverageFor(pending: number): number[] {
+    const lagging: number[] = [];
+    this.coveredTo.forEach((to, mailbox) => {
+      if (to < pending - 1) lagging.push(mailbox);
+    });
+    return lagging;
+  }
+
+  /** `offset` was committed; a batch appended meanwhile keeps its own pending offset. */
+  committed(offset: number): void {
+    if (this.pendingOffset === offset) this.pendingOffset = undefined;
+  }
+}
