@@ -1,0 +1,195 @@
+import type { Redis } from 'ioredis';
+import { keys } from '../keys';
+import { LuaScript, type ScriptArg } from './lua-script';
+
+/**
+ * The actor's atomic step. KEYS: 1 lease, 2 checkpoint, 3 outbox index, 4 outbox batch,
+ * 5 counters, 6 dead letters, 7 mailbox, 8 dedup index, then one key per appended dedup bucket,
+ * then one per expired bucket. ARGV: 1 lease value, 2 batch id ('' = no rows), 3 batch payload,
+ * 4 cursor, 5 next (JSON), 6 seq, 7 dead-letter stream bound, then counted groups: counters
+ * (name, increment), dead letters (7 fields), bucket appends (start, expire-at ms, bytes), expired
+ * buckets (start). The lease check comes first and nothing is written when it fails, so an owner
+ * that lost its lease can never commit.
+ */
+const CHECKPOINT = new LuaScript(
+  'checkpoint',
+  `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED lease is no longer ' .. ARGV[1])
+end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[3])
+  redis.call('SADD', KEYS[3], ARGV[2])
+end
+redis.call('HSET', KEYS[2], 'cursor', ARGV[4], 'next', ARGV[5], 'seq', ARGV[6])
+local i = 8
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[7], '*',
+    'stage', ARGV[i], 'error', ARGV[i + 1], 'topic', ARGV[i + 2], 'partition', ARGV[i + 3],
+    'offset', ARGV[i + 4], 'message', ARGV[i + 5], 'at', ARGV[i + 6])
+  i = i + 7
+end
+local k = 9
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('APPEND', KEYS[k], ARGV[i + 2])
+  redis.call('PEXPIREAT', KEYS[k], ARGV[i + 1])
+  redis.call('ZADD', KEYS[8], ARGV[i], ARGV[i])
+  k = k + 1; i = i + 3
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('DEL', KEYS[k])
+  redis.call('ZREM', KEYS[8], ARGV[i])
+  k = k + 1; i = i + 1
+end
+if ARGV[4] ~= '0-0' then
+  redis.call('XTRIM', KEYS[7], 'MINID', ARGV[4])
+end
+return 1
+`,
+);
+
+/** The checkpoint script refused: another owner holds the lease (a newer epoch). */
+export class FencedError extends Error {
+  override readonly name = 'FencedError';
+}
+
+/** One dead-letter stream entry; `message` is the original text. */
+export interface DeadLetter {
+  stage: string;
+  error: string;
+  topic: string;
+  partition: number | '';
+  offset: number | '';
+  message: string;
+  at: number;
+}
+
+export interface DedupWrite {
+  /** Bucket start -> 8-byte hashes to append. */
+  appends: ReadonlyMap<number, Buffer>;
+  expired: readonly number[];
+  /** Absolute ms after which Redis may drop a bucket. */
+  expireAt: (bucketStart: number) => number;
+}
+
+export interface CheckpointWrite {
+  pipeline: string;
+  partition: number;
+  leaseValue: string;
+  /** Omitted when the checkpoint carries no rows: no outbox entry is written then. */
+  batch?: { id: string; payload: Buffer };
+  /** Last applied mailbox stream id. */
+  cursor: string;
+  /** `topic/partition` -> first offset not yet applied. */
+  next: ReadonlyMap<string, number>;
+  seq: number;
+  counters: Readonly<Record<string, number>>;
+  deadLetters: readonly DeadLetter[];
+  deadLetterMaxLen: number;
+  dedup?: DedupWrite;
+}
+
+export interface StoredCheckpoint {
+  cursor: string;
+  next: Map<string, number>;
+  seq: number;
+}
+
+/** Runs the atomic step; throws FencedError when the lease is not ours (nothing written). */
+export async function writeCheckpoint(redis: Redis, w: CheckpointWrite): Promise<void> {
+  const { pipeline: p, partition: n } = w;
+  const batchId = w.batch?.id ?? '';
+  const scriptKeys = [
+    keys.lease(p, n),
+    keys.checkpoint(p, n),
+    keys.outboxIndex(p, n),
+    // A key is passed even without a batch so the key count stays fixed; it is not touched then.
+    keys.outboxBatch(p, n, batchId === '' ? '-' : batchId),
+    keys.counters(p, n),
+    keys.deadLetters(p, n),
+    keys.mailbox(p, n),
+    keys.dedupIndex(p, n),
+  ];
+  const args: ScriptArg[] = [
+    w.leaseValue,
+    batchId,
+    w.batch?.payload ?? '',
+    w.cursor,
+    JSON.stringify(Object.fromEntries(w.next)),
+    w.seq,
+    w.deadLetterMaxLen,
+  ];
+  const counters = Object.entries(w.counters).filter(([, v]) => v !== 0);
+  args.push(counters.length);
+  for (const [name, value] of counters) args.push(name, value);
+  args.push(w.deadLetters.length);
+  for (const d of w.deadLetters) {
+    args.push(d.stage, d.error, d.topic, d.partition, d.offset, d.message, d.at);
+  }
+  const appends = w.dedup?.appends ?? new Map<number, Buffer>();
+  args.push(appends.size);
+  for (const [start, data] of appends) {
+    scriptKeys.push(keys.dedupBucket(p, n, start));
+    args.push(start, (w.dedup as DedupWrite).expireAt(start), data);
+  }
+  const expired = w.dedup?.expired ?? [];
+  args.push(expired.length);
+  for (const start of expired) {
+    scriptKeys.push(keys.dedupBucket(p, n, start));
+    args.push(start);
+  }
+  try {
+    await CHECKPOINT.run(redis, scriptKeys, args);
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith('FENCED')) {
+      throw new FencedError(`${p}/${n}: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
+export async function readCheckpoint(
+  redis: Redis,
+  pipeline: string,
+  partition: number,
+): Promise<StoredCheckpoint | undefined> {
+  const stored = await redis.hgetall(keys.checkpoint(pipeline, partition));
+  if (stored.cursor === undefined) return undefined;
+  const next = JSON.parse(stored.next ?? '{}') as Record<string, number>;
+  return {
+    cursor: stored.cursor,
+    next: new Map(Object.entries(next)),
+    seq: Number(stored.seq ?? 0),
+  };
+}
+
+/** Every live dedup bucket of an actor (start -> bytes); forgets index members whose key expired. */
+export async function readDedupBuckets(
+  redis: Redis,
+  pipeline: string,
+  partition: number,
+): Promise<Map<number, Buffer>> {
+  const index = keys.dedupIndex(pipeline, partition);
+  const starts = await redis.zrange(index, 0, -1);
+  const result = new Map<number, Buffer>();
+  if (starts.length === 0) return result;
+  const tx = redis.pipeline();
+  for (const start of starts) tx.getBuffer(keys.dedupBucket(pipeline, partition, Number(start)));
+  const replies = (await tx.exec()) ?? [];
+  const gone: string[] = [];
+  starts.forEach((start, i) => {
+    const [err, data] = replies[i] ?? [null, null];
+    if (err) throw err;
+    if (data instanceof Buffer) result.set(Number(start), data);
+    else gone.push(start);
+  });
+  if (gone.length > 0) await redis.zrem(index, ...gone);
+  return result;
+}

@@ -1,0 +1,13 @@
+export {
+  type CheckpointWrite,
+  type DeadLetter,
+  type DedupWrite,
+  FencedError,
+  readCheckpoint,
+  readDedupBuckets,
+  type StoredCheckpoint,
+  writeCheckpoint,
+} from './checkpoint';
+export { acquireLease, leaseValue, releaseLease, renewLease } from './lease';
+export { LuaScript, type ScriptArg } from './lua-script';
+export { encodeOutboxBatch, type OutboxBatch } from './outbox';

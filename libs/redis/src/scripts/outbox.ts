@@ -1,0 +1,17 @@
+import { pack } from 'msgpackr';
+
+/** A flushed batch as stored under `keys.outboxBatch` (msgpackr `pack`); the writer unpacks it. */
+export interface OutboxBatch {
+  pipeline: string;
+  partition: number;
+  batchId: string;
+  database: string;
+  table: string;
+  /** Already converted for a JSONEachRow insert. */
+  rows: Record<string, unknown>[];
+  createdAt: number;
+}
+
+export function encodeOutboxBatch(batch: OutboxBatch): Buffer {
+  return pack(batch);
+}

@@ -1,0 +1,350 @@
+import type { Logger } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  type CompiledPipeline,
+  decodeMailboxEntry,
+  type Hasher,
+  MAILBOX_FIELD,
+  type RowBuilder,
+} from '@sluice/pipeline';
+import { type BatchJob, batchId, keys } from '@sluice/redis';
+import {
+  encodeOutboxBatch,
+  FencedError,
+  leaseValue,
+  readCheckpoint,
+  readDedupBuckets,
+  releaseLease,
+  renewLease,
+  writeCheckpoint,
+} from '@sluice/redis/scripts';
+import { EntryProcessor } from './entry-processor';
+
+export type ActorState = 'Restoring' | 'Active' | 'Revoking' | 'Closed';
+
+export interface ActorDeps {
+  /** Shared connection: lease renewal runs beside the actor's blocking reads. */
+  readonly redis: Redis;
+  readonly queue: Queue<BatchJob>;
+  readonly hasher: Hasher;
+  readonly ownerId: string;
+  readonly leaseTtlMs: number;
+  readonly logger: Logger;
+}
+
+/** Entries per XREAD; one entry is one Kafka batch's events for this partition. */
+const READ_COUNT = 100;
+/** Longest XREAD block: bounds how late a stop or a due flush is noticed. */
+const MAX_BLOCK_MS = 100;
+const RETRY_MS = 1_000;
+
+/** How the writer retries: effectively forever, with the writer's capped exponential backoff. */
+export function batchJobOptions(id: string) {
+  return {
+    jobId: id,
+    removeOnComplete: true,
+    removeOnFail: false,
+    attempts: 1_000_000,
+    backoff: { type: 'exponential', delay: 500 },
+  };
+}
+
+/**
+ * The actor of one (pipeline, partition): restores from its checkpoint, then reads its mailbox in
+ * order, one thread, and commits each batch with its checkpoint in one fenced Lua step. Redis
+ * failing mid-way sends it back to Restoring (its in-memory state is thrown away, since a lost
+ * reply leaves it unknown whether the step ran); a lost lease or a fenced checkpoint closes it
+ * for good, without another write.
+ */
+export class PartitionActor {
+  private currentState: ActorState = 'Restoring';
+  private conn: Redis | undefined;
+  private processor: EntryProcessor | undefined;
+  private seq = 0;
+  private stopping = false;
+  private revokedReason: string | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private lastRenewed = 0;
+  private running: Promise<void> | undefined;
+  private readonly lease: string;
+  private readonly mailbox: string;
+
+  constructor(
+    readonly pipeline: CompiledPipeline,
+    readonly partition: number,
+    readonly epoch: number,
+    private readonly rowBuilder: RowBuilder,
+    private readonly deps: ActorDeps,
+  ) {
+    this.lease = leaseValue(deps.ownerId, epoch);
+    this.mailbox = keys.mailbox(pipeline.id, partition);
+  }
+
+  get state(): ActorState {
+    return this.currentState;
+  }
+
+  get closed(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.lastRenewed = Date.now();
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(100, this.deps.leaseTtlMs / 3));
+    this.running = this.run().finally(() => this.cleanup());
+    this.log('started');
+  }
+
+  /** Graceful: flush what is open, checkpoint it, release the lease. Safe to call twice. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running;
+    await this.cleanup();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping && this.revokedReason === undefined) {
+      try {
+        this.transition('Restoring');
+        await this.restore();
+        if (this.revokedReason !== undefined) break;
+        this.transition('Active');
+        await this.loop();
+        if (this.revokedReason === undefined) {
+          this.transition('Revoking', 'stopping');
+          await this.flush();
+          await releaseLease(this.deps.redis, this.pipeline.id, this.partition, this.lease);
+        }
+        break;
+      } catch (err) {
+        if (err instanceof FencedError) {
+          this.revokedReason = `fenced: ${err.message}`;
+          break;
+        }
+        this.deps.logger.warn(
+          { ...this.ids(), err: String(err) },
+          `actor ${this.name}: redis step failed, restoring from the checkpoint: ${String(err)}`,
+        );
+        this.processor = undefined;
+        await sleep(RETRY_MS);
+      }
+    }
+    if (this.revokedReason !== undefined) this.transition('Revoking', this.revokedReason);
+    this.processor = undefined;
+    this.transition('Closed');
+  }
+
+  private async restore(): Promise<void> {
+    const conn = await this.connection();
+    const { id } = this.pipeline;
+    const checkpoint = await readCheckpoint(conn, id, this.partition);
+    const processor = new EntryProcessor(
+      this.pipeline,
+      this.rowBuilder,
+      this.deps.hasher,
+      checkpoint?.next ?? new Map<string, number>(),
+      checkpoint?.cursor ?? '0-0',
+    );
+    if (processor.dedup) {
+      const buckets = await readDedupBuckets(conn, id, this.partition);
+      for (const [start, data] of buckets) processor.dedup.load(start, data);
+    }
+    this.seq = checkpoint?.seq ?? 0;
+    // A batch committed before a crash may never have been announced; BullMQ ignores known ids.
+    const outbox = await conn.smembers(keys.outboxIndex(id, this.partition));
+    if (outbox.length > 0) {
+      await this.deps.queue.addBulk(
+        outbox.map((batch) => ({
+          name: 'batch',
+          data: { pipeline: id, partition: this.partition, batchId: batch },
+          opts: batchJobOptions(batch),
+        })),
+      );
+    }
+    this.processor = processor;
+    this.log('restored', {
+      cursor: processor.cursor,
+      seq: this.seq,
+      reannounced: outbox.length,
+      dedupKeys: processor.dedup?.size ?? 0,
+    });
+  }
+
+  private async loop(): Promise<void> {
+    const conn = await this.connection();
+    const { maxRows, maxDelayMs } = this.pipeline.batch;
+    while (!this.stopping && this.revokedReason === undefined) {
+      const p = this.processor as EntryProcessor;
+      const now = Date.now();
+      if (p.pendingSince !== undefined && now - p.pendingSince >= maxDelayMs) {
+        await this.flush();
+        continue;
+      }
+      const block =
+        p.pendingSince === undefined
+          ? MAX_BLOCK_MS
+          : Math.max(1, Math.min(MAX_BLOCK_MS, p.pendingSince + maxDelayMs - now));
+      const reply = await conn.xreadBuffer(
+        'COUNT',
+        READ_COUNT,
+        'BLOCK',
+        block,
+        'STREAMS',
+        this.mailbox,
+        p.cursor,
+      );
+      for (const [idBuf, fields] of reply?.[0]?.[1] ?? []) {
+        if (this.revokedReason !== undefined) return;
+        this.applyRaw(p, idBuf.toString(), fields);
+        if (p.rows.length >= maxRows) await this.flush();
+      }
+    }
+  }
+
+  private applyRaw(p: EntryProcessor, id: string, fields: Buffer[]): void {
+    let data: Buffer | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i]?.toString() === MAILBOX_FIELD) data = fields[i + 1];
+    }
+    try {
+      if (data === undefined) throw new Error(`no field '${MAILBOX_FIELD}'`);
+      p.apply(id, decodeMailboxEntry(data), Date.now());
+    } catch (err) {
+      // Not an entry the consumer wrote: keep it visible instead of blocking the mailbox.
+      p.applyUnreadable(id, `unreadable mailbox entry ${id}: ${String(err)}`, Date.now());
+    }
+  }
+
+  /** The atomic step, then the announcement. No-op when nothing changed since the last one. */
+  private async flush(): Promise<void> {
+    const p = this.processor;
+    if (p === undefined || p.pendingSince === undefined) return;
+    const { id, sink } = this.pipeline;
+    const rows = p.rows;
+    const seq = rows.length > 0 ? this.seq + 1 : this.seq;
+    const batch = rows.length > 0 ? batchId(id, this.partition, this.epoch, seq) : undefined;
+    const dedup = p.dedup;
+    const changes = dedup?.changes();
+    const started = Date.now();
+    await writeCheckpoint(await this.connection(), {
+      pipeline: id,
+      partition: this.partition,
+      leaseValue: this.lease,
+      batch:
+        batch === undefined
+          ? undefined
+          : {
+              id: batch,
+              payload: encodeOutboxBatch({
+                pipeline: id,
+                partition: this.partition,
+                batchId: batch,
+                database: sink.database,
+                table: sink.table,
+                rows,
+                createdAt: started,
+              }),
+            },
+      cursor: p.cursor,
+      next: p.next,
+      seq,
+      counters: { ...p.counters },
+      deadLetters: p.deadLetters,
+      deadLetterMaxLen: this.pipeline.dlq.maxEntries,
+      dedup: dedup &&
+        changes && {
+          appends: changes.appends,
+          expired: changes.expired,
+          // Redis keeps a bucket while the window covers it, and at least a window from now so a
+          // replay of old event times still finds its state after a restart.
+          expireAt: (start) => Math.max(dedup.expiresAt(start), started + dedup.windowMs),
+        },
+    });
+    this.seq = seq;
+    p.reset();
+    if (batch !== undefined) {
+      await this.deps.queue.add(
+        'batch',
+        { pipeline: id, partition: this.partition, batchId: batch },
+        batchJobOptions(batch),
+      );
+      this.deps.logger.debug?.(
+        { ...this.ids(), batchId: batch, rows: rows.length, ms: Date.now() - started },
+        `actor ${this.name}: batch ${batch} committed`,
+      );
+    }
+  }
+
+  private async renew(): Promise<void> {
+    if (this.revokedReason !== undefined || this.currentState === 'Closed') return;
+    try {
+      const ours = await renewLease(
+        this.deps.redis,
+        this.pipeline.id,
+        this.partition,
+        this.lease,
+        this.deps.leaseTtlMs,
+      );
+      if (ours) this.lastRenewed = Date.now();
+      else this.revokedReason = 'lease lost: another owner holds it';
+    } catch (err) {
+      this.deps.logger.warn(
+        { ...this.ids() },
+        `actor ${this.name}: lease renewal failed: ${String(err)}`,
+      );
+      // Past its TTL the lease may be someone else's; the checkpoint would be fenced anyway.
+      if (Date.now() - this.lastRenewed > this.deps.leaseTtlMs) {
+        this.revokedReason = 'lease expired: renewal failed for longer than its TTL';
+      }
+    }
+  }
+
+  private async connection(): Promise<Redis> {
+    if (this.conn === undefined) {
+      // Blocking reads need their own connection; the actor's other commands share it, in order.
+      this.conn = this.deps.redis.duplicate({
+        connectionName: `sluice:${this.deps.ownerId}:actor:${this.name}`,
+      });
+      this.conn.on('error', () => undefined);
+    }
+    if (this.conn.status === 'wait') await this.conn.connect();
+    return this.conn;
+  }
+
+  private async cleanup(): Promise<void> {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn) conn.disconnect(false);
+    await Promise.resolve();
+  }
+
+  private transition(to: ActorState, reason?: string): void {
+    const from = this.currentState;
+    if (from === to) return;
+    this.currentState = to;
+    const message = `actor ${this.name} epoch ${this.epoch}: ${from} -> ${to}${reason ? ` (${reason})` : ''}`;
+    if (to === 'Revoking' && reason?.startsWith('fenced')) {
+      this.deps.logger.warn({ ...this.ids(), from, to, reason }, message);
+    } else this.deps.logger.log({ ...this.ids(), from, to, reason }, message);
+  }
+
+  private log(what: string, extra: Record<string, unknown> = {}): void {
+    this.deps.logger.log({ ...this.ids(), ...extra }, `actor ${this.name}: ${what}`);
+  }
+
+  private ids() {
+    return { pipeline: this.pipeline.id, partition: this.partition, epoch: this.epoch };
+  }
+
+  get name(): string {
+    return `${this.pipeline.id}/${this.partition}`;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
