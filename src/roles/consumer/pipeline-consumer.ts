@@ -332,6 +332,10 @@ export class PipelineConsumer {
   }
 
   private pause(topic: string, partition: number): void {
+    this.logger.log(
+      { pipeline: this.pipeline.id, topic, partition },
+      `pausing ${topic}/${partition}: a mailbox is over ${this.options.mailboxMaxEntries} entries`,
+    );
     this.paused.set(tpKey(topic, partition), { topic, partition });
     this.consumer?.pause([{ topic, partitions: [partition] }]);
     this.pollTimer ??= setInterval(() => void this.pollBackpressure(), BACKPRESSURE_POLL_MS);
@@ -344,9 +348,14 @@ export class PipelineConsumer {
       const { redis, mailboxMaxEntries } = this.options;
       const lengths = await mailboxLengths(redis, this.pipeline.id, this.pipeline.partitions);
       if (lengths.some((length) => length > mailboxMaxEntries)) return;
-      for (const { topic, partition } of this.paused.values()) {
+      const resumed = [...this.paused.values()];
+      for (const { topic, partition } of resumed) {
         this.consumer?.resume([{ topic, partitions: [partition] }]);
       }
+      this.logger.log(
+        { pipeline: this.pipeline.id, resumed },
+        `mailboxes drained: resuming ${resumed.length} partition(s)`,
+      );
       this.clearPaused();
     } catch (err) {
       this.logger.warn(`mailbox length check failed: ${(err as Error).message}`);
