@@ -1,0 +1,294 @@
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { unpack } from 'msgpackr';
+import {
+  encodeMailboxEntry,
+  MAILBOX_FIELD,
+  type MailboxEntry,
+  type MailboxEvent,
+  parsePipelineDefinition,
+} from '@sluice/pipeline';
+import { BATCH_QUEUE, BATCH_QUEUE_PREFIX, type BatchJob, keys } from '@sluice/redis';
+import { SluiceProcess } from './support/sluice-process';
+import { testStackEnv } from './support/stack-env';
+
+const T0 = Date.parse('2024-05-01T12:00:00Z');
+const MIN = 60_000;
+
+function unique(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+function ev(offset: number, eventId: string, tsMs: number, amount = 1): MailboxEvent {
+  return {
+    offset,
+    timestamp: tsMs,
+    value: { event_id: eventId, ts: new Date(tsMs).toISOString(), amount, user: 'u1' },
+  };
+}
+
+describe('owner role', () => {
+  const env = testStackEnv();
+  let redis: Redis;
+  let ch: ClickHouseClient;
+  let queue: Queue<BatchJob>;
+  let queueConnection: Redis;
+  const started: SluiceProcess[] = [];
+
+  beforeAll(() => {
+    redis = new Redis(env.REDIS_URL);
+    ch = createClient({ url: env.CLICKHOUSE_URL, request_timeout: 60_000 });
+    queueConnection = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+    queue = new Queue<BatchJob>(BATCH_QUEUE, {
+      connection: queueConnection,
+      prefix: BATCH_QUEUE_PREFIX,
+    });
+  });
+
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((p) => p.stop()));
+  });
+
+  afterAll(async () => {
+    await queue.close();
+    await queueConnection.quit();
+    await redis.quit();
+    await ch.close();
+  });
+
+  async function setup(leaseTtlMs: number) {
+    const id = unique('own').replace(/_/g, '-');
+    const table = unique('owner');
+    const topic = unique('t');
+    await ch.command({
+      query: `CREATE TABLE ${table} (event_id String, ts DateTime64(3, 'UTC'), amount Float64,
+              doubled Float64, user String) ENGINE = MergeTree ORDER BY event_id
+              SETTINGS non_replicated_deduplication_window = 1000`,
+    });
+    const parsed = parsePipelineDefinition({
+      id,
+      source: {
+        kafka: { brokers: env.KAFKA_BROKERS.split(',') },
+        topics: [{ name: topic, eventTime: 'ts' }],
+      },
+      partitions: 1,
+      filter: 'amount >= 0.0',
+      dedup: { key: 'event_id', window: '1h' },
+      transform: { columns: { doubled: 'amount * 2.0' } },
+      sink: {
+        clickhouse: {
+          url: env.CLICKHOUSE_URL,
+          table,
+          batch: { maxRows: 10_000, maxDelay: '100ms' },
+        },
+      },
+    });
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    await redis
+      .multi()
+      .hset(keys.pipelines(), id, JSON.stringify(parsed.definition.definition))
+      .hset(keys.pipelineStatus(), id, 'running')
+      .incr(keys.pipelinesVersion())
+      .exec();
+    const startOwner = async (instance: string) => {
+      const proc = await SluiceProcess.start({
+        env: {
+          REDIS_URL: env.REDIS_URL,
+          ROLES: 'owner',
+          INSTANCE_ID: instance,
+          LEASE_TTL_MS: String(leaseTtlMs),
+          LOG_LEVEL: 'debug',
+        },
+      });
+      started.push(proc);
+      await proc.waitFor(
+        async () => (await redis.get(keys.lease(id, 0)))?.startsWith(`${instance}:`) === true,
+        30_000,
+        'lease taken',
+      );
+      return proc;
+    };
+    const append = async (entry: Omit<MailboxEntry, 'topic' | 'partition' | 'generation'>) =>
+      (await redis.xadd(
+        keys.mailbox(id, 0),
+        '*',
+        MAILBOX_FIELD,
+        encodeMailboxEntry({ topic, partition: 0, generation: 1, ...entry }),
+      )) as string;
+    const counters = async () => {
+      const raw = await redis.hgetall(keys.counters(id, 0));
+      return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
+    };
+    const checkpointed = (proc: SluiceProcess, streamId: string) =>
+      proc.waitFor(
+        async () => (await redis.hget(keys.checkpoint(id, 0), 'cursor')) === streamId,
+        15_000,
+        `checkpoint at ${streamId}`,
+      );
+    const outbox = async () => (await redis.smembers(keys.outboxIndex(id, 0))).sort();
+    const batchRows = async (batchId: string) => {
+      const data = await redis.getBuffer(keys.outboxBatch(id, 0, batchId));
+      return (unpack(data as Buffer) as { rows: Record<string, unknown>[] }).rows;
+    };
+    return { id, topic, table, startOwner, append, counters, checkpointed, outbox, batchRows };
+  }
+
+  it('applies entries exactly once: batches, counters, dead letters, gaps, dedup window, restart', async () => {
+    const t = await setup(3_000);
+    let owner = await t.startOwner('owner-a');
+    const epoch = Number((await redis.get(keys.lease(t.id, 0)))?.split(':')[1]);
+
+    const first = {
+      from: 0,
+      to: 3,
+      events: [
+        ev(0, 'a', T0),
+        { offset: 1, timestamp: T0, raw: '{"broken', error: 'Unexpected end of JSON input' },
+        ev(2, 'b', T0, -5),
+        ev(3, 'a', T0 + 10 * MIN),
+      ],
+    };
+    let id = await t.append(first);
+    await t.checkpointed(owner, id);
+    expect(await t.counters()).toEqual({
+      consumed: 4,
+      filtered: 1,
+      duplicates: 1,
+      deadLettered: 1,
+    });
+    const batch1 = `${t.id}.0.${epoch}.1`;
+    expect(await t.outbox()).toEqual([batch1]);
+    expect(await t.batchRows(batch1)).toEqual([
+      { event_id: 'a', ts: T0, amount: 1, doubled: 2, user: 'u1' },
+    ]);
+    const job = await queue.getJob(batch1);
+    expect(job?.data).toEqual({ pipeline: t.id, partition: 0, batchId: batch1 });
+    expect(job?.opts.attempts).toBe(1_000_000);
+    const dlq = await redis.xrange(keys.deadLetters(t.id, 0), '-', '+');
+    expect(dlq).toHaveLength(1);
+    const fields = Object.fromEntries(
+      (dlq[0]?.[1] ?? []).reduce<string[][]>((acc, v, i) => {
+        if (i % 2 === 0) acc.push([v]);
+        else acc[acc.length - 1]?.push(v);
+        return acc;
+      }, []),
+    ) as Record<string, string>;
+    expect(fields).toMatchObject({ stage: 'parse', topic: t.topic, partition: '0', offset: '1' });
+    expect(fields.message).toBe('{"broken');
+
+    // The same offsets appended again (a consumer re-read them): nothing changes.
+    id = await t.append(first);
+    await t.checkpointed(owner, id);
+    expect(await t.counters()).toEqual({
+      consumed: 4,
+      filtered: 1,
+      duplicates: 1,
+      deadLettered: 1,
+    });
+    expect(await t.outbox()).toEqual([batch1]);
+
+    // A superseded consumer that read ahead: `from` beyond `next` (4) is a gap; dropped.
+    id = await t.append({ from: 10, to: 12, events: [ev(10, 'x', T0), ev(11, 'y', T0)] });
+    await t.checkpointed(owner, id);
+    expect((await t.counters()).outOfOrderDropped).toBe(1);
+    expect((await t.counters()).consumed).toBe(4);
+    expect(await t.outbox()).toEqual([batch1]);
+
+    // The current consumer continues from 4: applied. `a` again two hours on: past the window.
+    id = await t.append({ from: 0, to: 5, events: [ev(4, 'c', T0), ev(5, 'a', T0 + 120 * MIN)] });
+    await t.checkpointed(owner, id);
+    const batch2 = `${t.id}.0.${epoch}.2`;
+    expect(await t.outbox()).toEqual([batch1, batch2]);
+    expect((await t.batchRows(batch2)).map((r) => r.event_id)).toEqual(['c', 'a']);
+    expect(await redis.hget(keys.checkpoint(t.id, 0), 'next')).toBe(
+      JSON.stringify({ [`${t.topic}/0`]: 6 }),
+    );
+    // The mailbox is trimmed below the cursor.
+    expect(await redis.xlen(keys.mailbox(t.id, 0))).toBeLessThanOrEqual(1);
+
+    // Restart: a new process restores the checkpoint and the dedup state, re-announces the outbox.
+    await owner.stop();
+    expect(owner.text()).toMatch(/Active -> Revoking \(stopping\)/);
+    expect(await redis.get(keys.lease(t.id, 0))).toBeNull();
+    for (const batch of [batch1, batch2]) await (await queue.getJob(batch))?.remove();
+    expect(await queue.getJob(batch1)).toBeUndefined();
+    owner = await t.startOwner('owner-b');
+    await owner.waitFor(
+      async () =>
+        (await queue.getJob(batch1)) !== undefined && (await queue.getJob(batch2)) !== undefined,
+      15_000,
+      'outbox re-announced',
+    );
+    id = await t.append({
+      from: 0,
+      to: 7,
+      events: [ev(6, 'a', T0 + 125 * MIN), ev(7, 'c', T0 + 5 * MIN)],
+    });
+    await t.checkpointed(owner, id);
+    // `a` is a duplicate only through the restored state; `c` is older than the window allows
+    // (its bucket expired once event time passed T0 + 1h), so it is written again.
+    expect(await t.counters()).toMatchObject({ consumed: 8, duplicates: 2 });
+    const batch3 = `${t.id}.0.${epoch + 1}.3`;
+    expect(await t.outbox()).toEqual([batch1, batch2, batch3]);
+    expect((await t.batchRows(batch3)).map((r) => r.event_id)).toEqual(['c']);
+  }, 120_000);
+
+  it('fences an actor whose lease was taken over: it cannot commit and closes', async () => {
+    // A long lease: renewal (every TTL/3) must not notice first; the checkpoint must refuse.
+    const t = await setup(60_000);
+    const owner = await t.startOwner('owner-f');
+    const epoch = Number((await redis.get(keys.lease(t.id, 0)))?.split(':')[1]);
+    const id = await t.append({ from: 0, to: 0, events: [ev(0, 'a', T0)] });
+    await t.checkpointed(owner, id);
+    expect(await t.outbox()).toEqual([`${t.id}.0.${epoch}.1`]);
+
+    const newEpoch = await redis.incr(keys.epoch(t.id, 0));
+    await redis.set(keys.lease(t.id, 0), `intruder:${newEpoch}`, 'PX', 120_000);
+    await t.append({ from: 0, to: 2, events: [ev(1, 'b', T0), ev(2, 'c', T0)] });
+    await owner.waitFor(
+      () => Promise.resolve(/Revoking -> Closed/.test(owner.text())),
+      15_000,
+      'actor closed',
+    );
+    expect(owner.text()).toMatch(
+      new RegExp(`${t.id}/0 epoch ${epoch}: Active -> Revoking \\(fenced`),
+    );
+    expect(await t.outbox()).toEqual([`${t.id}.0.${epoch}.1`]);
+    expect(await redis.hget(keys.checkpoint(t.id, 0), 'cursor')).toBe(id);
+    expect((await t.counters()).consumed).toBe(1);
+    // The process keeps trying the lease but never takes it from the live holder.
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(await redis.get(keys.lease(t.id, 0))).toBe(`intruder:${newEpoch}`);
+    expect(await t.outbox()).toEqual([`${t.id}.0.${epoch}.1`]);
+  }, 60_000);
+
+  it('keeps dedup state compact in Redis (bytes per live key)', async () => {
+    const t = await setup(3_000);
+    const owner = await t.startOwner('owner-m');
+    const n = 20_000;
+    let id = '';
+    for (let chunk = 0; chunk < n / 2_000; chunk++) {
+      const events = Array.from({ length: 2_000 }, (_, i) => {
+        const offset = chunk * 2_000 + i;
+        return ev(offset, `key-${offset}`, T0 + offset * 100);
+      });
+      id = await t.append({ from: 0, to: chunk * 2_000 + 1_999, events });
+    }
+    await t.checkpointed(owner, id);
+    const starts = await redis.zrange(keys.dedupIndex(t.id, 0), 0, -1);
+    let bytes = 0;
+    let live = 0;
+    for (const start of starts) {
+      const key = keys.dedupBucket(t.id, 0, Number(start));
+      bytes += Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
+      live += (await redis.strlen(key)) / 8;
+    }
+    expect(live).toBe(n);
+    const perKey = bytes / live;
+    process.stdout.write(
+      `dedup Redis memory: ${bytes} bytes for ${live} keys in ${starts.length} buckets = ${perKey.toFixed(2)} bytes/key\n`,
+    );
+    expect(perKey).toBeLessThanOrEqual(32);
+  }, 60_000);
+});
