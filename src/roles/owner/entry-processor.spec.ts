@@ -1,0 +1,92 @@
+import { loadHasher, parsePipelineDefinition, RowBuilder } from '@sluice/pipeline';
+import { EntryProcessor } from './entry-processor';
+
+const T0 = Date.parse('2024-05-01T12:00:00Z');
+
+async function processor() {
+  const parsed = parsePipelineDefinition({
+    id: 'p',
+    source: { kafka: { brokers: ['127.0.0.1:9092'] }, topics: [{ name: 't', eventTime: 'ts' }] },
+    filter: 'amount >= 0.0',
+    dedup: { key: 'id', window: '1h' },
+    transform: { columns: { n: 'int(amount)' } },
+    sink: { clickhouse: { url: 'http://127.0.0.1:8123', table: 'x' } },
+  });
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+  const rows = RowBuilder.compile(
+    [
+      { name: 'id', type: 'String', defaultKind: '' },
+      { name: 'n', type: 'UInt8', defaultKind: '' },
+    ],
+    ['n'],
+  );
+  return new EntryProcessor(parsed.definition, rows, await loadHasher(), new Map(), '0-0');
+}
+
+const ev = (offset: number, id: string, amount = 1, ts = T0) => ({
+  offset,
+  timestamp: ts,
+  value: { id, amount, ts: new Date(ts).toISOString() },
+});
+
+describe('EntryProcessor', () => {
+  it('routes every event to exactly one outcome', async () => {
+    const p = await processor();
+    p.apply(
+      '1-0',
+      {
+        topic: 't',
+        partition: 0,
+        generation: 1,
+        from: 0,
+        to: 5,
+        events: [
+          ev(0, 'a'),
+          ev(1, 'a'),
+          ev(2, 'b', -1),
+          { offset: 3, timestamp: T0, raw: '{', error: 'bad json' },
+          ev(4, 'c', 300),
+          { offset: 5, timestamp: T0, value: [1, 2] },
+        ],
+      },
+      0,
+    );
+    expect(p.rows).toEqual([{ id: 'a', n: 1 }]);
+    expect(p.counters).toEqual({
+      consumed: 6,
+      filtered: 1,
+      duplicates: 1,
+      deadLettered: 3,
+      outOfOrderDropped: 0,
+    });
+    expect(p.deadLetters.map((d) => [d.stage, d.offset])).toEqual([
+      ['parse', 3],
+      ['transform', 4],
+      ['parse', 5],
+    ]);
+    // A row that failed to convert does not mark its key seen.
+    expect(p.dedup?.isDuplicate((await loadHasher()).hash64('c'), T0)).toBe(false);
+  });
+
+  it('skips applied offsets, drops entries that leave a gap, never moves next back', async () => {
+    const p = await processor();
+    const entry = (from: number, to: number, offsets: number[]) => ({
+      topic: 't',
+      partition: 0,
+      generation: 1,
+      from,
+      to,
+      events: offsets.map((o) => ev(o, `k${o}`)),
+    });
+    expect(p.apply('1-0', entry(0, 1, [0, 1]), 0)).toBe('first');
+    expect(p.apply('2-0', entry(0, 1, [0, 1]), 0)).toBe('stale');
+    expect(p.apply('3-0', entry(5, 6, [5, 6]), 0)).toBe('gap');
+    expect(p.next.get('t/0')).toBe(2);
+    expect(p.apply('4-0', entry(0, 3, [1, 2, 3]), 0)).toBe('applied');
+    expect(p.apply('5-0', entry(0, 0, []), 0)).toBe('stale');
+    expect(p.next.get('t/0')).toBe(4);
+    expect(p.rows.map((r) => r.id)).toEqual(['k0', 'k1', 'k2', 'k3']);
+    expect(p.counters.outOfOrderDropped).toBe(1);
+    expect(p.cursor).toBe('5-0');
+  });
+});
