@@ -70,6 +70,9 @@ const tpKey = (topic: string, partition: number) => `${topic}/${partition}`;
  * which starts at the committed offset and stamps it as `from`, finds `from <= next` in every
  * mailbox, including those that got no event for a long time.
  */
+/** How long stop() waits for a running connect or batch before tearing down anyway. */
+const STOP_WAIT_MS = 3_000;
+
 export class PipelineConsumer {
   private readonly logger: Logger;
   private readonly counters = {
@@ -115,7 +118,12 @@ export class PipelineConsumer {
       this.stopRequested = true;
       this.transition('stopping');
       this.interrupt?.();
-      await this.supervising;
+      // A connect stuck in kafkajs's own retries (brokers gone) must not hold up shutdown: wait
+      // a bounded time, then tear down; the supervisor loop ends by itself once the attempt fails.
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)));
+      await Promise.race([this.supervising, bound]);
+      clearTimeout(timer);
       await this.teardown();
       this.transition('stopped');
     })();
