@@ -1,17 +1,8 @@
 import { unpack } from 'msgpackr';
 import type { BatchJob } from '@sluice/redis';
+import type { OutboxBatch } from '@sluice/redis/scripts';
 
-/** A flushed batch as the owner stores it under `keys.outboxBatch` (msgpackr `pack`). */
-export interface OutboxBatch {
-  pipeline: string;
-  partition: number;
-  batchId: string;
-  database: string;
-  table: string;
-  /** Already converted for a JSONEachRow insert. */
-  rows: Record<string, unknown>[];
-  createdAt: number;
-}
+// The owner encodes the entry (libs/redis/src/scripts/outbox.ts); this is its checked decoder.
 
 /** An outbox entry or a job that does not have the agreed shape: a bug, never retried. */
 export class MalformedBatchError extends Error {
