@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
 import { createKafka, groupLogBridge, type KafkaLogLevel } from '@sluice/kafka';
 import { encodeMailboxEntry, type CompiledPipeline, type Hasher } from '@sluice/pipeline';
+import type { Telemetry } from '@sluice/telemetry';
 import { routeBatch } from './batch-router';
 import { groupIdOf, kafkaOptionsOf } from './kafka-options';
 import { appendToMailboxes, mailboxLengths, type MailboxAppend } from './mailbox-appender';
@@ -15,6 +16,8 @@ export interface PipelineConsumerOptions {
   fallbackBrokers: readonly string[];
   /** A source partition pauses while any mailbox of the pipeline holds more entries. */
   mailboxMaxEntries: number;
+  /** Consume spans and consumer metrics; absent in tests that do not need them. */
+  telemetry?: Telemetry;
 }
 
 /** In-process counters (not exactly-once: the actors count `consumed`). */
@@ -230,6 +233,8 @@ export class PipelineConsumer {
       { topic, partition, partitions: pipeline.partitions, source: pipeline.sources.get(topic) },
       options.hasher,
     );
+    // Before encoding: a traced event's entry carries its consume span's context.
+    const traced = options.telemetry?.tracing.consume(pipeline.id, topic, partition, routed);
     const appends: MailboxAppend[] = [];
     for (const [mailbox, events] of routed) {
       for (const event of events) if (event.error !== undefined) this.counters.malformed += 1;
@@ -237,7 +242,14 @@ export class PipelineConsumer {
       appends.push({ mailbox, entry: encodeMailboxEntry({ ...entry, events }) });
     }
     // Throws on any Redis error: nothing is resolved or committed and kafkajs retries the batch.
-    const longest = await appendToMailboxes(options.redis, pipeline.id, appends);
+    const longest = await appendToMailboxes(options.redis, pipeline.id, appends).catch(
+      (err: unknown) => {
+        traced?.fail(err);
+        throw err;
+      },
+    );
+    traced?.end();
+    this.countBatch(topic, partition, batch.messages.length, Number(batch.offsetLag()));
     this.counters.eventsRead += batch.messages.length;
     this.counters.batchesAppended += 1;
     this.counters.entriesAppended += appends.length;
@@ -247,6 +259,14 @@ export class PipelineConsumer {
     state.appended(routed.keys(), to);
     if (longest > options.mailboxMaxEntries) this.pause(topic, partition);
     await payload.heartbeat();
+  }
+
+  private countBatch(topic: string, partition: number, events: number, lag: number): void {
+    const metrics = this.options.telemetry?.metrics;
+    if (metrics === undefined) return;
+    const pipeline = this.pipeline.id;
+    metrics.consumed.inc({ pipeline }, events);
+    metrics.consumerLag.set({ pipeline, topic, partition }, Math.max(0, lag));
   }
 
   private async partitionSession(

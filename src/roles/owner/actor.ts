@@ -19,6 +19,7 @@ import {
   renewLease,
   writeCheckpoint,
 } from '@sluice/redis/scripts';
+import { ActorTelemetry, type Telemetry } from '@sluice/telemetry';
 import { EntryProcessor } from './entry-processor';
 
 export type ActorState = 'Restoring' | 'Active' | 'Revoking' | 'Closed';
@@ -31,6 +32,7 @@ export interface ActorDeps {
   readonly ownerId: string;
   readonly leaseTtlMs: number;
   readonly logger: Logger;
+  readonly telemetry?: Telemetry;
 }
 
 /** Entries per XREAD; one entry is one Kafka batch's events for this partition. */
@@ -69,6 +71,7 @@ export class PartitionActor {
   private running: Promise<void> | undefined;
   private readonly lease: string;
   private readonly mailbox: string;
+  private telemetry: ActorTelemetry | undefined;
 
   constructor(
     readonly pipeline: CompiledPipeline,
@@ -152,6 +155,11 @@ export class PartitionActor {
       for (const [start, data] of buckets) processor.dedup.load(start, data);
     }
     this.seq = checkpoint?.seq ?? 0;
+    if (this.deps.telemetry) {
+      this.telemetry ??= new ActorTelemetry(this.deps.telemetry, id, this.partition);
+      this.telemetry.log.reset();
+      processor.observer = this.telemetry.log;
+    }
     // A batch committed before a crash may never have been announced; BullMQ ignores known ids.
     const outbox = await conn.smembers(keys.outboxIndex(id, this.partition));
     if (outbox.length > 0) {
@@ -228,25 +236,27 @@ export class PartitionActor {
     const dedup = p.dedup;
     const changes = dedup?.changes();
     const started = Date.now();
+    const info = { batchId: batch, rows: rows.length, deadLetters: p.deadLetters };
+    const tel = this.telemetry?.beginFlush(info);
+    const payload =
+      batch === undefined
+        ? undefined
+        : encodeOutboxBatch({
+            pipeline: id,
+            partition: this.partition,
+            batchId: batch,
+            database: sink.database,
+            table: sink.table,
+            rows,
+            createdAt: started,
+            ...tel?.payloadExtras(),
+          });
+    tel?.checkpointStarted();
     await writeCheckpoint(await this.connection(), {
       pipeline: id,
       partition: this.partition,
       leaseValue: this.lease,
-      batch:
-        batch === undefined
-          ? undefined
-          : {
-              id: batch,
-              payload: encodeOutboxBatch({
-                pipeline: id,
-                partition: this.partition,
-                batchId: batch,
-                database: sink.database,
-                table: sink.table,
-                rows,
-                createdAt: started,
-              }),
-            },
+      batch: batch === undefined || payload === undefined ? undefined : { id: batch, payload },
       cursor: p.cursor,
       next: p.next,
       seq,
@@ -261,8 +271,13 @@ export class PartitionActor {
           // replay of old event times still finds its state after a restart.
           expireAt: (start) => Math.max(dedup.expiresAt(start), started + dedup.windowMs),
         },
+      eventIndex: tel?.eventIndex(this.epoch, seq, started),
+    }).catch((err: unknown) => {
+      tel?.fail(err);
+      throw err;
     });
     this.seq = seq;
+    tel?.committed(p.counters, payload?.length ?? 0);
     p.reset();
     if (batch !== undefined) {
       await this.deps.queue.add(
@@ -275,6 +290,7 @@ export class PartitionActor {
         `actor ${this.name}: batch ${batch} committed`,
       );
     }
+    tel?.end();
   }
 
   private async renew(): Promise<void> {
@@ -288,8 +304,12 @@ export class PartitionActor {
         this.deps.leaseTtlMs,
       );
       if (ours) this.lastRenewed = Date.now();
-      else this.revokedReason = 'lease lost: another owner holds it';
+      else {
+        this.revokedReason = 'lease lost: another owner holds it';
+        this.telemetry?.leaseRenewFailed('lost');
+      }
     } catch (err) {
+      this.telemetry?.leaseRenewFailed('error');
       this.deps.logger.warn(
         { ...this.ids() },
         `actor ${this.name}: lease renewal failed: ${String(err)}`,

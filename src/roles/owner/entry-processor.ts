@@ -10,6 +10,7 @@ import {
 } from '@sluice/pipeline';
 import { DedupState } from '@sluice/pipeline/dedup';
 import type { DeadLetter } from '@sluice/redis/scripts';
+import type { EventObserver } from '@sluice/telemetry';
 import { eventTimeMs } from './event-time';
 
 /** Counters an actor owns (`written` belongs to the writer). */
@@ -43,6 +44,8 @@ export class EntryProcessor {
   /** Wall-clock ms of the first change since the last checkpoint; undefined when none. */
   pendingSince: number | undefined;
   readonly dedup: DedupState | undefined;
+  /** Told every outcome (traces, find-my-event); telemetry owns it, the actor resets it. */
+  observer: EventObserver | undefined;
   private readonly perTopicDedup: boolean;
   private readonly transformColumns: readonly string[];
 
@@ -85,6 +88,7 @@ export class EntryProcessor {
     let applied = false;
     for (const event of entry.events) {
       if (event.offset < next) continue;
+      if (!applied) this.observer?.entry(entry.topic, entry.partition, event.offset, entry.to);
       applied = true;
       this.process(entry.topic, entry.partition, event, now);
     }
@@ -121,8 +125,10 @@ export class EntryProcessor {
 
   private process(topic: string, partition: number, event: MailboxEvent, now: number): void {
     this.counters.consumed += 1;
+    let dedupHash: bigint | undefined;
     const dead = (stage: string, error: string, message?: string) => {
       this.counters.deadLettered += 1;
+      this.observer?.outcome(topic, event, 'dead-lettered', dedupHash, stage, error);
       this.deadLetters.push({
         stage,
         error,
@@ -147,14 +153,15 @@ export class EntryProcessor {
       try {
         if (!this.pipeline.filter.test(input)) {
           this.counters.filtered += 1;
+          this.observer?.outcome(topic, event, 'filtered', this.observedKey(topic, input));
           return;
         }
       } catch (err) {
+        dedupHash = this.observedKey(topic, input);
         return dead('filter', errorText(err));
       }
     }
 
-    let dedupHash: bigint | undefined;
     let dedupTime = 0;
     if (source.dedup && this.dedup) {
       try {
@@ -168,6 +175,7 @@ export class EntryProcessor {
       }
       if (this.dedup.isDuplicate(dedupHash, dedupTime)) {
         this.counters.duplicates += 1;
+        this.observer?.outcome(topic, event, 'duplicate', dedupHash);
         return;
       }
     }
@@ -188,6 +196,19 @@ export class EntryProcessor {
     // Marked seen only once the row exists: a key in the dedup state always has a written row.
     if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime);
     this.rows.push(row);
+    this.observer?.outcome(topic, event, 'written', dedupHash);
+  }
+
+  /** The dedup key hash of an event the pipeline stops before dedup, for find-my-event only. */
+  private observedKey(topic: string, input: Record<string, unknown>): bigint | undefined {
+    const spec = this.pipeline.sources.get(topic)?.dedup;
+    if (!this.observer?.wantsKeys || spec === undefined) return undefined;
+    try {
+      const key = spec.key.key(input);
+      return this.hasher.hash64(this.perTopicDedup ? `${topic}\u0000${key}` : key);
+    } catch {
+      return undefined;
+    }
   }
 }
 

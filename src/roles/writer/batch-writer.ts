@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { isRetryable } from '@sluice/clickhouse';
 import type { CompiledPipeline } from '@sluice/pipeline';
 import { type BatchJob, keys } from '@sluice/redis';
+import { InsertTelemetry, type Telemetry } from '@sluice/telemetry';
 import type { PipelineWatcher } from '../../pipelines';
 import { retryDelayMs } from './backoff';
 import { checkBatchJob, decodeOutboxBatch, MalformedBatchError } from './outbox';
@@ -17,6 +18,7 @@ export type BatchOutcome = 'written' | 'dead-lettered' | 'gone' | 'orphaned';
 export interface BatchWriterOptions {
   /** Below the actor lease TTL: a stalled insert is abandoned (and retried) before that. */
   insertTimeoutMs: number;
+  telemetry?: Telemetry;
 }
 
 /**
@@ -71,6 +73,15 @@ export class BatchWriter {
     }
 
     const inserter = this.sinks.inserter(pipeline.sink);
+    const tel =
+      this.options.telemetry &&
+      new InsertTelemetry(this.options.telemetry, {
+        ...ref,
+        table: batch.table,
+        rows: batch.rows.length,
+        traceparent: batch.traceparent,
+        times: batch.times,
+      });
     try {
       await inserter.insertBatch(
         batch.database,
@@ -80,9 +91,13 @@ export class BatchWriter {
         AbortSignal.timeout(this.options.insertTimeoutMs),
       );
     } catch (err) {
-      if (isRetryable(err)) throw err;
+      if (isRetryable(err)) {
+        tel?.failed(err);
+        throw err;
+      }
       const reason = describe(err);
       const moved = await this.scripts.deadLetter(ref, batch.rows, reason, pipeline.dlq.maxEntries);
+      tel?.deadLettered(reason, moved);
       if (moved) {
         this.logger.warn(
           `batch ${ref.batchId}: ClickHouse refused ${batch.rows.length} rows for good, dead-lettered: ${reason}`,
@@ -90,7 +105,8 @@ export class BatchWriter {
       }
       return 'dead-lettered';
     }
-    await this.scripts.complete(ref, batch.rows.length);
+    const counted = await this.scripts.complete(ref, batch.rows.length);
+    tel?.written(counted);
     return 'written';
   }
 

@@ -8,7 +8,8 @@ import { LuaScript, type ScriptArg } from './lua-script';
  * then one per expired bucket. ARGV: 1 lease value, 2 batch id ('' = no rows), 3 batch payload,
  * 4 cursor, 5 next (JSON), 6 seq, 7 dead-letter stream bound, then counted groups: counters
  * (name, increment), dead letters (7 fields), bucket appends (start, expire-at ms, bytes), expired
- * buckets (start). The lease check comes first and nothing is written when it fails, so an owner
+ * buckets (start), then optionally the find-my-event index (expire-at ms, field/value pairs; its
+ * key last in KEYS). The lease check comes first and nothing is written when it fails, so an owner
  * that lost its lease can never commit.
  */
 const CHECKPOINT = new LuaScript(
@@ -48,6 +49,18 @@ for _ = 1, n do
   redis.call('ZREM', KEYS[8], ARGV[i])
   k = k + 1; i = i + 1
 end
+n = tonumber(ARGV[i] or '0'); i = i + 1
+if n > 0 then
+  local expireAt = ARGV[i]; i = i + 1
+  -- unpack is bounded by Lua's C stack: HSET in chunks of fields.
+  local last = i + 2 * n - 1
+  while i <= last do
+    local stop = math.min(i + 399, last)
+    redis.call('HSET', KEYS[k], unpack(ARGV, i, stop))
+    i = stop + 1
+  end
+  redis.call('PEXPIREAT', KEYS[k], expireAt)
+end
 if ARGV[4] ~= '0-0' then
   redis.call('XTRIM', KEYS[7], 'MINID', ARGV[4])
 end
@@ -79,6 +92,14 @@ export interface DedupWrite {
   expireAt: (bucketStart: number) => number;
 }
 
+/** Find-my-event records of this checkpoint, all in the bucket of its time. */
+export interface EventIndexWrite {
+  bucketStart: number;
+  expireAt: number;
+  /** Alternating field (key hash) and value (packed record). */
+  fields: readonly Buffer[];
+}
+
 export interface CheckpointWrite {
   pipeline: string;
   partition: number;
@@ -94,6 +115,7 @@ export interface CheckpointWrite {
   deadLetters: readonly DeadLetter[];
   deadLetterMaxLen: number;
   dedup?: DedupWrite;
+  eventIndex?: EventIndexWrite;
 }
 
 export interface StoredCheckpoint {
@@ -144,6 +166,11 @@ export async function writeCheckpoint(redis: Redis, w: CheckpointWrite): Promise
   for (const start of expired) {
     scriptKeys.push(keys.dedupBucket(p, n, start));
     args.push(start);
+  }
+  const index = w.eventIndex;
+  if (index !== undefined && index.fields.length >= 2) {
+    scriptKeys.push(keys.eventIndex(p, n, index.bucketStart));
+    args.push(Math.floor(index.fields.length / 2), index.expireAt, ...index.fields);
   }
   try {
     await CHECKPOINT.run(redis, scriptKeys, args);

@@ -2,6 +2,7 @@ export {
   type CheckpointWrite,
   type DeadLetter,
   type DedupWrite,
+  type EventIndexWrite,
   FencedError,
   readCheckpoint,
   readDedupBuckets,

@@ -10,6 +10,10 @@ export interface OutboxBatch {
   /** Already converted for a JSONEachRow insert. */
   rows: Record<string, unknown>[];
   createdAt: number;
+  /** W3C context of the batch span; the writer's insert span continues it. */
+  traceparent?: string;
+  /** (Kafka timestamp ms, rows) pairs of the rows, for the end-to-end latency histogram. */
+  times?: number[];
 }
 
 export function encodeOutboxBatch(batch: OutboxBatch): Buffer {
