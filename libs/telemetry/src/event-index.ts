@@ -96,7 +96,9 @@ export function indexExpireAt(bucketStart: number, retentionMs: number): number 
 /** Bucket starts that may hold records younger than the retention, newest first. */
 export function indexBucketsToRead(now: number, retentionMs: number): number[] {
   const newest = indexBucketOf(now);
-  const oldest = indexBucketOf(now - retentionMs - EVENT_INDEX_BUCKET_MS);
+  // A bucket lives until start + bucket + retention (indexExpireAt): the oldest live one starts
+  // after now - retention - bucket.
+  const oldest = indexBucketOf(now - retentionMs - EVENT_INDEX_BUCKET_MS) + EVENT_INDEX_BUCKET_MS;
   const starts: number[] = [];
   for (let start = newest; start >= oldest; start -= EVENT_INDEX_BUCKET_MS) starts.push(start);
   return starts;
