@@ -58,7 +58,8 @@ export class OtlpReceiver {
         try {
           let body = Buffer.concat(chunks);
           if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-          if (req.url?.startsWith('/v1/traces')) this.collect(JSON.parse(body.toString('utf8')));
+          if (req.url?.startsWith('/v1/traces'))
+            this.collect(JSON.parse(body.toString('utf8')) as OtlpRequest);
           res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
         } catch (err) {
           res.writeHead(400).end(String(err));
