@@ -85,7 +85,7 @@ export class FlushTelemetry {
     this.checkpointSpan = this.trace?.child('sluice.checkpoint');
   }
 
-  /** After the atomic step succeeded: counts the batch's outcomes. */
+  /** After the atomic step succeeded: counts the batch's outcomes and ends the batch span. */
   committed(
     counters: { filtered: number; duplicates: number; outOfOrderDropped?: number },
     bytes: number,
@@ -102,12 +102,8 @@ export class FlushTelemetry {
       metrics.batchBytes.observe({ pipeline }, bytes);
     }
     this.log.reset();
-    this.trace?.span.setAttribute(ATTR.bytes, bytes);
-  }
-
-  /** After the announcement (or its failure, which the restore re-announces). */
-  end(): void {
-    this.trace?.end();
+    // The batch span covers flush and checkpoint; the announcement after it is one BullMQ add.
+    this.trace?.end({ [ATTR.bytes]: bytes });
   }
 
   fail(err: unknown): void {

@@ -290,7 +290,6 @@ export class PartitionActor {
         `actor ${this.name}: batch ${batch} committed`,
       );
     }
-    tel?.end();
   }
 
   private async renew(): Promise<void> {
