@@ -1,7 +1,7 @@
 // Loaded first by main.ts: the tracing SDK must be registered before any module that could be
 // instrumented is required, and before anything asks @opentelemetry/api for a tracer.
 import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
-import { EventSampler, Tracing } from '@sluice/telemetry';
+import { EventSampler, ExplicitContextManager, Tracing } from '@sluice/telemetry';
 
 /** Default most links from one batch span to the events it carries (TRACE_BATCH_MAX_LINKS). */
 export const DEFAULT_MAX_LINKS = 128;
@@ -34,6 +34,9 @@ function startTracing(env: NodeJS.ProcessEnv): void {
     metricReaders: [],
     logRecordProcessors: [],
     instrumentations: [],
+    // See ExplicitContextManager: the default one measured about a third less throughput at
+    // ratio 0 (docs/observability.md).
+    contextManager: new ExplicitContextManager(),
   });
   sdk.start();
   processTracing = new Tracing({

@@ -1,6 +1,7 @@
 export * from './actor-telemetry';
 export * from './batch-log';
 export * from './event-index';
+export * from './explicit-context';
 export * from './event-report';
 export * from './insert-telemetry';
 export * from './metrics';
