@@ -3,10 +3,10 @@ import type { Redis } from 'ioredis';
 import { logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
 import { createKafka, groupLogBridge, type KafkaLogLevel } from '@sluice/kafka';
 import { encodeMailboxEntry, type CompiledPipeline, type Hasher } from '@sluice/pipeline';
-import { routeBatch } from './batch-router';
+import { maxEventTime, routeBatch } from './batch-router';
 import { groupIdOf, kafkaOptionsOf } from './kafka-options';
 import { appendToMailboxes, mailboxLengths, type MailboxAppend } from './mailbox-appender';
-import { PartitionSession } from './partition-session';
+import { type BatchProgress, PartitionSession } from './partition-session';
 
 export interface PipelineConsumerOptions {
   redis: Redis;
@@ -225,16 +225,25 @@ export class PipelineConsumer {
     const state = await this.partitionSession(session, topic, partition);
     const lastOffset = batch.lastOffset();
     const to = Number(lastOffset);
+    const source = pipeline.sources.get(topic);
     const routed = routeBatch(
       batch.messages,
-      { topic, partition, partitions: pipeline.partitions, source: pipeline.sources.get(topic) },
+      { topic, partition, partitions: pipeline.partitions, source },
       options.hasher,
     );
+    // Join pipelines: the progress of this source partition, for the actors' watermarks.
+    const progress = pipeline.join
+      ? state.progressWith(
+          maxEventTime(routed.values(), source),
+          Number(batch.highWatermark) <= to + 1,
+        )
+      : undefined;
+    const marks = progress && (await this.joinMarks(session, topic, progress));
     const appends: MailboxAppend[] = [];
     for (const [mailbox, events] of routed) {
       for (const event of events) if (event.error !== undefined) this.counters.malformed += 1;
       const entry = { topic, partition, generation: session.generation, from: state.from, to };
-      appends.push({ mailbox, entry: encodeMailboxEntry({ ...entry, events }) });
+      appends.push({ mailbox, entry: encodeMailboxEntry({ ...entry, ...marks, events }) });
     }
     // Throws on any Redis error: nothing is resolved or committed and kafkajs retries the batch.
     const longest = await appendToMailboxes(options.redis, pipeline.id, appends);
@@ -244,7 +253,7 @@ export class PipelineConsumer {
 
     if (!live()) return;
     payload.resolveOffset(lastOffset);
-    state.appended(routed.keys(), to);
+    state.appended(routed.keys(), to, progress);
     if (longest > options.mailboxMaxEntries) this.pause(topic, partition);
     await payload.heartbeat();
   }
@@ -297,6 +306,7 @@ export class PipelineConsumer {
         from,
         to: offset - 1,
         events: [],
+        ...this.coverageMarks(state),
       });
       for (const mailbox of state.coverageFor(offset)) coverage.push({ mailbox, entry: empty });
     }
@@ -311,6 +321,30 @@ export class PipelineConsumer {
       })),
     );
     for (const { state, offset } of offsets) state.committed(offset);
+  }
+
+  /** Optional entry fields of join pipelines (MailboxEntry.maxTime, caughtUp, partitions). */
+  private async joinMarks(
+    session: GroupSession,
+    topic: string,
+    progress: BatchProgress,
+  ): Promise<{ maxTime?: number; caughtUp: boolean; partitions?: number }> {
+    const starts = await this.sessionStarts(session);
+    let partitions = 0;
+    for (const key of starts.keys()) if (key.startsWith(`${topic}/`)) partitions += 1;
+    const marks: { maxTime?: number; caughtUp: boolean; partitions?: number } = {
+      caughtUp: progress.caughtUp,
+    };
+    if (progress.maxTime !== undefined) marks.maxTime = progress.maxTime;
+    if (partitions > 0) marks.partitions = partitions;
+    return marks;
+  }
+
+  private coverageMarks(state: PartitionSession): { maxTime?: number; caughtUp?: boolean } {
+    if (!this.pipeline.join || state.caughtUp === undefined) return {};
+    const marks: { maxTime?: number; caughtUp?: boolean } = { caughtUp: state.caughtUp };
+    if (state.maxTime !== undefined) marks.maxTime = state.maxTime;
+    return marks;
   }
 
   private sessionStarts(session: GroupSession): Promise<Map<string, number>> {
