@@ -23,7 +23,6 @@ import { testStackEnv } from './support/stack-env';
 // left, each with its own consumer group on the same two topics) in one Sluice process.
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const S = 1_000;
-const WINDOW = 60 * S; // join.window 1m
 const LATENESS = 30 * 60 * S; // join.lateness 30m: the cases span 10 minutes of event time
 const CLOCK = T0 + 2 * 3_600 * S; // pushes every actor's watermark to T0 + 90m
 const ORDER_PARTITIONS = 4;

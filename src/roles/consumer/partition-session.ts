@@ -3,6 +3,27 @@ export interface BatchProgress {
   caughtUp: boolean;
 }
 
+/** The optional MailboxEntry fields of join pipelines: maxTime, caughtUp, partitions. */
+export interface JoinMarks {
+  maxTime?: number;
+  caughtUp?: boolean;
+  partitions?: number;
+}
+
+export function joinMarks(progress: BatchProgress, partitions: number): JoinMarks {
+  const marks: JoinMarks = { caughtUp: progress.caughtUp };
+  if (progress.maxTime !== undefined) marks.maxTime = progress.maxTime;
+  if (partitions > 0) marks.partitions = partitions;
+  return marks;
+}
+
+/** Partitions of `topic` among `topic/partition` keys (the group's offsets list them all). */
+export function partitionsOf(offsets: ReadonlyMap<string, number>, topic: string): number {
+  let count = 0;
+  for (const key of offsets.keys()) if (key.startsWith(`${topic}/`)) count += 1;
+  return count;
+}
+
 /**
  * What one consumer session (one group generation) has done for one source topic-partition:
  * the offset it started from, how far each mailbox has been told about, and the offset waiting
@@ -51,6 +72,12 @@ export class PartitionSession {
       this.maxTime = progress.maxTime;
       this.caughtUp = progress.caughtUp;
     }
+  }
+
+  /** Marks for an empty coverage entry: the progress of the last batch appended. */
+  coverageMarks(): JoinMarks {
+    if (this.caughtUp === undefined) return {};
+    return joinMarks({ maxTime: this.maxTime, caughtUp: this.caughtUp }, 0);
   }
 
   /** What a batch ending after everything appended so far would be stamped with. */

@@ -6,7 +6,7 @@ import { encodeMailboxEntry, type CompiledPipeline, type Hasher } from '@sluice/
 import { maxEventTime, routeBatch } from './batch-router';
 import { groupIdOf, kafkaOptionsOf } from './kafka-options';
 import { appendToMailboxes, mailboxLengths, type MailboxAppend } from './mailbox-appender';
-import { type BatchProgress, PartitionSession } from './partition-session';
+import { joinMarks, PartitionSession, partitionsOf } from './partition-session';
 
 export interface PipelineConsumerOptions {
   redis: Redis;
@@ -238,7 +238,8 @@ export class PipelineConsumer {
           Number(batch.highWatermark) <= to + 1,
         )
       : undefined;
-    const marks = progress && (await this.joinMarks(session, topic, progress));
+    const marks =
+      progress && joinMarks(progress, partitionsOf(await this.sessionStarts(session), topic));
     const appends: MailboxAppend[] = [];
     for (const [mailbox, events] of routed) {
       for (const event of events) if (event.error !== undefined) this.counters.malformed += 1;
@@ -306,7 +307,7 @@ export class PipelineConsumer {
         from,
         to: offset - 1,
         events: [],
-        ...this.coverageMarks(state),
+        ...(this.pipeline.join ? state.coverageMarks() : {}),
       });
       for (const mailbox of state.coverageFor(offset)) coverage.push({ mailbox, entry: empty });
     }
@@ -321,30 +322,6 @@ export class PipelineConsumer {
       })),
     );
     for (const { state, offset } of offsets) state.committed(offset);
-  }
-
-  /** Optional entry fields of join pipelines (MailboxEntry.maxTime, caughtUp, partitions). */
-  private async joinMarks(
-    session: GroupSession,
-    topic: string,
-    progress: BatchProgress,
-  ): Promise<{ maxTime?: number; caughtUp: boolean; partitions?: number }> {
-    const starts = await this.sessionStarts(session);
-    let partitions = 0;
-    for (const key of starts.keys()) if (key.startsWith(`${topic}/`)) partitions += 1;
-    const marks: { maxTime?: number; caughtUp: boolean; partitions?: number } = {
-      caughtUp: progress.caughtUp,
-    };
-    if (progress.maxTime !== undefined) marks.maxTime = progress.maxTime;
-    if (partitions > 0) marks.partitions = partitions;
-    return marks;
-  }
-
-  private coverageMarks(state: PartitionSession): { maxTime?: number; caughtUp?: boolean } {
-    if (!this.pipeline.join || state.caughtUp === undefined) return {};
-    const marks: { maxTime?: number; caughtUp?: boolean } = { caughtUp: state.caughtUp };
-    if (state.maxTime !== undefined) marks.maxTime = state.maxTime;
-    return marks;
   }
 
   private sessionStarts(session: GroupSession): Promise<Map<string, number>> {

@@ -1,4 +1,4 @@
-import { JoinWatermark } from './watermark';
+import { JoinWatermark, type WatermarkSnapshot } from './watermark';
 
 const IDLE = 1_000;
 
@@ -71,7 +71,7 @@ describe('JoinWatermark', () => {
     wm.observe('customers', 0, { maxTime: 7_000, partitions: 1 }, 0);
     wm.advance(0);
     const copy = make(100);
-    copy.restore(JSON.parse(JSON.stringify(wm.snapshot())), 100);
+    copy.restore(JSON.parse(JSON.stringify(wm.snapshot())) as WatermarkSnapshot, 100);
     expect(copy.value).toBe(4_900);
     expect(copy.snapshot()).toEqual(wm.snapshot());
   });
