@@ -90,20 +90,27 @@ export function generateEvents(
  * (producer retries across the two parts: duplicates the dedup state must still know).
  */
 export function followUp(earlier: GeneratedStream, later: GeneratedStream, repeats: number) {
-  const wellFormed = earlier.messages.filter((m) => !earlier.malformedMessages.includes(m));
+  const malformed = new Set(earlier.malformedMessages);
+  const wellFormed = earlier.messages.filter((m) => !malformed.has(m));
   const copies = Array.from(
     { length: repeats },
     (_, i) => wellFormed[(i * 7919) % wellFormed.length]!,
   );
   const messages = [...later.messages, ...copies];
-  const all: GeneratedStream = {
-    messages: [...earlier.messages, ...messages],
-    uniqueIds: new Set([...earlier.uniqueIds, ...later.uniqueIds]),
-    duplicates: earlier.duplicates + later.duplicates + repeats,
-    malformed: earlier.malformed + later.malformed,
-    malformedMessages: [...earlier.malformedMessages, ...later.malformedMessages],
-  };
+  const all = concatStreams([earlier, { ...later, messages }]);
+  all.duplicates += repeats;
   return { messages, all };
+}
+
+/** Streams produced one after the other, with distinct ids (see `idPrefix`). */
+export function concatStreams(streams: readonly GeneratedStream[]): GeneratedStream {
+  return {
+    messages: streams.flatMap((s) => s.messages),
+    uniqueIds: new Set(streams.flatMap((s) => [...s.uniqueIds])),
+    duplicates: streams.reduce((sum, s) => sum + s.duplicates, 0),
+    malformed: streams.reduce((sum, s) => sum + s.malformed, 0),
+    malformedMessages: streams.flatMap((s) => s.malformedMessages),
+  };
 }
 
 export async function connectProducer(
