@@ -86,16 +86,23 @@ export class FlushTelemetry {
   }
 
   /** After the atomic step succeeded: counts the batch's outcomes and ends the batch span. */
-  committed(
-    counters: { filtered: number; duplicates: number; outOfOrderDropped?: number },
-    bytes: number,
-  ): void {
+  committed(counters: Readonly<Record<string, number>>, bytes: number): void {
     this.checkpointSpan?.end();
     const { metrics } = this.telemetry;
     const pipeline = this.pipeline;
     const stages = new Map<string, number>();
     for (const { stage } of this.info.deadLetters) stages.set(stage, (stages.get(stage) ?? 0) + 1);
-    metrics.checkpointed(pipeline, counters, stages);
+    metrics.checkpointed(
+      pipeline,
+      {
+        filtered: counters.filtered ?? 0,
+        duplicates: counters.duplicates ?? 0,
+        outOfOrderDropped: counters.outOfOrderDropped ?? 0,
+      },
+      stages,
+    );
+    // The join stage's own counter (join pipelines only).
+    metrics.joinedEvents(pipeline, counters.joined ?? 0);
     if (this.info.rows > 0) {
       metrics.batches.inc({ pipeline });
       metrics.batchRows.observe({ pipeline }, this.info.rows);

@@ -15,6 +15,7 @@ import {
   leaseValue,
   readCheckpoint,
   readDedupBuckets,
+  readJoinBuckets,
   releaseLease,
   renewLease,
   writeCheckpoint,
@@ -154,6 +155,13 @@ export class PartitionActor {
       const buckets = await readDedupBuckets(conn, id, this.partition);
       for (const [start, data] of buckets) processor.dedup.load(start, data);
     }
+    const join = processor.join?.state;
+    if (join) {
+      join.restoreMeta(checkpoint?.join, Date.now());
+      for (const b of await readJoinBuckets(conn, id, this.partition)) {
+        join.load(b.side, b.start, b.data, b.matched);
+      }
+    }
     this.seq = checkpoint?.seq ?? 0;
     if (this.deps.telemetry) {
       this.telemetry ??= new ActorTelemetry(this.deps.telemetry, id, this.partition);
@@ -177,6 +185,7 @@ export class PartitionActor {
       seq: this.seq,
       reannounced: outbox.length,
       dedupKeys: processor.dedup?.size ?? 0,
+      ...(join && { joinRecords: join.size.records, joinWatermark: join.watermark.value }),
     });
   }
 
@@ -186,6 +195,11 @@ export class PartitionActor {
     while (!this.stopping && this.revokedReason === undefined) {
       const p = this.processor as EntryProcessor;
       const now = Date.now();
+      p.tick(now);
+      if (p.rows.length >= maxRows) {
+        await this.flush();
+        continue;
+      }
       if (p.pendingSince !== undefined && now - p.pendingSince >= maxDelayMs) {
         await this.flush();
         continue;
@@ -260,7 +274,7 @@ export class PartitionActor {
       cursor: p.cursor,
       next: p.next,
       seq,
-      counters: { ...p.counters },
+      counters: p.allCounters(),
       deadLetters: p.deadLetters,
       deadLetterMaxLen: this.pipeline.dlq.maxEntries,
       dedup: dedup &&
@@ -271,13 +285,14 @@ export class PartitionActor {
           // replay of old event times still finds its state after a restart.
           expireAt: (start) => Math.max(dedup.expiresAt(start), started + dedup.windowMs),
         },
+      join: p.join?.state.changes(),
       eventIndex: tel?.eventIndex(this.epoch, seq, started),
     }).catch((err: unknown) => {
       tel?.fail(err);
       throw err;
     });
     this.seq = seq;
-    tel?.committed(p.counters, payload?.length ?? 0);
+    tel?.committed(p.allCounters(), payload?.length ?? 0);
     p.reset();
     if (batch !== undefined) {
       await this.deps.queue.add(

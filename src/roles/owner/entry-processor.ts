@@ -10,8 +10,9 @@ import {
 } from '@sluice/pipeline';
 import { DedupState } from '@sluice/pipeline/dedup';
 import type { DeadLetter } from '@sluice/redis/scripts';
+import { eventTimeMs } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
-import { eventTimeMs } from './event-time';
+import { JoinStage, type JoinSink } from './join-stage';
 
 /** Counters an actor owns (`written` belongs to the writer). */
 export interface ActorCounters {
@@ -20,10 +21,19 @@ export interface ActorCounters {
   duplicates: number;
   deadLettered: number;
   outOfOrderDropped: number;
+  /** Events of applied entries skipped as already applied (re-read after a rebalance or crash). */
+  staleSkipped: number;
 }
 
 export function zeroCounters(): ActorCounters {
-  return { consumed: 0, filtered: 0, duplicates: 0, deadLettered: 0, outOfOrderDropped: 0 };
+  return {
+    consumed: 0,
+    filtered: 0,
+    duplicates: 0,
+    deadLettered: 0,
+    outOfOrderDropped: 0,
+    staleSkipped: 0,
+  };
 }
 
 /** Where an entry ended up, for logs and tests. */
@@ -44,6 +54,9 @@ export class EntryProcessor {
   /** Wall-clock ms of the first change since the last checkpoint; undefined when none. */
   pendingSince: number | undefined;
   readonly dedup: DedupState | undefined;
+  /** Set for join pipelines: per-source dedup runs before it, filter and transform after it. */
+  readonly join: JoinStage | undefined;
+  private readonly joinSink: JoinSink;
   /** Told every outcome (traces, find-my-event); telemetry owns it, the actor resets it. */
   observer: EventObserver | undefined;
   private readonly perTopicDedup: boolean;
@@ -56,8 +69,15 @@ export class EntryProcessor {
     /** `topic/partition` -> first offset not yet applied. */
     readonly next: Map<string, number>,
     cursor: string,
+    now = Date.now(),
   ) {
     this.cursor = cursor;
+    this.join = pipeline.join ? new JoinStage(pipeline, rowBuilder, now) : undefined;
+    this.joinSink = {
+      row: (row) => this.rows.push(row),
+      filtered: () => (this.counters.filtered += 1),
+      dead: (stage, error, message, at) => this.deadLetter(stage, error, message, at, Date.now()),
+    };
     // One bucketed state per actor; with per-topic specs the widest window is used and the key
     // is scoped by topic so topics never deduplicate each other.
     let windowMs = 0;
@@ -87,10 +107,17 @@ export class EntryProcessor {
     const next = known ?? Number.NEGATIVE_INFINITY;
     let applied = false;
     for (const event of entry.events) {
-      if (event.offset < next) continue;
+      if (event.offset < next) {
+        this.counters.staleSkipped += 1;
+        continue;
+      }
       if (!applied) this.observer?.entry(entry.topic, entry.partition, event.offset, entry.to);
       applied = true;
       this.process(entry.topic, entry.partition, event, now);
+    }
+    // Only an entry that moves `next` on tells the join something new about its source.
+    if (this.join && (known === undefined || entry.to + 1 > known)) {
+      this.join.endEntry(entry, now, this.joinSink);
     }
     this.next.set(tp, Math.max(known ?? 0, entry.to + 1));
     if (known === undefined) return 'first';
@@ -114,6 +141,18 @@ export class EntryProcessor {
     });
   }
 
+  /** Processing time passed without entries: a join's watermark may move on idle sources. */
+  tick(now: number): void {
+    if (!this.join) return;
+    this.join.tick(now, this.joinSink);
+    if (this.join.state.hasChanges || this.rows.length > 0) this.pendingSince ??= now;
+  }
+
+  /** Everything to add to the partition's counters hash in the next checkpoint. */
+  allCounters(): Record<string, number> {
+    return this.join ? { ...this.counters, ...this.join.state.counters } : { ...this.counters };
+  }
+
   /** After a successful checkpoint: the open batch starts empty. */
   reset(): void {
     this.rows = [];
@@ -121,12 +160,24 @@ export class EntryProcessor {
     this.counters = zeroCounters();
     this.pendingSince = undefined;
     this.dedup?.commit();
+    this.join?.state.commit();
+  }
+
+  private deadLetter(
+    stage: string,
+    error: string,
+    message: string,
+    at: { topic: string; partition: number; offset: number },
+    now: number,
+  ): void {
+    this.counters.deadLettered += 1;
+    this.deadLetters.push({ stage, error, ...at, message, at: now });
   }
 
   private process(topic: string, partition: number, event: MailboxEvent, now: number): void {
     this.counters.consumed += 1;
     let dedupHash: bigint | undefined;
-    const dead = (stage: string, error: string, message?: string) => {
+    const dead: Dead = (stage, error, message) => {
       this.counters.deadLettered += 1;
       this.observer?.outcome(topic, event, 'dead-lettered', dedupHash, stage, error);
       this.deadLetters.push({
@@ -148,6 +199,7 @@ export class EntryProcessor {
       return dead('parse', 'the message is not a JSON object', event.raw ?? safeJson(value));
     }
     const input = value as Record<string, unknown>;
+    if (this.join) return this.processJoined(topic, partition, event, input, dead);
 
     if (this.pipeline.filter) {
       try {
@@ -210,7 +262,48 @@ export class EntryProcessor {
       return undefined;
     }
   }
+
+  /** Join pipelines: per-source dedup, then the join; the join stage writes the pairs' rows. */
+  private processJoined(
+    topic: string,
+    partition: number,
+    event: MailboxEvent,
+    input: Record<string, unknown>,
+    dead: Dead,
+  ): void {
+    const join = this.join as JoinStage;
+    const source = this.pipeline.sources.get(topic);
+    if (source === undefined) return dead('parse', `topic ${topic} is not a source`);
+    let prepared;
+    try {
+      prepared = join.prepare(source, input, event.timestamp);
+    } catch (err) {
+      return dead('join', errorText(err));
+    }
+    let dedupHash: bigint | undefined;
+    if (source.dedup && this.dedup) {
+      try {
+        const key = source.dedup.key.key(input);
+        dedupHash = this.hasher.hash64(this.perTopicDedup ? `${topic}\u0000${key}` : key);
+      } catch (err) {
+        return dead('dedup', errorText(err));
+      }
+      if (this.dedup.isDuplicate(dedupHash, prepared.time)) {
+        this.counters.duplicates += 1;
+        this.observer?.outcome(topic, event, 'duplicate', dedupHash);
+        return;
+      }
+    }
+    const position = { topic, partition, offset: event.offset };
+    if (!join.offer(prepared, position, input, this.joinSink)) {
+      return dead('join', join.lateReason(prepared.time));
+    }
+    // Seen only once the event is join state, checkpointed with it.
+    if (dedupHash !== undefined) this.dedup?.add(dedupHash, prepared.time);
+  }
 }
+
+type Dead = (stage: string, error: string, message?: string) => void;
 
 function errorText(err: unknown): string {
   if (err instanceof ExpressionError || err instanceof ConversionError) return err.message;

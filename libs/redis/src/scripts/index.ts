@@ -4,9 +4,12 @@ export {
   type DedupWrite,
   type EventIndexWrite,
   FencedError,
+  type JoinWrite,
   readCheckpoint,
   readDedupBuckets,
+  readJoinBuckets,
   type StoredCheckpoint,
+  type StoredJoinBucket,
   writeCheckpoint,
 } from './checkpoint';
 export { acquireLease, leaseValue, releaseLease, renewLease } from './lease';
