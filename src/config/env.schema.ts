@@ -106,7 +106,7 @@ export const envSchema = z.object({
   /** Most links from a batch span to the sampled events it carries. */
   TRACE_BATCH_MAX_LINKS: intFromString(0, 10_000).default(128),
   /** How long "find my event" remembers an event's outcome; 0 turns the index off. */
-  EVENT_INDEX_RETENTION_MS: intFromString(0, 7 * 24 * 3_600_000).default(3_600_000),
+  EVENT_INDEX_RETENTION_MS: intFromString(0, 7 * 24 * 3_600_000).default(900_000),
 });
 
 export type ParsedEnv = z.infer<typeof envSchema>;
