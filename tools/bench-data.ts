@@ -9,8 +9,7 @@ const PROJECTS = ['apollo', 'borealis', 'cassini', 'dawn', 'europa', 'fermi', 'g
 const ACTIONS = ['view', 'view', 'view', 'click', 'click', 'purchase', 'refund'];
 // Duplicates repeat one of this many latest events, so a duplicate's event time stays recent.
 const RECENT = 1_000;
-const CHUNK = 10_000;
-const IN_FLIGHT = 4;
+const IN_FLIGHT = 2;
 
 export class EventSource {
   private seq = 0;
@@ -86,18 +85,25 @@ async function sendChunk(
   await producer.send({ topic, acks: 1, messages });
 }
 
-/** Produces `count` events as fast as the mock takes them; `onProgress` gets the running total. */
+/**
+ * Produces `count` events as fast as the mock takes them; `onProgress` gets the running total.
+ * One send carries `recordBatch` events per partition, which kafkajs writes as one record batch
+ * per partition. That size matters: the mock answers a fetch with one record batch, where a real
+ * broker returns up to max.partition.fetch.bytes (1 MB, ~6.5k of these events) per partition.
+ */
 export async function produceAll(
   producer: Producer,
   topic: string,
   partitions: number,
   source: EventSource,
   count: number,
+  recordBatch: number,
   onProgress: (n: number) => void,
 ): Promise<void> {
+  const chunk = partitions * recordBatch;
   const inFlight = new Set<Promise<void>>();
   for (let sent = 0; sent < count;) {
-    const size = Math.min(CHUNK, count - sent);
+    const size = Math.min(chunk, count - sent);
     const now = Date.now();
     const values = Array.from({ length: size }, () => source.next(now));
     sent += size;

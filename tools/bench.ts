@@ -39,6 +39,7 @@ const { values: flags } = parseArgs({
     'event-size': { type: 'string', default: '150' },
     'dup-share': { type: 'string', default: '0.1' },
     partitions: { type: 'string', default: '48' },
+    'record-batch': { type: 'string', default: '1000' },
     rate: { type: 'string' },
     duration: { type: 'string' },
     systems: { type: 'string', default: SYSTEM_NAMES.join(',') },
@@ -128,7 +129,7 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
       `Producing ${events.toLocaleString()} events (~${eventSize} B, ${dupShare * 100}% duplicates) to ${topic} (${run.partitions} partitions)...`,
     );
     const t0 = Date.now();
-    await produceAll(producer, topic, run.partitions, source, events, (n) =>
+    await produceAll(producer, topic, run.partitions, source, events, num('record-batch'), (n) =>
       progress(`${n.toLocaleString()} produced`),
     );
     const produceSeconds = (Date.now() - t0) / 1000;
