@@ -7,7 +7,7 @@ import type { CompiledPipeline } from '@sluice/pipeline';
 import { type BatchJob, keys } from '@sluice/redis';
 import type { PipelineWatcher } from '../../pipelines';
 import { retryDelayMs } from './backoff';
-import { checkBatchJob, decodeOutboxBatch, MalformedBatchError } from './outbox';
+import { batchRows, checkBatchJob, decodeOutboxBatch, MalformedBatchError } from './outbox';
 import type { SinkClients } from './sink-clients';
 import { WriterScripts } from './writer.lua';
 
@@ -65,32 +65,37 @@ export class BatchWriter {
       // outbox, so nothing is lost: a pipeline created again under this id re-announces it
       // when its actor starts, and deleting a pipeline's state removes it for good.
       this.logger.warn(
-        `batch ${ref.batchId}: pipeline ${ref.pipeline} is not defined; its ${batch.rows.length} rows stay in the outbox`,
+        `batch ${ref.batchId}: pipeline ${ref.pipeline} is not defined; its ${batch.count} rows stay in the outbox`,
       );
       return 'orphaned';
     }
 
     const inserter = this.sinks.inserter(pipeline.sink);
     try {
-      await inserter.insertBatch(
+      await inserter.insertJsonEachRow(
         batch.database,
         batch.table,
-        batch.rows,
+        batch.body,
         ref.batchId,
         AbortSignal.timeout(this.options.insertTimeoutMs),
       );
     } catch (err) {
       if (isRetryable(err)) throw err;
       const reason = describe(err);
-      const moved = await this.scripts.deadLetter(ref, batch.rows, reason, pipeline.dlq.maxEntries);
+      const moved = await this.scripts.deadLetter(
+        ref,
+        batchRows(batch),
+        reason,
+        pipeline.dlq.maxEntries,
+      );
       if (moved) {
         this.logger.warn(
-          `batch ${ref.batchId}: ClickHouse refused ${batch.rows.length} rows for good, dead-lettered: ${reason}`,
+          `batch ${ref.batchId}: ClickHouse refused ${batch.count} rows for good, dead-lettered: ${reason}`,
         );
       }
       return 'dead-lettered';
     }
-    await this.scripts.complete(ref, batch.rows.length);
+    await this.scripts.complete(ref, batch.count);
     return 'written';
   }
 
