@@ -107,11 +107,6 @@ export class OwnerRole extends RoleService {
     for (const { pipeline, status } of pipelines.values()) {
       if (this.stopped) return;
       if (status !== 'running') continue;
-      if (pipeline.join) {
-        // Joins arrive with issue 4; an actor without them would write wrong rows.
-        this.logger.warn(`pipeline ${pipeline.id}: joins are not supported by this owner yet`);
-        continue;
-      }
       await this.placePipeline(pipeline);
     }
   }
