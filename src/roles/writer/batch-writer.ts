@@ -8,7 +8,7 @@ import { type BatchJob, keys } from '@sluice/redis';
 import { InsertTelemetry, type Telemetry } from '@sluice/telemetry';
 import type { PipelineWatcher } from '../../pipelines';
 import { retryDelayMs } from './backoff';
-import { checkBatchJob, decodeOutboxBatch, MalformedBatchError } from './outbox';
+import { batchRows, checkBatchJob, decodeOutboxBatch, MalformedBatchError } from './outbox';
 import type { SinkClients } from './sink-clients';
 import { WriterScripts } from './writer.lua';
 
@@ -67,7 +67,7 @@ export class BatchWriter {
       // outbox, so nothing is lost: a pipeline created again under this id re-announces it
       // when its actor starts, and deleting a pipeline's state removes it for good.
       this.logger.warn(
-        `batch ${ref.batchId}: pipeline ${ref.pipeline} is not defined; its ${batch.rows.length} rows stay in the outbox`,
+        `batch ${ref.batchId}: pipeline ${ref.pipeline} is not defined; its ${batch.count} rows stay in the outbox`,
       );
       return 'orphaned';
     }
@@ -78,15 +78,15 @@ export class BatchWriter {
       new InsertTelemetry(this.options.telemetry, {
         ...ref,
         table: batch.table,
-        rows: batch.rows.length,
+        rows: batch.count,
         traceparent: batch.traceparent,
         times: batch.times,
       });
     try {
-      await inserter.insertBatch(
+      await inserter.insertJsonEachRow(
         batch.database,
         batch.table,
-        batch.rows,
+        batch.body,
         ref.batchId,
         AbortSignal.timeout(this.options.insertTimeoutMs),
       );
@@ -96,16 +96,21 @@ export class BatchWriter {
         throw err;
       }
       const reason = describe(err);
-      const moved = await this.scripts.deadLetter(ref, batch.rows, reason, pipeline.dlq.maxEntries);
+      const moved = await this.scripts.deadLetter(
+        ref,
+        batchRows(batch),
+        reason,
+        pipeline.dlq.maxEntries,
+      );
       tel?.deadLettered(reason, moved);
       if (moved) {
         this.logger.warn(
-          `batch ${ref.batchId}: ClickHouse refused ${batch.rows.length} rows for good, dead-lettered: ${reason}`,
+          `batch ${ref.batchId}: ClickHouse refused ${batch.count} rows for good, dead-lettered: ${reason}`,
         );
       }
       return 'dead-lettered';
     }
-    const counted = await this.scripts.complete(ref, batch.rows.length);
+    const counted = await this.scripts.complete(ref, batch.count);
     tel?.written(counted);
     return 'written';
   }

@@ -14,4 +14,4 @@ export {
 } from './checkpoint';
 export { acquireLease, leaseValue, releaseLease, renewLease } from './lease';
 export { LuaScript, type ScriptArg } from './lua-script';
-export { encodeOutboxBatch, type OutboxBatch } from './outbox';
+export { encodeOutboxBatch, type OutboxBatch, type StoredOutboxBatch } from './outbox';
