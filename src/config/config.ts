@@ -18,6 +18,7 @@ export interface SluiceConfig {
   leaseTtlMs: number;
   writerConcurrency: number;
   mailboxMaxEntries: number;
+  coalesce: { lingerMs: number; maxEvents: number };
   instanceId: string;
   otlpEndpoint: string | undefined;
   traceBatchMaxLinks: number;
@@ -101,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     leaseTtlMs: data.LEASE_TTL_MS,
     writerConcurrency: data.WRITER_CONCURRENCY,
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
+    coalesce: { lingerMs: data.CONSUMER_LINGER_MS, maxEvents: data.CONSUMER_LINGER_MAX_EVENTS },
     instanceId: data.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     otlpEndpoint: data.OTEL_EXPORTER_OTLP_ENDPOINT,
     traceBatchMaxLinks: data.TRACE_BATCH_MAX_LINKS,

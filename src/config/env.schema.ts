@@ -82,6 +82,11 @@ export const envSchema = z.object({
   WRITER_CONCURRENCY: intFromString(1, 256).default(4),
   /** Consumer: a Kafka partition pauses while a mailbox it feeds holds more entries than this. */
   MAILBOX_MAX_ENTRIES: intFromString(10, 1_000_000).default(1_000),
+  /** Consumer: a source partition's Kafka batches are buffered up to this long, then appended as
+   * one entry per mailbox (fewer, larger entries); 0 appends every batch on its own. */
+  CONSUMER_LINGER_MS: intFromString(0, 10_000).default(100),
+  /** Consumer: ...or until this many events of the partition are buffered (bounds memory). */
+  CONSUMER_LINGER_MAX_EVENTS: intFromString(1, 1_000_000).default(4_000),
   /** Pipelines (JSON or YAML files) applied at startup. */
   PIPELINES_DIR: z.string().min(1).optional(),
   /** Where the embedded local stack keeps its state; see libs/stack. */

@@ -92,6 +92,7 @@ export class ConsumerRole extends RoleService {
         clientId: this.config.kafkaClientId,
         fallbackBrokers: this.config.kafkaBrokers,
         mailboxMaxEntries: this.config.mailboxMaxEntries,
+        coalesce: this.config.coalesce,
         telemetry: this.telemetry,
       });
       this.consumers.set(id, { consumer, json });

@@ -7,6 +7,8 @@ import type { Telemetry } from '@sluice/telemetry';
 import { maxEventTime, routeBatch } from './batch-router';
 import { groupIdOf, kafkaOptionsOf } from './kafka-options';
 import { appendToMailboxes, mailboxLengths, type MailboxAppend } from './mailbox-appender';
+import { type FlushResult, MailboxCoalescer } from './mailbox-coalescer';
+import type { CoalesceLimits } from './partition-buffer';
 import { joinMarks, PartitionSession, partitionsOf } from './partition-session';
 
 export interface PipelineConsumerOptions {
@@ -16,6 +18,8 @@ export interface PipelineConsumerOptions {
   fallbackBrokers: readonly string[];
   /** A source partition pauses while any mailbox of the pipeline holds more entries. */
   mailboxMaxEntries: number;
+  /** How long and how much a source partition buffers before appending (see PartitionBuffer). */
+  coalesce: CoalesceLimits;
   /** Consume spans and consumer metrics; absent in tests that do not need them. */
   telemetry?: Telemetry;
 }
@@ -37,6 +41,7 @@ interface GroupSession {
   /** Committed offset per `topic/partition` when the session began, fetched once per session. */
   starts?: Promise<Map<string, number>>;
   partitions: Map<string, PartitionSession>;
+  coalescer: MailboxCoalescer;
 }
 
 interface TopicPartition {
@@ -88,7 +93,7 @@ export class PipelineConsumer {
   private stopRequested = false;
   private consumer: Consumer | undefined;
   private admin: Admin | undefined;
-  private session: GroupSession = { generation: -1, partitions: new Map() };
+  private session: GroupSession;
   private committing: Promise<void> | undefined;
   private commitTimer: NodeJS.Timeout | undefined;
   private readonly paused = new Map<string, TopicPartition>();
@@ -104,6 +109,7 @@ export class PipelineConsumer {
     private readonly options: PipelineConsumerOptions,
   ) {
     this.logger = new Logger(`Consumer:${pipeline.id}`);
+    this.session = this.newSession(-1);
   }
 
   get stats(): ConsumerStats {
@@ -181,7 +187,9 @@ export class PipelineConsumer {
       });
     });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.session = { generation: bridge.generation() ?? -1, partitions: new Map() };
+      // The old session's buffered batches were never committed: the new one reads them again.
+      this.session.coalescer.close();
+      this.session = this.newSession(bridge.generation() ?? -1);
       this.logger.log(
         { generation: this.session.generation, assignment: payload.memberAssignment },
         `joined group ${payload.groupId}, generation ${this.session.generation}`,
@@ -225,7 +233,15 @@ export class PipelineConsumer {
 
     const { pipeline, options } = this;
     const session = this.session;
+    const { coalescer } = session;
     const state = await this.partitionSession(session, topic, partition);
+    // Batches are buffered only between flushes of the partition: a flush that pauses it is the
+    // last one before the pause, and a range that failed to append is retried before more is
+    // buffered (throwing leaves this batch unresolved, so kafkajs fetches it again).
+    await coalescer.settled(state);
+    if (!live() || this.paused.has(tpKey(topic, partition))) return;
+    if (coalescer.full(state)) await coalescer.flush(state);
+
     const lastOffset = batch.lastOffset();
     const to = Number(lastOffset);
     const source = pipeline.sources.get(topic);
@@ -241,34 +257,43 @@ export class PipelineConsumer {
           Number(batch.highWatermark) <= to + 1,
         )
       : undefined;
-    const marks =
-      progress && joinMarks(progress, partitionsOf(await this.sessionStarts(session), topic));
+    for (const events of routed.values()) {
+      for (const event of events) if (event.error !== undefined) this.counters.malformed += 1;
+    }
     // Before encoding: a traced event's entry carries its consume span's context.
     const traced = options.telemetry?.tracing.consume(pipeline.id, topic, partition, routed);
-    const appends: MailboxAppend[] = [];
-    for (const [mailbox, events] of routed) {
-      for (const event of events) if (event.error !== undefined) this.counters.malformed += 1;
-      const entry = { topic, partition, generation: session.generation, from: state.from, to };
-      appends.push({ mailbox, entry: encodeMailboxEntry({ ...entry, ...marks, events }) });
-    }
-    // Throws on any Redis error: nothing is resolved or committed and kafkajs retries the batch.
-    const longest = await appendToMailboxes(options.redis, pipeline.id, appends).catch(
-      (err: unknown) => {
-        traced?.fail(err);
-        throw err;
-      },
-    );
-    traced?.end();
+    coalescer.add(state, routed, to, Date.now(), progress, traced);
     this.countBatch(topic, partition, batch.messages.length, Number(batch.offsetLag()));
     this.counters.eventsRead += batch.messages.length;
-    this.counters.batchesAppended += 1;
-    this.counters.entriesAppended += appends.length;
-
-    if (!live()) return;
+    // kafkajs fetches on from here; the commit still waits for the append (state.pending).
     payload.resolveOffset(lastOffset);
-    state.appended(routed.keys(), to, progress);
-    if (longest > options.mailboxMaxEntries) this.pause(topic, partition);
+    // Throws on any Redis error: the range stays buffered and is appended before anything later.
+    if (coalescer.due(state, Date.now())) await coalescer.flush(state);
     await payload.heartbeat();
+  }
+
+  private newSession(generation: number): GroupSession {
+    const coalescer = new MailboxCoalescer({
+      redis: this.options.redis,
+      pipelineId: this.pipeline.id,
+      generation,
+      limits: this.options.coalesce,
+      marks: async (state, progress) =>
+        joinMarks(progress, partitionsOf(await this.sessionStarts(session), state.topic)),
+      flushed: (result) => this.flushed(result),
+      failed: (state, err) =>
+        this.logger.warn(
+          `append of ${state.topic}/${state.partition} failed, retrying: ${String(err)}`,
+        ),
+    });
+    const session: GroupSession = { generation, partitions: new Map(), coalescer };
+    return session;
+  }
+
+  private flushed({ state, longest, entries, batches }: FlushResult): void {
+    this.counters.batchesAppended += batches;
+    this.counters.entriesAppended += entries;
+    if (longest > this.options.mailboxMaxEntries) this.pause(state.topic, state.partition);
   }
 
   private countBatch(topic: string, partition: number, events: number, lag: number): void {
@@ -417,6 +442,7 @@ export class PipelineConsumer {
     this.clearPaused();
     if (this.commitTimer) clearInterval(this.commitTimer);
     this.commitTimer = undefined;
+    this.session.coalescer.close();
     if (consumer) {
       // Best effort: what stays uncommitted is read and appended again by the next session.
       await this.commitIfDue(this.session, consumer, true).catch((err: Error) =>

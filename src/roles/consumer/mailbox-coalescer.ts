@@ -1,0 +1,161 @@
+import type { Redis } from 'ioredis';
+import { encodeMailboxEntry, type MailboxEvent } from '@sluice/pipeline';
+import { appendToMailboxes, type MailboxAppend } from './mailbox-appender';
+import { type BufferedRange, type CoalesceLimits, PartitionBuffer } from './partition-buffer';
+import type { BatchProgress, JoinMarks, PartitionSession } from './partition-session';
+
+/** Consume spans of one batch: ended once its events are in the mailboxes. */
+export interface AppendSpans {
+  end(): void;
+  fail(err: unknown): void;
+}
+
+export interface FlushResult {
+  state: PartitionSession;
+  /** Longest mailbox length seen by the append. */
+  longest: number;
+  entries: number;
+  batches: number;
+}
+
+export interface MailboxCoalescerOptions {
+  redis: Redis;
+  pipelineId: string;
+  generation: number;
+  limits: CoalesceLimits;
+  /** Join pipelines: the marks to stamp on entries ending with this progress. */
+  marks: (state: PartitionSession, progress: BatchProgress) => Promise<JoinMarks>;
+  /** After every successful append (backpressure, counters). */
+  flushed: (result: FlushResult) => void;
+  /** A linger-timer flush failed; the range stays buffered and is tried again. */
+  failed: (state: PartitionSession, err: unknown) => void;
+}
+
+const RETRY_MS = 500;
+
+interface Slot {
+  buffer: PartitionBuffer<AppendSpans>;
+  /** The running or last flush; never rejects. */
+  chain: Promise<void>;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * The buffers of one consumer group session: per source partition, Kafka batches wait here until
+ * the linger or the size limit is reached, then one entry per target mailbox is appended. Flushes
+ * of one partition run one at a time and in offset order. Nothing is committed from here: the
+ * session's commit only covers what a flush appended (PartitionSession.appended), so whatever is
+ * still buffered when the session ends is read again by the next one.
+ */
+export class MailboxCoalescer {
+  private readonly slots = new Map<PartitionSession, Slot>();
+  private closed = false;
+
+  constructor(private readonly options: MailboxCoalescerOptions) {}
+
+  /** Resolves once no flush of the partition is running (whatever its outcome). */
+  settled(state: PartitionSession): Promise<void> {
+    return this.slot(state).chain;
+  }
+
+  full(state: PartitionSession): boolean {
+    return this.slot(state).buffer.full;
+  }
+
+  due(state: PartitionSession, now: number): boolean {
+    return this.slot(state).buffer.due(now);
+  }
+
+  add(
+    state: PartitionSession,
+    routed: ReadonlyMap<number, MailboxEvent[]>,
+    to: number,
+    now: number,
+    progress: BatchProgress | undefined,
+    spans: AppendSpans | undefined,
+  ): void {
+    const slot = this.slot(state);
+    slot.buffer.add(routed, to, now, progress, spans);
+    this.schedule(state, slot);
+  }
+
+  /** Appends what the partition has buffered; rejects (keeping the data) when the append fails. */
+  flush(state: PartitionSession): Promise<void> {
+    const slot = this.slot(state);
+    const result = slot.chain.then(() => this.append(state, slot));
+    slot.chain = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Stops the timers; buffered data is dropped (it was never committed). Safe twice. */
+  close(): void {
+    this.closed = true;
+    for (const slot of this.slots.values()) {
+      if (slot.timer) clearTimeout(slot.timer);
+      slot.timer = undefined;
+    }
+    this.slots.clear();
+  }
+
+  private slot(state: PartitionSession): Slot {
+    let slot = this.slots.get(state);
+    if (slot === undefined) {
+      slot = {
+        buffer: new PartitionBuffer(this.options.limits),
+        chain: Promise.resolve(),
+        timer: undefined,
+      };
+      this.slots.set(state, slot);
+    }
+    return slot;
+  }
+
+  private schedule(state: PartitionSession, slot: Slot, notBefore = 0): void {
+    const due = slot.buffer.dueAt();
+    if (this.closed || slot.timer !== undefined || due === undefined) return;
+    const dueAt = Math.max(due, notBefore);
+    slot.timer = setTimeout(
+      () => {
+        slot.timer = undefined;
+        this.flush(state).catch((err: unknown) => this.options.failed(state, err));
+      },
+      Math.max(0, dueAt - Date.now()),
+    );
+  }
+
+  private async append(state: PartitionSession, slot: Slot): Promise<void> {
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.timer = undefined;
+    const range = slot.buffer.take();
+    if (range === undefined) return;
+    try {
+      const appends = await this.entries(state, range);
+      const longest = await appendToMailboxes(this.options.redis, this.options.pipelineId, appends);
+      for (const spans of range.attached) spans.end();
+      state.appended(range.byMailbox.keys(), range.to, range.progress);
+      this.options.flushed({ state, longest, entries: appends.length, batches: range.batches });
+    } catch (err) {
+      for (const spans of range.attached) spans.fail(err);
+      range.attached = [];
+      slot.buffer.putBack(range);
+      // Retried after a pause (not in a tight loop while Redis is down), or sooner by the next
+      // batch of the partition.
+      this.schedule(state, slot, Date.now() + RETRY_MS);
+      throw err;
+    }
+  }
+
+  private async entries(
+    state: PartitionSession,
+    range: BufferedRange<AppendSpans>,
+  ): Promise<MailboxAppend[]> {
+    const { topic, partition, from } = state;
+    const marks = range.progress && (await this.options.marks(state, range.progress));
+    const appends: MailboxAppend[] = [];
+    for (const [mailbox, events] of range.byMailbox) {
+      const entry = { topic, partition, generation: this.options.generation, from, to: range.to };
+      appends.push({ mailbox, entry: encodeMailboxEntry({ ...entry, ...marks, events }) });
+    }
+    return appends;
+  }
+}

@@ -1,0 +1,113 @@
+import type { MailboxEvent } from '@sluice/pipeline';
+import { OutOfOrderBatchError, PartitionBuffer } from './partition-buffer';
+
+const ev = (offset: number): MailboxEvent => ({ offset, timestamp: offset });
+const routed = (entries: [number, number[]][]) =>
+  new Map(entries.map(([mailbox, offsets]) => [mailbox, offsets.map(ev)]));
+const offsets = (events: MailboxEvent[] | undefined) => events?.map((e) => e.offset);
+
+describe('PartitionBuffer', () => {
+  it('coalesces consecutive batches into one range per mailbox, in offset order', () => {
+    const buffer = new PartitionBuffer<string>({ maxEvents: 100, lingerMs: 50 });
+    buffer.add(
+      routed([
+        [0, [10, 12]],
+        [3, [11]],
+      ]),
+      12,
+      1_000,
+      undefined,
+      'a',
+    );
+    buffer.add(
+      routed([
+        [3, [13]],
+        [1, [14]],
+      ]),
+      14,
+      1_010,
+      undefined,
+      'b',
+    );
+    expect(buffer.events).toBe(5);
+    const range = buffer.take();
+    expect(range?.to).toBe(14);
+    expect(range?.batches).toBe(2);
+    expect(range?.since).toBe(1_000);
+    expect(range?.attached).toEqual(['a', 'b']);
+    expect(offsets(range?.byMailbox.get(0))).toEqual([10, 12]);
+    expect(offsets(range?.byMailbox.get(3))).toEqual([11, 13]);
+    expect(offsets(range?.byMailbox.get(1))).toEqual([14]);
+    expect(buffer.empty).toBe(true);
+    expect(buffer.take()).toBeUndefined();
+  });
+
+  it('is due after the linger or at the size limit, whichever comes first', () => {
+    const buffer = new PartitionBuffer({ maxEvents: 3, lingerMs: 50 });
+    expect(buffer.due(0)).toBe(false);
+    expect(buffer.dueAt()).toBeUndefined();
+    buffer.add(routed([[0, [0, 1]]]), 1, 1_000);
+    expect(buffer.dueAt()).toBe(1_050);
+    expect(buffer.due(1_049)).toBe(false);
+    expect(buffer.due(1_050)).toBe(true);
+    buffer.add(routed([[0, [2]]]), 2, 1_001);
+    expect(buffer.full).toBe(true);
+    expect(buffer.due(1_001)).toBe(true);
+  });
+
+  it('with no linger every batch is due at once', () => {
+    const buffer = new PartitionBuffer({ maxEvents: 1_000, lingerMs: 0 });
+    buffer.add(routed([[0, [5]]]), 5, 1_000);
+    expect(buffer.due(1_000)).toBe(true);
+  });
+
+  it('puts a failed range back in front of what was buffered since', () => {
+    const buffer = new PartitionBuffer<string>({ maxEvents: 100, lingerMs: 50 });
+    buffer.add(routed([[0, [0, 1]]]), 1, 1_000, undefined, 'a');
+    const failed = buffer.take();
+    buffer.add(
+      routed([
+        [0, [2]],
+        [1, [3]],
+      ]),
+      3,
+      1_020,
+      undefined,
+      'b',
+    );
+    if (failed === undefined) throw new Error('nothing buffered');
+    buffer.putBack(failed);
+    const range = buffer.take();
+    expect(range?.to).toBe(3);
+    expect(range?.since).toBe(1_000);
+    expect(range?.events).toBe(4);
+    expect(range?.batches).toBe(2);
+    expect(range?.attached).toEqual(['a', 'b']);
+    expect(offsets(range?.byMailbox.get(0))).toEqual([0, 1, 2]);
+    expect(offsets(range?.byMailbox.get(1))).toEqual([3]);
+  });
+
+  it('refuses a batch that does not follow the buffered range', () => {
+    const buffer = new PartitionBuffer({ maxEvents: 100, lingerMs: 50 });
+    buffer.add(routed([[0, [7]]]), 7, 1_000);
+    expect(() => buffer.add(routed([[0, [7]]]), 7, 1_001)).toThrow(OutOfOrderBatchError);
+  });
+
+  it('keeps the highest event time and the latest caught-up flag for join marks', () => {
+    const buffer = new PartitionBuffer({ maxEvents: 100, lingerMs: 50 });
+    buffer.add(routed([[0, [0]]]), 0, 1, { maxTime: 500, caughtUp: false });
+    buffer.add(routed([[0, [1]]]), 1, 2, { maxTime: undefined, caughtUp: true });
+    expect(buffer.take()?.progress).toEqual({ maxTime: 500, caughtUp: true });
+    buffer.add(routed([[0, [2]]]), 2, 3, { maxTime: 400, caughtUp: false });
+    buffer.add(routed([[0, [3]]]), 3, 4, { maxTime: 900, caughtUp: false });
+    expect(buffer.take()?.progress).toEqual({ maxTime: 900, caughtUp: false });
+  });
+
+  it('does not share event arrays with the routed batch', () => {
+    const buffer = new PartitionBuffer({ maxEvents: 100, lingerMs: 50 });
+    const first = routed([[0, [0]]]);
+    buffer.add(first, 0, 1);
+    buffer.add(routed([[0, [1]]]), 1, 2);
+    expect(offsets(first.get(0))).toEqual([0]);
+  });
+});

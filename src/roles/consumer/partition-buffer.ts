@@ -1,0 +1,154 @@
+import type { MailboxEvent } from '@sluice/pipeline';
+import type { BatchProgress } from './partition-session';
+
+/** When a source partition's buffered Kafka batches are appended to the mailboxes. */
+export interface CoalesceLimits {
+  /** Append once this many events are buffered. */
+  maxEvents: number;
+  /** Append once the oldest buffered batch has waited this long; 0 appends every batch at once. */
+  lingerMs: number;
+}
+
+/** Consecutive Kafka batches of one source partition, grouped by mailbox, not yet appended. */
+export interface BufferedRange<T> {
+  byMailbox: Map<number, MailboxEvent[]>;
+  /** Last offset covered: the last batch's last offset. */
+  to: number;
+  events: number;
+  batches: number;
+  /** Join pipelines: the progress after the last batch (maxTime over all of them). */
+  progress: BatchProgress | undefined;
+  /** When the first batch was buffered (epoch ms). */
+  since: number;
+  /** Per-batch things to finish once the range is appended (consume spans). */
+  attached: T[];
+}
+
+/** A batch older than what is buffered: the caller lost track of its partition's offsets. */
+export class OutOfOrderBatchError extends Error {
+  constructor(to: number, buffered: number) {
+    super(`batch ending at ${to} does not follow the buffered range ending at ${buffered}`);
+    this.name = 'OutOfOrderBatchError';
+  }
+}
+
+/**
+ * Coalesces consecutive Kafka batches of one source partition so that each mailbox gets one
+ * entry per flush instead of one per Kafka batch (the mock and live streams deliver small
+ * batches). Pure: the consumer owns the timers and the appends.
+ *
+ * An entry may cover several batches because `to` is the last offset of the range and `from` the
+ * session's start; the events of each mailbox stay in offset order. A range that failed to append
+ * goes back in front (`putBack`) so nothing later is ever appended before it: an actor that
+ * applied a later entry first would move its `next` past the earlier events and skip them.
+ */
+export class PartitionBuffer<T = never> {
+  private range: BufferedRange<T> | undefined;
+
+  constructor(private readonly limits: CoalesceLimits) {}
+
+  get events(): number {
+    return this.range?.events ?? 0;
+  }
+
+  get empty(): boolean {
+    return this.range === undefined;
+  }
+
+  /** Buffers one routed Kafka batch ending at offset `to`. */
+  add(
+    routed: ReadonlyMap<number, MailboxEvent[]>,
+    to: number,
+    now: number,
+    progress?: BatchProgress,
+    attached?: T,
+  ): void {
+    const range = this.range;
+    if (range === undefined) {
+      this.range = {
+        byMailbox: new Map([...routed].map(([mailbox, events]) => [mailbox, [...events]])),
+        to,
+        events: countEvents(routed),
+        batches: 1,
+        progress,
+        since: now,
+        attached: attached === undefined ? [] : [attached],
+      };
+      return;
+    }
+    if (to <= range.to) throw new OutOfOrderBatchError(to, range.to);
+    for (const [mailbox, events] of routed) appendEvents(range.byMailbox, mailbox, events);
+    range.to = to;
+    range.events += countEvents(routed);
+    range.batches += 1;
+    range.progress = mergeProgress(range.progress, progress);
+    if (attached !== undefined) range.attached.push(attached);
+  }
+
+  /** When the linger runs out; undefined when nothing is buffered. */
+  dueAt(): number | undefined {
+    return this.range && this.range.since + this.limits.lingerMs;
+  }
+
+  due(now: number): boolean {
+    const range = this.range;
+    if (range === undefined) return false;
+    return range.events >= this.limits.maxEvents || now >= range.since + this.limits.lingerMs;
+  }
+
+  /** Full: nothing more may be buffered before a flush succeeds (bounds memory). */
+  get full(): boolean {
+    return this.events >= this.limits.maxEvents;
+  }
+
+  /** Removes and returns everything buffered. */
+  take(): BufferedRange<T> | undefined {
+    const range = this.range;
+    this.range = undefined;
+    return range;
+  }
+
+  /** Returns a range whose append failed; it precedes whatever was buffered since. */
+  putBack(range: BufferedRange<T>): void {
+    const later = this.range;
+    this.range = range;
+    if (later === undefined) return;
+    if (later.to <= range.to) throw new OutOfOrderBatchError(later.to, range.to);
+    for (const [mailbox, events] of later.byMailbox) appendEvents(range.byMailbox, mailbox, events);
+    range.to = later.to;
+    range.events += later.events;
+    range.batches += later.batches;
+    range.progress = mergeProgress(range.progress, later.progress);
+    range.attached.push(...later.attached);
+  }
+}
+
+function appendEvents(
+  byMailbox: Map<number, MailboxEvent[]>,
+  mailbox: number,
+  events: readonly MailboxEvent[],
+): void {
+  const list = byMailbox.get(mailbox);
+  if (list === undefined) byMailbox.set(mailbox, [...events]);
+  else for (const event of events) list.push(event);
+}
+
+function countEvents(routed: ReadonlyMap<number, readonly MailboxEvent[]>): number {
+  let count = 0;
+  for (const events of routed.values()) count += events.length;
+  return count;
+}
+
+/** maxTime only rises; caughtUp is the latest batch's. */
+function mergeProgress(
+  earlier: BatchProgress | undefined,
+  later: BatchProgress | undefined,
+): BatchProgress | undefined {
+  if (earlier === undefined || later === undefined) return later ?? earlier;
+  const maxTime =
+    earlier.maxTime === undefined ||
+    (later.maxTime !== undefined && later.maxTime > earlier.maxTime)
+      ? later.maxTime
+      : earlier.maxTime;
+  return { maxTime, caughtUp: later.caughtUp };
+}
