@@ -6,6 +6,7 @@
 import type { Producer } from 'kafkajs';
 import { EventSource, produceAtRate } from './bench-data';
 import {
+  cpuSeconds,
   latencyQuantiles,
   ProcessSampler,
   statusBytes,
@@ -231,6 +232,8 @@ export interface SustainedResult {
   rss: { minMb: number; maxMb: number; medianMb: number; withinPct: number; flat: boolean };
   lag: { maxEvents: number; lastEvents: number; growing: boolean };
   latency: { p50Ms: number; p99Ms: number };
+  /** The system's own CPU over the produce span (live, small record batches), per 1k events. */
+  cpu: { seconds: number; msPer1kEvents: number };
 }
 
 export async function sustainedRun(
@@ -246,11 +249,14 @@ export async function sustainedRun(
   const samples: SustainedSample[] = [];
   let error: string | undefined;
   let stopSampling = false;
+  let cpuStart = 0;
+  let cpuUsed = 0;
   try {
     await system.begin();
     await warmUp(ctx, producer, opts.partitions, 120_000);
     const warm = await rowCount(ctx.ch, ctx.table);
     const started = Date.now();
+    cpuStart = ownPids(name, system, stack).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
     const sampling = (async () => {
       while (!stopSampling) {
         await sleep(5_000);
@@ -280,6 +286,8 @@ export async function sustainedRun(
     stopSampling = true;
     await sampling;
     await waitForRows(ctx, warm + (DEDUPS[name] ? source.unique : source.produced), 120_000);
+    cpuUsed =
+      ownPids(name, system, stack).reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpuStart;
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
   } finally {
@@ -317,5 +325,9 @@ export async function sustainedRun(
       growing: avg(lags.slice(half)) > 2 * avg(lags.slice(0, half)) + 2 * opts.rate,
     },
     latency: { p50Ms: q.p50Ms, p99Ms: q.p99Ms },
+    cpu: {
+      seconds: Math.round(cpuUsed * 100) / 100,
+      msPer1kEvents: Math.round((cpuUsed / Math.max(1, source.produced)) * 1e6 * 100) / 100,
+    },
   };
 }

@@ -205,9 +205,9 @@ async function launchSluice(
       env: {
         PATH: process.env.PATH,
         ...env,
+        LOG_LEVEL: 'warn',
         ...tuning.sluiceEnv,
         PORT: String(port),
-        LOG_LEVEL: 'warn',
         INSTANCE_ID: `${ctx.id}-${i}`,
         ...(role ? { ROLES: role } : {}),
       },

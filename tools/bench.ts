@@ -50,12 +50,24 @@ const { values: flags } = parseArgs({
     'sluice-max-delay': { type: 'string', default: '1s' },
     'kafka-engine-flush-ms': { type: 'string', default: '1000' },
     'kafka-engine-consumers': { type: 'string', default: '2' },
+    'sluice-env': { type: 'string', default: '' },
     'cpu-prof': { type: 'boolean', default: false },
     'keep-stack': { type: 'boolean', default: false },
     'timeout-s': { type: 'string', default: '900' },
     out: { type: 'string' },
   },
 });
+
+/** `K=V,K2=V2`: extra environment for the Sluice processes (e.g. CONSUMER_LINGER_MS=0). */
+function envPairs(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of text.split(',').filter(Boolean)) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`--sluice-env: expected KEY=VALUE, got "${pair}"`);
+    env[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return env;
+}
 
 const num = (name: keyof typeof flags): number => {
   const value = Number(flags[name]);
@@ -111,7 +123,7 @@ function context(run: Run, system: SystemName, phase: string, topic: string): Sy
     table: id.replace(/-/g, '_'),
     id,
     logDir: run.logDir,
-    tuning: { ...run.tuning, cpuProfDir: phase === 'tp' ? run.tuning.cpuProfDir : undefined },
+    tuning: { ...run.tuning, cpuProfDir: phase === 'lat' ? undefined : run.tuning.cpuProfDir },
   };
 }
 
@@ -222,7 +234,7 @@ async function sustained(run: Run, systems: SystemName[]): Promise<SustainedResu
       );
       results.push(result);
       out(
-        `\n  RSS ${result.rss.minMb}..${result.rss.maxMb} MB (median ${result.rss.medianMb}, within ±${result.rss.withinPct}%: ${result.rss.flat ? 'flat' : 'NOT flat'}); lag max ${result.lag.maxEvents}, last ${result.lag.lastEvents} (${result.lag.growing ? 'growing' : 'bounded'}); p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms${result.error ? `; ERROR ${result.error}` : ''}`,
+        `\n  RSS ${result.rss.minMb}..${result.rss.maxMb} MB (median ${result.rss.medianMb}, within ±${result.rss.withinPct}%: ${result.rss.flat ? 'flat' : 'NOT flat'}); lag max ${result.lag.maxEvents}, last ${result.lag.lastEvents} (${result.lag.growing ? 'growing' : 'bounded'}); p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events)${result.error ? `; ERROR ${result.error}` : ''}`,
       );
     }
   } finally {
@@ -269,7 +281,7 @@ async function main(): Promise<number> {
       sluiceMaxDelay: flags['sluice-max-delay'] ?? '1s',
       kafkaEngineFlushMs: num('kafka-engine-flush-ms'),
       kafkaEngineConsumers: num('kafka-engine-consumers'),
-      sluiceEnv: {},
+      sluiceEnv: envPairs(flags['sluice-env'] ?? ''),
       cpuProfDir: flags['cpu-prof'] ? join(RESULTS, 'runs', 'profiles') : undefined,
     },
   };
