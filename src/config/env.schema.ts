@@ -84,7 +84,7 @@ export const envSchema = z.object({
   MAILBOX_MAX_ENTRIES: intFromString(10, 1_000_000).default(1_000),
   /** Consumer: a source partition's Kafka batches are buffered up to this long, then appended as
    * one entry per mailbox (fewer, larger entries); 0 appends every batch on its own. */
-  CONSUMER_LINGER_MS: intFromString(0, 10_000).default(100),
+  CONSUMER_LINGER_MS: intFromString(0, 10_000).default(200),
   /** Consumer: ...or until this many events of the partition are buffered (bounds memory). */
   CONSUMER_LINGER_MAX_EVENTS: intFromString(1, 1_000_000).default(4_000),
   /** Pipelines (JSON or YAML files) applied at startup. */
