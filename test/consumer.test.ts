@@ -246,6 +246,37 @@ describe('consumer role', () => {
     await check();
   });
 
+  it('coalesces consecutive Kafka batches of a partition into one entry per mailbox', async () => {
+    const id = `co-${uid()}`;
+    const topic = `${id}.src`;
+    await createTopic(topic, 1, { dir: TEST_STACK_DIR });
+    await storePipeline(redis, definition(id, [topic], 2));
+    // Waves that arrive while the consumer lingers (a long linger keeps the test robust on a
+    // loaded machine) are separate Kafka batches but must share entries.
+    await startConsumer({ CONSUMER_LINGER_MS: '3000', CONSUMER_LINGER_MAX_EVENTS: '100000' });
+    const waves = 8;
+    for (let wave = 0; wave < waves; wave += 1) {
+      await produceMessages(topic, events(topic, 10, 1, wave * 10), { dir: TEST_STACK_DIR });
+      await sleep(100);
+    }
+    await waitUntil(() => caughtUp(admin, `sluice.${id}`, [topic]), 60_000, 'caught up');
+    const entries = [...(await readMailbox(redis, id, 0)), ...(await readMailbox(redis, id, 1))];
+    const withEvents = entries.filter((e) => e.events.length > 0);
+    // Exactly once and in order per mailbox, whatever the grouping.
+    const offsets = withEvents.flatMap((e) => e.events.map((ev) => ev.offset));
+    expect([...offsets].sort((a, b) => a - b)).toEqual(
+      Array.from({ length: waves * 10 }, (_, i) => i),
+    );
+    for (const entry of withEvents) {
+      const own = entry.events.map((ev) => ev.offset);
+      expect(own).toEqual([...own].sort((a, b) => a - b));
+      expect(entry.from).toBe(0);
+      expect(entry.to).toBeGreaterThanOrEqual(own[own.length - 1] ?? 0);
+    }
+    // Fewer entries than Kafka batches times mailboxes: batches were coalesced.
+    expect(withEvents.length).toBeLessThan(waves);
+  });
+
   it('pauses a source partition while its mailboxes are over the bound', async () => {
     const id = `bp-${uid()}`;
     const topic = `${id}.src`;
@@ -253,7 +284,8 @@ describe('consumer role', () => {
     const kafkaPartitions = 2;
     await createTopic(topic, kafkaPartitions, { dir: TEST_STACK_DIR });
     await storePipeline(redis, definition(id, [topic], 2));
-    await startConsumer({ MAILBOX_MAX_ENTRIES: String(maxEntries) });
+    // No linger: each wave must be its own entry for the bound to be crossed wave by wave.
+    await startConsumer({ MAILBOX_MAX_ENTRIES: String(maxEntries), CONSUMER_LINGER_MS: '0' });
     const groupId = `sluice.${id}`;
 
     // Many small waves while it runs: each becomes its own Kafka batch and mailbox entry.
