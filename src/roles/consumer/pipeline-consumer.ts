@@ -92,6 +92,8 @@ export class PipelineConsumer {
   private committing: Promise<void> | undefined;
   private commitTimer: NodeJS.Timeout | undefined;
   private readonly paused = new Map<string, TopicPartition>();
+  /** Partitions with a consumer lag series, removed when no longer assigned. */
+  private readonly lagSeries = new Map<string, TopicPartition>();
   private pollTimer: NodeJS.Timeout | undefined;
   private polling = false;
   private supervising: Promise<void> | undefined;
@@ -128,6 +130,7 @@ export class PipelineConsumer {
       await Promise.race([this.supervising, bound]);
       clearTimeout(timer);
       await this.teardown();
+      this.dropLagSeries(() => false);
       this.transition('stopped');
     })();
     return this.stopping;
@@ -182,6 +185,8 @@ export class PipelineConsumer {
     });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.session = { generation: bridge.generation() ?? -1, partitions: new Map() };
+      const assigned = payload.memberAssignment;
+      this.dropLagSeries((tp) => assigned[tp.topic]?.includes(tp.partition) === true);
       this.logger.log(
         { generation: this.session.generation, assignment: payload.memberAssignment },
         `joined group ${payload.groupId}, generation ${this.session.generation}`,
@@ -277,6 +282,17 @@ export class PipelineConsumer {
     const pipeline = this.pipeline.id;
     metrics.consumed.inc({ pipeline }, events);
     metrics.consumerLag.set({ pipeline, topic, partition }, Math.max(0, lag));
+    this.lagSeries.set(tpKey(topic, partition), { topic, partition });
+  }
+
+  /** Removes the lag series of partitions this consumer no longer reads (revoked, stopped). */
+  private dropLagSeries(keep: (tp: TopicPartition) => boolean): void {
+    const gauge = this.options.telemetry?.metrics.consumerLag;
+    for (const [key, tp] of this.lagSeries) {
+      if (keep(tp)) continue;
+      gauge?.remove({ pipeline: this.pipeline.id, topic: tp.topic, partition: tp.partition });
+      this.lagSeries.delete(key);
+    }
   }
 
   private async partitionSession(
