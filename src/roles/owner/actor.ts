@@ -196,7 +196,7 @@ export class PartitionActor {
       const p = this.processor as EntryProcessor;
       const now = Date.now();
       p.tick(now);
-      if (full(p, maxRows)) {
+      if (p.isFull(maxRows)) {
         await this.flush();
         continue;
       }
@@ -220,7 +220,7 @@ export class PartitionActor {
       for (const [idBuf, fields] of reply?.[0]?.[1] ?? []) {
         if (this.revokedReason !== undefined) return;
         this.applyRaw(p, idBuf.toString(), fields);
-        if (full(p, maxRows)) await this.flush();
+        if (p.isFull(maxRows)) await this.flush();
       }
     }
   }
@@ -377,15 +377,6 @@ export class PartitionActor {
   get name(): string {
     return `${this.pipeline.id}/${this.partition}`;
   }
-}
-
-/**
- * Flush at maxRows rows or at maxRows events of any outcome: a filter that drops most events
- * must not let the open batch (its dead letters, dedup adds, index records, spans) grow without
- * bound until maxDelay.
- */
-function full(p: EntryProcessor, maxRows: number): boolean {
-  return p.rows.length >= maxRows || p.counters.consumed >= maxRows;
 }
 
 function sleep(ms: number): Promise<void> {

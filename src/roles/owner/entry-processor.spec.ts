@@ -99,6 +99,18 @@ describe('EntryProcessor', () => {
   });
 });
 
+describe('EntryProcessor batch bound', () => {
+  it('is full at maxRows events of any outcome, not only at maxRows rows', async () => {
+    const p = await processor();
+    const events = Array.from({ length: 10 }, (_, i) => ev(i, `k${i}`, -1));
+    p.apply('1-0', { topic: 't', partition: 0, generation: 1, from: 0, to: 9, events }, 0);
+    expect(p.rows).toHaveLength(0);
+    expect(p.counters.filtered).toBe(10);
+    expect(p.isFull(11)).toBe(false);
+    expect(p.isFull(10)).toBe(true);
+  });
+});
+
 describe('EntryProcessor with a join', () => {
   it("reports each joined row as its left event's written outcome (timestamp, trace, key)", async () => {
     const parsed = parsePipelineDefinition(exampleJoinPipeline());

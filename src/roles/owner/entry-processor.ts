@@ -110,6 +110,15 @@ export class EntryProcessor {
     return this.pendingSince !== undefined;
   }
 
+  /**
+   * Time to flush: maxRows rows, or maxRows events of any outcome, so a filter that drops most
+   * events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
+   * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take.
+   */
+  isFull(maxRows: number): boolean {
+    return this.rows.length >= maxRows || this.counters.consumed >= maxRows;
+  }
+
   /** Applies one stream entry under the gap rule of docs/architecture.md. */
   apply(streamId: string, entry: MailboxEntry, now: number): EntryOutcome {
     this.cursor = streamId;
