@@ -11,3 +11,15 @@ export {
 export { acquireLease, leaseValue, releaseLease, renewLease } from './lease';
 export { LuaScript, type ScriptArg } from './lua-script';
 export { encodeOutboxBatch, type OutboxBatch } from './outbox';
+export {
+  acquireCoordinator,
+  assignmentVersion,
+  currentCoordinator,
+  deregister,
+  heartbeat,
+  listMembers,
+  type MemberRow,
+  publishAssignment,
+  readAssignment,
+  releaseCoordinator,
+} from './cluster';
