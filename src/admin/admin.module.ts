@@ -1,4 +1,5 @@
 import { type MiddlewareConsumer, Module, type NestModule, RequestMethod } from '@nestjs/common';
+import { ClusterController } from './cluster.controller';
 import { ConsumerLag } from './consumer-lag';
 import { DefinitionValidator } from './definition-validator';
 import { PipelineAdmin } from './pipeline-admin.service';
@@ -9,7 +10,7 @@ import { YamlBodyMiddleware } from './yaml-body.middleware';
 
 /** Admin REST and PIPELINES_DIR, served by every process whatever its roles. */
 @Module({
-  controllers: [ProcessController, PipelinesController],
+  controllers: [ProcessController, PipelinesController, ClusterController],
   providers: [DefinitionValidator, PipelineAdmin, ConsumerLag, PipelinesDirLoader],
 })
 export class AdminModule implements NestModule {

@@ -16,6 +16,8 @@ export interface SluiceConfig {
   healthTimeoutMs: number;
   pipelinesDir: string | undefined;
   leaseTtlMs: number;
+  heartbeatIntervalMs: number;
+  memberTimeoutMs: number;
   writerConcurrency: number;
   mailboxMaxEntries: number;
   instanceId: string;
@@ -78,6 +80,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       }
     }
   }
+  if (parsed.success && parsed.data.MEMBER_TIMEOUT_MS < 2 * parsed.data.HEARTBEAT_INTERVAL_MS) {
+    // One late heartbeat must not declare a live process dead.
+    problems.push({
+      key: 'MEMBER_TIMEOUT_MS',
+      message: 'must be at least twice HEARTBEAT_INTERVAL_MS',
+    });
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(sortProblems(problems));
   const data = parsed.data;
   return {
@@ -97,6 +106,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     healthTimeoutMs: data.HEALTH_TIMEOUT_MS,
     pipelinesDir: data.PIPELINES_DIR,
     leaseTtlMs: data.LEASE_TTL_MS,
+    heartbeatIntervalMs: data.HEARTBEAT_INTERVAL_MS,
+    memberTimeoutMs: data.MEMBER_TIMEOUT_MS,
     writerConcurrency: data.WRITER_CONCURRENCY,
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
     instanceId: data.INSTANCE_ID ?? `${hostname()}-${process.pid}`,

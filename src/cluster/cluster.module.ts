@@ -1,0 +1,14 @@
+import { Global, Module } from '@nestjs/common';
+import { RedisModule } from '../infra';
+import { ClusterView } from './cluster-view';
+import { Coordinator } from './coordinator';
+import { ClusterMembership } from './membership';
+
+/** Membership, placement coordination and the cluster view; in every process, whatever its roles. */
+@Global()
+@Module({
+  imports: [RedisModule],
+  providers: [ClusterMembership, Coordinator, ClusterView],
+  exports: [ClusterMembership, ClusterView],
+})
+export class ClusterModule {}

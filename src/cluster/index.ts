@@ -1,0 +1,7 @@
+export * from './assignment';
+export * from './cluster-view';
+export * from './cluster.module';
+export * from './coordinator';
+export * from './member';
+export * from './membership';
+export * from './published-assignment';
