@@ -80,7 +80,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       }
     }
   }
-  if (parsed.success && parsed.data.MEMBER_TIMEOUT_MS < 2 * parsed.data.HEARTBEAT_INTERVAL_MS) {
+  const memberTimeout = parsed.success ? parsed.data.MEMBER_TIMEOUT_MS : undefined;
+  if (
+    parsed.success &&
+    memberTimeout !== undefined &&
+    memberTimeout < 2 * parsed.data.HEARTBEAT_INTERVAL_MS
+  ) {
     // One late heartbeat must not declare a live process dead.
     problems.push({
       key: 'MEMBER_TIMEOUT_MS',
@@ -107,7 +112,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     pipelinesDir: data.PIPELINES_DIR,
     leaseTtlMs: data.LEASE_TTL_MS,
     heartbeatIntervalMs: data.HEARTBEAT_INTERVAL_MS,
-    memberTimeoutMs: data.MEMBER_TIMEOUT_MS,
+    memberTimeoutMs:
+      data.MEMBER_TIMEOUT_MS ?? Math.max(data.LEASE_TTL_MS, 2 * data.HEARTBEAT_INTERVAL_MS),
     writerConcurrency: data.WRITER_CONCURRENCY,
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
     instanceId: data.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
