@@ -43,6 +43,8 @@ export class Coordinator implements OnApplicationBootstrap, OnApplicationShutdow
   private ticking: Promise<void> | undefined;
   private epoch: number | undefined;
   private stopped = false;
+  private tickAgain = false;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
@@ -58,6 +60,10 @@ export class Coordinator implements OnApplicationBootstrap, OnApplicationShutdow
 
   onApplicationBootstrap(): void {
     this.membership.onLeave(() => this.handOff());
+    // A join or a graceful leave is acted on at once, not at the next tick.
+    this.unsubscribe = this.membership.onEvent((event) => {
+      if (event.startsWith('joined:') || event.startsWith('left:')) this.schedule();
+    });
     const every = Math.min(MAX_TICK_MS, this.config.heartbeatIntervalMs);
     this.timer = setInterval(() => this.schedule(), every);
     this.schedule();
@@ -69,9 +75,19 @@ export class Coordinator implements OnApplicationBootstrap, OnApplicationShutdow
 
   private schedule(): void {
     if (this.stopped) return;
-    this.ticking ??= this.tick()
+    if (this.ticking) {
+      this.tickAgain = true;
+      return;
+    }
+    this.ticking = this.tick()
       .catch((err: unknown) => this.logger.warn(`coordinator tick failed: ${String(err)}`))
-      .finally(() => (this.ticking = undefined));
+      .finally(() => {
+        this.ticking = undefined;
+        if (this.tickAgain) {
+          this.tickAgain = false;
+          this.schedule();
+        }
+      });
   }
 
   private async tick(leaving = false): Promise<void> {
@@ -132,6 +148,7 @@ export class Coordinator implements OnApplicationBootstrap, OnApplicationShutdow
       this.epoch = undefined;
       return;
     }
+    this.membership.notify(`assignment:${version}`);
     const moved = previous ? movedActors(previous.actors, actors).length : 0;
     const counts = Object.fromEntries(actorsPerOwner(actors, owners));
     this.logger.log(
@@ -144,6 +161,8 @@ export class Coordinator implements OnApplicationBootstrap, OnApplicationShutdow
   private async handOff(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.ticking;

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import {
   type BeforeApplicationShutdown,
@@ -9,6 +10,7 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { Redis } from 'ioredis';
+import { keys } from '@sluice/redis';
 import { deregister, heartbeat, listMembers } from '@sluice/redis/scripts';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { REDIS } from '../infra/tokens';
@@ -42,6 +44,8 @@ export class ClusterMembership
   private beatAgain = false;
   private leaving: Promise<void> | undefined;
   private registered = false;
+  private subscriber: Redis | undefined;
+  private readonly events = new EventEmitter();
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
@@ -72,7 +76,31 @@ export class ClusterMembership
     this.beat();
   }
 
-  onApplicationBootstrap(): void {
+  /**
+   * Cluster events (`joined:<id>`, `left:<id>`, `assignment:<version>`) from any process. They only
+   * make reactions faster: whoever misses one (a reconnect) catches up on its next poll.
+   */
+  onEvent(listener: (event: string) => void): () => void {
+    this.events.on('event', listener);
+    return () => this.events.off('event', listener);
+  }
+
+  notify(event: string): void {
+    this.redis
+      .publish(keys.clusterEvents(), event)
+      .catch((err: Error) => this.logger.debug(`cluster event not published: ${err.message}`));
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const subscriber = this.redis.duplicate({
+      connectionName: `sluice:${this.config.instanceId}:cluster-events`,
+    });
+    this.subscriber = subscriber;
+    subscriber.on('error', () => undefined);
+    subscriber.on('message', (_channel: string, event: string) => this.events.emit('event', event));
+    await subscriber
+      .subscribe(keys.clusterEvents())
+      .catch((err: Error) => this.logger.warn(`cluster events not subscribed yet: ${err.message}`));
     this.timer = setInterval(() => this.beat(), this.config.heartbeatIntervalMs);
     this.beat();
   }
@@ -83,6 +111,10 @@ export class ClusterMembership
 
   async onApplicationShutdown(): Promise<void> {
     await this.leave();
+    this.events.removeAllListeners();
+    const subscriber = this.subscriber;
+    this.subscriber = undefined;
+    subscriber?.disconnect(false);
   }
 
   /** Deregisters and runs the leave hooks. Safe to call twice; later calls await the first. */
@@ -116,6 +148,7 @@ export class ClusterMembership
     await this.beating;
     try {
       await deregister(this.redis, this.id);
+      this.notify(`left:${this.id}`);
       this.logger.log({ instance: this.id }, `left the cluster`);
     } catch (err) {
       // The heartbeat stops anyway: the others notice within MEMBER_TIMEOUT_MS.
@@ -147,6 +180,7 @@ export class ClusterMembership
     await heartbeat(this.redis, this.id, JSON.stringify(this.record()));
     if (!this.registered) {
       this.registered = true;
+      this.notify(`joined:${this.id}`);
       this.logger.log(
         { instance: this.id, roles: this.config.roles },
         `joined the cluster as ${this.id}`,

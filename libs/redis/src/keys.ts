@@ -22,6 +22,8 @@ export const keys = {
   coordinatorEpoch: () => '{sl}:coordinator-epoch',
   /** String: the published actor assignment (JSON), written only by the current coordinator. */
   assignment: () => '{sl}:assignment',
+  /** Pub/sub channel: `joined:<id>`, `left:<id>`, `assignment:<version>`; polling stays the fallback. */
+  clusterEvents: () => '{sl}:cluster-events',
   /** Counter bumped with every published assignment; owners poll it. */
   assignmentVersion: () => '{sl}:assignment-version',
 

@@ -28,6 +28,8 @@ export interface PlacementDeps {
   logger: Logger;
   /** Called when the actors or their states changed (the membership heartbeats at once). */
   onChange: () => void;
+  /** Subscribes to cluster events; an `assignment:` event makes this owner follow at once. */
+  onClusterEvent: (listener: (event: string) => void) => () => void;
 }
 
 /**
@@ -45,6 +47,8 @@ export class ActorPlacement {
   private seenVersion = -1;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
+  private unsubscribeEvents: (() => void) | undefined;
+  private placeAgain = false;
   private placing: Promise<void> | undefined;
   private lastReport = '';
   private stopped = false;
@@ -54,6 +58,9 @@ export class ActorPlacement {
   start(): void {
     if (this.timer || this.stopped) return;
     this.unsubscribe = this.deps.watcher.onChange(() => this.schedule());
+    this.unsubscribeEvents = this.deps.onClusterEvent((event) => {
+      if (event.startsWith('assignment:')) this.schedule();
+    });
     this.timer = setInterval(() => this.schedule(), FOLLOW_INTERVAL_MS);
     this.schedule();
   }
@@ -65,6 +72,8 @@ export class ActorPlacement {
     this.timer = undefined;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    this.unsubscribeEvents?.();
+    this.unsubscribeEvents = undefined;
     await this.placing;
     const actors = [...this.actors.values()];
     this.actors.clear();
@@ -81,11 +90,19 @@ export class ActorPlacement {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.placing ??= this.place()
+    if (this.placing) {
+      this.placeAgain = true;
+      return;
+    }
+    this.placing = this.place()
       .catch((err: Error) => this.deps.logger.warn(`placement failed: ${err.message}`))
       .finally(() => {
         this.placing = undefined;
         this.report();
+        if (this.placeAgain) {
+          this.placeAgain = false;
+          this.schedule();
+        }
       });
   }
 

@@ -72,6 +72,7 @@ export class OwnerRole extends RoleService {
       leaseTtlMs: this.config.leaseTtlMs,
       logger: this.logger,
       onChange: () => this.membership.changed(),
+      onClusterEvent: (listener) => this.membership.onEvent(listener),
     });
     this.placement = placement;
     this.membership.reportActors(() => placement.snapshot());
