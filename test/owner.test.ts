@@ -177,7 +177,8 @@ describe('owner role', () => {
     expect(fields).toMatchObject({ stage: 'parse', topic: t.topic, partition: '0', offset: '1' });
     expect(fields.message).toBe('{"broken');
 
-    // The same offsets appended again (a consumer re-read them): nothing changes.
+    // The same offsets appended again (a consumer re-read them): nothing changes but the count
+    // of skipped re-reads.
     id = await t.append(first);
     await t.checkpointed(owner, id);
     expect(await t.counters()).toEqual({
@@ -185,6 +186,7 @@ describe('owner role', () => {
       filtered: 1,
       duplicates: 1,
       deadLettered: 1,
+      staleSkipped: 4,
     });
     expect(await t.outbox()).toEqual([batch1]);
 

@@ -16,6 +16,8 @@ export interface GeneratedStream {
   uniqueIds: Set<string>;
   duplicates: number;
   malformed: number;
+  /** The malformed message texts (each unique). */
+  malformedMessages: string[];
 }
 
 /**
@@ -24,7 +26,14 @@ export interface GeneratedStream {
  */
 export function generateEvents(
   count: number,
-  options: { duplicateRatio: number; malformedRatio: number; seed?: number; startMs?: number },
+  options: {
+    duplicateRatio: number;
+    malformedRatio: number;
+    seed?: number;
+    startMs?: number;
+    /** Prefix of event_ids and malformed markers, so two streams never share an id. */
+    idPrefix?: string;
+  },
 ): GeneratedStream {
   let state = options.seed ?? 42;
   const random = () => {
@@ -38,13 +47,15 @@ export function generateEvents(
   const produced: string[] = [];
   const messages: string[] = [];
   const uniqueIds = new Set<string>();
+  const malformedMessages: string[] = [];
+  const prefix = options.idPrefix ?? 'e';
   let duplicates = 0;
-  let malformed = 0;
   for (let i = 0; i < count; i += 1) {
     const roll = random();
     if (roll < options.malformedRatio) {
-      messages.push(`{"event_id": "bad-${i}", "ts": `);
-      malformed += 1;
+      const broken = `{"event_id": "${prefix}-bad-${i}", "ts": `;
+      messages.push(broken);
+      malformedMessages.push(broken);
       continue;
     }
     if (roll < options.malformedRatio + options.duplicateRatio && produced.length > 0) {
@@ -53,7 +64,7 @@ export function generateEvents(
       continue;
     }
     const event: SampleEvent = {
-      event_id: `e-${i}`,
+      event_id: `${prefix}-${i}`,
       ts: new Date(start + i * 10).toISOString(),
       user_id: Math.floor(random() * 1000),
       project: `p${Math.floor(random() * 20)}`,
@@ -65,7 +76,41 @@ export function generateEvents(
     messages.push(text);
     uniqueIds.add(event.event_id);
   }
-  return { messages, uniqueIds, duplicates, malformed };
+  return {
+    messages,
+    uniqueIds,
+    duplicates,
+    malformed: malformedMessages.length,
+    malformedMessages,
+  };
+}
+
+/**
+ * `later` produced after `earlier`, plus `repeats` exact copies of earlier well-formed messages
+ * (producer retries across the two parts: duplicates the dedup state must still know).
+ */
+export function followUp(earlier: GeneratedStream, later: GeneratedStream, repeats: number) {
+  const malformed = new Set(earlier.malformedMessages);
+  const wellFormed = earlier.messages.filter((m) => !malformed.has(m));
+  const copies = Array.from(
+    { length: repeats },
+    (_, i) => wellFormed[(i * 7919) % wellFormed.length]!,
+  );
+  const messages = [...later.messages, ...copies];
+  const all = concatStreams([earlier, { ...later, messages }]);
+  all.duplicates += repeats;
+  return { messages, all };
+}
+
+/** Streams produced one after the other, with distinct ids (see `idPrefix`). */
+export function concatStreams(streams: readonly GeneratedStream[]): GeneratedStream {
+  return {
+    messages: streams.flatMap((s) => s.messages),
+    uniqueIds: new Set(streams.flatMap((s) => [...s.uniqueIds])),
+    duplicates: streams.reduce((sum, s) => sum + s.duplicates, 0),
+    malformed: streams.reduce((sum, s) => sum + s.malformed, 0),
+    malformedMessages: streams.flatMap((s) => s.malformedMessages),
+  };
 }
 
 export async function connectProducer(

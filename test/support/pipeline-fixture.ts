@@ -1,5 +1,6 @@
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createTopic } from '@sluice/stack';
+import type { GeneratedStream } from './events';
 import { TEST_STACK_DIR } from './paths';
 import type { SluiceProcess } from './sluice-process';
 import { testStackEnv } from './stack-env';
@@ -103,4 +104,131 @@ export async function deletePipeline(app: SluiceProcess, id: string): Promise<vo
   await fetch(`http://127.0.0.1:${app.port}/api/v1/pipelines/${id}`, { method: 'DELETE' }).catch(
     () => undefined,
   );
+}
+
+/** A pipeline id (lowercase, dashes) unique to this run. */
+export function uniquePipelineId(prefix: string): string {
+  return uniqueName(prefix).replace(/_/g, '-').toLowerCase();
+}
+
+export interface PipelineView {
+  status: string;
+  counters: Counters;
+  /** Source messages not committed by the consumer group; null when Kafka did not answer. */
+  lag: number | null;
+  otherCounters: Record<string, number>;
+}
+
+export async function pipelineView(app: SluiceProcess, id: string): Promise<PipelineView> {
+  const { status, body } = await app.get(`/api/v1/pipelines/${id}`);
+  if (status !== 200) throw new Error(`GET /pipelines/${id}: ${status} ${JSON.stringify(body)}`);
+  return body as PipelineView;
+}
+
+/** POST /pipelines/:id/stop or /resume. */
+export async function setPipelineRunning(
+  app: SluiceProcess,
+  id: string,
+  running: boolean,
+): Promise<void> {
+  const action = running ? 'resume' : 'stop';
+  const response = await fetch(`http://127.0.0.1:${app.port}/api/v1/pipelines/${id}/${action}`, {
+    method: 'POST',
+  });
+  if (response.status !== 200)
+    throw new Error(`POST /pipelines/${id}/${action}: ${response.status} ${await response.text()}`);
+}
+
+/** Counters once every consumed event has an outcome: written, filtered, duplicate or dead letter. */
+export function settled(c: Counters): boolean {
+  return c.written + c.filtered + c.duplicates + c.deadLettered === c.consumed;
+}
+
+/**
+ * Polls the counters until `expected` events were consumed and all of them settled; logs the
+ * counters every 10 s so a slow run shows where it stands.
+ */
+export async function waitForSettled(
+  app: SluiceProcess,
+  id: string,
+  expected: number,
+  timeoutMs: number,
+  log: (line: string) => void = () => undefined,
+): Promise<Counters> {
+  let counters: Counters | undefined;
+  let lastLog = Date.now();
+  await app.waitFor(
+    async () => {
+      counters = await countersOf(app, id);
+      if (Date.now() - lastLog > 10_000) {
+        lastLog = Date.now();
+        log(`counters ${JSON.stringify(counters)}`);
+      }
+      return counters.consumed >= expected && settled(counters);
+    },
+    timeoutMs,
+    `${expected} events consumed and settled (last ${JSON.stringify(counters)})`,
+  );
+  return counters!;
+}
+
+/** Every event_id in the table with the number of rows it has. */
+export async function tableIds(ch: ClickHouseClient, table: string): Promise<Map<string, number>> {
+  const result = await ch.query({
+    query: `SELECT event_id, count() AS n FROM ${table} GROUP BY event_id`,
+    format: 'JSONEachRow',
+  });
+  const rows = await result.json<{ event_id: string; n: number | string }>();
+  return new Map(rows.map((r) => [r.event_id, Number(r.n)]));
+}
+
+export interface DeadLetterView {
+  stage: string;
+  message: string;
+  topic: string;
+  partition: number | null;
+  offset: number | null;
+  error: string;
+}
+
+export async function deadLettersOf(app: SluiceProcess, id: string): Promise<DeadLetterView[]> {
+  const { status, body } = await app.get(`/api/v1/pipelines/${id}/dlq?limit=10000`);
+  if (status !== 200)
+    throw new Error(`GET /pipelines/${id}/dlq: ${status} ${JSON.stringify(body)}`);
+  return body as DeadLetterView[];
+}
+
+/**
+ * The whole exactly-once claim for a generated stream: counters add up, the table holds each
+ * unique well-formed event once (compared by id), the DLQ exactly the malformed messages.
+ */
+export async function expectExactlyOnce(
+  app: SluiceProcess,
+  ch: ClickHouseClient,
+  id: string,
+  table: string,
+  stream: GeneratedStream,
+): Promise<void> {
+  const counters = await countersOf(app, id);
+  expect(counters).toEqual({
+    consumed: stream.messages.length,
+    filtered: 0,
+    duplicates: stream.duplicates,
+    written: stream.uniqueIds.size,
+    deadLettered: stream.malformed,
+  });
+  const ids = await tableIds(ch, table);
+  // Small lists on failure instead of a diff of thousands of ids.
+  const missing = [...stream.uniqueIds].filter((e) => !ids.has(e));
+  const unexpected = [...ids.keys()].filter((e) => !stream.uniqueIds.has(e));
+  const doubled = [...ids].filter(([, n]) => n !== 1).map(([e]) => e);
+  expect({
+    missing: missing.slice(0, 20),
+    unexpected: unexpected.slice(0, 20),
+    doubled: doubled.slice(0, 20),
+  }).toEqual({ missing: [], unexpected: [], doubled: [] });
+  expect(ids.size).toBe(stream.uniqueIds.size);
+  const dlq = await deadLettersOf(app, id);
+  expect(dlq.map((d) => d.message).sort()).toEqual([...stream.malformedMessages].sort());
+  expect(dlq.every((d) => d.stage === 'parse')).toBe(true);
 }

@@ -58,6 +58,7 @@ describe('EntryProcessor', () => {
       duplicates: 1,
       deadLettered: 3,
       outOfOrderDropped: 0,
+      staleSkipped: 0,
     });
     expect(p.deadLetters.map((d) => [d.stage, d.offset])).toEqual([
       ['parse', 3],
@@ -87,6 +88,8 @@ describe('EntryProcessor', () => {
     expect(p.next.get('t/0')).toBe(4);
     expect(p.rows.map((r) => r.id)).toEqual(['k0', 'k1', 'k2', 'k3']);
     expect(p.counters.outOfOrderDropped).toBe(1);
+    // The re-appended [0, 1] and the 1 of [1, 2, 3]; the dropped entry's events are not counted.
+    expect(p.counters.staleSkipped).toBe(3);
     expect(p.cursor).toBe('5-0');
   });
 });

@@ -19,10 +19,19 @@ export interface ActorCounters {
   duplicates: number;
   deadLettered: number;
   outOfOrderDropped: number;
+  /** Events of applied entries skipped as already applied (re-read after a rebalance or crash). */
+  staleSkipped: number;
 }
 
 export function zeroCounters(): ActorCounters {
-  return { consumed: 0, filtered: 0, duplicates: 0, deadLettered: 0, outOfOrderDropped: 0 };
+  return {
+    consumed: 0,
+    filtered: 0,
+    duplicates: 0,
+    deadLettered: 0,
+    outOfOrderDropped: 0,
+    staleSkipped: 0,
+  };
 }
 
 /** Where an entry ended up, for logs and tests. */
@@ -84,7 +93,10 @@ export class EntryProcessor {
     const next = known ?? Number.NEGATIVE_INFINITY;
     let applied = false;
     for (const event of entry.events) {
-      if (event.offset < next) continue;
+      if (event.offset < next) {
+        this.counters.staleSkipped += 1;
+        continue;
+      }
       applied = true;
       this.process(entry.topic, entry.partition, event, now);
     }
