@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { keys } from '@sluice/redis';
 import { currentCoordinator, readAssignment } from '@sluice/redis/scripts';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
-import { REDIS } from '../infra/tokens';
+import { CLUSTER_REDIS } from './cluster-redis';
 import { type ActivePipeline, PipelineWatcher } from '../pipelines/pipeline-watcher';
 import { actorName } from './assignment';
 import { ClusterMembership } from './membership';
@@ -24,7 +24,7 @@ export interface ClusterActorView {
 @Injectable()
 export class ClusterView {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(CLUSTER_REDIS) private readonly redis: Redis,
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
     private readonly membership: ClusterMembership,
     private readonly watcher: PipelineWatcher,

@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { RedisModule } from '../infra';
+import { ClusterRedisLifecycle, clusterRedisProvider } from './cluster-redis';
 import { ClusterView } from './cluster-view';
 import { Coordinator } from './coordinator';
 import { ClusterMembership } from './membership';
@@ -8,7 +9,13 @@ import { ClusterMembership } from './membership';
 @Global()
 @Module({
   imports: [RedisModule],
-  providers: [ClusterMembership, Coordinator, ClusterView],
+  providers: [
+    clusterRedisProvider,
+    ClusterRedisLifecycle,
+    ClusterMembership,
+    Coordinator,
+    ClusterView,
+  ],
   exports: [ClusterMembership, ClusterView],
 })
 export class ClusterModule {}

@@ -13,7 +13,7 @@ import {
   releaseCoordinator,
 } from '@sluice/redis/scripts';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
-import { REDIS } from '../infra/tokens';
+import { CLUSTER_REDIS } from './cluster-redis';
 import { PipelineWatcher } from '../pipelines/pipeline-watcher';
 import {
   type ActorAssignment,
@@ -47,7 +47,7 @@ export class Coordinator implements OnApplicationBootstrap, OnApplicationShutdow
   private unsubscribe: (() => void) | undefined;
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(CLUSTER_REDIS) private readonly redis: Redis,
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
     private readonly membership: ClusterMembership,
     private readonly watcher: PipelineWatcher,
@@ -69,8 +69,13 @@ export class Coordinator implements OnApplicationBootstrap, OnApplicationShutdow
     this.schedule();
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    await this.handOff();
+  /** The hand-off ran when the membership left (before any connection closes); stop ticking. */
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   private schedule(): void {

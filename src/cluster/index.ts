@@ -1,4 +1,5 @@
 export * from './assignment';
+export * from './cluster-redis';
 export * from './cluster-view';
 export * from './cluster.module';
 export * from './coordinator';

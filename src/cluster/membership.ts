@@ -10,10 +10,16 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { Redis } from 'ioredis';
-import { keys } from '@sluice/redis';
-import { deregister, heartbeat, listMembers } from '@sluice/redis/scripts';
+import { closeRedis, keys } from '@sluice/redis';
+import {
+  assignmentVersion,
+  deregister,
+  heartbeat,
+  listMembers,
+  readAssignment,
+} from '@sluice/redis/scripts';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
-import { REDIS } from '../infra/tokens';
+import { CLUSTER_REDIS } from './cluster-redis';
 import {
   type ActorReport,
   type Member,
@@ -21,6 +27,7 @@ import {
   parseMemberRecord,
   sluiceVersion,
 } from './member';
+import { parsePublishedAssignment, type PublishedAssignment } from './published-assignment';
 
 /** Members silent this many timeouts are dropped from the member list altogether. */
 const FORGET_AFTER_TIMEOUTS = 10;
@@ -48,7 +55,7 @@ export class ClusterMembership
   private readonly events = new EventEmitter();
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(CLUSTER_REDIS) private readonly redis: Redis,
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
     private readonly adapterHost: HttpAdapterHost,
   ) {}
@@ -115,6 +122,16 @@ export class ClusterMembership
     const subscriber = this.subscriber;
     this.subscriber = undefined;
     subscriber?.disconnect(false);
+    await closeRedis(this.redis);
+  }
+
+  /** The published assignment when its version differs from `seen`, else undefined. */
+  async assignmentSince(
+    seen: number,
+  ): Promise<{ version: number; assignment: PublishedAssignment | undefined } | undefined> {
+    if ((await assignmentVersion(this.redis)) === seen) return undefined;
+    const stored = await readAssignment(this.redis);
+    return { version: stored.version, assignment: parsePublishedAssignment(stored.assignment) };
   }
 
   /** Deregisters and runs the leave hooks. Safe to call twice; later calls await the first. */

@@ -3,8 +3,8 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { CompiledPipeline, Hasher } from '@sluice/pipeline';
 import type { BatchJob } from '@sluice/redis';
-import { acquireLease, assignmentVersion, readAssignment } from '@sluice/redis/scripts';
-import { type ActorReport, actorName, parsePublishedAssignment } from '../../cluster';
+import { acquireLease } from '@sluice/redis/scripts';
+import { type ActorReport, actorName, type ClusterMembership } from '../../cluster';
 import type { ActivePipeline, PipelineWatcher } from '../../pipelines';
 import { PartitionActor } from './actor';
 import type { SinkSchemas } from './sink-schemas';
@@ -28,6 +28,7 @@ export interface PlacementDeps {
   logger: Logger;
   /** Called when the actors or their states changed (the membership heartbeats at once). */
   onChange: () => void;
+  membership: Pick<ClusterMembership, 'assignmentSince'>;
   /** Subscribes to cluster events; an `assignment:` event makes this owner follow at once. */
   onClusterEvent: (listener: (event: string) => void) => () => void;
 }
@@ -123,19 +124,17 @@ export class ActorPlacement {
 
   /** Reloads the assignment when its version moved (one GET when it did not). */
   private async follow(): Promise<void> {
-    const version = await assignmentVersion(this.deps.redis);
-    if (version === this.seenVersion) return;
-    const stored = await readAssignment(this.deps.redis);
-    const published = parsePublishedAssignment(stored.assignment);
+    const changed = await this.deps.membership.assignmentSince(this.seenVersion);
+    if (changed === undefined) return;
     const mine = new Set<string>();
-    for (const [name, owner] of Object.entries(published?.actors ?? {})) {
+    for (const [name, owner] of Object.entries(changed.assignment?.actors ?? {})) {
       if (owner === this.deps.ownerId) mine.add(name);
     }
     this.mine = mine;
-    this.seenVersion = stored.version;
+    this.seenVersion = changed.version;
     this.deps.logger.log(
-      { version: stored.version, actors: mine.size },
-      `assignment ${stored.version}: ${mine.size} actors for this owner`,
+      { version: changed.version, actors: mine.size },
+      `assignment ${changed.version}: ${mine.size} actors for this owner`,
     );
   }
 

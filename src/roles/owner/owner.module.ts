@@ -71,6 +71,7 @@ export class OwnerRole extends RoleService {
       ownerId: this.config.instanceId,
       leaseTtlMs: this.config.leaseTtlMs,
       logger: this.logger,
+      membership: this.membership,
       onChange: () => this.membership.changed(),
       onClusterEvent: (listener) => this.membership.onEvent(listener),
     });
