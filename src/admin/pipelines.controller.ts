@@ -20,6 +20,8 @@ import { PipelineAdmin } from './pipeline-admin.service';
 import { YAML_TYPES, mediaType } from './yaml-body.middleware';
 
 const DLQ_LIMIT = { default: 100, max: 10_000 };
+/** Counters of join pipelines, reported with the others (the owner keeps them per partition). */
+const JOIN_COUNTERS = ['joined', 'unmatchedLeft', 'expiredRight', 'late'] as const;
 const JSON_TYPES = ['application/json', ''];
 
 /** Every error body: `{ statusCode, error, message, errors? }`. */
@@ -101,11 +103,18 @@ export class PipelinesController {
       this.state.counters(id, stored.definition.partitions),
       this.lag.of(stored.definition),
     ]);
+    const joinCounters: Record<string, number> = {};
+    if (stored.definition.join) {
+      for (const name of JOIN_COUNTERS) {
+        joinCounters[name] = other[name] ?? 0;
+        delete other[name];
+      }
+    }
     return {
       id,
       status: stored.status,
       definition: redactDefinition(stored.definition),
-      counters,
+      counters: { ...counters, ...joinCounters },
       // Source messages the consumer group has not committed yet; null when Kafka is away.
       lag,
       otherCounters: other,

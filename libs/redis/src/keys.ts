@@ -40,6 +40,23 @@ export const keys = {
     `${tag(pipeline, partition)}:dedup:${bucketStartMs}`,
   /** Sorted set: dedup bucket start times held for this actor (score = start ms). */
   dedupIndex: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:dedup-index`,
+  /** String: msgpack records of one join side's events buffered in one event-time bucket,
+   * appended by checkpoints; deleted when the watermark has passed the bucket. */
+  joinBucket: (
+    pipeline: string,
+    partition: number,
+    side: 'left' | 'right',
+    bucketStartMs: number,
+  ) => `${tag(pipeline, partition)}:join:${side === 'left' ? 'L' : 'R'}:${bucketStartMs}`,
+  /** String: uint32 LE indexes of the bucket's records matched after they were buffered. */
+  joinMatched: (
+    pipeline: string,
+    partition: number,
+    side: 'left' | 'right',
+    bucketStartMs: number,
+  ) => `${tag(pipeline, partition)}:join:${side === 'left' ? 'L' : 'R'}:${bucketStartMs}:m`,
+  /** Sorted set: live join buckets of this actor, members `L:<start>` / `R:<start>`. */
+  joinIndex: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:join-index`,
   /** String: one flushed batch's rows waiting for the writer (deleted once inserted). */
   outboxBatch: (pipeline: string, partition: number, batchId: string) =>
     `${tag(pipeline, partition)}:outbox:${batchId}`,

@@ -1,4 +1,5 @@
 import type { IHeaders, KafkaMessage } from 'kafkajs';
+import { eventTimeMs } from '@sluice/pipeline/join';
 import {
   partitionOfPosition,
   type CompiledSource,
@@ -90,4 +91,31 @@ function headerText(header: IHeaders[string]): string | undefined {
   const first = Array.isArray(header) ? header[0] : header;
   if (first === undefined) return undefined;
   return typeof first === 'string' ? first : first.toString('utf8');
+}
+
+/**
+ * The highest event time among parsed events (join pipelines stamp it on their entries, see
+ * MailboxEntry.maxTime); events whose time cannot be read are left out, the actor dead-letters
+ * them. Undefined when no event has a time.
+ */
+export function maxEventTime(
+  routed: Iterable<readonly MailboxEvent[]>,
+  source: CompiledSource | undefined,
+): number | undefined {
+  let max: number | undefined;
+  for (const events of routed) {
+    for (const event of events) {
+      if (event.error !== undefined) continue;
+      let time: number;
+      try {
+        time = source?.eventTime
+          ? eventTimeMs(source.eventTime.evaluate(event.value as Record<string, unknown>))
+          : event.timestamp;
+      } catch {
+        continue;
+      }
+      if (Number.isFinite(time) && (max === undefined || time > max)) max = time;
+    }
+  }
+  return max;
 }

@@ -1,3 +1,29 @@
+export interface BatchProgress {
+  maxTime: number | undefined;
+  caughtUp: boolean;
+}
+
+/** The optional MailboxEntry fields of join pipelines: maxTime, caughtUp, partitions. */
+export interface JoinMarks {
+  maxTime?: number;
+  caughtUp?: boolean;
+  partitions?: number;
+}
+
+export function joinMarks(progress: BatchProgress, partitions: number): JoinMarks {
+  const marks: JoinMarks = { caughtUp: progress.caughtUp };
+  if (progress.maxTime !== undefined) marks.maxTime = progress.maxTime;
+  if (partitions > 0) marks.partitions = partitions;
+  return marks;
+}
+
+/** Partitions of `topic` among `topic/partition` keys (the group's offsets list them all). */
+export function partitionsOf(offsets: ReadonlyMap<string, number>, topic: string): number {
+  let count = 0;
+  for (const key of offsets.keys()) if (key.startsWith(`${topic}/`)) count += 1;
+  return count;
+}
+
 /**
  * What one consumer session (one group generation) has done for one source topic-partition:
  * the offset it started from, how far each mailbox has been told about, and the offset waiting
@@ -13,6 +39,10 @@ export class PartitionSession {
   private readonly coveredTo: number[];
   /** The offset to commit next (last appended + 1); undefined when nothing is waiting. */
   private pendingOffset: number | undefined;
+  /** Join pipelines: highest event time read in this session and whether the last batch reached
+   * the high watermark; stamped on every entry, coverage entries included. */
+  maxTime: number | undefined;
+  caughtUp: boolean | undefined;
 
   constructor(
     readonly topic: string,
@@ -35,9 +65,28 @@ export class PartitionSession {
   }
 
   /** A batch ending at `to` is in every mailbox it routes to; commit up to it next. */
-  appended(mailboxes: Iterable<number>, to: number): void {
+  appended(mailboxes: Iterable<number>, to: number, progress?: BatchProgress): void {
     this.covered(mailboxes, to);
     this.pendingOffset = to + 1;
+    if (progress) {
+      this.maxTime = progress.maxTime;
+      this.caughtUp = progress.caughtUp;
+    }
+  }
+
+  /** Marks for an empty coverage entry: the progress of the last batch appended. */
+  coverageMarks(): JoinMarks {
+    if (this.caughtUp === undefined) return {};
+    return joinMarks({ maxTime: this.maxTime, caughtUp: this.caughtUp }, 0);
+  }
+
+  /** What a batch ending after everything appended so far would be stamped with. */
+  progressWith(batchMax: number | undefined, caughtUp: boolean): BatchProgress {
+    const maxTime =
+      batchMax === undefined || (this.maxTime !== undefined && this.maxTime >= batchMax)
+        ? this.maxTime
+        : batchMax;
+    return { maxTime, caughtUp };
   }
 
   /** Mailboxes that need an empty entry up to `pending - 1` before `pending` can be committed. */

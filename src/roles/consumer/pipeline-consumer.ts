@@ -3,10 +3,10 @@ import type { Redis } from 'ioredis';
 import { logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
 import { createKafka, groupLogBridge, type KafkaLogLevel } from '@sluice/kafka';
 import { encodeMailboxEntry, type CompiledPipeline, type Hasher } from '@sluice/pipeline';
-import { routeBatch } from './batch-router';
+import { maxEventTime, routeBatch } from './batch-router';
 import { groupIdOf, kafkaOptionsOf } from './kafka-options';
 import { appendToMailboxes, mailboxLengths, type MailboxAppend } from './mailbox-appender';
-import { PartitionSession } from './partition-session';
+import { joinMarks, PartitionSession, partitionsOf } from './partition-session';
 
 export interface PipelineConsumerOptions {
   redis: Redis;
@@ -225,16 +225,26 @@ export class PipelineConsumer {
     const state = await this.partitionSession(session, topic, partition);
     const lastOffset = batch.lastOffset();
     const to = Number(lastOffset);
+    const source = pipeline.sources.get(topic);
     const routed = routeBatch(
       batch.messages,
-      { topic, partition, partitions: pipeline.partitions, source: pipeline.sources.get(topic) },
+      { topic, partition, partitions: pipeline.partitions, source },
       options.hasher,
     );
+    // Join pipelines: the progress of this source partition, for the actors' watermarks.
+    const progress = pipeline.join
+      ? state.progressWith(
+          maxEventTime(routed.values(), source),
+          Number(batch.highWatermark) <= to + 1,
+        )
+      : undefined;
+    const marks =
+      progress && joinMarks(progress, partitionsOf(await this.sessionStarts(session), topic));
     const appends: MailboxAppend[] = [];
     for (const [mailbox, events] of routed) {
       for (const event of events) if (event.error !== undefined) this.counters.malformed += 1;
       const entry = { topic, partition, generation: session.generation, from: state.from, to };
-      appends.push({ mailbox, entry: encodeMailboxEntry({ ...entry, events }) });
+      appends.push({ mailbox, entry: encodeMailboxEntry({ ...entry, ...marks, events }) });
     }
     // Throws on any Redis error: nothing is resolved or committed and kafkajs retries the batch.
     const longest = await appendToMailboxes(options.redis, pipeline.id, appends);
@@ -244,7 +254,7 @@ export class PipelineConsumer {
 
     if (!live()) return;
     payload.resolveOffset(lastOffset);
-    state.appended(routed.keys(), to);
+    state.appended(routed.keys(), to, progress);
     if (longest > options.mailboxMaxEntries) this.pause(topic, partition);
     await payload.heartbeat();
   }
@@ -297,6 +307,7 @@ export class PipelineConsumer {
         from,
         to: offset - 1,
         events: [],
+        ...(this.pipeline.join ? state.coverageMarks() : {}),
       });
       for (const mailbox of state.coverageFor(offset)) coverage.push({ mailbox, entry: empty });
     }

@@ -114,10 +114,6 @@ export class ActorPlacement {
     for (const { pipeline, status } of pipelines.values()) {
       if (this.stopped) return;
       if (status !== 'running') continue;
-      if (pipeline.join) {
-        // Joins arrive with issue 4; an actor without them would write wrong rows.
-        continue;
-      }
       await this.placePipeline(pipeline);
     }
   }

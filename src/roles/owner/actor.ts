@@ -15,6 +15,7 @@ import {
   leaseValue,
   readCheckpoint,
   readDedupBuckets,
+  readJoinBuckets,
   releaseLease,
   renewLease,
   writeCheckpoint,
@@ -151,6 +152,13 @@ export class PartitionActor {
       const buckets = await readDedupBuckets(conn, id, this.partition);
       for (const [start, data] of buckets) processor.dedup.load(start, data);
     }
+    const join = processor.join?.state;
+    if (join) {
+      join.restoreMeta(checkpoint?.join, Date.now());
+      for (const b of await readJoinBuckets(conn, id, this.partition)) {
+        join.load(b.side, b.start, b.data, b.matched);
+      }
+    }
     this.seq = checkpoint?.seq ?? 0;
     // A batch committed before a crash may never have been announced; BullMQ ignores known ids.
     const outbox = await conn.smembers(keys.outboxIndex(id, this.partition));
@@ -169,6 +177,7 @@ export class PartitionActor {
       seq: this.seq,
       reannounced: outbox.length,
       dedupKeys: processor.dedup?.size ?? 0,
+      ...(join && { joinRecords: join.size.records, joinWatermark: join.watermark.value }),
     });
   }
 
@@ -178,6 +187,11 @@ export class PartitionActor {
     while (!this.stopping && this.revokedReason === undefined) {
       const p = this.processor as EntryProcessor;
       const now = Date.now();
+      p.tick(now);
+      if (p.rows.length >= maxRows) {
+        await this.flush();
+        continue;
+      }
       if (p.pendingSince !== undefined && now - p.pendingSince >= maxDelayMs) {
         await this.flush();
         continue;
@@ -250,7 +264,7 @@ export class PartitionActor {
       cursor: p.cursor,
       next: p.next,
       seq,
-      counters: { ...p.counters },
+      counters: p.allCounters(),
       deadLetters: p.deadLetters,
       deadLetterMaxLen: this.pipeline.dlq.maxEntries,
       dedup: dedup &&
@@ -261,6 +275,7 @@ export class PartitionActor {
           // replay of old event times still finds its state after a restart.
           expireAt: (start) => Math.max(dedup.expiresAt(start), started + dedup.windowMs),
         },
+      join: p.join?.state.changes(),
     });
     this.seq = seq;
     p.reset();

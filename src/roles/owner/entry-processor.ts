@@ -10,7 +10,8 @@ import {
 } from '@sluice/pipeline';
 import { DedupState } from '@sluice/pipeline/dedup';
 import type { DeadLetter } from '@sluice/redis/scripts';
-import { eventTimeMs } from './event-time';
+import { eventTimeMs } from '@sluice/pipeline/join';
+import { JoinStage, type JoinSink } from './join-stage';
 
 /** Counters an actor owns (`written` belongs to the writer). */
 export interface ActorCounters {
@@ -52,6 +53,9 @@ export class EntryProcessor {
   /** Wall-clock ms of the first change since the last checkpoint; undefined when none. */
   pendingSince: number | undefined;
   readonly dedup: DedupState | undefined;
+  /** Set for join pipelines: per-source dedup runs before it, filter and transform after it. */
+  readonly join: JoinStage | undefined;
+  private readonly joinSink: JoinSink;
   private readonly perTopicDedup: boolean;
   private readonly transformColumns: readonly string[];
 
@@ -62,8 +66,15 @@ export class EntryProcessor {
     /** `topic/partition` -> first offset not yet applied. */
     readonly next: Map<string, number>,
     cursor: string,
+    now = Date.now(),
   ) {
     this.cursor = cursor;
+    this.join = pipeline.join ? new JoinStage(pipeline, rowBuilder, now) : undefined;
+    this.joinSink = {
+      row: (row) => this.rows.push(row),
+      filtered: () => (this.counters.filtered += 1),
+      dead: (stage, error, message, at) => this.deadLetter(stage, error, message, at, Date.now()),
+    };
     // One bucketed state per actor; with per-topic specs the widest window is used and the key
     // is scoped by topic so topics never deduplicate each other.
     let windowMs = 0;
@@ -100,6 +111,10 @@ export class EntryProcessor {
       applied = true;
       this.process(entry.topic, entry.partition, event, now);
     }
+    // Only an entry that moves `next` on tells the join something new about its source.
+    if (this.join && (known === undefined || entry.to + 1 > known)) {
+      this.join.endEntry(entry, now, this.joinSink);
+    }
     this.next.set(tp, Math.max(known ?? 0, entry.to + 1));
     if (known === undefined) return 'first';
     return applied ? 'applied' : 'stale';
@@ -122,6 +137,18 @@ export class EntryProcessor {
     });
   }
 
+  /** Processing time passed without entries: a join's watermark may move on idle sources. */
+  tick(now: number): void {
+    if (!this.join) return;
+    this.join.tick(now, this.joinSink);
+    if (this.join.state.hasChanges || this.rows.length > 0) this.pendingSince ??= now;
+  }
+
+  /** Everything to add to the partition's counters hash in the next checkpoint. */
+  allCounters(): Record<string, number> {
+    return this.join ? { ...this.counters, ...this.join.state.counters } : { ...this.counters };
+  }
+
   /** After a successful checkpoint: the open batch starts empty. */
   reset(): void {
     this.rows = [];
@@ -129,11 +156,23 @@ export class EntryProcessor {
     this.counters = zeroCounters();
     this.pendingSince = undefined;
     this.dedup?.commit();
+    this.join?.state.commit();
+  }
+
+  private deadLetter(
+    stage: string,
+    error: string,
+    message: string,
+    at: { topic: string; partition: number; offset: number },
+    now: number,
+  ): void {
+    this.counters.deadLettered += 1;
+    this.deadLetters.push({ stage, error, ...at, message, at: now });
   }
 
   private process(topic: string, partition: number, event: MailboxEvent, now: number): void {
     this.counters.consumed += 1;
-    const dead = (stage: string, error: string, message?: string) => {
+    const dead: Dead = (stage, error, message) => {
       this.counters.deadLettered += 1;
       this.deadLetters.push({
         stage,
@@ -154,6 +193,7 @@ export class EntryProcessor {
       return dead('parse', 'the message is not a JSON object', event.raw ?? safeJson(value));
     }
     const input = value as Record<string, unknown>;
+    if (this.join) return this.processJoined(topic, partition, event, input, dead);
 
     if (this.pipeline.filter) {
       try {
@@ -201,7 +241,47 @@ export class EntryProcessor {
     if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime);
     this.rows.push(row);
   }
+
+  /** Join pipelines: per-source dedup, then the join; the join stage writes the pairs' rows. */
+  private processJoined(
+    topic: string,
+    partition: number,
+    event: MailboxEvent,
+    input: Record<string, unknown>,
+    dead: Dead,
+  ): void {
+    const join = this.join as JoinStage;
+    const source = this.pipeline.sources.get(topic);
+    if (source === undefined) return dead('parse', `topic ${topic} is not a source`);
+    let prepared;
+    try {
+      prepared = join.prepare(source, input, event.timestamp);
+    } catch (err) {
+      return dead('join', errorText(err));
+    }
+    let dedupHash: bigint | undefined;
+    if (source.dedup && this.dedup) {
+      try {
+        const key = source.dedup.key.key(input);
+        dedupHash = this.hasher.hash64(this.perTopicDedup ? `${topic}\u0000${key}` : key);
+      } catch (err) {
+        return dead('dedup', errorText(err));
+      }
+      if (this.dedup.isDuplicate(dedupHash, prepared.time)) {
+        this.counters.duplicates += 1;
+        return;
+      }
+    }
+    const position = { topic, partition, offset: event.offset };
+    if (!join.offer(prepared, position, input, this.joinSink)) {
+      return dead('join', join.lateReason(prepared.time));
+    }
+    // Seen only once the event is join state, checkpointed with it.
+    if (dedupHash !== undefined) this.dedup?.add(dedupHash, prepared.time);
+  }
 }
+
+type Dead = (stage: string, error: string, message?: string) => void;
 
 function errorText(err: unknown): string {
   if (err instanceof ExpressionError || err instanceof ConversionError) return err.message;

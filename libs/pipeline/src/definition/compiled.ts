@@ -18,6 +18,8 @@ export interface CompiledJoin {
   readonly type: 'inner' | 'left';
   readonly windowMs: number;
   readonly latenessMs: number;
+  /** A caught-up source partition without progress this long stops holding the watermark. */
+  readonly idleTimeoutMs: number;
   readonly left: CompiledJoinSide;
   readonly right: CompiledJoinSide;
 }
@@ -80,6 +82,7 @@ export function buildCompiled(def: PipelineDefinition, ctx: SchemaContext): Comp
     type: def.join.type,
     windowMs: parseDuration(def.join.window),
     latenessMs: parseDuration(def.join.lateness),
+    idleTimeoutMs: parseDuration(def.join.idleTimeout),
     left: { topic: def.join.left.topic, key: expr(def.join.left.key, 'event', 'key') },
     right: { topic: def.join.right.topic, key: expr(def.join.right.key, 'event', 'key') },
   };

@@ -11,6 +11,7 @@ export const LIMITS = {
   dedupWindowMs: 7 * 86_400_000,
   joinWindowMs: 60 * 60_000,
   joinLatenessMs: 60 * 60_000,
+  joinIdleTimeoutMs: { min: 100, max: 60 * 60_000 },
   batchMaxRows: { min: 1, max: 1_000_000, default: 10_000 },
   batchMaxDelayMs: { min: 10, max: 60_000 },
   dlqMaxEntries: { min: 1, max: 10_000_000, default: 100_000 },
@@ -148,6 +149,11 @@ export function definitionSchema(ctx: SchemaContext) {
         type: z.enum(['inner', 'left']).default('inner'),
         window: duration(1, LIMITS.joinWindowMs),
         lateness: duration(0, LIMITS.joinLatenessMs).default('0s'),
+        // How long a caught-up source partition may go without progress before it stops holding
+        // the watermark back (docs/architecture.md, "Join watermark").
+        idleTimeout: duration(LIMITS.joinIdleTimeoutMs.min, LIMITS.joinIdleTimeoutMs.max).default(
+          '10s',
+        ),
         left: joinSide,
         right: joinSide,
       })

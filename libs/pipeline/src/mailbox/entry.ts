@@ -33,6 +33,14 @@ export interface MailboxEntry {
   from: number;
   to: number;
   events: MailboxEvent[];
+  /** Join pipelines only (optional, so older entries still decode): the highest event time the
+   * appending consumer session has read from this topic-partition up to `to`, over every event
+   * whichever mailbox it went to. It lets every actor see each source partition's progress. */
+  maxTime?: number;
+  /** Join pipelines only: the Kafka batch reached the partition's high watermark. */
+  caughtUp?: boolean;
+  /** Join pipelines only: how many partitions the source topic has. */
+  partitions?: number;
 }
 
 /** The stream field holding the packed entry. */

@@ -4,11 +4,14 @@ import { LuaScript, type ScriptArg } from './lua-script';
 
 /**
  * The actor's atomic step. KEYS: 1 lease, 2 checkpoint, 3 outbox index, 4 outbox batch,
- * 5 counters, 6 dead letters, 7 mailbox, 8 dedup index, then one key per appended dedup bucket,
- * then one per expired bucket. ARGV: 1 lease value, 2 batch id ('' = no rows), 3 batch payload,
- * 4 cursor, 5 next (JSON), 6 seq, 7 dead-letter stream bound, then counted groups: counters
- * (name, increment), dead letters (7 fields), bucket appends (start, expire-at ms, bytes), expired
- * buckets (start). The lease check comes first and nothing is written when it fails, so an owner
+ * 5 counters, 6 dead letters, 7 mailbox, 8 dedup index, 9 join index, then one key per appended
+ * dedup bucket, one per expired bucket, one per join bucket append, one per join matched-flags
+ * append, two (records, flags) per released join bucket. ARGV: 1 lease value, 2 batch id
+ * ('' = no rows), 3 batch payload, 4 cursor, 5 next (JSON), 6 seq, 7 dead-letter stream bound,
+ * then counted groups: counters (name, increment), dead letters (7 fields), bucket appends (start,
+ * expire-at ms, bytes), expired buckets (start), join appends (index member, score, bytes), join
+ * matched appends (bytes), join releases (index member), and last the join watermark snapshot
+ * ('' = none). The lease check comes first and nothing is written when it fails, so an owner
  * that lost its lease can never commit.
  */
 const CHECKPOINT = new LuaScript(
@@ -34,7 +37,7 @@ for _ = 1, n do
     'offset', ARGV[i + 4], 'message', ARGV[i + 5], 'at', ARGV[i + 6])
   i = i + 7
 end
-local k = 9
+local k = 10
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   redis.call('APPEND', KEYS[k], ARGV[i + 2])
@@ -47,6 +50,26 @@ for _ = 1, n do
   redis.call('DEL', KEYS[k])
   redis.call('ZREM', KEYS[8], ARGV[i])
   k = k + 1; i = i + 1
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('APPEND', KEYS[k], ARGV[i + 2])
+  redis.call('ZADD', KEYS[9], ARGV[i + 1], ARGV[i])
+  k = k + 1; i = i + 3
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('APPEND', KEYS[k], ARGV[i])
+  k = k + 1; i = i + 1
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('DEL', KEYS[k], KEYS[k + 1])
+  redis.call('ZREM', KEYS[9], ARGV[i])
+  k = k + 2; i = i + 1
+end
+if ARGV[i] ~= '' then
+  redis.call('HSET', KEYS[2], 'join', ARGV[i])
 end
 if ARGV[4] ~= '0-0' then
   redis.call('XTRIM', KEYS[7], 'MINID', ARGV[4])
@@ -79,6 +102,17 @@ export interface DedupWrite {
   expireAt: (bucketStart: number) => number;
 }
 
+export type JoinSideName = 'left' | 'right';
+
+/** The join state changes of one checkpoint (see JoinState.changes in libs/pipeline). */
+export interface JoinWrite {
+  appends: readonly { side: JoinSideName; start: number; data: Buffer }[];
+  matched: readonly { side: JoinSideName; start: number; data: Buffer }[];
+  released: readonly { side: JoinSideName; start: number }[];
+  /** Watermark snapshot kept in the checkpoint hash, field `join`. */
+  meta: string;
+}
+
 export interface CheckpointWrite {
   pipeline: string;
   partition: number;
@@ -94,13 +128,18 @@ export interface CheckpointWrite {
   deadLetters: readonly DeadLetter[];
   deadLetterMaxLen: number;
   dedup?: DedupWrite;
+  join?: JoinWrite;
 }
 
 export interface StoredCheckpoint {
   cursor: string;
   next: Map<string, number>;
   seq: number;
+  /** The join watermark snapshot, when the pipeline has a join. */
+  join?: string;
 }
+
+const joinMember = (side: JoinSideName, start: number) => `${side === 'left' ? 'L' : 'R'}:${start}`;
 
 /** Runs the atomic step; throws FencedError when the lease is not ours (nothing written). */
 export async function writeCheckpoint(redis: Redis, w: CheckpointWrite): Promise<void> {
@@ -116,6 +155,7 @@ export async function writeCheckpoint(redis: Redis, w: CheckpointWrite): Promise
     keys.deadLetters(p, n),
     keys.mailbox(p, n),
     keys.dedupIndex(p, n),
+    keys.joinIndex(p, n),
   ];
   const args: ScriptArg[] = [
     w.leaseValue,
@@ -145,6 +185,26 @@ export async function writeCheckpoint(redis: Redis, w: CheckpointWrite): Promise
     scriptKeys.push(keys.dedupBucket(p, n, start));
     args.push(start);
   }
+  const join = w.join;
+  args.push(join?.appends.length ?? 0);
+  for (const a of join?.appends ?? []) {
+    scriptKeys.push(keys.joinBucket(p, n, a.side, a.start));
+    args.push(joinMember(a.side, a.start), a.start, a.data);
+  }
+  args.push(join?.matched.length ?? 0);
+  for (const m of join?.matched ?? []) {
+    scriptKeys.push(keys.joinMatched(p, n, m.side, m.start));
+    args.push(m.data);
+  }
+  args.push(join?.released.length ?? 0);
+  for (const r of join?.released ?? []) {
+    scriptKeys.push(
+      keys.joinBucket(p, n, r.side, r.start),
+      keys.joinMatched(p, n, r.side, r.start),
+    );
+    args.push(joinMember(r.side, r.start));
+  }
+  args.push(join?.meta ?? '');
   try {
     await CHECKPOINT.run(redis, scriptKeys, args);
   } catch (err) {
@@ -167,7 +227,45 @@ export async function readCheckpoint(
     cursor: stored.cursor,
     next: new Map(Object.entries(next)),
     seq: Number(stored.seq ?? 0),
+    join: stored.join,
   };
+}
+
+export interface StoredJoinBucket {
+  side: JoinSideName;
+  start: number;
+  data: Buffer;
+  matched?: Buffer;
+}
+
+/** Every live join bucket of an actor with its matched flags, oldest first. */
+export async function readJoinBuckets(
+  redis: Redis,
+  pipeline: string,
+  partition: number,
+): Promise<StoredJoinBucket[]> {
+  const members = await redis.zrange(keys.joinIndex(pipeline, partition), 0, -1);
+  if (members.length === 0) return [];
+  const parsed = members.map((member) => {
+    const side: JoinSideName = member.startsWith('L:') ? 'left' : 'right';
+    return { side, start: Number(member.slice(2)) };
+  });
+  const tx = redis.pipeline();
+  for (const { side, start } of parsed) {
+    tx.getBuffer(keys.joinBucket(pipeline, partition, side, start));
+    tx.getBuffer(keys.joinMatched(pipeline, partition, side, start));
+  }
+  const replies = (await tx.exec()) ?? [];
+  const result: StoredJoinBucket[] = [];
+  parsed.forEach(({ side, start }, i) => {
+    const [err, data] = replies[2 * i] ?? [null, null];
+    const [err2, matched] = replies[2 * i + 1] ?? [null, null];
+    if (err) throw err;
+    if (err2) throw err2;
+    if (!(data instanceof Buffer)) return;
+    result.push({ side, start, data, matched: matched instanceof Buffer ? matched : undefined });
+  });
+  return result;
 }
 
 /** Every live dedup bucket of an actor (start -> bytes); forgets index members whose key expired. */

@@ -3,9 +3,12 @@ export {
   type DeadLetter,
   type DedupWrite,
   FencedError,
+  type JoinWrite,
   readCheckpoint,
   readDedupBuckets,
+  readJoinBuckets,
   type StoredCheckpoint,
+  type StoredJoinBucket,
   writeCheckpoint,
 } from './checkpoint';
 export { acquireLease, leaseValue, releaseLease, renewLease } from './lease';

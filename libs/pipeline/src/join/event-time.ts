@@ -1,5 +1,5 @@
-import { type Instant, epochToInstant } from '@sluice/pipeline/convert/time';
-import type { ExprValue } from '@sluice/pipeline';
+import { type Instant, epochToInstant } from '../convert/time';
+import type { ExprValue } from '../expr';
 
 /** An event-time expression gave something that is not a point in time. */
 export class EventTimeError extends Error {

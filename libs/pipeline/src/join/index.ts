@@ -1,0 +1,13 @@
+export { EventTimeError, eventTimeMs } from './event-time';
+export {
+  type JoinChanges,
+  type JoinCounters,
+  type JoinEvent,
+  type JoinOptions,
+  type JoinPair,
+  type JoinSide,
+  JoinState,
+  joinBucketMs,
+  zeroJoinCounters,
+} from './join-state';
+export { JoinWatermark, type SourceMark, type WatermarkSnapshot } from './watermark';

@@ -1,0 +1,182 @@
+import {
+  type CompiledPipeline,
+  type CompiledSource,
+  ConversionError,
+  type MailboxEntry,
+  type Row,
+  type RowBuilder,
+} from '@sluice/pipeline';
+import {
+  type JoinEvent,
+  type JoinPair,
+  type JoinSide,
+  JoinState,
+  eventTimeMs,
+} from '@sluice/pipeline/join';
+
+/** Where the join stage's output goes: the processor's open batch, counters and dead letters. */
+export interface JoinSink {
+  row(row: Row): void;
+  filtered(): void;
+  dead(stage: string, error: string, message: string, at: JoinPosition): void;
+}
+
+export interface JoinPosition {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/** An event ready for the join: which side, its key and event time. */
+export interface JoinInput {
+  side: JoinSide;
+  key: string;
+  time: number;
+}
+
+/**
+ * The join step of a join pipeline's actor: keys and event times of incoming events, the pure
+ * JoinState, and the post-join filter and transform that turn each pair into a row. Expressions
+ * after the join see `{ left, right }`; table columns not named in `transform.columns` come from
+ * the left event's same-named field, else the right's. For a left event written alone `right` is
+ * `{}`, and a transform column or filter that reads `right` and fails on it gives NULL / false
+ * (SQL's outer-join reading), instead of dead-lettering the row.
+ */
+export class JoinStage {
+  readonly state: JoinState;
+  /** Highest event time among the events of the entry being applied. */
+  private entryMax: number | undefined;
+  private readonly columns: readonly string[];
+
+  constructor(
+    private readonly pipeline: CompiledPipeline,
+    private readonly rowBuilder: RowBuilder,
+    now: number,
+  ) {
+    const join = pipeline.join;
+    if (!join) throw new Error(`pipeline ${pipeline.id} has no join`);
+    this.state = new JoinState(
+      {
+        type: join.type,
+        windowMs: join.windowMs,
+        latenessMs: join.latenessMs,
+        idleTimeoutMs: join.idleTimeoutMs,
+        leftTopic: join.left.topic,
+        rightTopic: join.right.topic,
+      },
+      now,
+    );
+    this.columns = pipeline.columns.map((c) => c.column);
+  }
+
+  /** Side, key and event time of an event; throws with the reason when one cannot be read. */
+  prepare(
+    source: CompiledSource,
+    input: Readonly<Record<string, unknown>>,
+    timestamp: number,
+  ): JoinInput {
+    const join = this.pipeline.join!;
+    const side = source.joinSide;
+    if (side === undefined) throw new Error(`topic ${source.topic} is not a side of the join`);
+    const time = source.eventTime ? eventTimeMs(source.eventTime.evaluate(input)) : timestamp;
+    return { side, key: join[side].key.key(input), time };
+  }
+
+  /** Buffers the event and writes the rows of its pairs; false when it is late. */
+  offer(
+    prepared: JoinInput,
+    position: JoinPosition,
+    value: Readonly<Record<string, unknown>>,
+    sink: JoinSink,
+  ): boolean {
+    const event: JoinEvent = {
+      key: prepared.key,
+      time: prepared.time,
+      partition: position.partition,
+      offset: position.offset,
+      value,
+    };
+    const pairs = this.state.offer(prepared.side, event);
+    if (pairs === 'late') return false;
+    if (this.entryMax === undefined || prepared.time > this.entryMax) this.entryMax = prepared.time;
+    for (const pair of pairs) this.emit(pair, sink);
+    return true;
+  }
+
+  lateReason(time: number): string {
+    return `late: event time ${iso(time)} is before the join watermark ${iso(this.state.watermark.value)}`;
+  }
+
+  /** After an applied entry: the source partition's progress, then what the watermark releases. */
+  endEntry(entry: MailboxEntry, now: number, sink: JoinSink): void {
+    const own = this.entryMax;
+    this.entryMax = undefined;
+    const stamped = entry.maxTime;
+    const maxTime =
+      stamped === undefined ? own : own === undefined ? stamped : Math.max(own, stamped);
+    this.state.observe(
+      entry.topic,
+      entry.partition,
+      { maxTime, caughtUp: entry.caughtUp, partitions: entry.partitions },
+      now,
+    );
+    this.tick(now, sink);
+  }
+
+  /** Processing time passed: idle sources may let the watermark move. */
+  tick(now: number, sink: JoinSink): void {
+    for (const pair of this.state.advance(now)) this.emit(pair, sink);
+  }
+
+  private emit(pair: JoinPair, sink: JoinSink): void {
+    const { left, right } = pair;
+    const scope = { left: left.value, right: right?.value ?? {} };
+    const position = {
+      topic: this.pipeline.join!.left.topic,
+      partition: left.partition,
+      offset: left.offset,
+    };
+    const message = () => safeJson(scope);
+    const outer = right === undefined;
+    const { filter, columns } = this.pipeline;
+    if (filter) {
+      try {
+        if (!filter.test(scope)) return sink.filtered();
+      } catch (err) {
+        if (outer && filter.roots.has('right')) return sink.filtered();
+        return sink.dead('filter', errorText(err), message(), position);
+      }
+    }
+    let row: Row;
+    try {
+      const values = columns.map((c, i) => {
+        try {
+          return c.expression.evaluate(scope);
+        } catch (err) {
+          if (outer && c.expression.roots.has('right')) return null;
+          throw new ConversionError(this.columns[i] ?? c.column, errorText(err));
+        }
+      });
+      row = this.rowBuilder.build({ ...scope.right, ...scope.left }, values);
+    } catch (err) {
+      return sink.dead('transform', errorText(err), message(), position);
+    }
+    sink.row(row);
+  }
+}
+
+function iso(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : String(ms);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
