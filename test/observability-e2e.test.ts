@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import { keys } from '@sluice/redis';
 import { connectProducer } from './support/events';
+import { type Metrics, scrape, total } from './support/metrics';
 import { createJoinTable, joinPipeline } from './support/join-fixture';
 import { OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver';
 import {
@@ -29,31 +30,6 @@ const header = (n: number) => ({ traceparent: `00-${traceId(n)}-${PRODUCER_SPAN}
 // Written and traced: 5 events plus the first dup-1; then a duplicate, a dead letter, a filtered.
 const WRITTEN_TRACED = [1, 2, 3, 4, 5, 6];
 const [DUP_TRACE, BAD_TRACE, TEST_TRACE, JOIN_TRACE] = [7, 8, 9, 10];
-
-type Metrics = Map<string, number>;
-
-/** Scrapes /metrics into `family{labels}` -> value. */
-async function scrape(app: SluiceProcess): Promise<Metrics> {
-  const { status, body } = await app.get('/metrics');
-  expect(status).toBe(200);
-  const out = new Map<string, number>();
-  for (const line of String(body).split('\n')) {
-    if (line.startsWith('#') || line.trim() === '') continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
-
-/** Sum of every series of a family whose labels include `match`. */
-function total(metrics: Metrics, family: string, match = ''): number {
-  let sum = 0;
-  for (const [series, value] of metrics) {
-    if ((series === family || series.startsWith(`${family}{`)) && series.includes(match))
-      sum += value;
-  }
-  return sum;
-}
 
 describe('observability end to end: roles over 3 processes, OTLP traces, metrics, find my event', () => {
   const receiver = new OtlpReceiver();

@@ -149,7 +149,8 @@ export class Tracing {
     stage?: string,
     reason?: string,
   ): Span | undefined {
-    if (!this.enabled || event.traceparent === undefined) return undefined;
+    // The consumer writes `-01` or `-00` (formatTraceParent): most events stop at this check.
+    if (!this.enabled || event.traceparent?.endsWith('-01') !== true) return undefined;
     const parent = parseTraceParent(event.traceparent);
     if (parent === undefined || !parent.sampled) return undefined;
     const attributes: Attributes = {
