@@ -16,6 +16,8 @@ export interface SluiceConfig {
   healthTimeoutMs: number;
   pipelinesDir: string | undefined;
   leaseTtlMs: number;
+  heartbeatIntervalMs: number;
+  memberTimeoutMs: number;
   writerConcurrency: number;
   mailboxMaxEntries: number;
   coalesce: { lingerMs: number; maxEvents: number };
@@ -23,6 +25,7 @@ export interface SluiceConfig {
   otlpEndpoint: string | undefined;
   traceBatchMaxLinks: number;
   eventIndexRetentionMs: number;
+  eventIndexMaxRecords: number;
   /** True when the server addresses came from the embedded local stack. */
   embeddedStack: boolean;
 }
@@ -81,6 +84,18 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       }
     }
   }
+  const memberTimeout = parsed.success ? parsed.data.MEMBER_TIMEOUT_MS : undefined;
+  if (
+    parsed.success &&
+    memberTimeout !== undefined &&
+    memberTimeout < 2 * parsed.data.HEARTBEAT_INTERVAL_MS
+  ) {
+    // One late heartbeat must not declare a live process dead.
+    problems.push({
+      key: 'MEMBER_TIMEOUT_MS',
+      message: 'must be at least twice HEARTBEAT_INTERVAL_MS',
+    });
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(sortProblems(problems));
   const data = parsed.data;
   return {
@@ -100,6 +115,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     healthTimeoutMs: data.HEALTH_TIMEOUT_MS,
     pipelinesDir: data.PIPELINES_DIR,
     leaseTtlMs: data.LEASE_TTL_MS,
+    heartbeatIntervalMs: data.HEARTBEAT_INTERVAL_MS,
+    memberTimeoutMs:
+      data.MEMBER_TIMEOUT_MS ?? Math.max(data.LEASE_TTL_MS, 2 * data.HEARTBEAT_INTERVAL_MS),
     writerConcurrency: data.WRITER_CONCURRENCY,
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
     coalesce: { lingerMs: data.CONSUMER_LINGER_MS, maxEvents: data.CONSUMER_LINGER_MAX_EVENTS },
@@ -107,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     otlpEndpoint: data.OTEL_EXPORTER_OTLP_ENDPOINT,
     traceBatchMaxLinks: data.TRACE_BATCH_MAX_LINKS,
     eventIndexRetentionMs: data.EVENT_INDEX_RETENTION_MS,
+    eventIndexMaxRecords: data.EVENT_INDEX_MAX_RECORDS,
     embeddedStack,
   };
 }

@@ -78,6 +78,14 @@ export const envSchema = z.object({
   HEALTH_TIMEOUT_MS: intFromString(100, 60_000).default(2_000),
   /** Owner: how long an actor's lease lives without renewal; a crashed owner's actors move after it. */
   LEASE_TTL_MS: intFromString(1_000, 600_000).default(10_000),
+  /** Cluster: how often a process heartbeats (and the coordinator re-checks placement at most this slowly). */
+  HEARTBEAT_INTERVAL_MS: intFromString(100, 60_000).default(1_000),
+  /**
+   * Cluster: a process silent for longer counts as dead and its actors are placed elsewhere; also
+   * the coordinator lock's TTL. Default: LEASE_TTL_MS (at least twice HEARTBEAT_INTERVAL_MS), so a
+   * crashed owner is noticed about when its leases expire.
+   */
+  MEMBER_TIMEOUT_MS: intFromString(500, 600_000).optional(),
   /** Writer: batches inserted at the same time by one process. */
   WRITER_CONCURRENCY: intFromString(1, 256).default(4),
   /** Consumer: a Kafka partition pauses while a mailbox it feeds holds more entries than this. */
@@ -112,6 +120,8 @@ export const envSchema = z.object({
   TRACE_BATCH_MAX_LINKS: intFromString(0, 10_000).default(128),
   /** How long "find my event" remembers an event's outcome; 0 turns the index off. */
   EVENT_INDEX_RETENTION_MS: intFromString(0, 7 * 24 * 3_600_000).default(900_000),
+  /** Most find-my-event records per actor and 15-min bucket; past it outcomes are not indexed. */
+  EVENT_INDEX_MAX_RECORDS: intFromString(1, 100_000_000).default(200_000),
 });
 
 export type ParsedEnv = z.infer<typeof envSchema>;
