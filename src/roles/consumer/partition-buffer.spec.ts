@@ -46,6 +46,10 @@ describe('PartitionBuffer', () => {
     const buffer = new PartitionBuffer({ maxEvents: 3, lingerMs: 50 });
     expect(buffer.due(0)).toBe(false);
     expect(buffer.dueAt()).toBeUndefined();
+    buffer.add(routed([[0, [-1]]]), -1, 900);
+    // The session's first range goes at once.
+    expect(buffer.due(900)).toBe(true);
+    buffer.take();
     buffer.add(routed([[0, [0, 1]]]), 1, 1_000);
     expect(buffer.dueAt()).toBe(1_050);
     expect(buffer.due(1_049)).toBe(false);
@@ -57,6 +61,8 @@ describe('PartitionBuffer', () => {
 
   it('with no linger every batch is due at once', () => {
     const buffer = new PartitionBuffer({ maxEvents: 1_000, lingerMs: 0 });
+    buffer.add(routed([[0, [4]]]), 4, 1_000);
+    buffer.take();
     buffer.add(routed([[0, [5]]]), 5, 1_000);
     expect(buffer.due(1_000)).toBe(true);
   });

@@ -44,6 +44,8 @@ export class OutOfOrderBatchError extends Error {
  */
 export class PartitionBuffer<T = never> {
   private range: BufferedRange<T> | undefined;
+  /** Nothing taken yet: the first range of a session is due at once (see `due`). */
+  private first = true;
 
   constructor(private readonly limits: CoalesceLimits) {}
 
@@ -87,13 +89,21 @@ export class PartitionBuffer<T = never> {
 
   /** When the linger runs out; undefined when nothing is buffered. */
   dueAt(): number | undefined {
-    return this.range && this.range.since + this.limits.lingerMs;
+    const range = this.range;
+    if (range === undefined) return undefined;
+    return this.first ? range.since : range.since + this.limits.lingerMs;
   }
 
+  /**
+   * Due at the size limit or after the linger; the first range of a session at once, so that
+   * every actor hears of a (re)assigned partition as soon as before coalescing: join actors take
+   * a partition they have not heard from for a while as idle, and must not see the other
+   * partitions' progress long before this one's.
+   */
   due(now: number): boolean {
-    const range = this.range;
-    if (range === undefined) return false;
-    return range.events >= this.limits.maxEvents || now >= range.since + this.limits.lingerMs;
+    const dueAt = this.dueAt();
+    if (dueAt === undefined) return false;
+    return this.full || now >= dueAt;
   }
 
   /** Full: nothing more may be buffered before a flush succeeds (bounds memory). */
@@ -105,6 +115,7 @@ export class PartitionBuffer<T = never> {
   take(): BufferedRange<T> | undefined {
     const range = this.range;
     this.range = undefined;
+    if (range !== undefined) this.first = false;
     return range;
   }
 
