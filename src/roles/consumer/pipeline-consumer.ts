@@ -73,7 +73,8 @@ const tpKey = (topic: string, partition: number) => `${topic}/${partition}`;
  * Kafka batch to the pipeline's mailboxes, then commits the batch's offsets. Reconnects with
  * backoff while Kafka is unreachable, until stop().
  *
- * A batch's events go to their mailboxes as one entry per mailbox; before an offset is committed
+ * Consecutive batches of a partition are coalesced (MailboxCoalescer) and go to their mailboxes as
+ * one entry per mailbox; only appended offsets are committed. Before an offset is committed
  * every other mailbox gets an empty entry up to it (see PartitionSession), so a later session,
  * which starts at the committed offset and stamps it as `from`, finds `from <= next` in every
  * mailbox, including those that got no event for a long time.
