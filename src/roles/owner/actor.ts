@@ -63,6 +63,8 @@ export class PartitionActor {
   private conn: Redis | undefined;
   private processor: EntryProcessor | undefined;
   private seq = 0;
+  /** Generation of the last checkpoint written or restored (see the checkpoint script). */
+  private gen = 0;
   private stopping = false;
   private revokedReason: string | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -160,6 +162,7 @@ export class PartitionActor {
       }
     }
     this.seq = checkpoint?.seq ?? 0;
+    this.gen = checkpoint?.gen ?? 0;
     // A batch committed before a crash may never have been announced; BullMQ ignores known ids.
     const outbox = await conn.smembers(keys.outboxIndex(id, this.partition));
     if (outbox.length > 0) {
@@ -242,7 +245,7 @@ export class PartitionActor {
     const dedup = p.dedup;
     const changes = dedup?.changes();
     const started = Date.now();
-    await writeCheckpoint(await this.connection(), {
+    const outcome = await writeCheckpoint(await this.connection(), {
       pipeline: id,
       partition: this.partition,
       leaseValue: this.lease,
@@ -264,6 +267,7 @@ export class PartitionActor {
       cursor: p.cursor,
       next: p.next,
       seq,
+      gen: this.gen + 1,
       counters: p.allCounters(),
       deadLetters: p.deadLetters,
       deadLetterMaxLen: this.pipeline.dlq.maxEntries,
@@ -277,7 +281,10 @@ export class PartitionActor {
         },
       join: p.join?.state.changes(),
     });
+    // Already applied: this very step ran before and its reply was lost; the state is the same.
+    if (outcome === 'already-applied') this.log('checkpoint step was already applied', { seq });
     this.seq = seq;
+    this.gen += 1;
     p.reset();
     if (batch !== undefined) {
       await this.deps.queue.add(
@@ -319,8 +326,12 @@ export class PartitionActor {
   private async connection(): Promise<Redis> {
     if (this.conn === undefined) {
       // Blocking reads need their own connection; the actor's other commands share it, in order.
+      // A command whose reply a connection reset lost must fail, never be sent again behind the
+      // actor's back: the actor then restores from the checkpoint (which tells whether it ran).
       this.conn = this.deps.redis.duplicate({
         connectionName: `sluice:${this.deps.ownerId}:actor:${this.name}`,
+        autoResendUnfulfilledCommands: false,
+        enableOfflineQueue: false,
       });
       this.conn.on('error', () => undefined);
     }

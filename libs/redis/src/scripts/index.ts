@@ -7,6 +7,7 @@ export {
   readCheckpoint,
   readDedupBuckets,
   readJoinBuckets,
+  StaleCheckpointError,
   type StoredCheckpoint,
   type StoredJoinBucket,
   writeCheckpoint,
