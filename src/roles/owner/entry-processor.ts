@@ -113,8 +113,9 @@ export class EntryProcessor {
       applied = true;
       this.process(entry.topic, entry.partition, event, now);
     }
-    // Only an entry that moves `next` on tells the join something new about its source.
-    if (this.join && (known === undefined || entry.to + 1 > known)) {
+    // An entry that reaches what is applied tells the join about its source (consumers repeat
+    // their marks in empty entries up to what they have appended); one behind it is stale.
+    if (this.join && (known === undefined || entry.to + 1 >= known)) {
       this.join.endEntry(entry, now, this.joinSink);
     }
     this.next.set(tp, Math.max(known ?? 0, entry.to + 1));
