@@ -6,6 +6,7 @@ import { HealthModule } from './health';
 import { RedisModule } from './infra';
 import { PipelinesModule } from './pipelines';
 import { RolesModule } from './roles/roles.module';
+import { TelemetryModule } from './telemetry/telemetry.module';
 
 @Module({})
 export class AppModule {
@@ -24,6 +25,7 @@ export class AppModule {
           },
         }),
         HealthModule,
+        TelemetryModule,
         // Every process serves admin REST and keeps pipeline definitions in Redis.
         RedisModule,
         PipelinesModule,

@@ -1,3 +1,5 @@
+// First: the tracing SDK registers before any other module is loaded.
+import './tracing';
 import 'reflect-metadata';
 import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';

@@ -74,7 +74,7 @@ describe('join restart while the sources are quiet', () => {
       partitions: 2,
     });
     delete (definition.join as Record<string, unknown>).lateness;
-    app = await SluiceProcess.start({ env });
+    app = await SluiceProcess.start({ env: { ...env } });
     await postPipeline(app, definition);
     const { producer, close } = await connectProducer(env.KAFKA_BROKERS);
     const produce = async (from: number, to: number) => {
@@ -99,7 +99,7 @@ describe('join restart while the sources are quiet', () => {
     await app.kill();
     log('SIGKILL while quiet; producing during the downtime');
     await produce(10, 30);
-    app = await SluiceProcess.start({ env });
+    app = await SluiceProcess.start({ env: { ...env } });
     const restarted = app;
     await written(restarted, 30);
     await close();

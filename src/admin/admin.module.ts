@@ -1,6 +1,9 @@
 import { type MiddlewareConsumer, Module, type NestModule, RequestMethod } from '@nestjs/common';
 import { ConsumerLag } from './consumer-lag';
+import { RedisModule } from '../infra';
 import { DefinitionValidator } from './definition-validator';
+import { EventLookup } from './event-lookup';
+import { EventsController } from './events.controller';
 import { PipelineAdmin } from './pipeline-admin.service';
 import { PipelinesController } from './pipelines.controller';
 import { PipelinesDirLoader } from './pipelines-dir.loader';
@@ -9,8 +12,9 @@ import { YamlBodyMiddleware } from './yaml-body.middleware';
 
 /** Admin REST and PIPELINES_DIR, served by every process whatever its roles. */
 @Module({
-  controllers: [ProcessController, PipelinesController],
-  providers: [DefinitionValidator, PipelineAdmin, ConsumerLag, PipelinesDirLoader],
+  imports: [RedisModule],
+  controllers: [ProcessController, PipelinesController, EventsController],
+  providers: [DefinitionValidator, PipelineAdmin, ConsumerLag, PipelinesDirLoader, EventLookup],
 })
 export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

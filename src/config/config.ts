@@ -20,6 +20,8 @@ export interface SluiceConfig {
   mailboxMaxEntries: number;
   instanceId: string;
   otlpEndpoint: string | undefined;
+  traceBatchMaxLinks: number;
+  eventIndexRetentionMs: number;
   /** True when the server addresses came from the embedded local stack. */
   embeddedStack: boolean;
 }
@@ -101,6 +103,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
     instanceId: data.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     otlpEndpoint: data.OTEL_EXPORTER_OTLP_ENDPOINT,
+    traceBatchMaxLinks: data.TRACE_BATCH_MAX_LINKS,
+    eventIndexRetentionMs: data.EVENT_INDEX_RETENTION_MS,
     embeddedStack,
   };
 }

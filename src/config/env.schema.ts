@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SAMPLER_NAMES } from '@sluice/telemetry/sampling';
 import { ALL_ROLES, isRole, type Role } from './roles';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -91,6 +92,21 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9._:-]{1,128}$/, { message: 'must be 1-128 of A-Z a-z 0-9 . _ : -' })
     .optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: urlWithProtocols(['http:', 'https:']).optional(),
+  /** OTLP transport of the trace exporter (the SDK reads it; checked here). */
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json', 'grpc']).optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
+  /** Per-event sampling (batch, checkpoint and insert spans are always kept). */
+  OTEL_TRACES_SAMPLER: z.enum(SAMPLER_NAMES).optional(),
+  OTEL_TRACES_SAMPLER_ARG: z
+    .string()
+    .refine((v) => v.trim() === '' || (Number(v) >= 0 && Number(v) <= 1), {
+      message: 'must be a number from 0 to 1',
+    })
+    .optional(),
+  /** Most links from a batch span to the sampled events it carries. */
+  TRACE_BATCH_MAX_LINKS: intFromString(0, 10_000).default(128),
+  /** How long "find my event" remembers an event's outcome; 0 turns the index off. */
+  EVENT_INDEX_RETENTION_MS: intFromString(0, 7 * 24 * 3_600_000).default(900_000),
 });
 
 export type ParsedEnv = z.infer<typeof envSchema>;

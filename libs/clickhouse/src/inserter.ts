@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import { qualifiedName } from './exactly-once';
 
@@ -40,6 +41,34 @@ export class ClickHouseInserter {
       format: 'JSONEachRow',
       clickhouse_settings: { ...EXACTLY_ONCE_INSERT_SETTINGS, insert_deduplication_token: token },
       abort_signal: abortSignal,
+    });
+  }
+
+  /**
+   * Like insertBatch, for rows already serialized as JSONEachRow text (one row per line): the
+   * text is the request body as is, with no per-row encoding here.
+   */
+  async insertJsonEachRow(
+    database: string,
+    table: string,
+    body: string,
+    token: string,
+    abortSignal?: AbortSignal,
+  ): Promise<void> {
+    if (token === '')
+      throw new RangeError('insertJsonEachRow needs a non-empty deduplication token');
+    if (body === '') return;
+    const result = await this.client.exec({
+      query: `INSERT INTO ${qualifiedName(database, table)} FORMAT JSONEachRow`,
+      values: Readable.from([body]),
+      clickhouse_settings: { ...EXACTLY_ONCE_INSERT_SETTINGS, insert_deduplication_token: token },
+      abort_signal: abortSignal,
+    });
+    // An INSERT answers with an empty body; drain it so the socket goes back to the pool.
+    result.stream.resume();
+    await new Promise<void>((resolve, reject) => {
+      result.stream.once('end', resolve);
+      result.stream.once('error', reject);
     });
   }
 }

@@ -51,6 +51,9 @@ export const keys = {
   counters: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:counters`,
   /** Stream: dead-letter entries of this partition. */
   deadLetters: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:dlq`,
+  /** Hash: find-my-event records (8-byte key hash -> packed outcome) of one time bucket. */
+  eventIndex: (pipeline: string, partition: number, bucketStartMs: number) =>
+    `${tag(pipeline, partition)}:events:${bucketStartMs}`,
 } as const;
 
 function tag(pipeline: string, partition: number): string {

@@ -2,7 +2,9 @@ import { Inject, Injectable, Logger, Module } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { registerCompressionCodecs } from '@sluice/kafka';
 import { loadHasher, type Hasher } from '@sluice/pipeline';
+import type { Telemetry } from '@sluice/telemetry';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../config';
+import { TELEMETRY } from '../../telemetry/tokens';
 import { KafkaModule, REDIS, RedisModule } from '../../infra';
 import { PipelineWatcher, type ActivePipeline } from '../../pipelines';
 import { RoleRegistry } from '../role-registry';
@@ -30,6 +32,7 @@ export class ConsumerRole extends RoleService {
     private readonly watcher: PipelineWatcher,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
+    @Inject(TELEMETRY) private readonly telemetry: Telemetry,
   ) {
     super(registry);
   }
@@ -89,6 +92,7 @@ export class ConsumerRole extends RoleService {
         clientId: this.config.kafkaClientId,
         fallbackBrokers: this.config.kafkaBrokers,
         mailboxMaxEntries: this.config.mailboxMaxEntries,
+        telemetry: this.telemetry,
       });
       this.consumers.set(id, { consumer, json });
       this.logger.log({ pipeline: id }, `starting the consumer of pipeline ${id}`);

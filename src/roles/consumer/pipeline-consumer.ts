@@ -4,6 +4,7 @@ import { logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafk
 import { createKafka, groupLogBridge, type KafkaLogLevel } from '@sluice/kafka';
 import { encodeMailboxEntry, type CompiledPipeline, type Hasher } from '@sluice/pipeline';
 import { marksHeartbeatMs } from '@sluice/pipeline/join';
+import type { Telemetry } from '@sluice/telemetry';
 import { maxEventTime, routeBatch } from './batch-router';
 import { groupIdOf, kafkaOptionsOf } from './kafka-options';
 import { appendToMailboxes, mailboxLengths, type MailboxAppend } from './mailbox-appender';
@@ -16,6 +17,8 @@ export interface PipelineConsumerOptions {
   fallbackBrokers: readonly string[];
   /** A source partition pauses while any mailbox of the pipeline holds more entries. */
   mailboxMaxEntries: number;
+  /** Consume spans and consumer metrics; absent in tests that do not need them. */
+  telemetry?: Telemetry;
 }
 
 /** In-process counters (not exactly-once: the actors count `consumed`). */
@@ -259,6 +262,8 @@ export class PipelineConsumer {
         )
       : undefined;
     const marks = progress && joinMarks(progress, state.topicPartitions);
+    // Before encoding: a traced event's entry carries its consume span's context.
+    const traced = options.telemetry?.tracing.consume(pipeline.id, topic, partition, routed);
     const appends: MailboxAppend[] = [];
     for (const [mailbox, events] of routed) {
       for (const event of events) if (event.error !== undefined) this.counters.malformed += 1;
@@ -266,7 +271,14 @@ export class PipelineConsumer {
       appends.push({ mailbox, entry: encodeMailboxEntry({ ...entry, ...marks, events }) });
     }
     // Throws on any Redis error: nothing is resolved or committed and kafkajs retries the batch.
-    const longest = await appendToMailboxes(options.redis, pipeline.id, appends);
+    const longest = await appendToMailboxes(options.redis, pipeline.id, appends).catch(
+      (err: unknown) => {
+        traced?.fail(err);
+        throw err;
+      },
+    );
+    traced?.end();
+    this.countBatch(topic, partition, batch.messages.length, Number(batch.offsetLag()));
     this.counters.eventsRead += batch.messages.length;
     this.counters.batchesAppended += 1;
     this.counters.entriesAppended += appends.length;
@@ -276,6 +288,14 @@ export class PipelineConsumer {
     state.appended(routed.keys(), to, progress);
     if (longest > options.mailboxMaxEntries) this.pause(topic, partition);
     await payload.heartbeat();
+  }
+
+  private countBatch(topic: string, partition: number, events: number, lag: number): void {
+    const metrics = this.options.telemetry?.metrics;
+    if (metrics === undefined) return;
+    const pipeline = this.pipeline.id;
+    metrics.consumed.inc({ pipeline }, events);
+    metrics.consumerLag.set({ pipeline, topic, partition }, Math.max(0, lag));
   }
 
   private async partitionSession(

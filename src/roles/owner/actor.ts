@@ -20,6 +20,7 @@ import {
   renewLease,
   writeCheckpoint,
 } from '@sluice/redis/scripts';
+import { ActorTelemetry, type Telemetry } from '@sluice/telemetry';
 import { EntryProcessor } from './entry-processor';
 
 export type ActorState = 'Restoring' | 'Active' | 'Revoking' | 'Closed';
@@ -32,6 +33,7 @@ export interface ActorDeps {
   readonly ownerId: string;
   readonly leaseTtlMs: number;
   readonly logger: Logger;
+  readonly telemetry?: Telemetry;
 }
 
 /** Entries per XREAD; one entry is one Kafka batch's events for this partition. */
@@ -72,6 +74,7 @@ export class PartitionActor {
   private running: Promise<void> | undefined;
   private readonly lease: string;
   private readonly mailbox: string;
+  private telemetry: ActorTelemetry | undefined;
 
   constructor(
     readonly pipeline: CompiledPipeline,
@@ -163,6 +166,11 @@ export class PartitionActor {
     }
     this.seq = checkpoint?.seq ?? 0;
     this.gen = checkpoint?.gen ?? 0;
+    if (this.deps.telemetry) {
+      this.telemetry ??= new ActorTelemetry(this.deps.telemetry, id, this.partition);
+      this.telemetry.log.reset();
+      processor.observer = this.telemetry.log;
+    }
     // A batch committed before a crash may never have been announced; BullMQ ignores known ids.
     const outbox = await conn.smembers(keys.outboxIndex(id, this.partition));
     if (outbox.length > 0) {
@@ -245,25 +253,27 @@ export class PartitionActor {
     const dedup = p.dedup;
     const changes = dedup?.changes();
     const started = Date.now();
+    const info = { batchId: batch, rows: rows.length, deadLetters: p.deadLetters };
+    const tel = this.telemetry?.beginFlush(info);
+    const payload =
+      batch === undefined
+        ? undefined
+        : encodeOutboxBatch({
+            pipeline: id,
+            partition: this.partition,
+            batchId: batch,
+            database: sink.database,
+            table: sink.table,
+            rows,
+            createdAt: started,
+            ...tel?.payloadExtras(),
+          });
+    tel?.checkpointStarted();
     const outcome = await writeCheckpoint(await this.connection(), {
       pipeline: id,
       partition: this.partition,
       leaseValue: this.lease,
-      batch:
-        batch === undefined
-          ? undefined
-          : {
-              id: batch,
-              payload: encodeOutboxBatch({
-                pipeline: id,
-                partition: this.partition,
-                batchId: batch,
-                database: sink.database,
-                table: sink.table,
-                rows,
-                createdAt: started,
-              }),
-            },
+      batch: batch === undefined || payload === undefined ? undefined : { id: batch, payload },
       cursor: p.cursor,
       next: p.next,
       seq,
@@ -280,11 +290,16 @@ export class PartitionActor {
           expireAt: (start) => Math.max(dedup.expiresAt(start), started + dedup.windowMs),
         },
       join: p.join?.state.changes(),
+      eventIndex: tel?.eventIndex(this.epoch, seq, started),
+    }).catch((err: unknown) => {
+      tel?.fail(err);
+      throw err;
     });
     // Already applied: this very step ran before and its reply was lost; the state is the same.
     if (outcome === 'already-applied') this.log('checkpoint step was already applied', { seq });
     this.seq = seq;
     this.gen += 1;
+    tel?.committed(p.allCounters(), payload?.length ?? 0);
     p.reset();
     if (batch !== undefined) {
       await this.deps.queue.add(
@@ -310,8 +325,12 @@ export class PartitionActor {
         this.deps.leaseTtlMs,
       );
       if (ours) this.lastRenewed = Date.now();
-      else this.revokedReason = 'lease lost: another owner holds it';
+      else {
+        this.revokedReason = 'lease lost: another owner holds it';
+        this.telemetry?.leaseRenewFailed('lost');
+      }
     } catch (err) {
+      this.telemetry?.leaseRenewFailed('error');
       this.deps.logger.warn(
         { ...this.ids() },
         `actor ${this.name}: lease renewal failed: ${String(err)}`,

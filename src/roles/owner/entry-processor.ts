@@ -11,6 +11,7 @@ import {
 import { DedupState } from '@sluice/pipeline/dedup';
 import type { DeadLetter } from '@sluice/redis/scripts';
 import { eventTimeMs } from '@sluice/pipeline/join';
+import type { EventObserver } from '@sluice/telemetry';
 import { JoinStage, type JoinSink } from './join-stage';
 
 /** Counters an actor owns (`written` belongs to the writer). */
@@ -56,6 +57,8 @@ export class EntryProcessor {
   /** Set for join pipelines: per-source dedup runs before it, filter and transform after it. */
   readonly join: JoinStage | undefined;
   private readonly joinSink: JoinSink;
+  /** Told every outcome (traces, find-my-event); telemetry owns it, the actor resets it. */
+  observer: EventObserver | undefined;
   private readonly perTopicDedup: boolean;
   private readonly transformColumns: readonly string[];
 
@@ -110,6 +113,7 @@ export class EntryProcessor {
         this.counters.staleSkipped += 1;
         continue;
       }
+      if (!applied) this.observer?.entry(entry.topic, entry.partition, event.offset, entry.to);
       applied = true;
       this.process(entry.topic, entry.partition, event, now);
     }
@@ -175,8 +179,10 @@ export class EntryProcessor {
 
   private process(topic: string, partition: number, event: MailboxEvent, now: number): void {
     this.counters.consumed += 1;
+    let dedupHash: bigint | undefined;
     const dead: Dead = (stage, error, message) => {
       this.counters.deadLettered += 1;
+      this.observer?.outcome(topic, event, 'dead-lettered', dedupHash, stage, error);
       this.deadLetters.push({
         stage,
         error,
@@ -202,14 +208,15 @@ export class EntryProcessor {
       try {
         if (!this.pipeline.filter.test(input)) {
           this.counters.filtered += 1;
+          this.observer?.outcome(topic, event, 'filtered', this.observedKey(topic, input));
           return;
         }
       } catch (err) {
+        dedupHash = this.observedKey(topic, input);
         return dead('filter', errorText(err));
       }
     }
 
-    let dedupHash: bigint | undefined;
     let dedupTime = 0;
     if (source.dedup && this.dedup) {
       try {
@@ -223,6 +230,7 @@ export class EntryProcessor {
       }
       if (this.dedup.isDuplicate(dedupHash, dedupTime, source.dedup.windowMs)) {
         this.counters.duplicates += 1;
+        this.observer?.outcome(topic, event, 'duplicate', dedupHash);
         return;
       }
     }
@@ -243,6 +251,19 @@ export class EntryProcessor {
     // Marked seen only once the row exists: a key in the dedup state always has a written row.
     if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime);
     this.rows.push(row);
+    this.observer?.outcome(topic, event, 'written', dedupHash);
+  }
+
+  /** The dedup key hash of an event the pipeline stops before dedup, for find-my-event only. */
+  private observedKey(topic: string, input: Record<string, unknown>): bigint | undefined {
+    const spec = this.pipeline.sources.get(topic)?.dedup;
+    if (!this.observer?.wantsKeys || spec === undefined) return undefined;
+    try {
+      const key = spec.key.key(input);
+      return this.hasher.hash64(this.perTopicDedup ? `${topic}\u0000${key}` : key);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Join pipelines: per-source dedup, then the join; the join stage writes the pairs' rows. */
@@ -272,6 +293,7 @@ export class EntryProcessor {
       }
       if (this.dedup.isDuplicate(dedupHash, prepared.time, source.dedup.windowMs)) {
         this.counters.duplicates += 1;
+        this.observer?.outcome(topic, event, 'duplicate', dedupHash);
         return;
       }
     }

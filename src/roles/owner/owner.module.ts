@@ -10,7 +10,10 @@ import {
   createRedis,
 } from '@sluice/redis';
 import { acquireLease } from '@sluice/redis/scripts';
+import type { Telemetry } from '@sluice/telemetry';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../config';
+import { actorGauges } from '../../telemetry/actor-gauges';
+import { TELEMETRY } from '../../telemetry/tokens';
 import { REDIS, RedisModule } from '../../infra';
 import { type ActivePipeline, PipelineWatcher } from '../../pipelines';
 import { RoleRegistry } from '../role-registry';
@@ -39,12 +42,14 @@ export class OwnerRole extends RoleService {
   private unsubscribe: (() => void) | undefined;
   private placing: Promise<void> | undefined;
   private stopped = false;
+  private stopGauges: (() => void) | undefined;
 
   constructor(
     registry: RoleRegistry,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
     private readonly watcher: PipelineWatcher,
+    @Inject(TELEMETRY) private readonly telemetry: Telemetry,
   ) {
     super(registry);
   }
@@ -70,6 +75,9 @@ export class OwnerRole extends RoleService {
       prefix: BATCH_QUEUE_PREFIX,
     });
     this.queue.on('error', (err) => this.logger.warn(`batch queue: ${err.message}`));
+    this.stopGauges = this.telemetry.metrics.onScrape(
+      actorGauges(this.redis, () => this.actors.values()),
+    );
     this.unsubscribe = this.watcher.onChange(() => this.schedule());
     this.timer = setInterval(() => this.schedule(), PLACEMENT_INTERVAL_MS);
     this.schedule();
@@ -82,6 +90,7 @@ export class OwnerRole extends RoleService {
     this.timer = undefined;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    this.stopGauges?.();
     await this.placing;
     const actors = [...this.actors.values()];
     this.actors.clear();
@@ -160,6 +169,7 @@ export class OwnerRole extends RoleService {
         ownerId: this.config.instanceId,
         leaseTtlMs: this.config.leaseTtlMs,
         logger: this.logger,
+        telemetry: this.telemetry,
       });
       this.actors.set(actor.name, actor);
       actor.start();

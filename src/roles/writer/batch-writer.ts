@@ -5,9 +5,10 @@ import type { Redis } from 'ioredis';
 import { isRetryable } from '@sluice/clickhouse';
 import type { CompiledPipeline } from '@sluice/pipeline';
 import { type BatchJob, keys } from '@sluice/redis';
+import { InsertTelemetry, type Telemetry } from '@sluice/telemetry';
 import type { PipelineWatcher } from '../../pipelines';
 import { retryDelayMs } from './backoff';
-import { checkBatchJob, decodeOutboxBatch, MalformedBatchError } from './outbox';
+import { batchRows, checkBatchJob, decodeOutboxBatch, MalformedBatchError } from './outbox';
 import type { SinkClients } from './sink-clients';
 import { WriterScripts } from './writer.lua';
 
@@ -17,6 +18,7 @@ export type BatchOutcome = 'written' | 'dead-lettered' | 'gone' | 'orphaned';
 export interface BatchWriterOptions {
   /** Below the actor lease TTL: a stalled insert is abandoned (and retried) before that. */
   insertTimeoutMs: number;
+  telemetry?: Telemetry;
 }
 
 /**
@@ -65,32 +67,51 @@ export class BatchWriter {
       // outbox, so nothing is lost: a pipeline created again under this id re-announces it
       // when its actor starts, and deleting a pipeline's state removes it for good.
       this.logger.warn(
-        `batch ${ref.batchId}: pipeline ${ref.pipeline} is not defined; its ${batch.rows.length} rows stay in the outbox`,
+        `batch ${ref.batchId}: pipeline ${ref.pipeline} is not defined; its ${batch.count} rows stay in the outbox`,
       );
       return 'orphaned';
     }
 
     const inserter = this.sinks.inserter(pipeline.sink);
+    const tel =
+      this.options.telemetry &&
+      new InsertTelemetry(this.options.telemetry, {
+        ...ref,
+        table: batch.table,
+        rows: batch.count,
+        traceparent: batch.traceparent,
+        times: batch.times,
+      });
     try {
-      await inserter.insertBatch(
+      await inserter.insertJsonEachRow(
         batch.database,
         batch.table,
-        batch.rows,
+        batch.body,
         ref.batchId,
         AbortSignal.timeout(this.options.insertTimeoutMs),
       );
     } catch (err) {
-      if (isRetryable(err)) throw err;
+      if (isRetryable(err)) {
+        tel?.failed(err);
+        throw err;
+      }
       const reason = describe(err);
-      const moved = await this.scripts.deadLetter(ref, batch.rows, reason, pipeline.dlq.maxEntries);
+      const moved = await this.scripts.deadLetter(
+        ref,
+        batchRows(batch),
+        reason,
+        pipeline.dlq.maxEntries,
+      );
+      tel?.deadLettered(reason, moved);
       if (moved) {
         this.logger.warn(
-          `batch ${ref.batchId}: ClickHouse refused ${batch.rows.length} rows for good, dead-lettered: ${reason}`,
+          `batch ${ref.batchId}: ClickHouse refused ${batch.count} rows for good, dead-lettered: ${reason}`,
         );
       }
       return 'dead-lettered';
     }
-    await this.scripts.complete(ref, batch.rows.length);
+    const counted = await this.scripts.complete(ref, batch.count);
+    tel?.written(counted);
     return 'written';
   }
 

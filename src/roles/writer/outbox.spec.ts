@@ -1,18 +1,33 @@
 import { pack } from 'msgpackr';
-import { checkBatchJob, decodeOutboxBatch, MalformedBatchError } from './outbox';
+import { encodeOutboxBatch } from '@sluice/redis/scripts';
+import { batchRows, checkBatchJob, decodeOutboxBatch, MalformedBatchError } from './outbox';
 
 const job = { pipeline: 'orders', partition: 3, batchId: 'orders.3.1.7' };
 
 describe('decodeOutboxBatch', () => {
-  it('reads the entry the owner packs', () => {
-    const entry = {
-      ...job,
-      database: 'default',
-      table: 'orders',
-      rows: [{ id: 1, name: 'a' }, { id: 2 }],
-      createdAt: 1_700_000_000_000,
-    };
-    expect(decodeOutboxBatch(pack(entry), job)).toEqual(entry);
+  const entry = {
+    ...job,
+    database: 'default',
+    table: 'orders',
+    rows: [{ id: 1, name: 'a\nb' }, { id: 2 }],
+    createdAt: 1_700_000_000_000,
+  };
+  const expected = {
+    batchId: job.batchId,
+    database: 'default',
+    table: 'orders',
+    body: '{"id":1,"name":"a\\nb"}\n{"id":2}\n',
+    count: 2,
+  };
+
+  it('reads the entry the owner packs: the rows as JSONEachRow text', () => {
+    const batch = decodeOutboxBatch(encodeOutboxBatch(entry), job);
+    expect(batch).toEqual(expected);
+    expect(batchRows(batch)).toEqual(entry.rows);
+  });
+
+  it('reads entries of the earlier shape, rows packed as objects', () => {
+    expect(decodeOutboxBatch(pack(entry), job)).toEqual(expected);
   });
 
   it('refuses what is not a batch, or a batch stored under another id', () => {

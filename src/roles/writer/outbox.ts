@@ -1,6 +1,6 @@
 import { unpack } from 'msgpackr';
 import type { BatchJob } from '@sluice/redis';
-import type { OutboxBatch } from '@sluice/redis/scripts';
+import type { StoredOutboxBatch } from '@sluice/redis/scripts';
 
 // The owner encodes the entry (libs/redis/src/scripts/outbox.ts); this is its checked decoder.
 
@@ -9,20 +9,44 @@ export class MalformedBatchError extends Error {
   override readonly name = 'MalformedBatchError';
 }
 
-export function decodeOutboxBatch(data: Buffer, job: BatchJob): OutboxBatch {
+/** A stored batch: its rows as JSONEachRow text (the insert body) and their count. */
+export interface DecodedBatch {
+  batchId?: string;
+  database: string;
+  table: string;
+  body: string;
+  count: number;
+  /** W3C context of the owner's batch span, when the batch was traced. */
+  traceparent?: string;
+  /** (Kafka timestamp ms, rows) pairs, for the end-to-end latency histogram. */
+  times?: number[];
+}
+
+/** The rows of a batch as objects; only dead-lettering needs them. */
+export function batchRows(batch: DecodedBatch): Record<string, unknown>[] {
+  return batch.body
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+export function decodeOutboxBatch(data: Buffer, job: BatchJob): DecodedBatch {
   let value: unknown;
   try {
     value = unpack(data);
   } catch (err) {
     throw new MalformedBatchError(`outbox entry ${job.batchId} is not msgpack: ${String(err)}`);
   }
-  const batch = value as Partial<OutboxBatch> | null;
+  const batch = value as (Partial<StoredOutboxBatch> & { rows?: Record<string, unknown>[] }) | null;
   if (
     batch === null ||
     typeof batch !== 'object' ||
     typeof batch.database !== 'string' ||
     typeof batch.table !== 'string' ||
-    !Array.isArray(batch.rows)
+    !(
+      Array.isArray(batch.rows) ||
+      (typeof batch.body === 'string' && typeof batch.count === 'number')
+    )
   ) {
     throw new MalformedBatchError(
       `outbox entry ${job.batchId} lacks database, table or rows (keys: ${
@@ -34,7 +58,16 @@ export function decodeOutboxBatch(data: Buffer, job: BatchJob): OutboxBatch {
   if (batch.batchId !== undefined && batch.batchId !== job.batchId) {
     throw new MalformedBatchError(`outbox entry ${job.batchId} holds batch ${batch.batchId}`);
   }
-  return batch as OutboxBatch;
+  const { database, table, batchId } = batch;
+  const traceparent = typeof batch.traceparent === 'string' ? batch.traceparent : undefined;
+  const times = Array.isArray(batch.times) ? batch.times : undefined;
+  if (typeof batch.body === 'string' && typeof batch.count === 'number') {
+    return { batchId, database, table, body: batch.body, count: batch.count, traceparent, times };
+  }
+  // An entry written before the outbox held JSONEachRow text.
+  const rows = batch.rows ?? [];
+  const body = rows.map((row) => `${JSON.stringify(row)}\n`).join('');
+  return { batchId, database, table, body, count: rows.length, traceparent, times };
 }
 
 /** Job data is checked because a job is only a pointer: a wrong one must not touch other keys. */

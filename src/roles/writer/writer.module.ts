@@ -8,7 +8,9 @@ import {
   closeRedis,
   createRedis,
 } from '@sluice/redis';
+import type { Telemetry } from '@sluice/telemetry';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../config';
+import { TELEMETRY } from '../../telemetry/tokens';
 import { ClickHouseModule, REDIS, RedisModule } from '../../infra';
 import { PipelineWatcher } from '../../pipelines';
 import { RoleRegistry } from '../role-registry';
@@ -46,6 +48,7 @@ export class WriterRole extends RoleService {
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
     private readonly watcher: PipelineWatcher,
+    @Inject(TELEMETRY) private readonly telemetry: Telemetry,
   ) {
     super(registry);
   }
@@ -54,7 +57,10 @@ export class WriterRole extends RoleService {
     // Below the lease TTL (design: writers' insert timeouts stay below the lease time).
     const insertTimeoutMs = Math.max(1_000, Math.floor(this.config.leaseTtlMs * 0.75));
     this.sinks = new SinkClients(insertTimeoutMs, this.config.writerConcurrency);
-    const writer = new BatchWriter(this.redis, this.watcher, this.sinks, { insertTimeoutMs });
+    const writer = new BatchWriter(this.redis, this.watcher, this.sinks, {
+      insertTimeoutMs,
+      telemetry: this.telemetry,
+    });
     // BullMQ blocks on its connection, which needs maxRetriesPerRequest null: its own one.
     this.connection = createRedis(this.config.redisUrl, {
       connectionName: `sluice:${this.config.instanceId}:writer`,

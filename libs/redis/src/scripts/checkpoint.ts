@@ -8,10 +8,11 @@ import { LuaScript, type ScriptArg } from './lua-script';
  * dedup bucket, one per expired bucket, one per join bucket append, one per join matched-flags
  * append, two (records, flags) per released join bucket. ARGV: 1 lease value, 2 batch id
  * ('' = no rows), 3 batch payload, 4 cursor, 5 next (JSON), 6 seq, 7 dead-letter stream bound,
- * 8 checkpoint generation, then counted groups: counters (name, increment), dead letters (7 fields), bucket appends (start,
- * expire-at ms, bytes), expired buckets (start), join appends (index member, score, bytes), join
- * matched appends (bytes), join releases (index member), and last the join watermark snapshot
- * ('' = none). The lease check comes first and nothing is written when it fails, so an owner
+ * 8 checkpoint generation, then counted groups: counters (name, increment), dead letters
+ * (7 fields), bucket appends (start, expire-at ms, bytes), expired buckets (start), join appends
+ * (index member, score, bytes), join matched appends (bytes), join releases (index member), and last the join watermark snapshot
+ * ('' = none), then optionally the find-my-event index (count, expire-at ms, field/value pairs; its
+ * key last in KEYS). The lease check comes first and nothing is written when it fails, so an owner
  * that lost its lease can never commit.
  *
  * Not idempotent by itself (APPEND, HINCRBY, XADD), so it is guarded by a generation stored in the
@@ -84,6 +85,19 @@ end
 if ARGV[i] ~= '' then
   redis.call('HSET', KEYS[2], 'join', ARGV[i])
 end
+i = i + 1
+n = tonumber(ARGV[i] or '0'); i = i + 1
+if n > 0 then
+  local expireAt = ARGV[i]; i = i + 1
+  -- unpack is bounded by Lua's C stack: HSET in chunks of fields.
+  local last = i + 2 * n - 1
+  while i <= last do
+    local stop = math.min(i + 399, last)
+    redis.call('HSET', KEYS[k], unpack(ARGV, i, stop))
+    i = stop + 1
+  end
+  redis.call('PEXPIREAT', KEYS[k], expireAt)
+end
 if ARGV[4] ~= '0-0' then
   redis.call('XTRIM', KEYS[7], 'MINID', ARGV[4])
 end
@@ -131,6 +145,14 @@ export interface JoinWrite {
   meta: string;
 }
 
+/** Find-my-event records of this checkpoint, all in the bucket of its time. */
+export interface EventIndexWrite {
+  bucketStart: number;
+  expireAt: number;
+  /** Alternating field (key hash) and value (packed record). */
+  fields: readonly Buffer[];
+}
+
 export interface CheckpointWrite {
   pipeline: string;
   partition: number;
@@ -149,6 +171,7 @@ export interface CheckpointWrite {
   deadLetterMaxLen: number;
   dedup?: DedupWrite;
   join?: JoinWrite;
+  eventIndex?: EventIndexWrite;
 }
 
 export interface StoredCheckpoint {
@@ -235,6 +258,11 @@ export async function writeCheckpoint(
     args.push(joinMember(r.side, r.start));
   }
   args.push(join?.meta ?? '');
+  const index = w.eventIndex;
+  if (index !== undefined && index.fields.length >= 2) {
+    scriptKeys.push(keys.eventIndex(p, n, index.bucketStart));
+    args.push(Math.floor(index.fields.length / 2), index.expireAt, ...index.fields);
+  }
   try {
     return (await CHECKPOINT.run(redis, scriptKeys, args)) === 0 ? 'already-applied' : 'applied';
   } catch (err) {

@@ -2,6 +2,7 @@ export {
   type CheckpointWrite,
   type DeadLetter,
   type DedupWrite,
+  type EventIndexWrite,
   FencedError,
   type JoinWrite,
   readCheckpoint,
@@ -14,4 +15,4 @@ export {
 } from './checkpoint';
 export { acquireLease, leaseValue, releaseLease, renewLease } from './lease';
 export { LuaScript, type ScriptArg } from './lua-script';
-export { encodeOutboxBatch, type OutboxBatch } from './outbox';
+export { encodeOutboxBatch, type OutboxBatch, type StoredOutboxBatch } from './outbox';

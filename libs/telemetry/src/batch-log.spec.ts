@@ -1,0 +1,57 @@
+import { BatchLog } from './batch-log';
+import { decodeIndexRecord } from './event-index';
+import { Tracing } from './tracing';
+
+describe('BatchLog', () => {
+  it('collects offsets, row times and index records of one batch, then resets', () => {
+    const log = new BatchLog({
+      tracing: Tracing.disabled(),
+      pipeline: 'p',
+      partition: 1,
+      indexEvents: true,
+    });
+    log.entry('t', 0, 10, 20);
+    log.entry('t', 0, 21, 30);
+    log.entry('t', 3, 5, 5);
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    log.outcome('t', { offset: 10, timestamp: 1003, traceparent: tp }, 'written', 7n);
+    log.outcome('t', { offset: 11, timestamp: 1007 }, 'written', 8n);
+    log.outcome('t', { offset: 12, timestamp: 1020 }, 'duplicate', 7n);
+    log.outcome(
+      't',
+      { offset: 13, timestamp: 1020 },
+      'dead-lettered',
+      undefined,
+      'parse',
+      'bad json',
+    );
+    expect(log.offsetRanges()).toBe('t/0:10-30,t/3:5-5');
+    expect(log.rowTimes()).toEqual([1000, 2]);
+    const fields = log.indexFields(2, 9, 1_700_000_000_000);
+    // the dead letter has no key: not indexed
+    expect(fields).toHaveLength(6);
+    expect(decodeIndexRecord(fields[1]!)).toMatchObject({
+      stage: 'written',
+      epoch: 2,
+      seq: 9,
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      sampled: true,
+    });
+    expect(fields[4]).toHaveLength(9);
+    log.reset();
+    expect(log.indexFields(2, 10, 0)).toEqual([]);
+    expect(log.rowTimes()).toEqual([]);
+  });
+
+  it('records nothing for the index when it is off', () => {
+    const log = new BatchLog({
+      tracing: Tracing.disabled(),
+      pipeline: 'p',
+      partition: 1,
+      indexEvents: false,
+    });
+    log.outcome('t', { offset: 1, timestamp: 1 }, 'written', 7n);
+    expect(log.wantsKeys).toBe(false);
+    expect(log.indexFields(1, 1, 0)).toEqual([]);
+  });
+});

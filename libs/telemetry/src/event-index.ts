@@ -1,0 +1,114 @@
+/**
+ * "Find my event": a compact record of what became of each event, by the 64-bit hash of its
+ * dedup key, written by the actor in its checkpoint script into one Redis hash per time bucket
+ * (by checkpoint time) and partition. A hash field is the 8-byte key hash (little endian), plus
+ * a `d` byte for the latest duplicate of that key, so a duplicate never hides the first outcome.
+ *
+ * Record layout (value): stage u8, dead-letter stage u8, flags u8 (1: trace id, 2: sampled),
+ * epoch u32, checkpoint seq u32, processed-at seconds u32, [trace id 16 bytes], [reason utf8].
+ */
+
+export type IndexStage = 'written' | 'filtered' | 'duplicate' | 'dead-lettered';
+
+export interface IndexRecord {
+  stage: IndexStage;
+  /** Dead letters: the stage that refused the event (parse, filter, dedup, transform, ...). */
+  deadLetterStage?: string;
+  /** Owner epoch and checkpoint seq: for `written` they name the batch. */
+  epoch: number;
+  seq: number;
+  /** Processing time, ms (stored in seconds). */
+  at: number;
+  traceId?: string;
+  sampled?: boolean;
+  reason?: string;
+}
+
+/** Buckets are fixed in size so every process reads what any other wrote, whatever its retention. */
+export const EVENT_INDEX_BUCKET_MS = 15 * 60_000;
+const MAX_REASON_BYTES = 200;
+const HEADER = 15;
+
+const STAGES: readonly IndexStage[] = ['written', 'filtered', 'duplicate', 'dead-lettered'];
+const DL_STAGES = ['', 'parse', 'filter', 'dedup', 'transform', 'join', 'insert'];
+const DUPLICATE_SUFFIX = 0x64; // 'd'
+
+export function indexField(hash: bigint, duplicate = false): Buffer {
+  const field = Buffer.allocUnsafe(duplicate ? 9 : 8);
+  field.writeBigUInt64LE(BigInt.asUintN(64, hash), 0);
+  if (duplicate) field[8] = DUPLICATE_SUFFIX;
+  return field;
+}
+
+export function encodeIndexRecord(record: IndexRecord): Buffer {
+  const trace = record.traceId !== undefined && /^[0-9a-f]{32}$/.test(record.traceId);
+  const reason =
+    record.reason === undefined ? undefined : truncateUtf8(record.reason, MAX_REASON_BYTES);
+  const out = Buffer.alloc(HEADER + (trace ? 16 : 0) + (reason?.length ?? 0));
+  out[0] = STAGES.indexOf(record.stage) + 1;
+  const dl = record.deadLetterStage === undefined ? 0 : DL_STAGES.indexOf(record.deadLetterStage);
+  out[1] = dl < 0 ? 255 : dl;
+  out[2] = (trace ? 1 : 0) | (record.sampled ? 2 : 0);
+  out.writeUInt32LE(record.epoch >>> 0, 3);
+  out.writeUInt32LE(record.seq >>> 0, 7);
+  out.writeUInt32LE(Math.floor(record.at / 1000) >>> 0, 11);
+  let at = HEADER;
+  if (trace) {
+    out.write(record.traceId as string, at, 'hex');
+    at += 16;
+  }
+  if (reason) reason.copy(out, at);
+  return out;
+}
+
+export function decodeIndexRecord(data: Buffer): IndexRecord | undefined {
+  if (data.length < HEADER) return undefined;
+  const stage = STAGES[(data[0] ?? 0) - 1];
+  if (stage === undefined) return undefined;
+  const flags = data[2] ?? 0;
+  const record: IndexRecord = {
+    stage,
+    epoch: data.readUInt32LE(3),
+    seq: data.readUInt32LE(7),
+    at: data.readUInt32LE(11) * 1000,
+  };
+  const dl = data[1] ?? 0;
+  if (dl !== 0) record.deadLetterStage = DL_STAGES[dl] ?? 'other';
+  let at = HEADER;
+  if (flags & 1 && data.length >= at + 16) {
+    record.traceId = data.toString('hex', at, at + 16);
+    record.sampled = (flags & 2) !== 0;
+    at += 16;
+  }
+  if (data.length > at) record.reason = data.toString('utf8', at);
+  return record;
+}
+
+export function indexBucketOf(ms: number): number {
+  return Math.floor(ms / EVENT_INDEX_BUCKET_MS) * EVENT_INDEX_BUCKET_MS;
+}
+
+/** A bucket lives for the retention after its last possible write. */
+export function indexExpireAt(bucketStart: number, retentionMs: number): number {
+  return bucketStart + EVENT_INDEX_BUCKET_MS + retentionMs;
+}
+
+/** Bucket starts that may hold records younger than the retention, newest first. */
+export function indexBucketsToRead(now: number, retentionMs: number): number[] {
+  const newest = indexBucketOf(now);
+  // A bucket lives until start + bucket + retention (indexExpireAt): the oldest live one starts
+  // after now - retention - bucket.
+  const oldest = indexBucketOf(now - retentionMs - EVENT_INDEX_BUCKET_MS) + EVENT_INDEX_BUCKET_MS;
+  const starts: number[] = [];
+  for (let start = newest; start >= oldest; start -= EVENT_INDEX_BUCKET_MS) starts.push(start);
+  return starts;
+}
+
+function truncateUtf8(text: string, maxBytes: number): Buffer {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return bytes;
+  // Cut at a character boundary: continuation bytes are 10xxxxxx.
+  let end = maxBytes;
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end -= 1;
+  return bytes.subarray(0, end);
+}

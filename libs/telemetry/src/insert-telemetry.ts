@@ -1,0 +1,73 @@
+import { type Span, SpanStatusCode } from '@opentelemetry/api';
+import type { Telemetry } from './index';
+import { ATTR } from './tracing';
+
+export interface InsertInfo {
+  pipeline: string;
+  partition: number;
+  batchId: string;
+  table: string;
+  rows: number;
+  traceparent?: string;
+  times?: readonly number[];
+}
+
+/** One insert attempt of the writer: its span (child of the batch span) and its metrics. */
+export class InsertTelemetry {
+  private readonly span: Span | undefined;
+  private readonly started = performance.now();
+
+  constructor(
+    private readonly telemetry: Telemetry,
+    private readonly info: InsertInfo,
+  ) {
+    this.span = telemetry.tracing.startInsert(info.traceparent, {
+      [ATTR.pipeline]: info.pipeline,
+      [ATTR.partition]: info.partition,
+      [ATTR.batchId]: info.batchId,
+      [ATTR.rows]: info.rows,
+      'db.collection.name': info.table,
+    });
+  }
+
+  /**
+   * The insert was acknowledged. `counted` is true for the one run whose script removed the
+   * outbox entry: only that run counts rows and latency, so a repeated job counts nothing twice.
+   */
+  written(counted: boolean): void {
+    const { metrics } = this.telemetry;
+    const { pipeline, rows, times } = this.info;
+    metrics.insertDuration.observe({ pipeline, outcome: 'written' }, this.seconds());
+    if (counted) {
+      metrics.written.inc({ pipeline }, rows);
+      metrics.observeLatency(pipeline, Date.now(), times ?? []);
+    }
+    this.span?.setAttribute(ATTR.outcome, counted ? 'written' : 'written-before');
+    this.span?.end();
+  }
+
+  /** ClickHouse refused the rows for good: they went to the dead-letter queue. */
+  deadLettered(reason: string, counted: boolean): void {
+    const { metrics } = this.telemetry;
+    const { pipeline, rows } = this.info;
+    metrics.insertDuration.observe({ pipeline, outcome: 'refused' }, this.seconds());
+    if (counted) metrics.deadLettered.inc({ pipeline, stage: 'insert' }, rows);
+    this.span?.setAttributes({ [ATTR.outcome]: 'dead-lettered', [ATTR.reason]: reason });
+    this.span?.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+    this.span?.end();
+  }
+
+  /** A retryable failure: the batch comes back later. */
+  failed(err: unknown): void {
+    this.telemetry.metrics.insertDuration.observe(
+      { pipeline: this.info.pipeline, outcome: 'retry' },
+      this.seconds(),
+    );
+    this.span?.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });
+    this.span?.end();
+  }
+
+  private seconds(): number {
+    return (performance.now() - this.started) / 1000;
+  }
+}

@@ -1,0 +1,206 @@
+import {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  type LabelValues,
+} from 'prom-client';
+
+/** Gauges read on scrape (mailbox depth, outbox size, actors held); each call fills its series. */
+export type ScrapeSampler = (gauges: ScrapeGauges) => Promise<void> | void;
+
+export interface ScrapeGauges {
+  mailboxDepth: Gauge<'pipeline' | 'partition'>;
+  outboxBatches: Gauge<'pipeline' | 'partition'>;
+  actorsHeld: Gauge<'pipeline'>;
+}
+
+/** Dead-letter stages seen per checkpoint: stage -> events. */
+export type StageCounts = ReadonlyMap<string, number>;
+
+const SAMPLER_TIMEOUT_MS = 2_000;
+
+/** The Prometheus text format version 0.0.4 that prom-client's default registry writes. */
+export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+
+/**
+ * Every Prometheus family Sluice exposes, on one registry per process (default process metrics
+ * included). Counting is in process memory, at the point where the work is done for good: the
+ * consumer after its mailbox append, the actor after its checkpoint, the writer after the
+ * insert. Gauges that need Redis are sampled on scrape by the registered samplers.
+ */
+export class SluiceMetrics {
+  readonly registry = new Registry();
+  private readonly samplers = new Set<ScrapeSampler>();
+
+  readonly consumed = this.counter(
+    'sluice_events_consumed_total',
+    'Events read from Kafka and appended to mailboxes',
+    ['pipeline'],
+  );
+  readonly filtered = this.counter(
+    'sluice_events_filtered_total',
+    'Events dropped by the filter (checkpointed)',
+    ['pipeline'],
+  );
+  readonly duplicates = this.counter(
+    'sluice_events_duplicates_total',
+    'Events dropped as duplicates (checkpointed)',
+    ['pipeline'],
+  );
+  readonly joined = this.counter(
+    'sluice_events_joined_total',
+    'Events that met their join partner (checkpointed)',
+    ['pipeline'],
+  );
+  readonly written = this.counter(
+    'sluice_events_written_total',
+    'Rows inserted into ClickHouse (acknowledged)',
+    ['pipeline'],
+  );
+  readonly deadLettered = this.counter(
+    'sluice_events_dead_lettered_total',
+    'Events sent to the dead-letter queue, by stage',
+    ['pipeline', 'stage'],
+  );
+  readonly outOfOrderDropped = this.counter(
+    'sluice_mailbox_entries_out_of_order_total',
+    'Mailbox entries of a superseded consumer dropped by the gap rule',
+    ['pipeline'],
+  );
+  readonly leaseRenewFailures = this.counter(
+    'sluice_lease_renew_failures_total',
+    'Actor lease renewals that failed or found the lease taken',
+    ['pipeline', 'reason'],
+  );
+  readonly batches = this.counter('sluice_batches_total', 'Batches committed to the outbox', [
+    'pipeline',
+  ]);
+
+  readonly consumerLag = new Gauge({
+    name: 'sluice_consumer_lag',
+    help: 'Messages behind the partition high watermark, as of the last fetched batch',
+    labelNames: ['pipeline', 'topic', 'partition'] as const,
+    registers: [this.registry],
+  });
+  private readonly gauges: ScrapeGauges = {
+    mailboxDepth: this.gauge('sluice_mailbox_depth', 'Entries waiting in an actor mailbox', [
+      'pipeline',
+      'partition',
+    ]),
+    outboxBatches: this.gauge('sluice_outbox_batches', 'Batches committed and not yet inserted', [
+      'pipeline',
+      'partition',
+    ]),
+    actorsHeld: this.gauge('sluice_actors_held', 'Partition actors this process holds', [
+      'pipeline',
+    ]),
+  };
+
+  readonly batchRows = new Histogram({
+    name: 'sluice_batch_rows',
+    help: 'Rows per committed batch',
+    labelNames: ['pipeline'] as const,
+    buckets: [1, 10, 100, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000],
+    registers: [this.registry],
+  });
+  readonly batchBytes = new Histogram({
+    name: 'sluice_batch_bytes',
+    help: 'Packed outbox payload bytes per committed batch',
+    labelNames: ['pipeline'] as const,
+    buckets: [1e3, 1e4, 1e5, 5e5, 1e6, 2.5e6, 5e6, 1e7, 2.5e7],
+    registers: [this.registry],
+  });
+  readonly insertDuration = new Histogram({
+    name: 'sluice_insert_duration_seconds',
+    help: 'ClickHouse insert time per batch, by outcome',
+    labelNames: ['pipeline', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly endToEndLatency = new Histogram({
+    name: 'sluice_end_to_end_latency_seconds',
+    help: 'Kafka message timestamp to ClickHouse insert acknowledged, per row',
+    labelNames: ['pipeline'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Runs `sampler` on every scrape until the returned function is called. */
+  onScrape(sampler: ScrapeSampler): () => void {
+    this.samplers.add(sampler);
+    return () => this.samplers.delete(sampler);
+  }
+
+  /** The text exposition, after the scrape samplers ran (each bounded by a short deadline). */
+  async scrape(): Promise<string> {
+    const { mailboxDepth, outboxBatches, actorsHeld } = this.gauges;
+    mailboxDepth.reset();
+    outboxBatches.reset();
+    actorsHeld.reset();
+    await Promise.allSettled([...this.samplers].map((s) => withDeadline(s(this.gauges))));
+    return this.registry.metrics();
+  }
+
+  /** Actor outcomes of one successful checkpoint. */
+  checkpointed(
+    pipeline: string,
+    counts: { filtered: number; duplicates: number; outOfOrderDropped?: number },
+    deadLetters: StageCounts,
+  ): void {
+    if (counts.filtered > 0) this.filtered.inc({ pipeline }, counts.filtered);
+    if (counts.duplicates > 0) this.duplicates.inc({ pipeline }, counts.duplicates);
+    if (counts.outOfOrderDropped)
+      this.outOfOrderDropped.inc({ pipeline }, counts.outOfOrderDropped);
+    for (const [stage, n] of deadLetters) this.deadLettered.inc({ pipeline, stage }, n);
+  }
+
+  /** The hook of the join stage: events joined, counted after its checkpoint. */
+  joinedEvents(pipeline: string, count: number): void {
+    if (count > 0) this.joined.inc({ pipeline }, count);
+  }
+
+  /**
+   * Observes the latency of every row of an inserted batch: `times` holds pairs of (Kafka
+   * timestamp ms, rows with it), as the actor packed them.
+   */
+  observeLatency(pipeline: string, ackedAt: number, times: readonly number[]): void {
+    const child = this.endToEndLatency.labels({ pipeline });
+    for (let i = 0; i + 1 < times.length; i += 2) {
+      const seconds = Math.max(0, (ackedAt - (times[i] as number)) / 1000);
+      const n = times[i + 1] as number;
+      for (let k = 0; k < n; k++) child.observe(seconds);
+    }
+  }
+
+  private counter<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+  ): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+}
+
+export type Labels<L extends string> = LabelValues<L>;
+
+async function withDeadline(work: Promise<void> | void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      work,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, SAMPLER_TIMEOUT_MS))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

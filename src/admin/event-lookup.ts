@@ -1,0 +1,119 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { type CompiledPipeline, loadHasher } from '@sluice/pipeline';
+import { batchId, keys } from '@sluice/redis';
+import {
+  decodeIndexRecord,
+  type EventOutcomeReport,
+  type FoundRecord,
+  indexBucketsToRead,
+  indexField,
+  reportOutcomes,
+} from '@sluice/telemetry';
+import { SLUICE_CONFIG, type SluiceConfig } from '../config';
+import { REDIS } from '../infra/tokens';
+import { PipelineWatcher } from '../pipelines';
+
+/** The request cannot be answered as asked (no dedup key, a topic is needed, index off). */
+export class EventLookupError extends Error {
+  override readonly name = 'EventLookupError';
+}
+
+export interface EventLookupResult {
+  pipeline: string;
+  key: string;
+  /** The newest outcome; `events` lists every outcome known for the key, newest first. */
+  latest: EventOutcomeReport | undefined;
+  events: EventOutcomeReport[];
+  retentionMs: number;
+}
+
+/**
+ * "Find my event": reads the actors' find-my-event records of a dedup key. The partition is the
+ * one the consumer routes the key to (the same hash); when the routing key is not the dedup key
+ * (joins) every partition is read. One pipelined round trip over the live time buckets.
+ */
+@Injectable()
+export class EventLookup {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
+    private readonly watcher: PipelineWatcher,
+  ) {}
+
+  async pipeline(id: string): Promise<CompiledPipeline | undefined> {
+    if (!this.watcher.current().has(id)) await this.watcher.refresh();
+    return this.watcher.current().get(id)?.pipeline;
+  }
+
+  async find(pipeline: CompiledPipeline, key: string, topic?: string): Promise<EventLookupResult> {
+    const retentionMs = this.config.eventIndexRetentionMs;
+    if (retentionMs <= 0) {
+      throw new EventLookupError('the event index is off (EVENT_INDEX_RETENTION_MS=0)');
+    }
+    const perTopic = typeof pipeline.definition.dedup?.key !== 'string';
+    const sources = [...pipeline.sources.values()].filter((s) => s.dedup !== undefined);
+    if (sources.length === 0) {
+      throw new EventLookupError(
+        `pipeline ${pipeline.id} has no dedup key: events are not indexed`,
+      );
+    }
+    let source = sources[0]!;
+    if (perTopic) {
+      const chosen = sources.find((s) => s.topic === topic);
+      if (chosen === undefined) {
+        throw new EventLookupError(
+          `pipeline ${pipeline.id} deduplicates per topic: add ?topic= one of ${sources.map((s) => s.topic).join(', ')}`,
+        );
+      }
+      source = chosen;
+    }
+    const hasher = await loadHasher();
+    const hash = hasher.hash64(perTopic ? `${source.topic}\u0000${key}` : key);
+    const routedByKey = sources.every((s) => s.routingKey === s.dedup?.key);
+    const partitions = routedByKey
+      ? [hasher.partitionOf(key, pipeline.partitions)]
+      : Array.from({ length: pipeline.partitions }, (_, i) => i);
+
+    const buckets = indexBucketsToRead(Date.now(), retentionMs);
+    const fields = [indexField(hash), indexField(hash, true)];
+    const tx = this.redis.pipeline();
+    for (const partition of partitions) {
+      for (const start of buckets) {
+        tx.hmgetBuffer(keys.eventIndex(pipeline.id, partition, start), ...fields);
+      }
+    }
+    const replies = (await tx.exec()) ?? [];
+    const found: FoundRecord[] = [];
+    let i = 0;
+    for (const partition of partitions) {
+      for (let b = 0; b < buckets.length; b++, i++) {
+        const [err, values] = replies[i] ?? [null, null];
+        if (err) throw err;
+        for (const value of (values as (Buffer | null)[] | null) ?? []) {
+          const record = value ? decodeIndexRecord(value) : undefined;
+          if (record) found.push({ partition, record });
+        }
+      }
+    }
+    const pending = await this.pendingBatches(pipeline.id, found);
+    const idOf = (partition: number, epoch: number, seq: number) =>
+      batchId(pipeline.id, partition, epoch, seq);
+    const events = reportOutcomes(found, idOf, pending);
+    return { pipeline: pipeline.id, key, latest: events[0], events, retentionMs };
+  }
+
+  /** Batch ids of written records whose batch still waits in the outbox. */
+  private async pendingBatches(pipeline: string, found: FoundRecord[]): Promise<Set<string>> {
+    const written = found.filter((f) => f.record.stage === 'written');
+    if (written.length === 0) return new Set();
+    const tx = this.redis.pipeline();
+    const ids = written.map(({ partition, record }) => {
+      const id = batchId(pipeline, partition, record.epoch, record.seq);
+      tx.sismember(keys.outboxIndex(pipeline, partition), id);
+      return id;
+    });
+    const replies = (await tx.exec()) ?? [];
+    return new Set(ids.filter((_, i) => replies[i]?.[1] === 1));
+  }
+}

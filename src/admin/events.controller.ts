@@ -1,0 +1,45 @@
+import { Controller, Get, HttpException, HttpStatus, Param, Query } from '@nestjs/common';
+import { EventLookup, EventLookupError } from './event-lookup';
+
+/** GET /api/v1/pipelines/:id/events/:key: what Sluice knows of an event, by its dedup key. */
+@Controller('api/v1/pipelines')
+export class EventsController {
+  constructor(private readonly lookup: EventLookup) {}
+
+  @Get(':id/events/:key')
+  async find(@Param('id') id: string, @Param('key') key: string, @Query('topic') topic?: string) {
+    const pipeline = await this.lookup.pipeline(id);
+    if (pipeline === undefined) {
+      throw new HttpException(
+        { statusCode: 404, error: 'Not Found', message: `pipeline ${id} not found` },
+        HttpStatus.NOT_FOUND,
+      );
+    }
+    try {
+      const result = await this.lookup.find(pipeline, key, topic);
+      if (result.latest === undefined) {
+        throw new HttpException(
+          {
+            statusCode: 404,
+            error: 'Not Found',
+            stage: 'unknown',
+            message:
+              `no record of key ${key}: not consumed yet, still in an open batch, ` +
+              `or older than the index retention (${result.retentionMs} ms)`,
+          },
+          HttpStatus.NOT_FOUND,
+        );
+      }
+      const { latest, events, pipeline: pipelineId } = result;
+      return { pipeline: pipelineId, key, ...latest, events };
+    } catch (err) {
+      if (err instanceof EventLookupError) {
+        throw new HttpException(
+          { statusCode: 400, error: 'Bad Request', message: err.message },
+          HttpStatus.BAD_REQUEST,
+        );
+      }
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * What the bench measures of processes it did not write: CPU seconds and RSS read from /proc of
+ * PIDs it knows (its own children, or the stack's recorded servers), and row counts, timings and
+ * latencies read back from ClickHouse.
+ */
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import type { ClickHouseClient } from '@clickhouse/client';
+
+const TICKS_PER_SECOND = 100;
+
+/** utime + stime of a live process, in seconds; 0 once it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After the name, utime and stime are fields 14 and 15 (indexes 11 and 12).
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+/** A field of /proc/PID/status in bytes (VmRSS, VmHWM); 0 once the process is gone. */
+export function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+    return match?.[1] ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export interface Load {
+  loadavg1: number;
+  loadavg5: number;
+  cores: number;
+}
+
+export function currentLoad(): Load {
+  const [one = 0, five = 0] = loadavg();
+  const cores = readFileSync('/proc/cpuinfo', 'utf8').match(/^processor\s*:/gm)?.length ?? 0;
+  return { loadavg1: one, loadavg5: five, cores };
+}
+
+/**
+ * Samples RSS of a set of processes every `everyMs` and keeps the peak of their sum, and their
+ * CPU time between start() and stop(). `group` names what the numbers are attributed to.
+ */
+export class ProcessSampler {
+  private timer: NodeJS.Timeout | undefined;
+  private cpuStart = 0;
+  private cpuEnd: number | undefined;
+  peakRss = 0;
+  readonly series: { t: number; rss: number }[] = [];
+  private startedAt = 0;
+
+  constructor(
+    private readonly pids: () => number[],
+    private readonly everyMs = 250,
+    private readonly keepSeries = false,
+  ) {}
+
+  start(): void {
+    this.startedAt = Date.now();
+    this.cpuStart = this.cpu();
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.everyMs);
+  }
+
+  /** Safe to call twice; the first call fixes the CPU figure. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.sample();
+    this.cpuEnd ??= this.cpu();
+  }
+
+  get cpuSeconds(): number {
+    return (this.cpuEnd ?? this.cpu()) - this.cpuStart;
+  }
+
+  private cpu(): number {
+    return this.pids().reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  }
+
+  private sample(): void {
+    const rss = this.pids().reduce((sum, pid) => sum + statusBytes(pid, 'VmRSS'), 0);
+    if (rss > this.peakRss) this.peakRss = rss;
+    if (this.keepSeries) this.series.push({ t: (Date.now() - this.startedAt) / 1000, rss });
+  }
+}
+
+export async function chQuery<T>(ch: ClickHouseClient, query: string): Promise<T[]> {
+  const result = await ch.query({ query, format: 'JSONEachRow' });
+  return result.json<T>();
+}
+
+export async function rowCount(ch: ClickHouseClient, table: string): Promise<number> {
+  const [row] = await chQuery<{ n: string }>(ch, `SELECT count() AS n FROM ${table}`);
+  return Number(row?.n ?? 0);
+}
+
+export interface TableSummary {
+  rows: number;
+  distinctIds: number;
+  /** Seconds between the first and the last row's insert time. */
+  spanSeconds: number;
+  /** Rows of the first insert (same insert time): they arrived before the span started. */
+  firstRows: number;
+  firstInsertMs: number;
+  lastInsertMs: number;
+}
+
+export async function tableSummary(
+  ch: ClickHouseClient,
+  table: string,
+  where = '1',
+): Promise<TableSummary> {
+  const [row] = await chQuery<Record<string, string>>(
+    ch,
+    `SELECT count() AS rows, uniqExact(event_id) AS ids,
+            toUnixTimestamp64Milli(min(inserted_at)) AS first,
+            toUnixTimestamp64Milli(max(inserted_at)) AS last,
+            countIf(inserted_at = (SELECT min(inserted_at) FROM ${table} WHERE ${where})) AS first_rows
+       FROM ${table} WHERE ${where}`,
+  );
+  const first = Number(row?.first ?? 0);
+  const last = Number(row?.last ?? 0);
+  return {
+    rows: Number(row?.rows ?? 0),
+    distinctIds: Number(row?.ids ?? 0),
+    spanSeconds: (last - first) / 1000,
+    firstRows: Number(row?.first_rows ?? 0),
+    firstInsertMs: first,
+    lastInsertMs: last,
+  };
+}
+
+/** Event time to insert time, over each event_id's first row (a duplicate is not a new event). */
+export async function latencyQuantiles(
+  ch: ClickHouseClient,
+  table: string,
+  idPrefix: string,
+): Promise<{ p50Ms: number; p99Ms: number; maxMs: number; rows: number }> {
+  const [row] = await chQuery<Record<string, string>>(
+    ch,
+    `SELECT quantileExact(0.5)(d) AS p50, quantileExact(0.99)(d) AS p99, max(d) AS mx, count() AS n
+       FROM (SELECT toUnixTimestamp64Milli(min(inserted_at)) - toUnixTimestamp64Milli(any(ts)) AS d
+               FROM ${table} WHERE startsWith(event_id, '${idPrefix}') GROUP BY event_id)`,
+  );
+  return {
+    p50Ms: Number(row?.p50 ?? 0),
+    p99Ms: Number(row?.p99 ?? 0),
+    maxMs: Number(row?.mx ?? 0),
+    rows: Number(row?.n ?? 0),
+  };
+}

@@ -1,0 +1,321 @@
+/**
+ * One system through one bench phase: throughput over a pre-produced topic, end-to-end latency at
+ * a fixed rate, or a sustained run sampling RSS and lag. Each phase gets its own table and a
+ * freshly launched system, and stops what it launched whatever happens.
+ */
+import type { Producer } from 'kafkajs';
+import { EventSource, produceAtRate } from './bench-data';
+import {
+  latencyQuantiles,
+  ProcessSampler,
+  statusBytes,
+  rowCount,
+  tableSummary,
+  type TableSummary,
+} from './bench-measure';
+import {
+  DEDUPS,
+  launch,
+  type RunningSystem,
+  type SluiceExtras,
+  type SystemContext,
+  type SystemName,
+} from './bench-systems';
+
+export interface StackPids {
+  clickhouse: number;
+  redis: number;
+}
+
+export interface Usage {
+  /** CPU seconds of the system's own processes (the ClickHouse host for the Kafka engine). */
+  cpuSeconds: number;
+  /** CPU seconds of the ClickHouse host (inserts, merges; all of the Kafka engine's work). */
+  clickhouseCpuSeconds: number;
+  redisCpuSeconds: number;
+  /** Peak of the summed RSS of the system's own processes, sampled every 250 ms. */
+  peakRssMb: number;
+}
+
+export interface ThroughputResult extends Usage {
+  system: SystemName;
+  ok: boolean;
+  error?: string;
+  eventsPerSec: number;
+  /** First to last row visible (insert time). */
+  spanSeconds: number;
+  /** Rows of the first insert, not counted in events/s (read before the span began). */
+  firstInsertRows: number;
+  /** From begin() (the system told to start) to the last row visible. */
+  wallSeconds: number;
+  rows: number;
+  distinctIds: number;
+  expectedRows: number;
+  expectedDistinct: number;
+  duplicateRows: number;
+  lostIds: number;
+  extras: SluiceExtras;
+}
+
+export interface LatencyResult {
+  system: SystemName;
+  ok: boolean;
+  error?: string;
+  rate: number;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  events: number;
+}
+
+export interface SustainedSample {
+  t: number;
+  rssMb: number;
+  lag: number;
+  produced: number;
+  rows: number;
+}
+
+const SETTLE_MS = 3_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+function ownPids(name: SystemName, system: RunningSystem, stack: StackPids): number[] {
+  return name === 'kafka-engine' ? [stack.clickhouse] : system.pids;
+}
+
+/** Polls count() until `expected` rows are there, then once more after SETTLE_MS for extras. */
+async function waitForRows(
+  ctx: SystemContext,
+  expected: number,
+  timeoutMs: number,
+  onPoll?: (rows: number) => void,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await rowCount(ctx.ch, ctx.table);
+    onPoll?.(rows);
+    if (rows >= expected) break;
+    if (Date.now() > deadline) throw new Error(`${rows} of ${expected} rows after ${timeoutMs} ms`);
+    await sleep(500);
+  }
+  await sleep(SETTLE_MS);
+}
+
+export async function throughputRun(
+  name: SystemName,
+  ctx: SystemContext,
+  stack: StackPids,
+  expected: { messages: number; unique: number },
+  timeoutMs: number,
+  onPoll: (rows: number) => void,
+): Promise<ThroughputResult> {
+  const expectedRows = DEDUPS[name] ? expected.unique : expected.messages;
+  const system = await launch(name, ctx);
+  const own = new ProcessSampler(() => ownPids(name, system, stack));
+  const clickhouse = new ProcessSampler(() => [stack.clickhouse]);
+  const redis = new ProcessSampler(() => [stack.redis]);
+  let error: string | undefined;
+  let extras: SluiceExtras = {};
+  const began = Date.now();
+  try {
+    for (const sampler of [own, clickhouse, redis]) sampler.start();
+    await system.begin();
+    await waitForRows(ctx, expectedRows, timeoutMs, onPoll);
+    for (const sampler of [own, clickhouse, redis]) sampler.stop();
+    extras = await system.extras();
+  } catch (err) {
+    error = err instanceof Error ? err.message : String(err);
+  } finally {
+    for (const sampler of [own, clickhouse, redis]) sampler.stop();
+    await system.stop();
+  }
+  const summary: TableSummary = await tableSummary(ctx.ch, ctx.table);
+  const lostIds = expected.unique - summary.distinctIds;
+  return {
+    system: name,
+    ok: error === undefined && lostIds === 0 && (!DEDUPS[name] || summary.rows === expectedRows),
+    error,
+    // The first insert's rows were read before the span began: a system inserting big blocks
+    // would otherwise look faster than it is.
+    eventsPerSec:
+      summary.spanSeconds > 0 && summary.rows > 0
+        ? Math.round(
+            (expected.messages * (1 - summary.firstRows / summary.rows)) / summary.spanSeconds,
+          )
+        : 0,
+    spanSeconds: summary.spanSeconds,
+    firstInsertRows: summary.firstRows,
+    wallSeconds: (summary.lastInsertMs - began) / 1000,
+    rows: summary.rows,
+    distinctIds: summary.distinctIds,
+    expectedRows,
+    expectedDistinct: expected.unique,
+    duplicateRows: summary.rows - summary.distinctIds,
+    lostIds,
+    cpuSeconds: own.cpuSeconds,
+    clickhouseCpuSeconds: clickhouse.cpuSeconds,
+    redisCpuSeconds: redis.cpuSeconds,
+    peakRssMb: mb(own.peakRss),
+    extras,
+  };
+}
+
+/** Sends marker events until the first one is visible: the system is consuming from then on. */
+async function warmUp(
+  ctx: SystemContext,
+  producer: Producer,
+  partitions: number,
+  timeoutMs: number,
+): Promise<void> {
+  const source = new EventSource('warm-', 0, 150);
+  const deadline = Date.now() + timeoutMs;
+  while ((await rowCount(ctx.ch, ctx.table)) === 0) {
+    if (Date.now() > deadline) throw new Error(`no row visible ${timeoutMs} ms after start`);
+    await produceAtRate(producer, ctx.topic, partitions, source, 20, 500);
+  }
+}
+
+export async function latencyRun(
+  name: SystemName,
+  ctx: SystemContext,
+  producer: Producer,
+  opts: { partitions: number; rate: number; seconds: number; dupShare: number; eventSize: number },
+  timeoutMs: number,
+): Promise<LatencyResult> {
+  const system = await launch(name, ctx);
+  const source = new EventSource('lat-', opts.dupShare, opts.eventSize, 11);
+  let error: string | undefined;
+  try {
+    await system.begin();
+    await warmUp(ctx, producer, opts.partitions, 120_000);
+    const warm = await rowCount(ctx.ch, ctx.table);
+    await produceAtRate(
+      producer,
+      ctx.topic,
+      opts.partitions,
+      source,
+      opts.rate,
+      opts.seconds * 1000,
+    );
+    const wanted = warm + (DEDUPS[name] ? source.unique : source.produced);
+    await waitForRows(ctx, wanted, timeoutMs);
+  } catch (err) {
+    error = err instanceof Error ? err.message : String(err);
+  } finally {
+    await system.stop();
+  }
+  const q = await latencyQuantiles(ctx.ch, ctx.table, 'lat-');
+  return {
+    system: name,
+    ok: error === undefined && q.rows === source.unique,
+    error,
+    rate: opts.rate,
+    seconds: opts.seconds,
+    p50Ms: q.p50Ms,
+    p99Ms: q.p99Ms,
+    maxMs: q.maxMs,
+    events: source.produced,
+  };
+}
+
+export interface SustainedResult {
+  system: SystemName;
+  ok: boolean;
+  error?: string;
+  rate: number;
+  seconds: number;
+  samples: SustainedSample[];
+  /** RSS after the first fifth of the run (warm-up excluded): min, max, median, spread. */
+  rss: { minMb: number; maxMb: number; medianMb: number; withinPct: number; flat: boolean };
+  lag: { maxEvents: number; lastEvents: number; growing: boolean };
+  latency: { p50Ms: number; p99Ms: number };
+}
+
+export async function sustainedRun(
+  name: SystemName,
+  ctx: SystemContext,
+  stack: StackPids,
+  producer: Producer,
+  opts: { partitions: number; rate: number; seconds: number; dupShare: number; eventSize: number },
+  onSample: (s: SustainedSample) => void,
+): Promise<SustainedResult> {
+  const system = await launch(name, ctx);
+  const source = new EventSource('sus-', opts.dupShare, opts.eventSize, 13);
+  const samples: SustainedSample[] = [];
+  let error: string | undefined;
+  let stopSampling = false;
+  try {
+    await system.begin();
+    await warmUp(ctx, producer, opts.partitions, 120_000);
+    const warm = await rowCount(ctx.ch, ctx.table);
+    const started = Date.now();
+    const sampling = (async () => {
+      while (!stopSampling) {
+        await sleep(5_000);
+        const rows = (await rowCount(ctx.ch, ctx.table)) - warm;
+        const expectedNow = DEDUPS[name] ? source.unique : source.produced;
+        const pids = ownPids(name, system, stack);
+        const rss = pids.reduce((sum, pid) => sum + statusBytes(pid, 'VmRSS'), 0);
+        const sample = {
+          t: Math.round((Date.now() - started) / 1000),
+          rssMb: mb(rss),
+          lag: Math.max(0, expectedNow - rows),
+          produced: source.produced,
+          rows,
+        };
+        samples.push(sample);
+        onSample(sample);
+      }
+    })();
+    await produceAtRate(
+      producer,
+      ctx.topic,
+      opts.partitions,
+      source,
+      opts.rate,
+      opts.seconds * 1000,
+    );
+    stopSampling = true;
+    await sampling;
+    await waitForRows(ctx, warm + (DEDUPS[name] ? source.unique : source.produced), 120_000);
+  } catch (err) {
+    error = err instanceof Error ? err.message : String(err);
+  } finally {
+    stopSampling = true;
+    await system.stop();
+  }
+  const q = await latencyQuantiles(ctx.ch, ctx.table, 'sus-');
+  const steady = samples.slice(Math.floor(samples.length / 5)).map((s) => s.rssMb);
+  const sorted = [...steady].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+  const min = sorted[0] ?? 0;
+  const max = sorted[sorted.length - 1] ?? 0;
+  const withinPct = median > 0 ? (Math.max(max - median, median - min) / median) * 100 : 0;
+  const lags = samples.map((s) => s.lag);
+  const half = Math.floor(lags.length / 2);
+  const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  return {
+    system: name,
+    ok: error === undefined,
+    error,
+    rate: opts.rate,
+    seconds: opts.seconds,
+    samples,
+    rss: {
+      minMb: min,
+      maxMb: max,
+      medianMb: median,
+      withinPct: Math.round(withinPct * 10) / 10,
+      flat: withinPct <= 10,
+    },
+    lag: {
+      maxEvents: Math.max(0, ...lags),
+      lastEvents: lags[lags.length - 1] ?? 0,
+      // Growing: the second half's mean lag is well above the first half's and above 2 s of input.
+      growing: avg(lags.slice(half)) > 2 * avg(lags.slice(0, half)) + 2 * opts.rate,
+    },
+    latency: { p50Ms: q.p50Ms, p99Ms: q.p99Ms },
+  };
+}

@@ -1,0 +1,320 @@
+/**
+ * `npm run bench`: Sluice against its peers on the same machine and the same data.
+ *
+ * Starts its own local stack (SLUICE_STACK_DIR, default `.stack-bench`), produces the topic once,
+ * then runs each system in turn into a fresh table: throughput over the whole topic, then
+ * end-to-end latency at a fixed rate (half of Sluice's measured maximum unless --latency-rate).
+ * `--duration 5m --rate R` runs the sustained mode instead (RSS and lag over time).
+ * Results: a table on the terminal, bench/results/{comparison,sustained}.{json,svg}, and a
+ * timestamped copy under bench/results/runs/. The stack is stopped at the end (by PID) unless
+ * --keep-stack.
+ */
+import { execSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { parseDuration } from '@sluice/pipeline/duration';
+import { createTopic, stackDown, stackStatus, stackUp, type StackEnv } from '@sluice/stack';
+import { connectProducer, EventSource, produceAll } from './bench-data';
+import { currentLoad, type Load } from './bench-measure';
+import { comparisonSvg, comparisonTable, ratios, sustainedSvg, targets } from './bench-report';
+import {
+  latencyRun,
+  sustainedRun,
+  throughputRun,
+  type LatencyResult,
+  type StackPids,
+  type SustainedResult,
+  type ThroughputResult,
+} from './bench-run';
+import { SYSTEM_NAMES, type SystemContext, type SystemName, type Tuning } from './bench-systems';
+
+const REPO = join(__dirname, '..', '..');
+const RESULTS = join(REPO, 'bench', 'results');
+
+const { values: flags } = parseArgs({
+  options: {
+    events: { type: 'string', default: '1000000' },
+    'event-size': { type: 'string', default: '150' },
+    'dup-share': { type: 'string', default: '0.1' },
+    partitions: { type: 'string', default: '48' },
+    'record-batch': { type: 'string', default: '1000' },
+    rate: { type: 'string' },
+    duration: { type: 'string' },
+    systems: { type: 'string', default: SYSTEM_NAMES.join(',') },
+    'latency-rate': { type: 'string' },
+    'latency-seconds': { type: 'string', default: '20' },
+    'sluice-partitions': { type: 'string', default: '16' },
+    'sluice-max-rows': { type: 'string', default: '10000' },
+    'sluice-max-delay': { type: 'string', default: '1s' },
+    'kafka-engine-flush-ms': { type: 'string', default: '1000' },
+    'kafka-engine-consumers': { type: 'string', default: '2' },
+    'cpu-prof': { type: 'boolean', default: false },
+    'keep-stack': { type: 'boolean', default: false },
+    'timeout-s': { type: 'string', default: '900' },
+    out: { type: 'string' },
+  },
+});
+
+const num = (name: keyof typeof flags): number => {
+  const value = Number(flags[name]);
+  if (!Number.isFinite(value)) throw new Error(`--${name} must be a number`);
+  return value;
+};
+const out = (line = '') => process.stdout.write(`${line}\n`);
+const progress = (line: string) => process.stdout.write(`\r  ${line}        `);
+
+function systemsFlag(): SystemName[] {
+  const names = (flags.systems ?? '').split(',').filter(Boolean);
+  const bad = names.filter((n) => !(SYSTEM_NAMES as readonly string[]).includes(n));
+  if (bad.length > 0)
+    throw new Error(`unknown --systems ${bad.join(',')}; pick from ${SYSTEM_NAMES.join(',')}`);
+  return names as SystemName[];
+}
+
+function gitCommit(): string {
+  try {
+    return execSync('git rev-parse --short HEAD', {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .toString()
+      .trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function stackPids(dir: string): Promise<StackPids> {
+  const status = await stackStatus({ dir });
+  const pid = (s: string) => status.services.find((x) => x.service === s)?.pid ?? -1;
+  return { clickhouse: pid('clickhouse'), redis: pid('redis') };
+}
+
+interface Run {
+  id: string;
+  env: StackEnv;
+  ch: ClickHouseClient;
+  stack: StackPids;
+  tuning: Tuning;
+  logDir: string;
+  partitions: number;
+}
+
+function context(run: Run, system: SystemName, phase: string, topic: string): SystemContext {
+  const id = `b${run.id}-${phase}-${system}`;
+  return {
+    env: run.env,
+    ch: run.ch,
+    topic,
+    table: id.replace(/-/g, '_'),
+    id,
+    logDir: run.logDir,
+    tuning: { ...run.tuning, cpuProfDir: phase === 'tp' ? run.tuning.cpuProfDir : undefined },
+  };
+}
+
+async function comparison(run: Run, systems: SystemName[]): Promise<Record<string, unknown>> {
+  const events = num('events');
+  const eventSize = num('event-size');
+  const dupShare = num('dup-share');
+  const timeoutMs = num('timeout-s') * 1000;
+  const topic = `bench-${run.id}`;
+  await createTopic(topic, run.partitions, { dir: stackDirOf() });
+  const producer = await connectProducer(run.env.KAFKA_BROKERS.split(','));
+  try {
+    const source = new EventSource('evt-', dupShare, eventSize);
+    out(
+      `Producing ${events.toLocaleString()} events (~${eventSize} B, ${dupShare * 100}% duplicates) to ${topic} (${run.partitions} partitions)...`,
+    );
+    const t0 = Date.now();
+    await produceAll(producer, topic, run.partitions, source, events, num('record-batch'), (n) =>
+      progress(`${n.toLocaleString()} produced`),
+    );
+    const produceSeconds = (Date.now() - t0) / 1000;
+    out(
+      `\n  ${source.unique.toLocaleString()} unique, ${(source.produced - source.unique).toLocaleString()} duplicates, in ${produceSeconds.toFixed(1)} s`,
+    );
+    const expected = { messages: source.produced, unique: source.unique };
+
+    const throughput: ThroughputResult[] = [];
+    for (const system of systems) {
+      out(`Throughput: ${system}`);
+      const ctx = context(run, system, 'tp', topic);
+      const result = await throughputRun(system, ctx, run.stack, expected, timeoutMs, (rows) =>
+        progress(`${rows.toLocaleString()} rows`),
+      );
+      throughput.push(result);
+      out(
+        `\n  ${result.eventsPerSec.toLocaleString()} events/s over ${result.spanSeconds.toFixed(1)} s, ${result.rows.toLocaleString()} rows${result.error ? `, ERROR ${result.error}` : ''}`,
+      );
+    }
+
+    const sluiceEps = throughput.find((r) => r.system === 'sluice')?.eventsPerSec;
+    const rate = flags['latency-rate']
+      ? num('latency-rate')
+      : Math.round((sluiceEps ?? 20_000) / 2);
+    const latency: LatencyResult[] = [];
+    const seconds = num('latency-seconds');
+    if (seconds > 0) {
+      for (const system of systems) {
+        out(`Latency at ${rate.toLocaleString()} events/s for ${seconds} s: ${system}`);
+        const latTopic = `lat-${run.id}-${system}`;
+        await createTopic(latTopic, run.partitions, { dir: stackDirOf() });
+        const ctx = context(run, system, 'lat', latTopic);
+        const opts = { partitions: run.partitions, rate, seconds, dupShare, eventSize };
+        const result = await latencyRun(system, ctx, producer, opts, timeoutMs);
+        latency.push(result);
+        out(
+          `  p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms${result.error ? `, ERROR ${result.error}` : ''}`,
+        );
+      }
+    }
+    out();
+    out(comparisonTable(throughput, latency));
+    const r = ratios(throughput, latency);
+    out();
+    for (const [pair, value] of Object.entries(r)) out(`  ${pair.padEnd(34)} ${value ?? '-'}`);
+    const t = targets(throughput, latency);
+    out();
+    out(`Targets: ${JSON.stringify(t)}`);
+    return {
+      produce: {
+        events: source.produced,
+        unique: source.unique,
+        seconds: produceSeconds,
+        eventSize,
+        dupShare,
+      },
+      throughput,
+      latency: { rate, seconds, results: latency },
+      ratios: r,
+      targets: t,
+    };
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+  }
+}
+
+async function sustained(run: Run, systems: SystemName[]): Promise<SustainedResult[]> {
+  const seconds = parseDuration(flags.duration ?? '5m') / 1000;
+  const rate = flags.rate ? num('rate') : 10_000;
+  const producer = await connectProducer(run.env.KAFKA_BROKERS.split(','));
+  const results: SustainedResult[] = [];
+  try {
+    for (const system of systems) {
+      out(`Sustained: ${system} at ${rate.toLocaleString()} events/s for ${seconds} s`);
+      const topic = `sus-${run.id}-${system}`;
+      await createTopic(topic, run.partitions, { dir: stackDirOf() });
+      const ctx = context(run, system, 'sus', topic);
+      const opts = {
+        partitions: run.partitions,
+        rate,
+        seconds,
+        dupShare: num('dup-share'),
+        eventSize: num('event-size'),
+      };
+      const result = await sustainedRun(system, ctx, run.stack, producer, opts, (s) =>
+        progress(
+          `t=${s.t}s rss ${s.rssMb} MB lag ${s.lag.toLocaleString()} rows ${s.rows.toLocaleString()}`,
+        ),
+      );
+      results.push(result);
+      out(
+        `\n  RSS ${result.rss.minMb}..${result.rss.maxMb} MB (median ${result.rss.medianMb}, within ±${result.rss.withinPct}%: ${result.rss.flat ? 'flat' : 'NOT flat'}); lag max ${result.lag.maxEvents}, last ${result.lag.lastEvents} (${result.lag.growing ? 'growing' : 'bounded'}); p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms${result.error ? `; ERROR ${result.error}` : ''}`,
+      );
+    }
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+  }
+  return results;
+}
+
+const stackDirOf = () => process.env.SLUICE_STACK_DIR ?? join(REPO, '.stack-bench');
+
+function write(name: string, json: unknown, svg: string): void {
+  const runs = join(RESULTS, 'runs');
+  mkdirSync(runs, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const base = flags.out ?? name;
+  writeFileSync(join(RESULTS, `${base}.json`), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(join(RESULTS, `${base}.svg`), svg);
+  copyFileSync(join(RESULTS, `${base}.json`), join(runs, `${base}-${stamp}.json`));
+  copyFileSync(join(RESULTS, `${base}.svg`), join(runs, `${base}-${stamp}.svg`));
+  out(`Results: ${join(RESULTS, `${base}.json`)} and .svg`);
+}
+
+async function main(): Promise<number> {
+  const systems = systemsFlag();
+  const dir = stackDirOf();
+  const loadBefore: Load = currentLoad();
+  out(
+    `Load before: ${loadBefore.loadavg1.toFixed(2)} (1 min) on ${loadBefore.cores} cores. Stack in ${dir}...`,
+  );
+  const env = await stackUp({ dir, log: (line) => out(`  ${line}`) });
+  const ch = createClient({ url: env.CLICKHOUSE_URL, request_timeout: 120_000 });
+  const logDir = join(dir, 'bench-logs');
+  mkdirSync(logDir, { recursive: true });
+  const run: Run = {
+    id: Date.now().toString(36),
+    env,
+    ch,
+    stack: await stackPids(dir),
+    logDir,
+    partitions: num('partitions'),
+    tuning: {
+      sluicePartitions: num('sluice-partitions'),
+      sluiceMaxRows: num('sluice-max-rows'),
+      sluiceMaxDelay: flags['sluice-max-delay'] ?? '1s',
+      kafkaEngineFlushMs: num('kafka-engine-flush-ms'),
+      kafkaEngineConsumers: num('kafka-engine-consumers'),
+      sluiceEnv: {},
+      cpuProfDir: flags['cpu-prof'] ? join(RESULTS, 'runs', 'profiles') : undefined,
+    },
+  };
+  try {
+    const meta = {
+      startedAt: new Date().toISOString(),
+      commit: gitCommit(),
+      node: process.version,
+      loadBefore,
+      flags,
+      tuning: run.tuning,
+    };
+    if (flags.duration) {
+      const results = await sustained(
+        run,
+        flags.systems === SYSTEM_NAMES.join(',') ? ['sluice'] : systems,
+      );
+      const json = { mode: 'sustained', ...meta, loadAfter: currentLoad(), results };
+      const caption = `Sluice bench, sustained, ${meta.startedAt} (${meta.commit}), load ${loadBefore.loadavg1.toFixed(2)} on ${loadBefore.cores} cores`;
+      write('sustained', json, sustainedSvg(results, caption));
+      return results.every((r) => r.ok) ? 0 : 1;
+    }
+    const report = await comparison(run, systems);
+    const json = { mode: 'comparison', ...meta, loadAfter: currentLoad(), ...report };
+    const caption = `Sluice bench: ${num('events').toLocaleString()} events, ${meta.startedAt} (${meta.commit}), load ${loadBefore.loadavg1.toFixed(2)} on ${loadBefore.cores} cores`;
+    const { throughput, latency } = report as {
+      throughput: ThroughputResult[];
+      latency: { results: LatencyResult[] };
+    };
+    write('comparison', json, comparisonSvg(throughput, latency.results, caption));
+    return throughput.every((r) => r.ok) ? 0 : 1;
+  } finally {
+    await ch.close();
+    if (!flags['keep-stack']) {
+      await stackDown({ dir, log: (line) => out(`  ${line}`) });
+    }
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(
+      `\nbench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  },
+);
