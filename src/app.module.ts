@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { AdminModule } from './admin/admin.module';
+import { ClusterModule } from './cluster';
 import { ConfigModule, type SluiceConfig } from './config';
 import { HealthModule } from './health';
 import { RedisModule } from './infra';
@@ -29,6 +30,8 @@ export class AppModule {
         // Every process serves admin REST and keeps pipeline definitions in Redis.
         RedisModule,
         PipelinesModule,
+        // Membership and placement: every process heartbeats and may coordinate.
+        ClusterModule,
         AdminModule,
         RolesModule.forRoles(config.roles),
       ],

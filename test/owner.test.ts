@@ -129,7 +129,12 @@ describe('owner role', () => {
     const outbox = async () => (await redis.smembers(keys.outboxIndex(id, 0))).sort();
     const batchRows = async (batchId: string) => {
       const data = await redis.getBuffer(keys.outboxBatch(id, 0, batchId));
-      return (unpack(data as Buffer) as { rows: Record<string, unknown>[] }).rows;
+      // The outbox holds the rows as JSONEachRow text (the writer's insert body).
+      const { body } = unpack(data as Buffer) as { body: string };
+      return body
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
     };
     return { id, topic, table, startOwner, append, counters, checkpointed, outbox, batchRows };
   }

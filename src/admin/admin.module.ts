@@ -1,4 +1,5 @@
 import { type MiddlewareConsumer, Module, type NestModule, RequestMethod } from '@nestjs/common';
+import { ClusterController } from './cluster.controller';
 import { ConsumerLag } from './consumer-lag';
 import { RedisModule } from '../infra';
 import { DefinitionValidator } from './definition-validator';
@@ -13,7 +14,7 @@ import { YamlBodyMiddleware } from './yaml-body.middleware';
 /** Admin REST and PIPELINES_DIR, served by every process whatever its roles. */
 @Module({
   imports: [RedisModule],
-  controllers: [ProcessController, PipelinesController, EventsController],
+  controllers: [ProcessController, PipelinesController, EventsController, ClusterController],
   providers: [DefinitionValidator, PipelineAdmin, ConsumerLag, PipelinesDirLoader, EventLookup],
 })
 export class AdminModule implements NestModule {

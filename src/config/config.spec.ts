@@ -75,3 +75,26 @@ describe('loadConfig', () => {
     expect(wantsEmbeddedStack({ REDIS_URL: servers.REDIS_URL })).toBe(false);
   });
 });
+
+describe('cluster timing', () => {
+  it('defaults the member timeout to the lease TTL, at least two heartbeats', () => {
+    expect(loadConfig({ ...servers, LEASE_TTL_MS: '4000' }).memberTimeoutMs).toBe(4_000);
+    expect(loadConfig({ ...servers, LEASE_TTL_MS: '1000' }).memberTimeoutMs).toBe(2_000);
+    const config = loadConfig({
+      ...servers,
+      HEARTBEAT_INTERVAL_MS: '500',
+      MEMBER_TIMEOUT_MS: '1500',
+    });
+    expect(config.heartbeatIntervalMs).toBe(500);
+    expect(config.memberTimeoutMs).toBe(1_500);
+  });
+
+  it('refuses a member timeout shorter than two heartbeats', () => {
+    const error = problemsOf({
+      ...servers,
+      HEARTBEAT_INTERVAL_MS: '1000',
+      MEMBER_TIMEOUT_MS: '1500',
+    });
+    expect(error.problems.map((p) => p.key)).toEqual(['MEMBER_TIMEOUT_MS']);
+  });
+});

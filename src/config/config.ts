@@ -16,6 +16,8 @@ export interface SluiceConfig {
   healthTimeoutMs: number;
   pipelinesDir: string | undefined;
   leaseTtlMs: number;
+  heartbeatIntervalMs: number;
+  memberTimeoutMs: number;
   writerConcurrency: number;
   mailboxMaxEntries: number;
   instanceId: string;
@@ -80,6 +82,18 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       }
     }
   }
+  const memberTimeout = parsed.success ? parsed.data.MEMBER_TIMEOUT_MS : undefined;
+  if (
+    parsed.success &&
+    memberTimeout !== undefined &&
+    memberTimeout < 2 * parsed.data.HEARTBEAT_INTERVAL_MS
+  ) {
+    // One late heartbeat must not declare a live process dead.
+    problems.push({
+      key: 'MEMBER_TIMEOUT_MS',
+      message: 'must be at least twice HEARTBEAT_INTERVAL_MS',
+    });
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(sortProblems(problems));
   const data = parsed.data;
   return {
@@ -99,6 +113,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     healthTimeoutMs: data.HEALTH_TIMEOUT_MS,
     pipelinesDir: data.PIPELINES_DIR,
     leaseTtlMs: data.LEASE_TTL_MS,
+    heartbeatIntervalMs: data.HEARTBEAT_INTERVAL_MS,
+    memberTimeoutMs:
+      data.MEMBER_TIMEOUT_MS ?? Math.max(data.LEASE_TTL_MS, 2 * data.HEARTBEAT_INTERVAL_MS),
     writerConcurrency: data.WRITER_CONCURRENCY,
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
     instanceId: data.INSTANCE_ID ?? `${hostname()}-${process.pid}`,

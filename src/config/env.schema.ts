@@ -78,6 +78,14 @@ export const envSchema = z.object({
   HEALTH_TIMEOUT_MS: intFromString(100, 60_000).default(2_000),
   /** Owner: how long an actor's lease lives without renewal; a crashed owner's actors move after it. */
   LEASE_TTL_MS: intFromString(1_000, 600_000).default(10_000),
+  /** Cluster: how often a process heartbeats (and the coordinator re-checks placement at most this slowly). */
+  HEARTBEAT_INTERVAL_MS: intFromString(100, 60_000).default(1_000),
+  /**
+   * Cluster: a process silent for longer counts as dead and its actors are placed elsewhere; also
+   * the coordinator lock's TTL. Default: LEASE_TTL_MS (at least twice HEARTBEAT_INTERVAL_MS), so a
+   * crashed owner is noticed about when its leases expire.
+   */
+  MEMBER_TIMEOUT_MS: intFromString(500, 600_000).optional(),
   /** Writer: batches inserted at the same time by one process. */
   WRITER_CONCURRENCY: intFromString(1, 256).default(4),
   /** Consumer: a Kafka partition pauses while a mailbox it feeds holds more entries than this. */

@@ -12,6 +12,21 @@ export const keys = {
   /** Counter bumped on every definition/status change; processes poll it to reload cheaply. */
   pipelinesVersion: () => '{sl}:pipelines-version',
 
+  /** Hash: instance id -> member record (JSON: host, pid, roles, version, started, port, actors). */
+  members: () => '{sl}:members',
+  /** Sorted set: instance id scored by its last heartbeat (Redis server time, ms). */
+  heartbeats: () => '{sl}:heartbeats',
+  /** String with TTL: `<instanceId>:<epoch>` of the placement coordinator. */
+  coordinator: () => '{sl}:coordinator',
+  /** Counter that only grows: the coordinator's fencing epoch. */
+  coordinatorEpoch: () => '{sl}:coordinator-epoch',
+  /** String: the published actor assignment (JSON), written only by the current coordinator. */
+  assignment: () => '{sl}:assignment',
+  /** Pub/sub channel: `joined:<id>`, `left:<id>`, `assignment:<version>`; polling stays the fallback. */
+  clusterEvents: () => '{sl}:cluster-events',
+  /** Counter bumped with every published assignment; owners poll it. */
+  assignmentVersion: () => '{sl}:assignment-version',
+
   /** Stream: the mailbox of one actor; entries are msgpack MailboxEntry under field `e`. */
   mailbox: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:mailbox`,
   /** Hash: the actor's checkpoint (cursor, per-source-partition watermarks, counters). */

@@ -16,3 +16,15 @@ export {
 export { acquireLease, leaseValue, releaseLease, renewLease } from './lease';
 export { LuaScript, type ScriptArg } from './lua-script';
 export { encodeOutboxBatch, type OutboxBatch, type StoredOutboxBatch } from './outbox';
+export {
+  acquireCoordinator,
+  assignmentVersion,
+  currentCoordinator,
+  deregister,
+  heartbeat,
+  listMembers,
+  type MemberRow,
+  publishAssignment,
+  readAssignment,
+  releaseCoordinator,
+} from './cluster';
