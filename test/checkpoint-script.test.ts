@@ -72,4 +72,38 @@ describe('checkpoint script', () => {
     expect(await redis.strlen(keys.dedupBucket(pipeline, 0, 1_000))).toBe(16);
     expect(await redis.get(keys.joinBucket(pipeline, 0, 'left', 0))).toBe('recrec');
   });
+
+  it('writes the join index anew once releases left it small, so it is compact again', async () => {
+    const starts = Array.from({ length: 200 }, (_, i) => 10_000 + i * 1_000);
+    const base = {
+      ...step(3, 2),
+      batch: undefined,
+      counters: {},
+      deadLetters: [],
+      dedup: undefined,
+    };
+    await writeCheckpoint(redis, {
+      ...base,
+      join: {
+        appends: starts.map((start) => ({ side: 'left', start, data: Buffer.from('r') })),
+        matched: [],
+        released: [],
+        meta: '',
+      },
+    });
+    const index = keys.joinIndex(pipeline, 0);
+    expect(await redis.object('ENCODING', index)).toBe('skiplist');
+    await writeCheckpoint(redis, {
+      ...base,
+      gen: 4,
+      join: {
+        appends: [],
+        matched: [],
+        released: starts.slice(0, 199).map((start) => ({ side: 'left', start })),
+        meta: '',
+      },
+    });
+    expect(await redis.zrange(index, 0, -1)).toEqual(['L:0', `L:${starts[199]}`]);
+    expect(await redis.object('ENCODING', index)).toBe('listpack');
+  });
 });

@@ -82,6 +82,16 @@ for _ = 1, n do
   redis.call('ZREM', KEYS[9], ARGV[i])
   k = k + 2; i = i + 1
 end
+-- A sorted set that once outgrew the compact encoding keeps its large one (about 10 kB) however
+-- few members it has left: written anew once small, it is compact again.
+if n > 0 and redis.call('OBJECT', 'ENCODING', KEYS[9]) == 'skiplist'
+    and redis.call('ZCARD', KEYS[9]) <= 32 then
+  local members = redis.call('ZRANGE', KEYS[9], 0, -1, 'WITHSCORES')
+  redis.call('DEL', KEYS[9])
+  for j = 1, #members, 2 do
+    redis.call('ZADD', KEYS[9], members[j + 1], members[j])
+  end
+end
 if ARGV[i] ~= '' then
   redis.call('HSET', KEYS[2], 'join', ARGV[i])
 end
