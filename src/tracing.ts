@@ -1,12 +1,13 @@
 // Loaded first by main.ts: the tracing SDK must be registered before any module that could be
 // instrumented is required, and before anything asks @opentelemetry/api for a tracer.
-import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
+import type { NodeSDK } from '@opentelemetry/sdk-node';
 import { EventSampler, ExplicitContextManager, Tracing } from '@sluice/telemetry';
 
 /** Default most links from one batch span to the events it carries (TRACE_BATCH_MAX_LINKS). */
 export const DEFAULT_MAX_LINKS = 128;
 
 let sdk: NodeSDK | undefined;
+let stopping: Promise<void> | undefined;
 let processTracing: Tracing = Tracing.disabled();
 
 /**
@@ -27,6 +28,11 @@ function startTracing(env: NodeJS.ProcessEnv): void {
     return;
   }
   const maxLinks = Number(env.TRACE_BATCH_MAX_LINKS ?? DEFAULT_MAX_LINKS);
+  // Loaded only when tracing is on: the SDK pulls in every OTLP exporter, gRPC included, which
+  // a process without an endpoint should not pay for at startup.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const otel = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
+  const { NodeSDK, tracing } = otel;
   sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? 'sluice',
     sampler: new tracing.AlwaysOnSampler(),
@@ -51,11 +57,10 @@ export function getTracing(): Tracing {
   return processTracing;
 }
 
-/** Flushes and stops the SDK; safe to call twice. */
-export async function shutdownTracing(): Promise<void> {
-  const running = sdk;
-  sdk = undefined;
-  await running?.shutdown();
+/** Flushes and stops the SDK; safe to call twice: a second call waits for the same flush. */
+export function shutdownTracing(): Promise<void> {
+  stopping ??= sdk?.shutdown() ?? Promise.resolve();
+  return stopping;
 }
 
 startTracing(process.env);

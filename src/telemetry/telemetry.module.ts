@@ -17,13 +17,18 @@ import { TELEMETRY } from './tokens';
         metrics: new SluiceMetrics(),
         tracing: getTracing(),
         eventIndexRetentionMs: config.eventIndexRetentionMs,
+        eventIndexMaxRecords: config.eventIndexMaxRecords,
       }),
     },
   ],
   exports: [TELEMETRY],
 })
 export class TelemetryModule implements OnApplicationShutdown {
-  /** Runs after the roles stopped, so their last spans are exported. */
+  /**
+   * Nest runs every module's beforeApplicationShutdown (where the roles stop and flush their
+   * last batches) before any onApplicationShutdown, so the roles' last spans exist when this
+   * flushes, although this @Global module's hook is among the first of its phase to run.
+   */
   async onApplicationShutdown(): Promise<void> {
     await shutdownTracing().catch(() => undefined);
   }

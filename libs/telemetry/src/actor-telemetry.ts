@@ -33,7 +33,7 @@ export class ActorTelemetry {
 
   /** Opens the batch span (when tracing is on) before the outbox payload is packed. */
   beginFlush(info: FlushInfo): FlushTelemetry {
-    const { links, dropped } = this.log.batchLinks;
+    const { parent, links, dropped } = this.log.batchLinks;
     const trace = this.telemetry.tracing.startBatch(
       {
         [ATTR.pipeline]: this.pipeline,
@@ -43,6 +43,7 @@ export class ActorTelemetry {
         [ATTR.deadLetters]: info.deadLetters.length,
         [ATTR.offsets]: this.log.offsetRanges(),
       },
+      parent,
       links,
       dropped,
     );
@@ -78,7 +79,12 @@ export class FlushTelemetry {
     const fields = this.log.indexFields(epoch, seq, now);
     if (fields.length === 0) return undefined;
     const bucketStart = indexBucketOf(now);
-    return { bucketStart, expireAt: indexExpireAt(bucketStart, retention), fields };
+    return {
+      bucketStart,
+      expireAt: indexExpireAt(bucketStart, retention),
+      maxRecords: this.telemetry.eventIndexMaxRecords,
+      fields,
+    };
   }
 
   checkpointStarted(): void {
@@ -108,7 +114,7 @@ export class FlushTelemetry {
       metrics.batchRows.observe({ pipeline }, this.info.rows);
       metrics.batchBytes.observe({ pipeline }, bytes);
     }
-    this.log.reset();
+    this.log.committed();
     // The batch span covers flush and checkpoint; the announcement after it is one BullMQ add.
     this.trace?.end({ [ATTR.bytes]: bytes });
   }
@@ -116,5 +122,6 @@ export class FlushTelemetry {
   fail(err: unknown): void {
     this.checkpointSpan?.end();
     this.trace?.fail(err);
+    this.log.reset(`checkpoint failed, the actor redoes this event: ${String(err)}`);
   }
 }

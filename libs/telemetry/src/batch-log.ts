@@ -1,6 +1,5 @@
-import type { SpanContext } from '@opentelemetry/api';
-import { encodeIndexRecord, indexField, type IndexStage } from './event-index';
-import { parseTraceParent } from './trace-context';
+import { type Span, type SpanContext, SpanStatusCode } from '@opentelemetry/api';
+import { IndexRecordWriter } from './event-index';
 import type { EventOutcome, TracedEvent, Tracing } from './tracing';
 
 /**
@@ -22,14 +21,6 @@ export interface EventObserver {
   ): void;
 }
 
-interface PendingRecord {
-  hash: bigint;
-  stage: IndexStage;
-  dlStage?: string;
-  traceparent?: string;
-  reason?: string;
-}
-
 // Latency is observed per row at the writer, so the batch carries row timestamps, grouped in
 // steps far below the histogram's smallest bucket to keep the payload small.
 const TIME_STEP_MS = 10;
@@ -43,14 +34,17 @@ export interface BatchLogOptions {
 }
 
 /**
- * The telemetry of one actor's open batch: per-event spans of sampled events (emitted as the
- * outcome happens), their contexts for the batch span's links, the find-my-event records, the
- * offset range and the row timestamps. The actor reads it when it flushes and resets it after
- * the checkpoint; one instance per actor, no per-event Redis work.
+ * The telemetry of one actor's open batch: per-event spans of sampled events (started as the
+ * outcome happens, ended once the checkpoint that records the outcome committed), the batch
+ * span's parent and links, the find-my-event records, the offset range and the row timestamps.
+ * The actor reads it when it flushes and resets it after the checkpoint; one instance per actor,
+ * no per-event Redis work.
  */
 export class BatchLog implements EventObserver {
   readonly wantsKeys: boolean;
-  private records: PendingRecord[] = [];
+  private readonly records = new IndexRecordWriter();
+  private open: Span[] = [];
+  private parent: SpanContext | undefined;
   private links: SpanContext[] = [];
   private linksDropped = 0;
   private ranges = new Map<string, [number, number]>();
@@ -78,9 +72,9 @@ export class BatchLog implements EventObserver {
     const { tracing, pipeline, partition } = this.options;
     if (event.traceparent !== undefined && tracing.enabled) {
       const span = tracing.processed(pipeline, partition, topic, event, outcome, stage, reason);
-      if (span !== undefined && outcome === 'written') {
-        if (this.links.length < tracing.options.maxLinks) this.links.push(span);
-        else this.linksDropped += 1;
+      if (span !== undefined) {
+        this.open.push(span);
+        if (outcome === 'written') this.link(span.spanContext());
       }
     }
     if (outcome === 'written') {
@@ -88,18 +82,25 @@ export class BatchLog implements EventObserver {
       this.times.set(step, (this.times.get(step) ?? 0) + 1);
     }
     if (this.wantsKeys && keyHash !== undefined) {
-      this.records.push({
-        hash: keyHash,
-        stage: outcome,
-        dlStage: stage,
-        traceparent: event.traceparent,
-        reason,
-      });
+      this.records.add(keyHash, outcome, stage, event.traceparent, reason);
     }
   }
 
-  get batchLinks(): { links: readonly SpanContext[]; dropped: number } {
-    return { links: this.links, dropped: this.linksDropped };
+  /**
+   * The batch span continues the trace of the first sampled written event (its parent) and
+   * links to the others, at most `maxLinks`; the rest are only counted.
+   */
+  get batchLinks(): {
+    parent: SpanContext | undefined;
+    links: readonly SpanContext[];
+    dropped: number;
+  } {
+    return { parent: this.parent, links: this.links, dropped: this.linksDropped };
+  }
+
+  /** Outcomes recorded for the index in the open batch (one per keyed event). */
+  get indexRecords(): number {
+    return this.records.count;
   }
 
   /** `topic/partition:first-last` per source partition, for the batch span. */
@@ -116,31 +117,39 @@ export class BatchLog implements EventObserver {
 
   /** Alternating hash field / packed record, for the checkpoint's HSET. */
   indexFields(epoch: number, seq: number, at: number): Buffer[] {
-    const out: Buffer[] = [];
-    for (const r of this.records) {
-      const parent = parseTraceParent(r.traceparent);
-      out.push(
-        indexField(r.hash, r.stage === 'duplicate'),
-        encodeIndexRecord({
-          stage: r.stage,
-          deadLetterStage: r.dlStage,
-          epoch,
-          seq,
-          at,
-          traceId: parent?.traceId,
-          sampled: parent?.sampled,
-          reason: r.reason,
-        }),
-      );
-    }
-    return out;
+    return this.records.fields(epoch, seq, at);
   }
 
-  reset(): void {
-    this.records = [];
+  /** The checkpoint recording these outcomes committed: their spans end now. */
+  committed(): void {
+    for (const span of this.open) span.end();
+    this.open = [];
+    this.reset();
+  }
+
+  /**
+   * Forgets the open batch (a failed checkpoint, a restore): its events are processed again
+   * from the mailbox, so their spans end marked as not committed.
+   */
+  reset(
+    reason = 'checkpoint not committed: the actor redoes this event from its checkpoint',
+  ): void {
+    for (const span of this.open) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+      span.end();
+    }
+    this.open = [];
+    this.records.reset();
+    this.parent = undefined;
     this.links = [];
     this.linksDropped = 0;
     this.ranges = new Map();
     this.times = new Map();
+  }
+
+  private link(context: SpanContext): void {
+    if (this.parent === undefined) this.parent = context;
+    else if (this.links.length < this.options.tracing.options.maxLinks) this.links.push(context);
+    else this.linksDropped += 1;
   }
 }

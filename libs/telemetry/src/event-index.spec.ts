@@ -7,6 +7,7 @@ import {
   indexExpireAt,
   indexField,
   type IndexRecord,
+  IndexRecordWriter,
 } from './event-index';
 import { reportOutcomes } from './event-report';
 
@@ -134,5 +135,46 @@ describe('reportOutcomes', () => {
       deadLetterStage: 'transform',
       reason: 'transform: bad',
     });
+  });
+});
+
+describe('IndexRecordWriter', () => {
+  it('writes the same records as encodeIndexRecord, stamped at flush, in one buffer', () => {
+    const writer = new IndexRecordWriter();
+    const tp = `00-${'ab'.repeat(16)}-00f067aa0ba902b7-03`;
+    writer.add(7n, 'written', undefined, tp);
+    writer.add(-1n, 'duplicate', undefined, `00-${'cd'.repeat(16)}-00f067aa0ba902b7-00`);
+    writer.add(9n, 'dead-lettered', 'transform', 'not a traceparent', 'é'.repeat(300));
+    for (let i = 0; i < 5_000; i++) writer.add(BigInt(i), 'filtered');
+    expect(writer.count).toBe(5_003);
+    const fields = writer.fields(4, 12, 1_700_000_000_999);
+    expect(fields).toHaveLength(2 * 5_003);
+    const base = { epoch: 4, seq: 12, at: 1_700_000_000_000 };
+    expect(fields[0]).toEqual(indexField(7n));
+    expect(fields[1]).toEqual(
+      encodeIndexRecord({ ...base, stage: 'written', traceId: 'ab'.repeat(16), sampled: true }),
+    );
+    expect(fields[2]).toEqual(indexField(-1n, true));
+    expect(decodeIndexRecord(fields[3]!)).toEqual({
+      ...base,
+      stage: 'duplicate',
+      traceId: 'cd'.repeat(16),
+      sampled: false,
+    });
+    expect(fields[5]).toEqual(
+      encodeIndexRecord({
+        ...base,
+        stage: 'dead-lettered',
+        deadLetterStage: 'transform',
+        reason: 'é'.repeat(300),
+      }),
+    );
+    expect(fields.at(-2)).toEqual(indexField(4_999n));
+    expect(decodeIndexRecord(fields.at(-1)!)).toEqual({ ...base, stage: 'filtered' });
+    writer.reset();
+    expect(writer.count).toBe(0);
+    // Views handed out before the reset are not overwritten by the next batch.
+    writer.add(1n, 'filtered');
+    expect(fields[0]).toEqual(indexField(7n));
   });
 });

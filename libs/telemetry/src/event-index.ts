@@ -112,3 +112,86 @@ function truncateUtf8(text: string, maxBytes: number): Buffer {
   while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end -= 1;
   return bytes.subarray(0, end);
 }
+
+const MAX_RECORD = 9 + HEADER + 16 + MAX_REASON_BYTES;
+
+/**
+ * The index records of one open batch, encoded as the outcomes happen straight into one growing
+ * buffer (field then value, per record), so an outcome costs no object and no allocation of its
+ * own. Epoch, seq and time are the same for the whole flush and patched in by `fields`.
+ */
+export class IndexRecordWriter {
+  private buf = Buffer.allocUnsafe(16 * 1024);
+  private used = 0;
+  /** Per record: field start, value start (the record ends where the next starts). */
+  private starts: number[] = [];
+
+  get count(): number {
+    return this.starts.length / 2;
+  }
+
+  add(
+    hash: bigint,
+    stage: IndexStage,
+    deadLetterStage?: string,
+    traceparent?: string,
+    reason?: string,
+  ): void {
+    if (this.used + MAX_RECORD > this.buf.length) this.grow();
+    const buf = this.buf;
+    const fieldAt = this.used;
+    buf.writeBigUInt64LE(BigInt.asUintN(64, hash), fieldAt);
+    let at = fieldAt + 8;
+    if (stage === 'duplicate') buf[at++] = DUPLICATE_SUFFIX;
+    const valueAt = at;
+    buf[at] = STAGES.indexOf(stage) + 1;
+    const dl = deadLetterStage === undefined ? 0 : DL_STAGES.indexOf(deadLetterStage);
+    buf[at + 1] = dl < 0 ? 255 : dl;
+    buf[at + 2] = 0;
+    at += HEADER;
+    // `00-<32 hex trace id>-<16 hex span id>-<flags>`: the trace id is copied as is, without
+    // parsing the whole context; anything malformed is left out.
+    if (traceparent !== undefined && traceparent.length === 55 && traceparent[2] === '-') {
+      const written = buf.write(traceparent.slice(3, 35), at, 16, 'hex');
+      if (written === 16) {
+        const sampled =
+          traceparent.endsWith('-01') || (parseInt(traceparent.slice(53), 16) & 1) === 1;
+        buf[valueAt + 2] = 1 | (sampled ? 2 : 0);
+        at += 16;
+      }
+    }
+    if (reason !== undefined) at += truncateUtf8(reason, MAX_REASON_BYTES).copy(buf, at);
+    this.starts.push(fieldAt, valueAt);
+    this.used = at;
+  }
+
+  /** Alternating field / value views for the checkpoint's HSET, stamped with the flush. */
+  fields(epoch: number, seq: number, atMs: number): Buffer[] {
+    const out: Buffer[] = [];
+    const seconds = Math.floor(atMs / 1000) >>> 0;
+    for (let i = 0; i < this.starts.length; i += 2) {
+      const fieldAt = this.starts[i] as number;
+      const valueAt = this.starts[i + 1] as number;
+      const end = i + 2 < this.starts.length ? (this.starts[i + 2] as number) : this.used;
+      this.buf.writeUInt32LE(epoch >>> 0, valueAt + 3);
+      this.buf.writeUInt32LE(seq >>> 0, valueAt + 7);
+      this.buf.writeUInt32LE(seconds, valueAt + 11);
+      out.push(this.buf.subarray(fieldAt, valueAt), this.buf.subarray(valueAt, end));
+    }
+    return out;
+  }
+
+  /** Starts a new batch; views handed out before stay valid (a new buffer, at most 1 MiB). */
+  reset(): void {
+    if (this.used === 0) return;
+    this.buf = Buffer.allocUnsafe(Math.min(this.buf.length, 1 << 20));
+    this.used = 0;
+    this.starts = [];
+  }
+
+  private grow(): void {
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + MAX_RECORD));
+    this.buf.copy(next, 0, 0, this.used);
+    this.buf = next;
+  }
+}

@@ -1,23 +1,34 @@
 import { type Context, type ContextManager, ROOT_CONTEXT } from '@opentelemetry/api';
 
 /**
- * A context manager that keeps no active context: Sluice hands span contexts over explicitly
- * (traceparent strings, parent contexts built from them) and never reads the active one. The
- * SDK's default AsyncLocalStorage manager would, on Node 20, turn on promise hooks for the whole
- * process the first time the exporter runs inside a context, which costs every await.
+ * A context manager that propagates the active context through synchronous calls only
+ * (`with`), never across awaits or callbacks: Sluice hands span contexts over explicitly
+ * (traceparent strings, parent contexts built from them) and never reads the active one across
+ * async boundaries. The SDK's default AsyncLocalStorage manager would, on Node 20, turn on
+ * promise hooks for the whole process the first time the exporter runs inside a context, which
+ * costs every await. Auto-instrumentations that rely on async propagation would need that
+ * default manager back (see docs/observability.md).
  */
 export class ExplicitContextManager implements ContextManager {
+  private current: Context = ROOT_CONTEXT;
+
   active(): Context {
-    return ROOT_CONTEXT;
+    return this.current;
   }
 
   with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
-    _context: Context,
+    context: Context,
     fn: F,
     thisArg?: ThisParameterType<F>,
     ...args: A
   ): ReturnType<F> {
-    return fn.call(thisArg, ...args);
+    const previous = this.current;
+    this.current = context;
+    try {
+      return fn.call(thisArg, ...args);
+    } finally {
+      this.current = previous;
+    }
   }
 
   bind<T>(_context: Context, target: T): T {
@@ -29,6 +40,7 @@ export class ExplicitContextManager implements ContextManager {
   }
 
   disable(): this {
+    this.current = ROOT_CONTEXT;
     return this;
   }
 }

@@ -18,4 +18,6 @@ export interface Telemetry {
   readonly tracing: Tracing;
   /** 0: find-my-event index off. */
   readonly eventIndexRetentionMs: number;
+  /** Most records per actor and index bucket (Redis memory bound). */
+  readonly eventIndexMaxRecords: number;
 }

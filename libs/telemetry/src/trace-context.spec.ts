@@ -30,7 +30,10 @@ describe('traceparent', () => {
     }
   });
 
-  it('marks a context unsampled', () => {
+  it('marks a context unsampled whatever its other flags, and drops a malformed one', () => {
     expect(unsampled(`00-${TRACE}-${SPAN}-01`)).toBe(`00-${TRACE}-${SPAN}-00`);
+    expect(unsampled(`00-${TRACE}-${SPAN}-03`)).toBe(`00-${TRACE}-${SPAN}-00`);
+    expect(unsampled(`00-${TRACE}-${SPAN}-00`)).toBe(`00-${TRACE}-${SPAN}-00`);
+    expect(unsampled('garbage')).toBeUndefined();
   });
 });

@@ -31,7 +31,12 @@ export function formatTraceParent(traceId: string, spanId: string, sampled: bool
   return `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
 }
 
-/** The same context marked not sampled (what travels when the event is not traced). */
-export function unsampled(text: string): string {
-  return text.endsWith('-01') ? `${text.slice(0, -3)}-00` : text;
+/**
+ * The same context marked not sampled (what travels when the event is not traced), re-formatted
+ * from its parsed fields so any sampled flag combination (`01`, `03`, ...) is cleared; a context
+ * that does not parse is dropped.
+ */
+export function unsampled(text: string): string | undefined {
+  const parent = parseTraceParent(text);
+  return parent && formatTraceParent(parent.traceId, parent.spanId, false);
 }

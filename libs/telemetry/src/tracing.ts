@@ -81,8 +81,19 @@ export class Tracing {
     partition: number,
     routed: ReadonlyMap<number, TracedEvent[]>,
   ): ConsumeSpans | undefined {
-    if (!this.enabled || this.options.sampler.never) return undefined;
+    if (!this.enabled) return undefined;
     const sampler = this.options.sampler;
+    if (sampler.never) {
+      // No span, but a producer's sampled flag must not travel on: the actor would trace it.
+      for (const events of routed.values()) {
+        for (const event of events) {
+          if (event.traceparent !== undefined && !event.traceparent.endsWith('-00')) {
+            event.traceparent = unsampled(event.traceparent);
+          }
+        }
+      }
+      return undefined;
+    }
     const roots = !sampler.noRoots;
     let spans: Span[] | undefined;
     for (const [mailbox, events] of routed) {
@@ -94,7 +105,9 @@ export class Tracing {
         }
         if (parent === undefined && !roots) continue;
         if (!sampler.sample(parent)) {
-          if (event.traceparent !== undefined) event.traceparent = unsampled(event.traceparent);
+          if (parent !== undefined) {
+            event.traceparent = formatTraceParent(parent.traceId, parent.spanId, false);
+          }
           continue;
         }
         const span = this.tracer.startSpan(
@@ -122,9 +135,10 @@ export class Tracing {
   }
 
   /**
-   * Actor: the per-event span of a sampled event, child of its consume span, ended at once with
-   * the outcome (for filtered, duplicate and dead-lettered events the trace ends here, with the
-   * reason). Returns its context for the batch span's link, or undefined when not sampled.
+   * Actor: the per-event span of a sampled event, child of its consume span, with the outcome
+   * (for filtered, duplicate and dead-lettered events the trace ends here, with the reason). The
+   * caller ends it once the checkpoint recording the outcome committed. Undefined when the
+   * event is not sampled.
    */
   processed(
     pipeline: string,
@@ -134,8 +148,9 @@ export class Tracing {
     outcome: EventOutcome,
     stage?: string,
     reason?: string,
-  ): SpanContext | undefined {
-    if (!this.enabled || event.traceparent === undefined) return undefined;
+  ): Span | undefined {
+    // The consumer writes `-01` or `-00` (formatTraceParent): most events stop at this check.
+    if (!this.enabled || event.traceparent?.endsWith('-01') !== true) return undefined;
     const parent = parseTraceParent(event.traceparent);
     if (parent === undefined || !parent.sampled) return undefined;
     const attributes: Attributes = {
@@ -153,13 +168,18 @@ export class Tracing {
     if (outcome === 'dead-lettered') {
       span.setStatus({ code: SpanStatusCode.ERROR, message: `${stage ?? ''}: ${reason ?? ''}` });
     }
-    span.end();
-    return span.spanContext();
+    return span;
   }
 
-  /** Actor: the span of one flush (a new trace per batch), linking to the events it carries. */
+  /**
+   * Actor: the span of one flush. It continues the trace of the batch's first sampled event
+   * (`parent`, that event's process span; a new trace when there is none) and links to the
+   * other sampled events; each of those gets a zero-length `sluice.batched` child linking back
+   * to the batch span, so every linked event's own trace leads to its batch and insert.
+   */
   startBatch(
     attributes: Attributes,
+    parent: SpanContext | undefined,
     links: readonly SpanContext[],
     linksDropped: number,
   ): BatchTrace | undefined {
@@ -171,8 +191,19 @@ export class Tracing {
         attributes: { ...attributes, [ATTR.linksDropped]: linksDropped },
         links: links.map((context): Link => ({ context })),
       },
-      ROOT_CONTEXT,
+      parent === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, parent),
     );
+    const back: Link[] = [{ context: span.spanContext() }];
+    const batchId = attributes[ATTR.batchId];
+    for (const context of links) {
+      this.tracer
+        .startSpan(
+          'sluice.batched',
+          { links: back, attributes: batchId === undefined ? {} : { [ATTR.batchId]: batchId } },
+          trace.setSpanContext(ROOT_CONTEXT, context),
+        )
+        .end();
+    }
     return new BatchTrace(this.tracer, span);
   }
 

@@ -96,6 +96,8 @@ export class PipelineConsumer {
   private committing: Promise<void> | undefined;
   private commitTimer: NodeJS.Timeout | undefined;
   private readonly paused = new Map<string, TopicPartition>();
+  /** Partitions with a consumer lag series, removed when no longer assigned. */
+  private readonly lagSeries = new Map<string, TopicPartition>();
   private pollTimer: NodeJS.Timeout | undefined;
   private polling = false;
   private supervising: Promise<void> | undefined;
@@ -132,6 +134,7 @@ export class PipelineConsumer {
       await Promise.race([this.supervising, bound]);
       clearTimeout(timer);
       await this.teardown();
+      this.dropLagSeries(() => false);
       this.transition('stopped');
     })();
     return this.stopping;
@@ -190,6 +193,8 @@ export class PipelineConsumer {
         partitions: new Map(),
         assignment: payload.memberAssignment,
       };
+      const assigned = payload.memberAssignment;
+      this.dropLagSeries((tp) => assigned[tp.topic]?.includes(tp.partition) === true);
       this.logger.log(
         { generation: this.session.generation, assignment: payload.memberAssignment },
         `joined group ${payload.groupId}, generation ${this.session.generation}`,
@@ -296,6 +301,17 @@ export class PipelineConsumer {
     const pipeline = this.pipeline.id;
     metrics.consumed.inc({ pipeline }, events);
     metrics.consumerLag.set({ pipeline, topic, partition }, Math.max(0, lag));
+    this.lagSeries.set(tpKey(topic, partition), { topic, partition });
+  }
+
+  /** Removes the lag series of partitions this consumer no longer reads (revoked, stopped). */
+  private dropLagSeries(keep: (tp: TopicPartition) => boolean): void {
+    const gauge = this.options.telemetry?.metrics.consumerLag;
+    for (const [key, tp] of this.lagSeries) {
+      if (keep(tp)) continue;
+      gauge?.remove({ pipeline: this.pipeline.id, topic: tp.topic, partition: tp.partition });
+      this.lagSeries.delete(key);
+    }
   }
 
   private async partitionSession(

@@ -199,7 +199,7 @@ export class PartitionActor {
       const p = this.processor as EntryProcessor;
       const now = Date.now();
       p.tick(now);
-      if (p.rows.length >= maxRows) {
+      if (p.isFull(maxRows)) {
         await this.flush();
         continue;
       }
@@ -223,7 +223,7 @@ export class PartitionActor {
       for (const [idBuf, fields] of reply?.[0]?.[1] ?? []) {
         if (this.revokedReason !== undefined) return;
         this.applyRaw(p, idBuf.toString(), fields);
-        if (p.rows.length >= maxRows) await this.flush();
+        if (p.isFull(maxRows)) await this.flush();
       }
     }
   }

@@ -1,4 +1,9 @@
-import { loadHasher, parsePipelineDefinition, RowBuilder } from '@sluice/pipeline';
+import {
+  exampleJoinPipeline,
+  loadHasher,
+  parsePipelineDefinition,
+  RowBuilder,
+} from '@sluice/pipeline';
 import { EntryProcessor } from './entry-processor';
 
 const T0 = Date.parse('2024-05-01T12:00:00Z');
@@ -91,5 +96,96 @@ describe('EntryProcessor', () => {
     // The re-appended [0, 1] and the 1 of [1, 2, 3]; the dropped entry's events are not counted.
     expect(p.counters.staleSkipped).toBe(3);
     expect(p.cursor).toBe('5-0');
+  });
+});
+
+describe('EntryProcessor batch bound', () => {
+  it('is full at maxRows events of any outcome, not only at maxRows rows', async () => {
+    const p = await processor();
+    const events = Array.from({ length: 10 }, (_, i) => ev(i, `k${i}`, -1));
+    p.apply('1-0', { topic: 't', partition: 0, generation: 1, from: 0, to: 9, events }, 0);
+    expect(p.rows).toHaveLength(0);
+    expect(p.counters.filtered).toBe(10);
+    expect(p.isFull(11)).toBe(false);
+    expect(p.isFull(10)).toBe(true);
+  });
+});
+
+describe('EntryProcessor with a join', () => {
+  it("reports each joined row as its left event's written outcome (timestamp, trace, key)", async () => {
+    const parsed = parsePipelineDefinition(exampleJoinPipeline());
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    const rows = RowBuilder.compile(
+      [
+        { name: 'order_id', type: 'String', defaultKind: '' },
+        { name: 'customer_name', type: 'String', defaultKind: '' },
+        { name: 'amount_cents', type: 'Int64', defaultKind: '' },
+      ],
+      ['order_id', 'customer_name', 'amount_cents'],
+    );
+    const hasher = await loadHasher();
+    const p = new EntryProcessor(parsed.definition, rows, hasher, new Map(), '0-0', T0);
+    const outcomes: {
+      topic: string;
+      outcome: string;
+      timestamp: number;
+      tp?: string;
+      key?: bigint;
+    }[] = [];
+    p.observer = {
+      wantsKeys: true,
+      entry: () => undefined,
+      outcome: (topic, event, outcome, key) =>
+        outcomes.push({ topic, outcome, timestamp: event.timestamp, tp: event.traceparent, key }),
+    };
+    const iso = new Date(T0).toISOString();
+    const tp = `00-${'ab'.repeat(16)}-00f067aa0ba902b7-01`;
+    p.apply(
+      '1-0',
+      {
+        topic: 'customers',
+        partition: 0,
+        generation: 1,
+        from: 0,
+        to: 0,
+        events: [
+          {
+            offset: 0,
+            timestamp: T0 + 5,
+            value: { id: 7, version: 1, name: 'Ann', updated_at: iso },
+          },
+        ],
+      },
+      T0,
+    );
+    p.apply(
+      '2-0',
+      {
+        topic: 'orders',
+        partition: 0,
+        generation: 1,
+        from: 0,
+        to: 0,
+        events: [
+          {
+            offset: 0,
+            timestamp: T0 + 9,
+            traceparent: tp,
+            value: { order_id: 'o1', customer_id: 7, amount: 2, ts: iso },
+          },
+        ],
+      },
+      T0,
+    );
+    expect(p.rows).toEqual([{ order_id: 'o1', customer_name: 'Ann', amount_cents: 200 }]);
+    expect(outcomes).toEqual([
+      {
+        topic: 'orders',
+        outcome: 'written',
+        timestamp: T0 + 9,
+        tp,
+        key: hasher.hash64('orders\u0000o1'),
+      },
+    ]);
   });
 });

@@ -74,7 +74,23 @@ export class EntryProcessor {
     this.cursor = cursor;
     this.join = pipeline.join ? new JoinStage(pipeline, rowBuilder, now) : undefined;
     this.joinSink = {
-      row: (row) => this.rows.push(row),
+      row: (row, pair) => {
+        this.rows.push(row);
+        // A joined row is reported as its left event's outcome: its Kafka timestamp gives the
+        // latency, its context the trace, its dedup key the find-my-event record.
+        const { left } = pair;
+        const topic = pipeline.join?.left.topic ?? '';
+        this.observer?.outcome(
+          topic,
+          {
+            offset: left.offset,
+            timestamp: left.timestamp ?? left.time,
+            traceparent: left.traceparent,
+          },
+          'written',
+          this.observer.wantsKeys ? this.observedKey(topic, left.value) : undefined,
+        );
+      },
       filtered: () => (this.counters.filtered += 1),
       dead: (stage, error, message, at) => this.deadLetter(stage, error, message, at, Date.now()),
     };
@@ -94,6 +110,15 @@ export class EntryProcessor {
 
   get hasPending(): boolean {
     return this.pendingSince !== undefined;
+  }
+
+  /**
+   * Time to flush: maxRows rows, or maxRows events of any outcome, so a filter that drops most
+   * events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
+   * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take.
+   */
+  isFull(maxRows: number): boolean {
+    return this.rows.length >= maxRows || this.counters.consumed >= maxRows;
   }
 
   /** Applies one stream entry under the gap rule of docs/architecture.md. */
@@ -255,7 +280,7 @@ export class EntryProcessor {
   }
 
   /** The dedup key hash of an event the pipeline stops before dedup, for find-my-event only. */
-  private observedKey(topic: string, input: Record<string, unknown>): bigint | undefined {
+  private observedKey(topic: string, input: Readonly<Record<string, unknown>>): bigint | undefined {
     const spec = this.pipeline.sources.get(topic)?.dedup;
     if (!this.observer?.wantsKeys || spec === undefined) return undefined;
     try {
@@ -297,7 +322,13 @@ export class EntryProcessor {
         return;
       }
     }
-    const position = { topic, partition, offset: event.offset };
+    const position = {
+      topic,
+      partition,
+      offset: event.offset,
+      timestamp: event.timestamp,
+      traceparent: event.traceparent,
+    };
     if (!join.offer(prepared, position, input, this.joinSink)) {
       return dead('join', join.lateReason(prepared.time));
     }

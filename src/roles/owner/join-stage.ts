@@ -17,7 +17,8 @@ import {
 
 /** Where the join stage's output goes: the processor's open batch, counters and dead letters. */
 export interface JoinSink {
-  row(row: Row): void;
+  /** A joined row; `pair` names the source events (telemetry reports it as the left's outcome). */
+  row(row: Row, pair: JoinPair): void;
   filtered(): void;
   dead(stage: string, error: string, message: string, at: JoinPosition): void;
 }
@@ -26,6 +27,9 @@ export interface JoinPosition {
   topic: string;
   partition: number;
   offset: number;
+  /** Kafka timestamp and trace context, kept with the buffered event for the joined row. */
+  timestamp?: number;
+  traceparent?: string;
 }
 
 /** An event ready for the join: which side, its key and event time. */
@@ -97,6 +101,8 @@ export class JoinStage {
       partition: position.partition,
       offset: position.offset,
       value,
+      timestamp: position.timestamp,
+      traceparent: position.traceparent,
     };
     const pairs = this.state.offer(prepared.side, event);
     if (pairs === 'late') return false;
@@ -163,7 +169,7 @@ export class JoinStage {
     } catch (err) {
       return sink.dead('transform', errorText(err), message(), position);
     }
-    sink.row(row);
+    sink.row(row, pair);
   }
 }
 

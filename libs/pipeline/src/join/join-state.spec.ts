@@ -172,4 +172,26 @@ describe('JoinState', () => {
     const r = ev('hot', 3 * WINDOW);
     expect(s.offer('right', r)).toHaveLength(HOT / 2);
   });
+
+  it("keeps an event's Kafka timestamp and trace context through a restore (optional fields)", () => {
+    const redis = new FakeRedis();
+    const s = new JoinState(options('inner'), 0);
+    const tp = `00-${'ab'.repeat(16)}-00f067aa0ba902b7-01`;
+    const l1 = { ...ev('x', 0), timestamp: BASE + 7, traceparent: tp };
+    const l2 = { ...ev('y', 0), timestamp: BASE + 8 };
+    s.offer('left', l1);
+    s.offer('left', l2);
+    s.offer('left', ev('z', 0));
+    redis.write(s.changes());
+    const restored = redis.restore('inner');
+    const lefts = ['x', 'y', 'z'].map((key) => {
+      const pairs = restored.offer('right', ev(key, 1));
+      return pairs === 'late' ? undefined : pairs[0]?.left;
+    });
+    expect(lefts.map((l) => [l?.timestamp, l?.traceparent])).toEqual([
+      [BASE + 7, tp],
+      [BASE + 8, undefined],
+      [undefined, undefined],
+    ]);
+  });
 });

@@ -10,6 +10,9 @@ export interface JoinEvent {
   readonly partition: number;
   readonly offset: number;
   readonly value: Readonly<Record<string, unknown>>;
+  /** Kafka timestamp and trace context, for the joined row's latency and trace (telemetry). */
+  readonly timestamp?: number;
+  readonly traceparent?: string;
 }
 
 /** One output row of the join; `right` is absent for a left event written unmatched. */
@@ -112,6 +115,8 @@ type Stored = [
   offset: number,
   value: unknown,
   m: 0 | 1,
+  timestamp?: number,
+  traceparent?: string,
 ];
 
 /** Bucket length: a quarter of the window (at least 1 s), so release lags the window by <= 1/4. */
@@ -205,6 +210,9 @@ export class JoinState {
       event.value,
       rec.matched ? 1 : 0,
     ];
+    // Optional trailing fields: records appended before they existed still decode.
+    if (event.timestamp !== undefined) stored.push(event.timestamp);
+    if (event.timestamp !== undefined && event.traceparent) stored.push(event.traceparent);
     bucket.pending.push(packr.pack(stored));
     this.counters.joined += pairs.length;
     this.dirty = true;
@@ -299,7 +307,7 @@ export class JoinState {
     const buffer = this.sides[side];
     const bucket = buffer.bucket(start);
     const stored = packr.unpackMultiple(data) as Stored[];
-    for (const [key, time, partition, offset, value, m] of stored) {
+    for (const [key, time, partition, offset, value, m, timestamp, traceparent] of stored) {
       const index = bucket.records.length;
       const rec: Rec = {
         key,
@@ -310,6 +318,8 @@ export class JoinState {
         bucket: start,
         index,
         matched: m === 1 || matchedIndexes.has(index),
+        ...(timestamp !== undefined && { timestamp }),
+        ...(traceparent != null && { traceparent }),
       };
       buffer.add(rec, bucket);
     }
@@ -331,5 +341,7 @@ function toEvent(rec: Rec): JoinEvent {
     partition: rec.partition,
     offset: rec.offset,
     value: rec.value,
+    timestamp: rec.timestamp,
+    traceparent: rec.traceparent,
   };
 }

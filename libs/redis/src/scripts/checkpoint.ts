@@ -10,10 +10,11 @@ import { LuaScript, type ScriptArg } from './lua-script';
  * ('' = no rows), 3 batch payload, 4 cursor, 5 next (JSON), 6 seq, 7 dead-letter stream bound,
  * 8 checkpoint generation, then counted groups: counters (name, increment), dead letters
  * (7 fields), bucket appends (start, expire-at ms, bytes), expired buckets (start), join appends
- * (index member, score, bytes), join matched appends (bytes), join releases (index member), and last the join watermark snapshot
- * ('' = none), then optionally the find-my-event index (count, expire-at ms, field/value pairs; its
- * key last in KEYS). The lease check comes first and nothing is written when it fails, so an owner
- * that lost its lease can never commit.
+ * (index member, score, bytes), join matched appends (bytes), join releases (index member), and
+ * last the join watermark snapshot ('' = none), then optionally the find-my-event index (count,
+ * expire-at ms, most fields per bucket, field/value pairs; its key last in KEYS). The lease check
+ * comes first and nothing is written when it fails, so an owner that lost its lease can never
+ * commit.
  *
  * Not idempotent by itself (APPEND, HINCRBY, XADD), so it is guarded by a generation stored in the
  * checkpoint hash: a step whose generation is already stored ran before (a reply lost to a
@@ -98,10 +99,12 @@ end
 i = i + 1
 n = tonumber(ARGV[i] or '0'); i = i + 1
 if n > 0 then
-  local expireAt = ARGV[i]; i = i + 1
-  -- unpack is bounded by Lua's C stack: HSET in chunks of fields.
+  local expireAt = ARGV[i]
+  local cap = tonumber(ARGV[i + 1]); i = i + 2
+  -- unpack is bounded by Lua's C stack: HSET in chunks of fields. A full bucket takes no more
+  -- records (lookups answer "unknown"), so the index can never fill Redis and stop checkpoints.
   local last = i + 2 * n - 1
-  while i <= last do
+  while i <= last and redis.call('HLEN', KEYS[k]) < cap do
     local stop = math.min(i + 399, last)
     redis.call('HSET', KEYS[k], unpack(ARGV, i, stop))
     i = stop + 1
@@ -159,6 +162,8 @@ export interface JoinWrite {
 export interface EventIndexWrite {
   bucketStart: number;
   expireAt: number;
+  /** Most records the bucket's hash may hold; past it records are skipped (EVENT_INDEX_MAX_RECORDS). */
+  maxRecords: number;
   /** Alternating field (key hash) and value (packed record). */
   fields: readonly Buffer[];
 }
@@ -271,7 +276,9 @@ export async function writeCheckpoint(
   const index = w.eventIndex;
   if (index !== undefined && index.fields.length >= 2) {
     scriptKeys.push(keys.eventIndex(p, n, index.bucketStart));
-    args.push(Math.floor(index.fields.length / 2), index.expireAt, ...index.fields);
+    args.push(Math.floor(index.fields.length / 2), index.expireAt, index.maxRecords);
+    // One push per field: a spread of a large flush's fields overflows V8's argument limit.
+    for (const field of index.fields) args.push(field);
   }
   try {
     return (await CHECKPOINT.run(redis, scriptKeys, args)) === 0 ? 'already-applied' : 'applied';

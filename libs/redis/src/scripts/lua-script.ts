@@ -19,11 +19,15 @@ export class LuaScript {
   }
 
   async run(redis: Redis, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+    // Never spread keys or args into the call: V8 throws a RangeError past ~125k spread
+    // arguments, and a checkpoint can carry that many index fields. ioredis flattens one level.
+    const head: ScriptArg[] = [keys.length];
+    const rest = head.concat(keys, args);
     try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+      return await redis.call('evalsha', [this.sha as ScriptArg].concat(rest));
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return redis.eval(this.source, keys.length, ...keys, ...args);
+      return redis.call('eval', [this.source as ScriptArg].concat(rest));
     }
   }
 }

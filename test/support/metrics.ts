@@ -1,0 +1,27 @@
+import type { SluiceProcess } from './sluice-process';
+
+/** Prometheus text of a process, as `family{labels}` -> value. */
+export type Metrics = Map<string, number>;
+
+/** Scrapes /metrics into `family{labels}` -> value. */
+export async function scrape(app: SluiceProcess): Promise<Metrics> {
+  const { status, body } = await app.get('/metrics');
+  if (status !== 200) throw new Error(`GET /metrics: ${status}`);
+  const out = new Map<string, number>();
+  for (const line of String(body).split('\n')) {
+    if (line.startsWith('#') || line.trim() === '') continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+/** Sum of every series of a family whose labels include `match`. */
+export function total(metrics: Metrics, family: string, match = ''): number {
+  let sum = 0;
+  for (const [series, value] of metrics) {
+    if ((series === family || series.startsWith(`${family}{`)) && series.includes(match))
+      sum += value;
+  }
+  return sum;
+}
