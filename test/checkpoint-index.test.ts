@@ -20,7 +20,7 @@ describe('checkpoint script with the find-my-event index', () => {
   let redis: Redis;
   const pipeline = uniqueName('ckidx');
 
-  const write = (seq: number, fields: Buffer[], maxRecords: number): Promise<void> => {
+  const write = (seq: number, fields: Buffer[], maxRecords: number): Promise<unknown> => {
     const w: CheckpointWrite = {
       pipeline,
       partition: 0,
@@ -28,6 +28,7 @@ describe('checkpoint script with the find-my-event index', () => {
       cursor: `${seq}-0`,
       next: new Map([['t/0', seq * 1000]]),
       seq,
+      gen: seq,
       counters: { consumed: fields.length / 2 },
       deadLetters: [],
       deadLetterMaxLen: 100,

@@ -240,15 +240,31 @@ describe('join exactly once under SIGKILL, and join state released', () => {
     // The right side's last buckets are released with the same watermark; wait for the
     // checkpoint that deletes them.
     let now = { bytes: Number.POSITIVE_INFINITY, keys: 0 };
-    await app!.waitFor(
-      async () => {
-        now = await joinStateMemory(redis, pipelineId, PARTITIONS);
-        // What is left: the 12 far-future events and each actor's bucket index.
-        return now.keys <= 3 * (ORDER_PARTITIONS + CUSTOMER_PARTITIONS) + PARTITIONS;
-      },
-      30_000,
-      'join state released',
-    );
+    await app!
+      .waitFor(
+        async () => {
+          now = await joinStateMemory(redis, pipelineId, PARTITIONS);
+          // What is left: the 12 far-future events and each actor's bucket index.
+          return (
+            now.keys <= 3 * (ORDER_PARTITIONS + CUSTOMER_PARTITIONS) + PARTITIONS &&
+            now.bytes < 20_000
+          );
+        },
+        30_000,
+        'join state released',
+      )
+      .catch(async (err: unknown) => {
+        for (let p = 0; p < PARTITIONS; p++) {
+          const found = await redis.keys(`{sl:${pipelineId}:${p}}:join*`);
+          for (const key of found) {
+            log(`left: ${key} ${String(await redis.memory('USAGE', key))} B`);
+          }
+          log(
+            `actor ${p} checkpoint join: ${await redis.hget(`{sl:${pipelineId}:${p}}:checkpoint`, 'join')}`,
+          );
+        }
+        throw err;
+      });
     log(`join state now ${JSON.stringify(now)}, peak ${JSON.stringify(peak)}`);
     expect(peak.bytes).toBeGreaterThan(1_000_000);
     expect(now.bytes).toBeLessThan(20_000);

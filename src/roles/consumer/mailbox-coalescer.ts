@@ -24,7 +24,7 @@ export interface MailboxCoalescerOptions {
   generation: number;
   limits: CoalesceLimits;
   /** Join pipelines: the marks to stamp on entries ending with this progress. */
-  marks: (state: PartitionSession, progress: BatchProgress) => Promise<JoinMarks>;
+  marks: (state: PartitionSession, progress: BatchProgress) => JoinMarks;
   /** After every successful append (backpressure, counters). */
   flushed: (result: FlushResult) => void;
   /** A linger-timer flush failed; the range stays buffered and is tried again. */
@@ -129,7 +129,7 @@ export class MailboxCoalescer {
     const range = slot.buffer.take();
     if (range === undefined) return;
     try {
-      const appends = await this.entries(state, range);
+      const appends = this.entries(state, range);
       const longest = await appendToMailboxes(this.options.redis, this.options.pipelineId, appends);
       for (const spans of range.attached) spans.end();
       state.appended(range.byMailbox.keys(), range.to, range.progress);
@@ -145,12 +145,9 @@ export class MailboxCoalescer {
     }
   }
 
-  private async entries(
-    state: PartitionSession,
-    range: BufferedRange<AppendSpans>,
-  ): Promise<MailboxAppend[]> {
+  private entries(state: PartitionSession, range: BufferedRange<AppendSpans>): MailboxAppend[] {
     const { topic, partition, from } = state;
-    const marks = range.progress && (await this.options.marks(state, range.progress));
+    const marks = range.progress && this.options.marks(state, range.progress);
     const appends: MailboxAppend[] = [];
     for (const [mailbox, events] of range.byMailbox) {
       const entry = { topic, partition, generation: this.options.generation, from, to: range.to };

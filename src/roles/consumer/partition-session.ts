@@ -43,14 +43,25 @@ export class PartitionSession {
    * the high watermark; stamped on every entry, coverage entries included. */
   maxTime: number | undefined;
   caughtUp: boolean | undefined;
+  /** The last offset appended in this session (`from - 1` before the first batch). */
+  private last: number;
+  /** Processing time at which the marks last went to every mailbox. */
+  private marksSentAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly topic: string,
     readonly partition: number,
     readonly from: number,
     mailboxes: number,
+    /** How many partitions the topic has (0: unknown), stamped on join pipelines' entries. */
+    readonly topicPartitions = 0,
   ) {
     this.coveredTo = new Array<number>(mailboxes).fill(-1);
+    this.last = from - 1;
+  }
+
+  get lastTo(): number {
+    return this.last;
   }
 
   get pending(): number | undefined {
@@ -68,6 +79,7 @@ export class PartitionSession {
   appended(mailboxes: Iterable<number>, to: number, progress?: BatchProgress): void {
     this.covered(mailboxes, to);
     this.pendingOffset = to + 1;
+    if (to > this.last) this.last = to;
     if (progress) {
       this.maxTime = progress.maxTime;
       this.caughtUp = progress.caughtUp;
@@ -77,7 +89,24 @@ export class PartitionSession {
   /** Marks for an empty coverage entry: the progress of the last batch appended. */
   coverageMarks(): JoinMarks {
     if (this.caughtUp === undefined) return {};
-    return joinMarks({ maxTime: this.maxTime, caughtUp: this.caughtUp }, 0);
+    return joinMarks({ maxTime: this.maxTime, caughtUp: this.caughtUp }, this.topicPartitions);
+  }
+
+  /**
+   * At session start, before any batch: whether the committed offset is at the high watermark.
+   * Restored actors believe no partition caught up until told so again by a live consumer.
+   */
+  startMarks(caughtUp: boolean): void {
+    this.caughtUp ??= caughtUp;
+  }
+
+  /** Join pipelines repeat every partition's marks to every mailbox at least this often. */
+  marksDue(now: number, everyMs: number): boolean {
+    return this.caughtUp !== undefined && now - this.marksSentAt >= everyMs;
+  }
+
+  marksSent(now: number): void {
+    this.marksSentAt = now;
   }
 
   /** What a batch ending after everything appended so far would be stamped with. */

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
 import { createKafka, groupLogBridge, type KafkaLogLevel } from '@sluice/kafka';
 import { encodeMailboxEntry, type CompiledPipeline, type Hasher } from '@sluice/pipeline';
+import { marksHeartbeatMs } from '@sluice/pipeline/join';
 import type { Telemetry } from '@sluice/telemetry';
 import { maxEventTime, routeBatch } from './batch-router';
 import { groupIdOf, kafkaOptionsOf } from './kafka-options';
@@ -42,6 +43,9 @@ interface GroupSession {
   starts?: Promise<Map<string, number>>;
   partitions: Map<string, PartitionSession>;
   coalescer: MailboxCoalescer;
+  /** Join pipelines: this member's partitions, told to every mailbox once at session start. */
+  assignment?: Record<string, number[]>;
+  startMarked?: boolean;
 }
 
 interface TopicPartition {
@@ -193,12 +197,24 @@ export class PipelineConsumer {
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       // The old session's buffered batches were never committed: the new one reads them again.
       this.session.coalescer.close();
-      this.session = this.newSession(bridge.generation() ?? -1);
+      this.session = this.newSession(bridge.generation() ?? -1, payload.memberAssignment);
       const assigned = payload.memberAssignment;
       this.dropLagSeries((tp) => assigned[tp.topic]?.includes(tp.partition) === true);
       this.logger.log(
         { generation: this.session.generation, assignment: payload.memberAssignment },
         `joined group ${payload.groupId}, generation ${this.session.generation}`,
+      );
+    });
+
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      // kafkajs skips eachBatch for a batch that filtering emptied (transaction markers, aborted
+      // records) but still reports it here: its offsets are covered and committed all the same,
+      // and a join's source reaches its high watermark, so it can become idle.
+      if (payload.batchSize !== 0) return;
+      const { topic, partition } = payload;
+      const to = Number(payload.lastOffset);
+      this.emptyBatch(this.session, topic, partition, to, Number(payload.highWatermark)).catch(
+        (err: Error) => this.logger.warn(`empty batch of ${topic}/${partition}: ${err.message}`),
       );
     });
 
@@ -278,22 +294,34 @@ export class PipelineConsumer {
     await payload.heartbeat();
   }
 
-  private newSession(generation: number): GroupSession {
+  private newSession(generation: number, assignment?: Record<string, number[]>): GroupSession {
     const coalescer = new MailboxCoalescer({
       redis: this.options.redis,
       pipelineId: this.pipeline.id,
       generation,
-      limits: this.options.coalesce,
-      marks: async (state, progress) =>
-        joinMarks(progress, partitionsOf(await this.sessionStarts(session), state.topic)),
+      limits: this.coalesceLimits(),
+      marks: (state, progress) => joinMarks(progress, state.topicPartitions),
       flushed: (result) => this.flushed(result),
       failed: (state, err) =>
         this.logger.warn(
           `append of ${state.topic}/${state.partition} failed, retrying: ${String(err)}`,
         ),
     });
-    const session: GroupSession = { generation, partitions: new Map(), coalescer };
-    return session;
+    return { generation, partitions: new Map(), coalescer, assignment };
+  }
+
+  /**
+   * A join actor takes a caught-up partition without progress for the idle timeout as idle, so
+   * buffered batches must reach it well within that.
+   */
+  private coalesceLimits(): CoalesceLimits {
+    const { coalesce } = this.options;
+    const join = this.pipeline.join;
+    if (join === undefined) return coalesce;
+    return {
+      ...coalesce,
+      lingerMs: Math.min(coalesce.lingerMs, Math.floor(join.idleTimeoutMs / 4)),
+    };
   }
 
   private flushed({ state, longest, entries, batches }: FlushResult): void {
@@ -329,10 +357,17 @@ export class PipelineConsumer {
     const key = tpKey(topic, partition);
     let state = session.partitions.get(key);
     if (!state) {
-      const from = (await this.sessionStarts(session)).get(key) ?? 0;
+      const starts = await this.sessionStarts(session);
+      const from = starts.get(key) ?? 0;
       state =
         session.partitions.get(key) ??
-        new PartitionSession(topic, partition, from, this.pipeline.partitions);
+        new PartitionSession(
+          topic,
+          partition,
+          from,
+          this.pipeline.partitions,
+          partitionsOf(starts, topic),
+        );
       session.partitions.set(key, state);
     }
     return state;
@@ -354,28 +389,47 @@ export class PipelineConsumer {
     return this.committing;
   }
 
+  /**
+   * Covers and commits the appended offsets. Join pipelines also tell every mailbox each
+   * partition's marks at session start and again every heartbeat, so actors see caught-up quiet
+   * sources as idle only on fresh words from a live consumer (see JoinWatermark).
+   */
   private async commit(session: GroupSession, consumer: Consumer): Promise<void> {
+    const join = this.pipeline.join;
+    if (join) await this.startMarks(session);
+    const now = Date.now();
+    const every = join ? marksHeartbeatMs(join.idleTimeoutMs) : Number.POSITIVE_INFINITY;
     const offsets: { state: PartitionSession; offset: number }[] = [];
     const coverage: MailboxAppend[] = [];
+    const covered: { state: PartitionSession; mailboxes: number[]; to: number; due: boolean }[] =
+      [];
     for (const state of session.partitions.values()) {
       const offset = state.pending;
-      if (offset === undefined) continue;
-      offsets.push({ state, offset });
+      const due = join !== undefined && state.marksDue(now, every);
+      if (offset === undefined && !due) continue;
+      if (offset !== undefined) offsets.push({ state, offset });
       const { topic, partition, from } = state;
+      const to = state.lastTo;
       const empty = encodeMailboxEntry({
         topic,
         partition,
         generation: session.generation,
         from,
-        to: offset - 1,
+        to,
         events: [],
-        ...(this.pipeline.join ? state.coverageMarks() : {}),
+        ...(join ? state.coverageMarks() : {}),
       });
-      for (const mailbox of state.coverageFor(offset)) coverage.push({ mailbox, entry: empty });
+      const mailboxes = due ? this.allMailboxes() : state.coverageFor(to + 1);
+      for (const mailbox of mailboxes) coverage.push({ mailbox, entry: empty });
+      covered.push({ state, mailboxes, to, due });
+    }
+    if (covered.length === 0) return;
+    await appendToMailboxes(this.options.redis, this.pipeline.id, coverage);
+    for (const { state, mailboxes, to, due } of covered) {
+      state.covered(mailboxes, to);
+      if (due) state.marksSent(now);
     }
     if (offsets.length === 0) return;
-    await appendToMailboxes(this.options.redis, this.pipeline.id, coverage);
-    for (const { state, offset } of offsets) state.covered(state.coverageFor(offset), offset - 1);
     await consumer.commitOffsets(
       offsets.map(({ state, offset }) => ({
         topic: state.topic,
@@ -384,6 +438,41 @@ export class PipelineConsumer {
       })),
     );
     for (const { state, offset } of offsets) state.committed(offset);
+  }
+
+  /** Once per session: each assigned partition is caught up when nothing is past its commit. */
+  private async startMarks(session: GroupSession): Promise<void> {
+    if (session.startMarked || session.assignment === undefined || !this.admin) return;
+    const admin = this.admin;
+    for (const [topic, partitions] of Object.entries(session.assignment)) {
+      const highs = await admin.fetchTopicOffsets(topic);
+      for (const partition of partitions) {
+        const high = highs.find((h) => h.partition === partition)?.high;
+        const state = await this.partitionSession(session, topic, partition);
+        if (high !== undefined) state.startMarks(state.from >= Number(high));
+      }
+    }
+    session.startMarked = true;
+  }
+
+  /** A batch kafkajs skipped as empty after filtering: nothing to append, its offsets move on. */
+  private async emptyBatch(
+    session: GroupSession,
+    topic: string,
+    partition: number,
+    to: number,
+    highWatermark: number,
+  ): Promise<void> {
+    const state = await this.partitionSession(session, topic, partition);
+    if (session !== this.session || !(to > state.lastTo)) return;
+    const progress = this.pipeline.join
+      ? state.progressWith(undefined, highWatermark <= to + 1)
+      : undefined;
+    state.appended([], to, progress);
+  }
+
+  private allMailboxes(): number[] {
+    return Array.from({ length: this.pipeline.partitions }, (_, i) => i);
   }
 
   private sessionStarts(session: GroupSession): Promise<Map<string, number>> {

@@ -65,6 +65,8 @@ export class PartitionActor {
   private conn: Redis | undefined;
   private processor: EntryProcessor | undefined;
   private seq = 0;
+  /** Generation of the last checkpoint written or restored (see the checkpoint script). */
+  private gen = 0;
   private stopping = false;
   private revokedReason: string | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -163,6 +165,7 @@ export class PartitionActor {
       }
     }
     this.seq = checkpoint?.seq ?? 0;
+    this.gen = checkpoint?.gen ?? 0;
     if (this.deps.telemetry) {
       this.telemetry ??= new ActorTelemetry(this.deps.telemetry, id, this.partition);
       this.telemetry.log.reset();
@@ -266,7 +269,7 @@ export class PartitionActor {
             ...tel?.payloadExtras(),
           });
     tel?.checkpointStarted();
-    await writeCheckpoint(await this.connection(), {
+    const outcome = await writeCheckpoint(await this.connection(), {
       pipeline: id,
       partition: this.partition,
       leaseValue: this.lease,
@@ -274,6 +277,7 @@ export class PartitionActor {
       cursor: p.cursor,
       next: p.next,
       seq,
+      gen: this.gen + 1,
       counters: p.allCounters(),
       deadLetters: p.deadLetters,
       deadLetterMaxLen: this.pipeline.dlq.maxEntries,
@@ -291,7 +295,10 @@ export class PartitionActor {
       tel?.fail(err);
       throw err;
     });
+    // Already applied: this very step ran before and its reply was lost; the state is the same.
+    if (outcome === 'already-applied') this.log('checkpoint step was already applied', { seq });
     this.seq = seq;
+    this.gen += 1;
     tel?.committed(p.allCounters(), payload?.length ?? 0);
     p.reset();
     if (batch !== undefined) {
@@ -338,8 +345,12 @@ export class PartitionActor {
   private async connection(): Promise<Redis> {
     if (this.conn === undefined) {
       // Blocking reads need their own connection; the actor's other commands share it, in order.
+      // A command whose reply a connection reset lost must fail, never be sent again behind the
+      // actor's back: the actor then restores from the checkpoint (which tells whether it ran).
       this.conn = this.deps.redis.duplicate({
         connectionName: `sluice:${this.deps.ownerId}:actor:${this.name}`,
+        autoResendUnfulfilledCommands: false,
+        enableOfflineQueue: false,
       });
       this.conn.on('error', () => undefined);
     }

@@ -94,15 +94,17 @@ export class EntryProcessor {
       filtered: () => (this.counters.filtered += 1),
       dead: (stage, error, message, at) => this.deadLetter(stage, error, message, at, Date.now()),
     };
-    // One bucketed state per actor; with per-topic specs the widest window is used and the key
-    // is scoped by topic so topics never deduplicate each other.
+    // One bucketed state per actor, sized by the widest window; each source checks its own window
+    // (to within a bucket). Keys are scoped by topic with per-topic specs and in every join, so
+    // two topics never deduplicate each other (order id 7 is not customer id 7).
     let windowMs = 0;
     for (const source of pipeline.sources.values()) {
       if (source.dedup) windowMs = Math.max(windowMs, source.dedup.windowMs);
     }
     this.dedup = windowMs > 0 ? new DedupState(windowMs) : undefined;
     const dedupSpec = pipeline.definition.dedup;
-    this.perTopicDedup = dedupSpec !== undefined && typeof dedupSpec.key !== 'string';
+    this.perTopicDedup =
+      dedupSpec !== undefined && (typeof dedupSpec.key !== 'string' || pipeline.join !== undefined);
     this.transformColumns = pipeline.columns.map((c) => c.column);
   }
 
@@ -140,8 +142,9 @@ export class EntryProcessor {
       applied = true;
       this.process(entry.topic, entry.partition, event, now);
     }
-    // Only an entry that moves `next` on tells the join something new about its source.
-    if (this.join && (known === undefined || entry.to + 1 > known)) {
+    // An entry that reaches what is applied tells the join about its source (consumers repeat
+    // their marks in empty entries up to what they have appended); one behind it is stale.
+    if (this.join && (known === undefined || entry.to + 1 >= known)) {
       this.join.endEntry(entry, now, this.joinSink);
     }
     this.next.set(tp, Math.max(known ?? 0, entry.to + 1));
@@ -250,7 +253,7 @@ export class EntryProcessor {
       } catch (err) {
         return dead('dedup', errorText(err));
       }
-      if (this.dedup.isDuplicate(dedupHash, dedupTime)) {
+      if (this.dedup.isDuplicate(dedupHash, dedupTime, source.dedup.windowMs)) {
         this.counters.duplicates += 1;
         this.observer?.outcome(topic, event, 'duplicate', dedupHash);
         return;
@@ -313,7 +316,7 @@ export class EntryProcessor {
       } catch (err) {
         return dead('dedup', errorText(err));
       }
-      if (this.dedup.isDuplicate(dedupHash, prepared.time)) {
+      if (this.dedup.isDuplicate(dedupHash, prepared.time, source.dedup.windowMs)) {
         this.counters.duplicates += 1;
         this.observer?.outcome(topic, event, 'duplicate', dedupHash);
         return;

@@ -3,6 +3,7 @@ import {
   type CompiledSource,
   ConversionError,
   type MailboxEntry,
+  OMIT_COLUMN,
   type Row,
   type RowBuilder,
 } from '@sluice/pipeline';
@@ -43,8 +44,9 @@ export interface JoinInput {
  * JoinState, and the post-join filter and transform that turn each pair into a row. Expressions
  * after the join see `{ left, right }`; table columns not named in `transform.columns` come from
  * the left event's same-named field, else the right's. For a left event written alone `right` is
- * `{}`, and a transform column or filter that reads `right` and fails on it gives NULL / false
- * (SQL's outer-join reading), instead of dead-lettering the row.
+ * `{}`: a transform column that reads `right` and fails on it is left out of the row, so
+ * ClickHouse fills it with its DEFAULT (NULL for Nullable, else the type's default), and such a
+ * filter gives false (SQL's outer-join reading), instead of dead-lettering the row.
  */
 export class JoinStage {
   readonly state: JoinState;
@@ -159,7 +161,7 @@ export class JoinStage {
         try {
           return c.expression.evaluate(scope);
         } catch (err) {
-          if (outer && c.expression.roots.has('right')) return null;
+          if (outer && c.expression.roots.has('right')) return OMIT_COLUMN;
           throw new ConversionError(this.columns[i] ?? c.column, errorText(err));
         }
       });

@@ -23,6 +23,10 @@ interface CompiledColumn {
 }
 
 const EMPTY: readonly unknown[] = [];
+
+/** A transform value that leaves its column out of the row: ClickHouse fills its DEFAULT (or the
+ * type's default), whatever the column's type. The outer side of a left join uses it. */
+export const OMIT_COLUMN: unique symbol = Symbol('omit column');
 const NOT_WRITTEN = new Set(['MATERIALIZED', 'ALIAS']);
 
 /**
@@ -100,6 +104,7 @@ export class RowBuilder {
 }
 
 function put(row: Row, column: CompiledColumn, value: unknown): void {
+  if (value === OMIT_COLUMN) return;
   if (value === null || value === undefined) {
     if (column.nullable) setField(row, column.name, null);
     else if (!column.hasDefault) {

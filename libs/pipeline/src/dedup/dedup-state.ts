@@ -42,11 +42,15 @@ export class DedupState {
     return Math.floor(eventTimeMs / this.bucketMs) * this.bucketMs;
   }
 
-  /** True when `hash` was seen within the window around `eventTimeMs`. */
-  isDuplicate(hash: bigint, eventTimeMs: number): boolean {
+  /**
+   * True when `hash` was seen within `windowMs` (default: the state's window) around
+   * `eventTimeMs`. A narrower window than the state's is honoured to within one bucket: one state
+   * serves several sources with their own windows.
+   */
+  isDuplicate(hash: bigint, eventTimeMs: number, windowMs = this.windowMs): boolean {
     const [lo, hi] = splitHash(hash);
-    const low = eventTimeMs - this.windowMs;
-    const high = eventTimeMs + this.windowMs;
+    const low = eventTimeMs - windowMs;
+    const high = eventTimeMs + windowMs;
     for (const start of this.order) {
       if (start + this.bucketMs <= low || start > high) continue;
       if ((this.buckets.get(start) as Bucket).set.has(lo, hi)) return true;

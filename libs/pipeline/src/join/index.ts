@@ -10,4 +10,10 @@ export {
   joinBucketMs,
   zeroJoinCounters,
 } from './join-state';
-export { JoinWatermark, type SourceMark, type WatermarkSnapshot } from './watermark';
+export {
+  JoinWatermark,
+  marksHeartbeatMs,
+  marksValidMs,
+  type SourceMark,
+  type WatermarkSnapshot,
+} from './watermark';

@@ -160,6 +160,19 @@ describe('JoinState', () => {
     expect(redis.buckets.size).toBe(0);
   });
 
+  it('releases a hot key bucket by bucket in linear time', () => {
+    const s = new JoinState(options('inner'), 0);
+    const HOT = 50_000;
+    // Half in the first bucket, half a window later: releasing the first keeps the second half.
+    for (let i = 0; i < HOT; i++) s.offer('left', ev('hot', i < HOT / 2 ? 0 : 3 * WINDOW));
+    expect(s.size.records).toBe(HOT);
+    progress(s, 2 * WINDOW + 1);
+    s.advance(0);
+    expect(s.size.records).toBe(HOT / 2);
+    const r = ev('hot', 3 * WINDOW);
+    expect(s.offer('right', r)).toHaveLength(HOT / 2);
+  });
+
   it("keeps an event's Kafka timestamp and trace context through a restore (optional fields)", () => {
     const redis = new FakeRedis();
     const s = new JoinState(options('inner'), 0);

@@ -91,12 +91,15 @@ class SideBuffer {
   remove(bucket: Bucket): void {
     this.buckets.delete(bucket.start);
     this.records -= bucket.records.length;
-    for (const rec of bucket.records) {
-      const list = this.byKey.get(rec.key);
+    // Each distinct key once: a hot key's list is filtered once per bucket, not once per record.
+    const distinct = new Set<string>();
+    for (const rec of bucket.records) distinct.add(rec.key);
+    for (const key of distinct) {
+      const list = this.byKey.get(key);
       if (list === undefined) continue;
       const kept = list.filter((r) => r.bucket !== bucket.start);
-      if (kept.length === 0) this.byKey.delete(rec.key);
-      else this.byKey.set(rec.key, kept);
+      if (kept.length === 0) this.byKey.delete(key);
+      else this.byKey.set(key, kept);
     }
   }
 }

@@ -1,4 +1,4 @@
-import { JoinWatermark, type WatermarkSnapshot } from './watermark';
+import { JoinWatermark, marksHeartbeatMs, marksValidMs, type WatermarkSnapshot } from './watermark';
 
 const IDLE = 1_000;
 
@@ -39,33 +39,74 @@ describe('JoinWatermark', () => {
     expect(wm.value).toBe(900);
   });
 
-  it('a caught-up partition without progress for the idle timeout stops holding it back', () => {
+  it('a caught-up quiet partition moves on only with the processing time beyond the timeout', () => {
     const wm = make();
     wm.observe('orders', 0, { maxTime: 50_000, partitions: 1, caughtUp: false }, 0);
     wm.observe('customers', 0, { maxTime: 1_000, partitions: 1, caughtUp: true }, 0);
     wm.advance(IDLE - 1);
     expect(wm.value).toBe(900);
-    wm.advance(IDLE);
+    // Repeated marks keep the caught-up word fresh.
+    wm.observe('customers', 0, { caughtUp: true }, IDLE + 4_000);
+    wm.advance(IDLE + 5_000);
+    expect(wm.value).toBe(1_000 + 5_000 - 100);
+    wm.observe('customers', 0, { caughtUp: true }, 60_000);
+    wm.advance(60_000);
+    // Never past the partition that is still being read.
     expect(wm.value).toBe(49_900);
   });
 
-  it('advances with processing time when every partition is idle, and never moves back', () => {
+  it('live streams: an event delayed less than idle timeout + lateness is never late', () => {
+    // Event times are processing times here; each partition's last event came 50 / 30 ms late.
     const wm = make();
-    wm.observe('orders', 0, { maxTime: 50_000, partitions: 1, caughtUp: true }, 0);
-    wm.observe('customers', 0, { maxTime: 40_000, partitions: 1, caughtUp: true }, 0);
-    wm.advance(500);
-    expect(wm.value).toBe(39_900);
-    wm.advance(3_000);
-    expect(wm.value).toBe(50_000 - 100 + 3_000);
-    // New progress on one side only: the minimum rule would give less; the watermark stays.
-    wm.observe('customers', 0, { maxTime: 41_000, caughtUp: false }, 3_100);
-    expect(wm.advance(3_200)).toBe(false);
-    expect(wm.value).toBe(52_900);
-    expect(wm.isLate(52_899)).toBe(true);
-    expect(wm.isLate(52_900)).toBe(false);
+    wm.observe('orders', 0, { maxTime: -50, partitions: 1, caughtUp: true }, 0);
+    wm.observe('customers', 0, { maxTime: -30, partitions: 1, caughtUp: true }, 0);
+    wm.observe('orders', 0, { caughtUp: true }, 4_900);
+    wm.observe('customers', 0, { caughtUp: true }, 4_900);
+    wm.advance(5_000);
+    // Never held back: quiet, caught-up sources let it follow processing time.
+    expect(wm.value).toBe(-50 + (5_000 - IDLE) - 100);
+    // Produced at 3 950 and applied at 5 000: 1 050 ms < IDLE + lateness, on time.
+    expect(wm.isLate(3_950)).toBe(false);
+    expect(wm.isLate(3_840)).toBe(true);
   });
 
-  it('survives a snapshot round trip', () => {
+  it('restored partitions are not caught up until a consumer says so again', () => {
+    const wm = make();
+    wm.observe('orders', 0, { maxTime: 0, partitions: 1, caughtUp: true }, 0);
+    wm.observe('customers', 0, { maxTime: 0, partitions: 1, caughtUp: true }, 0);
+    wm.advance(0);
+    // Killed at once; restored 20 s later; the consumer rejoins its group 10 s after that.
+    const restored = make(20_000);
+    restored.restore(JSON.parse(JSON.stringify(wm.snapshot())) as WatermarkSnapshot, 20_000);
+    restored.advance(30_000);
+    expect(restored.value).toBe(-100);
+    // Events produced while it was down are on time.
+    expect(restored.isLate(5_000)).toBe(false);
+    // The new session: customers caught up (nothing came meanwhile), orders has events to read.
+    restored.observe('customers', 0, { caughtUp: true }, 30_500);
+    restored.observe('orders', 0, { caughtUp: false }, 30_500);
+    restored.advance(31_000);
+    expect(restored.value).toBe(-100);
+    restored.observe('orders', 0, { maxTime: 29_000, caughtUp: true }, 32_000);
+    restored.advance(32_000);
+    // Customers' mark moved on by the quiet time beyond the timeout since the restore.
+    expect(restored.value).toBe(32_000 - 20_000 - IDLE - 100);
+  });
+
+  it('a caught-up word that is not repeated goes stale: a dead consumer holds the watermark', () => {
+    const wm = make();
+    wm.observe('orders', 0, { maxTime: 0, partitions: 1, caughtUp: true }, 0);
+    wm.observe('customers', 0, { maxTime: 0, partitions: 1, caughtUp: true }, 0);
+    wm.advance(1_500);
+    expect(wm.value).toBe(400);
+    wm.advance(marksValidMs(IDLE) + 1);
+    wm.advance(60_000);
+    expect(wm.value).toBe(400);
+    expect(marksHeartbeatMs(10_000)).toBe(2_500);
+    expect(marksValidMs(10_000)).toBe(10_000);
+  });
+
+  it('survives a snapshot round trip (caught-up words excepted)', () => {
     const wm = make();
     wm.observe('orders', 0, { maxTime: 5_000, partitions: 1, caughtUp: true }, 0);
     wm.observe('customers', 0, { maxTime: 7_000, partitions: 1 }, 0);
@@ -73,6 +114,10 @@ describe('JoinWatermark', () => {
     const copy = make(100);
     copy.restore(JSON.parse(JSON.stringify(wm.snapshot())) as WatermarkSnapshot, 100);
     expect(copy.value).toBe(4_900);
-    expect(copy.snapshot()).toEqual(wm.snapshot());
+    expect(copy.snapshot()).toEqual({
+      wm: 4_900,
+      src: { 'orders/0': [5_000, 0], 'customers/0': [7_000, 0] },
+      parts: { orders: 1, customers: 1 },
+    });
   });
 });

@@ -1,22 +1,42 @@
 /**
  * The event-time watermark of one actor of a join pipeline, combined the way Flink combines
- * input watermarks: per source topic-partition the highest event time seen, the minimum over the
- * partitions that are not idle, minus the allowed lateness; it never moves back.
+ * input watermarks: per source topic-partition a mark, the minimum over the partitions, minus the
+ * allowed lateness; it never moves back.
  *
  * What a source partition reports comes from the mailbox entries (stamped by the consumer):
  * `maxTime`, the highest event time the consumer has read from that partition so far, whichever
  * actor the events went to (so an actor that gets few events of a partition still sees its
- * progress); `caughtUp`, the Kafka batch reached the partition's high watermark; `partitions`,
+ * progress); `caughtUp`, the consumer has read the partition to its high watermark; `partitions`,
  * how many partitions the topic has (so partitions not heard from yet hold the watermark back).
  *
- * Idle rule: a partition holds the watermark back unless it is idle. Idle means caught up and
- * without a new highest event time for `idleTimeoutMs` of processing time, or never heard from
- * for `idleTimeoutMs` since the actor started. A partition the consumer has not read to its end
- * is never idle, however long it is silent, so a topic replayed far behind the other one holds
- * the watermark and loses nothing. When every partition is idle the watermark advances with
- * processing time from the highest event time seen (minus lateness), so left-join rows and state
- * release are never held back forever.
+ * Idle rule. A partition's mark is its `maxTime`. It is idle when the last word from a live
+ * consumer says it is caught up (`caughtUp` heard within `marksValidMs`: consumers repeat their
+ * marks every `marksHeartbeatMs`; restored marks are never caught up) and its `maxTime` has not
+ * risen for `idleTimeoutMs` of processing time. An idle partition's mark then moves on with the
+ * processing time beyond the timeout: `maxTime + (now - lastRise - idleTimeoutMs)`. So:
+ * - never held back forever: a caught-up quiet partition's mark grows with processing time;
+ * - no on-time event becomes late: the watermark is never above its own partition's mark minus
+ *   lateness, so an event not older than what its partition already delivered is late only when
+ *   that partition was idle and the event's delivery delay (processing time at which the actor
+ *   applies it minus its event time) exceeds `idleTimeout + lateness + d`, `d` being the delivery
+ *   delay of the event that last raised the partition's mark (about 0 for live streams). An event
+ *   older than its partition's mark is late when more than `lateness` behind it (Flink's rule).
+ *   A partition not read to its end (a replay) is never idle, so a topic read far behind the
+ *   other holds the watermark and loses nothing; nor is one whose consumer died (its marks stop
+ *   being repeated), so events produced while no consumer reads them are not made late.
+ * A partition that never had an event does not hold the watermark once idle (or once not heard
+ * from for `idleTimeoutMs` since the actor started: an empty partition may say nothing).
  */
+/** How often a consumer repeats the marks of every partition it reads (join pipelines). */
+export function marksHeartbeatMs(idleTimeoutMs: number): number {
+  return Math.min(2_500, Math.max(500, Math.floor(idleTimeoutMs / 4)));
+}
+
+/** How long a `caughtUp` is believed without being repeated: a consumer that died says nothing. */
+export function marksValidMs(idleTimeoutMs: number): number {
+  return Math.max(idleTimeoutMs, 4 * marksHeartbeatMs(idleTimeoutMs));
+}
+
 export interface SourceMark {
   maxTime?: number;
   caughtUp?: boolean;
@@ -28,12 +48,14 @@ interface SourceState {
   caughtUp: boolean;
   /** Processing time at which maxTime last rose (or the partition was first heard of). */
   progressAt: number;
+  /** Processing time of the last `caughtUp` heard. */
+  heardAt: number;
 }
 
 /** JSON kept in the actor's checkpoint. */
 export interface WatermarkSnapshot {
   wm: number | null;
-  /** `topic/partition` -> [maxTime or null, caughtUp 0/1]. */
+  /** `topic/partition` -> [maxTime or null, caughtUp 0/1] (caughtUp is not restored). */
   src: Record<string, [number | null, number]>;
   parts: Record<string, number>;
 }
@@ -69,14 +91,17 @@ export class JoinWatermark {
     const key = `${topic}/${partition}`;
     let source = this.sources.get(key);
     if (source === undefined) {
-      source = { maxTime: NEG, caughtUp: false, progressAt: now };
+      source = { maxTime: NEG, caughtUp: false, progressAt: now, heardAt: now };
       this.sources.set(key, source);
     }
     if (mark.maxTime !== undefined && mark.maxTime > source.maxTime) {
       source.maxTime = mark.maxTime;
       source.progressAt = now;
     }
-    if (mark.caughtUp !== undefined) source.caughtUp = mark.caughtUp;
+    if (mark.caughtUp !== undefined) {
+      source.caughtUp = mark.caughtUp;
+      source.heardAt = now;
+    }
     if (mark.partitions !== undefined && mark.partitions > (this.partitions.get(topic) ?? 0)) {
       this.partitions.set(topic, mark.partitions);
     }
@@ -85,35 +110,26 @@ export class JoinWatermark {
   /** Recomputes the watermark at processing time `now`; true when it moved. */
   advance(now: number): boolean {
     const neverHeardIdle = now - this.startedAt >= this.idleTimeoutMs;
+    const validMs = marksValidMs(this.idleTimeoutMs);
     let low = Number.POSITIVE_INFINITY;
-    let active = false;
-    let highest = NEG;
-    let lastProgress = NEG;
     for (const topic of this.topics) {
       const count = this.partitions.get(topic) ?? 0;
       let heard = 0;
       for (const [key, source] of this.sources) {
         if (!key.startsWith(`${topic}/`)) continue;
         heard += 1;
-        highest = Math.max(highest, source.maxTime);
-        lastProgress = Math.max(lastProgress, source.progressAt);
-        const idle = source.caughtUp && now - source.progressAt >= this.idleTimeoutMs;
-        if (!idle) {
-          active = true;
-          low = Math.min(low, source.maxTime);
-        }
+        const quietFor = now - source.progressAt - this.idleTimeoutMs;
+        const idle = source.caughtUp && now - source.heardAt <= validMs && quietFor >= 0;
+        // An idle partition that never had an event has no mark to move on from.
+        if (idle && source.maxTime === NEG) continue;
+        low = Math.min(low, idle ? source.maxTime + quietFor : source.maxTime);
       }
       // Partitions known to exist but silent so far, or a topic not heard from at all.
       const silent = Math.max(count - heard, heard === 0 ? 1 : 0);
-      if (silent > 0 && !neverHeardIdle) {
-        active = true;
-        low = NEG;
-      }
+      if (silent > 0 && !neverHeardIdle) low = NEG;
     }
-    let candidate: number;
-    if (active) candidate = low - this.latenessMs;
-    else if (highest === NEG) candidate = NEG;
-    else candidate = highest - this.latenessMs + Math.max(0, now - lastProgress);
+    if (low === Number.POSITIVE_INFINITY) return false;
+    const candidate = low - this.latenessMs;
     if (candidate > this.wm) {
       this.wm = candidate;
       return true;
@@ -133,13 +149,21 @@ export class JoinWatermark {
     };
   }
 
-  /** Restores a snapshot; idle timers start again from `now`. */
+  /**
+   * Restores a snapshot; idle timers start again from `now` and no partition is caught up until
+   * a consumer says so again: the one that said it may be gone, with events waiting behind it.
+   */
   restore(snapshot: WatermarkSnapshot, now: number): void {
     this.startedAt = now;
     this.wm = snapshot.wm ?? NEG;
     this.sources.clear();
-    for (const [key, [maxTime, caughtUp]] of Object.entries(snapshot.src)) {
-      this.sources.set(key, { maxTime: maxTime ?? NEG, caughtUp: caughtUp === 1, progressAt: now });
+    for (const [key, [maxTime]] of Object.entries(snapshot.src)) {
+      this.sources.set(key, {
+        maxTime: maxTime ?? NEG,
+        caughtUp: false,
+        progressAt: now,
+        heardAt: now,
+      });
     }
     this.partitions.clear();
     for (const [topic, count] of Object.entries(snapshot.parts)) this.partitions.set(topic, count);

@@ -8,12 +8,18 @@ import { LuaScript, type ScriptArg } from './lua-script';
  * dedup bucket, one per expired bucket, one per join bucket append, one per join matched-flags
  * append, two (records, flags) per released join bucket. ARGV: 1 lease value, 2 batch id
  * ('' = no rows), 3 batch payload, 4 cursor, 5 next (JSON), 6 seq, 7 dead-letter stream bound,
- * then counted groups: counters (name, increment), dead letters (7 fields), bucket appends (start,
- * expire-at ms, bytes), expired buckets (start), join appends (index member, score, bytes), join
- * matched appends (bytes), join releases (index member), and last the join watermark snapshot
- * ('' = none), then optionally the find-my-event index (count, expire-at ms, most fields per
- * bucket, field/value pairs; its key last in KEYS). The lease check comes first and nothing is written when it fails, so an owner
- * that lost its lease can never commit.
+ * 8 checkpoint generation, then counted groups: counters (name, increment), dead letters
+ * (7 fields), bucket appends (start, expire-at ms, bytes), expired buckets (start), join appends
+ * (index member, score, bytes), join matched appends (bytes), join releases (index member), and
+ * last the join watermark snapshot ('' = none), then optionally the find-my-event index (count,
+ * expire-at ms, most fields per bucket, field/value pairs; its key last in KEYS). The lease check
+ * comes first and nothing is written when it fails, so an owner that lost its lease can never
+ * commit.
+ *
+ * Not idempotent by itself (APPEND, HINCRBY, XADD), so it is guarded by a generation stored in the
+ * checkpoint hash: a step whose generation is already stored ran before (a reply lost to a
+ * connection reset, the command sent again) and returns 0 without writing; one that does not
+ * follow the stored generation fails with STALE_CHECKPOINT and the actor restores.
  */
 const CHECKPOINT = new LuaScript(
   'checkpoint',
@@ -21,12 +27,20 @@ const CHECKPOINT = new LuaScript(
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED lease is no longer ' .. ARGV[1])
 end
+local gen = tonumber(ARGV[8])
+local stored = tonumber(redis.call('HGET', KEYS[2], 'gen') or '0')
+if stored == gen then
+  return 0
+end
+if stored ~= gen - 1 then
+  return redis.error_reply('STALE_CHECKPOINT stored generation ' .. stored .. ', not ' .. (gen - 1))
+end
 if ARGV[2] ~= '' then
   redis.call('SET', KEYS[4], ARGV[3])
   redis.call('SADD', KEYS[3], ARGV[2])
 end
-redis.call('HSET', KEYS[2], 'cursor', ARGV[4], 'next', ARGV[5], 'seq', ARGV[6])
-local i = 8
+redis.call('HSET', KEYS[2], 'cursor', ARGV[4], 'next', ARGV[5], 'seq', ARGV[6], 'gen', ARGV[8])
+local i = 9
 local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2
@@ -69,6 +83,16 @@ for _ = 1, n do
   redis.call('ZREM', KEYS[9], ARGV[i])
   k = k + 2; i = i + 1
 end
+-- A sorted set that once outgrew the compact encoding keeps its large one (about 10 kB) however
+-- few members it has left: written anew once small, it is compact again.
+if n > 0 and redis.call('OBJECT', 'ENCODING', KEYS[9]) == 'skiplist'
+    and redis.call('ZCARD', KEYS[9]) <= 32 then
+  local members = redis.call('ZRANGE', KEYS[9], 0, -1, 'WITHSCORES')
+  redis.call('DEL', KEYS[9])
+  for j = 1, #members, 2 do
+    redis.call('ZADD', KEYS[9], members[j + 1], members[j])
+  end
+end
 if ARGV[i] ~= '' then
   redis.call('HSET', KEYS[2], 'join', ARGV[i])
 end
@@ -97,6 +121,11 @@ return 1
 /** The checkpoint script refused: another owner holds the lease (a newer epoch). */
 export class FencedError extends Error {
   override readonly name = 'FencedError';
+}
+
+/** The stored checkpoint generation is not the one before this step's: state must be restored. */
+export class StaleCheckpointError extends Error {
+  override readonly name = 'StaleCheckpointError';
 }
 
 /** One dead-letter stream entry; `message` is the original text. */
@@ -150,6 +179,8 @@ export interface CheckpointWrite {
   /** `topic/partition` -> first offset not yet applied. */
   next: ReadonlyMap<string, number>;
   seq: number;
+  /** The stored generation + 1 (see the script): makes a re-sent step a no-op. */
+  gen: number;
   counters: Readonly<Record<string, number>>;
   deadLetters: readonly DeadLetter[];
   deadLetterMaxLen: number;
@@ -162,14 +193,23 @@ export interface StoredCheckpoint {
   cursor: string;
   next: Map<string, number>;
   seq: number;
+  /** Generation of the last step written (0 before the first). */
+  gen: number;
   /** The join watermark snapshot, when the pipeline has a join. */
   join?: string;
 }
 
 const joinMember = (side: JoinSideName, start: number) => `${side === 'left' ? 'L' : 'R'}:${start}`;
 
-/** Runs the atomic step; throws FencedError when the lease is not ours (nothing written). */
-export async function writeCheckpoint(redis: Redis, w: CheckpointWrite): Promise<void> {
+/**
+ * Runs the atomic step; throws FencedError when the lease is not ours and StaleCheckpointError
+ * when the generation does not follow the stored one (nothing written either way). Resolves
+ * 'applied', or 'already-applied' when this generation was written before.
+ */
+export async function writeCheckpoint(
+  redis: Redis,
+  w: CheckpointWrite,
+): Promise<'applied' | 'already-applied'> {
   const { pipeline: p, partition: n } = w;
   const batchId = w.batch?.id ?? '';
   const scriptKeys = [
@@ -192,6 +232,7 @@ export async function writeCheckpoint(redis: Redis, w: CheckpointWrite): Promise
     JSON.stringify(Object.fromEntries(w.next)),
     w.seq,
     w.deadLetterMaxLen,
+    w.gen,
   ];
   const counters = Object.entries(w.counters).filter(([, v]) => v !== 0);
   args.push(counters.length);
@@ -240,10 +281,13 @@ export async function writeCheckpoint(redis: Redis, w: CheckpointWrite): Promise
     for (const field of index.fields) args.push(field);
   }
   try {
-    await CHECKPOINT.run(redis, scriptKeys, args);
+    return (await CHECKPOINT.run(redis, scriptKeys, args)) === 0 ? 'already-applied' : 'applied';
   } catch (err) {
     if (err instanceof Error && err.message.startsWith('FENCED')) {
       throw new FencedError(`${p}/${n}: ${err.message}`);
+    }
+    if (err instanceof Error && err.message.startsWith('STALE_CHECKPOINT')) {
+      throw new StaleCheckpointError(`${p}/${n}: ${err.message}`);
     }
     throw err;
   }
@@ -261,6 +305,7 @@ export async function readCheckpoint(
     cursor: stored.cursor,
     next: new Map(Object.entries(next)),
     seq: Number(stored.seq ?? 0),
+    gen: Number(stored.gen ?? 0),
     join: stored.join,
   };
 }

@@ -8,6 +8,7 @@ export {
   readCheckpoint,
   readDedupBuckets,
   readJoinBuckets,
+  StaleCheckpointError,
   type StoredCheckpoint,
   type StoredJoinBucket,
   writeCheckpoint,

@@ -1,0 +1,109 @@
+import { Redis } from 'ioredis';
+import { keys } from '@sluice/redis';
+import {
+  type CheckpointWrite,
+  readCheckpoint,
+  StaleCheckpointError,
+  writeCheckpoint,
+} from '@sluice/redis/scripts';
+import { testStackEnv } from './support/stack-env';
+
+// The checkpoint script on the real Redis: a step sent twice (a reply lost to a connection reset,
+// the command re-sent) must change nothing the second time.
+describe('checkpoint script', () => {
+  let redis: Redis;
+  const pipeline = `ckpt-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6)}`;
+  const lease = 'owner-a:1';
+
+  beforeAll(async () => {
+    redis = new Redis(testStackEnv().REDIS_URL);
+    await redis.set(keys.lease(pipeline, 0), lease);
+  });
+  afterAll(async () => {
+    const found = await redis.keys(`{sl:${pipeline}:0}*`);
+    if (found.length > 0) await redis.del(...found);
+    await redis.quit();
+  });
+
+  const step = (gen: number, seq: number): CheckpointWrite => ({
+    pipeline,
+    partition: 0,
+    leaseValue: lease,
+    batch: { id: `${pipeline}.0.1.${seq}`, payload: Buffer.from(`rows ${seq}`) },
+    cursor: '0-0',
+    next: new Map([['t/0', 10 * gen]]),
+    seq,
+    gen,
+    counters: { consumed: 5, joined: 2 },
+    deadLetters: [
+      { stage: 'join', error: 'late', topic: 't', partition: 0, offset: 3, message: '{}', at: 1 },
+    ],
+    deadLetterMaxLen: 1_000,
+    dedup: {
+      appends: new Map([[1_000, Buffer.alloc(8, gen)]]),
+      expired: [],
+      expireAt: () => Date.now() + 60_000,
+    },
+    join: {
+      appends: [{ side: 'left', start: 0, data: Buffer.from('rec') }],
+      matched: [{ side: 'right', start: 0, data: Buffer.alloc(4) }],
+      released: [],
+      meta: '{"wm":null,"src":{},"parts":{}}',
+    },
+  });
+
+  it('applies a step once even when it is sent twice, and refuses a generation out of order', async () => {
+    expect(await writeCheckpoint(redis, step(1, 1))).toBe('applied');
+    expect(await writeCheckpoint(redis, step(1, 1))).toBe('already-applied');
+
+    expect(await redis.hgetall(keys.counters(pipeline, 0))).toEqual({ consumed: '5', joined: '2' });
+    expect(await redis.xlen(keys.deadLetters(pipeline, 0))).toBe(1);
+    expect(await redis.strlen(keys.dedupBucket(pipeline, 0, 1_000))).toBe(8);
+    expect(await redis.get(keys.joinBucket(pipeline, 0, 'left', 0))).toBe('rec');
+    expect(await redis.strlen(keys.joinMatched(pipeline, 0, 'right', 0))).toBe(4);
+    expect((await readCheckpoint(redis, pipeline, 0))?.gen).toBe(1);
+
+    // A generation that does not follow the stored one: nothing written.
+    await expect(writeCheckpoint(redis, step(3, 2))).rejects.toBeInstanceOf(StaleCheckpointError);
+    expect(await redis.xlen(keys.deadLetters(pipeline, 0))).toBe(1);
+
+    expect(await writeCheckpoint(redis, step(2, 2))).toBe('applied');
+    expect(await redis.hget(keys.counters(pipeline, 0), 'consumed')).toBe('10');
+    expect(await redis.strlen(keys.dedupBucket(pipeline, 0, 1_000))).toBe(16);
+    expect(await redis.get(keys.joinBucket(pipeline, 0, 'left', 0))).toBe('recrec');
+  });
+
+  it('writes the join index anew once releases left it small, so it is compact again', async () => {
+    const starts = Array.from({ length: 200 }, (_, i) => 10_000 + i * 1_000);
+    const base = {
+      ...step(3, 2),
+      batch: undefined,
+      counters: {},
+      deadLetters: [],
+      dedup: undefined,
+    };
+    await writeCheckpoint(redis, {
+      ...base,
+      join: {
+        appends: starts.map((start) => ({ side: 'left', start, data: Buffer.from('r') })),
+        matched: [],
+        released: [],
+        meta: '',
+      },
+    });
+    const index = keys.joinIndex(pipeline, 0);
+    expect(await redis.object('ENCODING', index)).toBe('skiplist');
+    await writeCheckpoint(redis, {
+      ...base,
+      gen: 4,
+      join: {
+        appends: [],
+        matched: [],
+        released: starts.slice(0, 199).map((start) => ({ side: 'left', start })),
+        meta: '',
+      },
+    });
+    expect(await redis.zrange(index, 0, -1)).toEqual(['L:0', `L:${starts[199]}`]);
+    expect(await redis.object('ENCODING', index)).toBe('listpack');
+  });
+});
