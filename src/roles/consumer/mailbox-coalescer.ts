@@ -62,6 +62,11 @@ export class MailboxCoalescer {
     return this.slot(state).buffer.full;
   }
 
+  /** The last offset buffered and not yet appended, if any. */
+  bufferedTo(state: PartitionSession): number | undefined {
+    return this.slot(state).buffer.lastOffset;
+  }
+
   due(state: PartitionSession, now: number): boolean {
     return this.slot(state).buffer.due(now);
   }

@@ -30,6 +30,7 @@ describe('PartitionBuffer', () => {
       'b',
     );
     expect(buffer.events).toBe(5);
+    expect(buffer.lastOffset).toBe(14);
     const range = buffer.take();
     expect(range?.to).toBe(14);
     expect(range?.batches).toBe(2);

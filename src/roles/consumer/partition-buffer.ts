@@ -53,6 +53,11 @@ export class PartitionBuffer<T = never> {
     return this.range?.events ?? 0;
   }
 
+  /** The last offset buffered; undefined when nothing is. */
+  get lastOffset(): number | undefined {
+    return this.range?.to;
+  }
+
   get empty(): boolean {
     return this.range === undefined;
   }

@@ -266,9 +266,20 @@ export class PipelineConsumer {
 
     const lastOffset = batch.lastOffset();
     const to = Number(lastOffset);
+    // kafkajs fetches again from an earlier offset after an offset reset: what is buffered
+    // already must not be buffered twice (a range only grows forward).
+    const buffered = coalescer.bufferedTo(state);
+    if (buffered !== undefined && to <= buffered) {
+      payload.resolveOffset(String(buffered));
+      return;
+    }
+    const messages =
+      buffered === undefined
+        ? batch.messages
+        : batch.messages.filter((message) => Number(message.offset) > buffered);
     const source = pipeline.sources.get(topic);
     const routed = routeBatch(
-      batch.messages,
+      messages,
       { topic, partition, partitions: pipeline.partitions, source },
       options.hasher,
     );
@@ -285,8 +296,8 @@ export class PipelineConsumer {
     // Before encoding: a traced event's entry carries its consume span's context.
     const traced = options.telemetry?.tracing.consume(pipeline.id, topic, partition, routed);
     coalescer.add(state, routed, to, Date.now(), progress, traced);
-    this.countBatch(topic, partition, batch.messages.length, Number(batch.offsetLag()));
-    this.counters.eventsRead += batch.messages.length;
+    this.countBatch(topic, partition, messages.length, Number(batch.offsetLag()));
+    this.counters.eventsRead += messages.length;
     // kafkajs fetches on from here; the commit still waits for the append (state.pending).
     payload.resolveOffset(lastOffset);
     // Throws on any Redis error: the range stays buffered and is appended before anything later.
