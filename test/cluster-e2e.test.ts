@@ -5,15 +5,14 @@ import { actorsOf, clusterState, settledCounts, type ClusterState } from './supp
 import { connectProducer, generateEvents, produceAll } from './support/events';
 import {
   clickhouse,
-  countersOf,
   createEventsTable,
   createSourceTopic,
+  deadLettersOf,
   dedupPipeline,
   deletePipeline,
+  expectSettledOnce,
   postPipeline,
-  tableCount,
   uniqueName,
-  type Counters,
 } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
@@ -285,35 +284,8 @@ describe('horizontally scaled cluster', () => {
   it('the table is exact: every unique event once, dead letters exactly the malformed', async () => {
     await producing;
     const d = procs.get('D')!;
-    let counters: Counters | undefined;
-    let lastLog = 0;
-    await d.waitFor(
-      async () => {
-        counters = await countersOf(d, pipeline);
-        if (Date.now() - lastLog > 10_000) {
-          lastLog = Date.now();
-          log(`counters ${JSON.stringify(counters)}`);
-        }
-        const settled =
-          counters.written + counters.deadLettered + counters.duplicates + counters.filtered;
-        return settled === EVENTS;
-      },
-      150_000,
-      'every event accounted for',
-    );
-    expect(counters).toEqual({
-      consumed: EVENTS,
-      filtered: 0,
-      duplicates: stream.duplicates,
-      written: stream.uniqueIds.size,
-      deadLettered: stream.malformed,
-    });
-    expect(await tableCount(ch, table)).toEqual({
-      rows: stream.uniqueIds.size,
-      ids: stream.uniqueIds.size,
-    });
-    const dlq = await d.get(`/api/v1/pipelines/${pipeline}/dlq?limit=10000`);
-    const entries = dlq.body as { stage: string; message: string }[];
+    await expectSettledOnce(d, ch, pipeline, table, stream, 150_000, log);
+    const entries = await deadLettersOf(d, pipeline);
     expect(entries).toHaveLength(stream.malformed);
     expect(entries.every((e) => e.stage === 'parse')).toBe(true);
     // Lag through the cluster view, from Kafka: nothing left uncommitted.

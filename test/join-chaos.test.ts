@@ -3,19 +3,13 @@ import { Redis } from 'ioredis';
 import { connectProducer } from './support/events';
 import {
   allCounters,
-  createJoinTable,
+  createJoinSources,
   joinPipeline,
   joinStateMemory,
   type KeyedMessage,
   produceTo,
 } from './support/join-fixture';
-import {
-  clickhouse,
-  createSourceTopic,
-  deletePipeline,
-  postPipeline,
-  uniqueName,
-} from './support/pipeline-fixture';
+import { clickhouse, deletePipeline, postPipeline, uniqueName } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
 
@@ -125,14 +119,14 @@ describe('join exactly once under SIGKILL, and join state released', () => {
   });
 
   it('writes the exact left join of 100k orders and 20k customer updates through 3 SIGKILLs', async () => {
-    const orders = uniqueName('jc_orders');
-    const customers = uniqueName('jc_customers');
-    const table = uniqueName('jc_enriched');
+    const { orders, customers, table } = await createJoinSources(
+      ch,
+      'jc',
+      ORDER_PARTITIONS,
+      CUSTOMER_PARTITIONS,
+    );
     id = uniqueName('jchaos').replace(/_/g, '-');
     const pipelineId = id;
-    await createSourceTopic(orders, ORDER_PARTITIONS);
-    await createSourceTopic(customers, CUSTOMER_PARTITIONS);
-    await createJoinTable(ch, table);
     const data = generate(11);
     const runEnv = { ...env, LEASE_TTL_MS: String(LEASE_TTL_MS) };
     const start = () => SluiceProcess.start({ env: runEnv });

@@ -2,18 +2,12 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { connectProducer } from './support/events';
 import {
   allCounters,
-  createJoinTable,
+  createJoinSources,
   joinPipeline,
   type KeyedMessage,
   produceTo,
 } from './support/join-fixture';
-import {
-  clickhouse,
-  createSourceTopic,
-  deletePipeline,
-  postPipeline,
-  uniqueName,
-} from './support/pipeline-fixture';
+import { clickhouse, deletePipeline, postPipeline, uniqueName } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
 
@@ -55,14 +49,9 @@ describe('join restart while the sources are quiet', () => {
   });
 
   it('joins every event produced during the downtime, none late, with the default lateness', async () => {
-    const orders = uniqueName('jr_orders');
-    const customers = uniqueName('jr_customers');
-    const table = uniqueName('jr_enriched');
+    const { orders, customers, table } = await createJoinSources(ch, 'jr', ORDER_PARTITIONS, 1);
     id = uniqueName('jrestart').replace(/_/g, '-');
     const pipelineId = id;
-    await createSourceTopic(orders, ORDER_PARTITIONS);
-    await createSourceTopic(customers, 1);
-    await createJoinTable(ch, table);
     const definition = joinPipeline({
       id,
       orders,

@@ -4,15 +4,13 @@ import { connectProducer, generateEvents, produceAll } from './support/events';
 import { TEST_STACK_DIR } from './support/paths';
 import {
   clickhouse,
-  countersOf,
-  deletePipeline,
   createEventsTable,
   createSourceTopic,
   dedupPipeline,
+  deletePipeline,
+  expectSettledOnce,
   postPipeline,
-  tableCount,
   uniqueName,
-  type Counters,
 } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
@@ -125,33 +123,6 @@ describe('exactly once under failures', () => {
     await producing;
     await close();
 
-    const running = app;
-    let counters: Counters | undefined;
-    let lastLog = 0;
-    await running.waitFor(
-      async () => {
-        counters = await countersOf(running, id);
-        if (Date.now() - lastLog > 10_000) {
-          lastLog = Date.now();
-          log(`counters ${JSON.stringify(counters)}`);
-        }
-        const settled =
-          counters.written + counters.deadLettered + counters.duplicates + counters.filtered;
-        return settled === EVENTS;
-      },
-      150_000,
-      'every event accounted for',
-    );
-    expect(counters).toEqual({
-      consumed: EVENTS,
-      filtered: 0,
-      duplicates: stream.duplicates,
-      written: stream.uniqueIds.size,
-      deadLettered: stream.malformed,
-    });
-    expect(await tableCount(ch, table)).toEqual({
-      rows: stream.uniqueIds.size,
-      ids: stream.uniqueIds.size,
-    });
+    await expectSettledOnce(app, ch, id, table, stream, 150_000, log);
   });
 });

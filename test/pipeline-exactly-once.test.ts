@@ -2,15 +2,14 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { connectProducer, generateEvents, produceAll } from './support/events';
 import {
   clickhouse,
-  countersOf,
-  deletePipeline,
   createEventsTable,
   createSourceTopic,
+  deadLettersOf,
   dedupPipeline,
+  deletePipeline,
+  expectSettledOnce,
   postPipeline,
-  tableCount,
   uniqueName,
-  type Counters,
 } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
@@ -51,33 +50,9 @@ describe('dedup pipeline end to end', () => {
       await close();
     }
 
-    let counters: Counters | undefined;
-    await running.waitFor(
-      async () => {
-        counters = await countersOf(running, id);
-        return (
-          counters.consumed === EVENTS &&
-          counters.written + counters.deadLettered + counters.duplicates + counters.filtered ===
-            EVENTS
-        );
-      },
-      300_000,
-      `all ${EVENTS} events accounted for`,
-    );
-    expect(counters).toEqual({
-      consumed: EVENTS,
-      filtered: 0,
-      duplicates: stream.duplicates,
-      written: stream.uniqueIds.size,
-      deadLettered: stream.malformed,
-    });
-    expect(await tableCount(ch, table)).toEqual({
-      rows: stream.uniqueIds.size,
-      ids: stream.uniqueIds.size,
-    });
+    await expectSettledOnce(running, ch, id, table, stream, 300_000);
 
-    const dlq = await running.get(`/api/v1/pipelines/${id}/dlq?limit=10000`);
-    const entries = dlq.body as { stage: string; message: string; topic: string }[];
+    const entries = await deadLettersOf(running, id);
     expect(entries).toHaveLength(stream.malformed);
     expect(entries.every((e) => e.stage === 'parse' && e.topic === topic)).toBe(true);
     const expectedMalformed = stream.messages.filter((m) => m.endsWith('"ts": ')).sort();

@@ -178,11 +178,41 @@ async function warmUp(
   }
 }
 
+/** A run that produces at a fixed rate for a while (latency, sustained). */
+export interface RateRunOptions {
+  partitions: number;
+  rate: number;
+  seconds: number;
+  dupShare: number;
+  eventSize: number;
+}
+
+function produceForRun(
+  producer: Producer,
+  ctx: SystemContext,
+  opts: RateRunOptions,
+  source: EventSource,
+): Promise<void> {
+  return produceAtRate(
+    producer,
+    ctx.topic,
+    opts.partitions,
+    source,
+    opts.rate,
+    opts.seconds * 1000,
+  );
+}
+
+/** The rows `source` should leave in the table: unique events where the system dedups. */
+function rowsFor(name: SystemName, source: EventSource): number {
+  return DEDUPS[name] ? source.unique : source.produced;
+}
+
 export async function latencyRun(
   name: SystemName,
   ctx: SystemContext,
   producer: Producer,
-  opts: { partitions: number; rate: number; seconds: number; dupShare: number; eventSize: number },
+  opts: RateRunOptions,
   timeoutMs: number,
 ): Promise<LatencyResult> {
   const system = await launch(name, ctx);
@@ -192,16 +222,8 @@ export async function latencyRun(
     await system.begin();
     await warmUp(ctx, producer, opts.partitions, 120_000);
     const warm = await rowCount(ctx.ch, ctx.table);
-    await produceAtRate(
-      producer,
-      ctx.topic,
-      opts.partitions,
-      source,
-      opts.rate,
-      opts.seconds * 1000,
-    );
-    const wanted = warm + (DEDUPS[name] ? source.unique : source.produced);
-    await waitForRows(ctx, wanted, timeoutMs);
+    await produceForRun(producer, ctx, opts, source);
+    await waitForRows(ctx, warm + rowsFor(name, source), timeoutMs);
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
   } finally {
@@ -241,7 +263,7 @@ export async function sustainedRun(
   ctx: SystemContext,
   stack: StackPids,
   producer: Producer,
-  opts: { partitions: number; rate: number; seconds: number; dupShare: number; eventSize: number },
+  opts: RateRunOptions,
   onSample: (s: SustainedSample) => void,
 ): Promise<SustainedResult> {
   const system = await launch(name, ctx);
@@ -261,7 +283,7 @@ export async function sustainedRun(
       while (!stopSampling) {
         await sleep(5_000);
         const rows = (await rowCount(ctx.ch, ctx.table)) - warm;
-        const expectedNow = DEDUPS[name] ? source.unique : source.produced;
+        const expectedNow = rowsFor(name, source);
         const pids = ownPids(name, system, stack);
         const rss = pids.reduce((sum, pid) => sum + statusBytes(pid, 'VmRSS'), 0);
         const sample = {
@@ -275,17 +297,10 @@ export async function sustainedRun(
         onSample(sample);
       }
     })();
-    await produceAtRate(
-      producer,
-      ctx.topic,
-      opts.partitions,
-      source,
-      opts.rate,
-      opts.seconds * 1000,
-    );
+    await produceForRun(producer, ctx, opts, source);
     stopSampling = true;
     await sampling;
-    await waitForRows(ctx, warm + (DEDUPS[name] ? source.unique : source.produced), 120_000);
+    await waitForRows(ctx, warm + rowsFor(name, source), 120_000);
     cpuUsed =
       ownPids(name, system, stack).reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpuStart;
   } catch (err) {

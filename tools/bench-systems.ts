@@ -4,10 +4,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { StackEnv } from '@sluice/stack';
+import { freePort, type StackEnv } from '@sluice/stack';
 import { Redis } from 'ioredis';
 
 export const SYSTEM_NAMES = ['naive', 'kafka-engine', 'sluice', 'sluice-split'] as const;
@@ -84,17 +83,6 @@ export async function launch(name: SystemName, ctx: SystemContext): Promise<Runn
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /** SIGTERM the child by PID, SIGKILL after 20 s. */
 async function stopChild(child: ChildProcess): Promise<void> {

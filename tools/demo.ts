@@ -9,10 +9,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { createTopic, stackDir, stackUp, type StackEnv } from '@sluice/stack';
+import { createTopic, freePort, stackDir, stackUp, type StackEnv } from '@sluice/stack';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 
 // Runs as dist/tools/demo.js; the app is dist/src/main.js.
@@ -80,17 +79,6 @@ function sampleEvents(n: number): Expected {
   expected.written = kept.size;
   expected.consumed = messages.length;
   return expected;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 class Sluice {

@@ -22,6 +22,7 @@ import {
   movedActors,
   sameAssignment,
 } from './assignment';
+import { CoalescedRun } from './coalesced-run';
 import { ClusterMembership } from './membership';
 import { parsePublishedAssignment, type PublishedAssignment } from './published-assignment';
 
@@ -40,10 +41,13 @@ const MAX_TICK_MS = 500;
 export class Coordinator implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Coordinator');
   private timer: NodeJS.Timeout | undefined;
-  private ticking: Promise<void> | undefined;
   private epoch: number | undefined;
   private stopped = false;
-  private tickAgain = false;
+  private readonly ticks = new CoalescedRun(
+    () => this.tick(),
+    (err) => this.logger.warn(`coordinator tick failed: ${String(err)}`),
+    () => !this.stopped,
+  );
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -71,6 +75,10 @@ export class Coordinator implements OnApplicationBootstrap, OnApplicationShutdow
 
   /** The hand-off ran when the membership left (before any connection closes); stop ticking. */
   onApplicationShutdown(): void {
+    this.stopTicking();
+  }
+
+  private stopTicking(): void {
     this.stopped = true;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
@@ -79,20 +87,7 @@ export class Coordinator implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private schedule(): void {
-    if (this.stopped) return;
-    if (this.ticking) {
-      this.tickAgain = true;
-      return;
-    }
-    this.ticking = this.tick()
-      .catch((err: unknown) => this.logger.warn(`coordinator tick failed: ${String(err)}`))
-      .finally(() => {
-        this.ticking = undefined;
-        if (this.tickAgain) {
-          this.tickAgain = false;
-          this.schedule();
-        }
-      });
+    this.ticks.request();
   }
 
   private async tick(leaving = false): Promise<void> {
@@ -165,12 +160,8 @@ export class Coordinator implements OnApplicationBootstrap, OnApplicationShutdow
   /** Leaving: a last assignment without this process, then the lock for a successor. */
   private async handOff(): Promise<void> {
     if (this.stopped) return;
-    this.stopped = true;
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.ticking;
+    this.stopTicking();
+    await this.ticks.current;
     if (this.epoch === undefined) return;
     const value = `${this.membership.id}:${this.epoch}`;
     try {

@@ -20,6 +20,7 @@ import {
 } from '@sluice/redis/scripts';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { CLUSTER_REDIS } from './cluster-redis';
+import { CoalescedRun } from './coalesced-run';
 import {
   type ActorReport,
   type Member,
@@ -47,9 +48,12 @@ export class ClusterMembership
   private readonly leaveHooks: (() => Promise<void>)[] = [];
   private actorSource: (() => Record<string, ActorReport>) | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private beating: Promise<void> | undefined;
-  private beatAgain = false;
   private leaving: Promise<void> | undefined;
+  private readonly beats = new CoalescedRun(
+    () => this.beatOnce(),
+    (err) => this.logger.warn(`heartbeat failed: ${String(err)}`),
+    () => !this.leaving,
+  );
   private registered = false;
   private subscriber: Redis | undefined;
   private readonly events = new EventEmitter();
@@ -162,7 +166,7 @@ export class ClusterMembership
   private async doLeave(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    await this.beating;
+    await this.beats.current;
     try {
       await deregister(this.redis, this.id);
       this.notify(`left:${this.id}`);
@@ -177,20 +181,7 @@ export class ClusterMembership
   }
 
   private beat(): void {
-    if (this.leaving) return;
-    if (this.beating) {
-      this.beatAgain = true;
-      return;
-    }
-    this.beating = this.beatOnce()
-      .catch((err: unknown) => this.logger.warn(`heartbeat failed: ${String(err)}`))
-      .finally(() => {
-        this.beating = undefined;
-        if (this.beatAgain) {
-          this.beatAgain = false;
-          this.beat();
-        }
-      });
+    this.beats.request();
   }
 
   private async beatOnce(): Promise<void> {

@@ -2,6 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import { keys } from '@sluice/redis';
+import { createSourceTopic, uniqueName } from './pipeline-fixture';
 import type { SluiceProcess } from './sluice-process';
 import { testStackEnv } from './stack-env';
 
@@ -21,6 +22,22 @@ export async function createJoinTable(ch: ClickHouseClient, table: string): Prom
             ) ENGINE = MergeTree ORDER BY (order_id, ifNull(version, 0))
             SETTINGS non_replicated_deduplication_window = 10000`,
   });
+}
+
+/** Fresh order and customer topics and one join table for a test, all named after `prefix`. */
+export async function createJoinSources(
+  ch: ClickHouseClient,
+  prefix: string,
+  orderPartitions: number,
+  customerPartitions: number,
+): Promise<{ orders: string; customers: string; table: string }> {
+  const orders = uniqueName(`${prefix}_orders`);
+  const customers = uniqueName(`${prefix}_customers`);
+  const table = uniqueName(`${prefix}_enriched`);
+  await createSourceTopic(orders, orderPartitions);
+  await createSourceTopic(customers, customerPartitions);
+  await createJoinTable(ch, table);
+  return { orders, customers, table };
 }
 
 export interface JoinPipelineOptions {

@@ -198,6 +198,38 @@ export async function deadLettersOf(app: SluiceProcess, id: string): Promise<Dea
   return body as DeadLetterView[];
 }
 
+/** The counters a generated stream must end with when every event was accounted for once. */
+export function expectedCounters(stream: GeneratedStream): Counters {
+  return {
+    consumed: stream.messages.length,
+    filtered: 0,
+    duplicates: stream.duplicates,
+    written: stream.uniqueIds.size,
+    deadLettered: stream.malformed,
+  };
+}
+
+/**
+ * Waits until the whole generated stream was consumed and settled, then checks the counters and
+ * that the table holds as many rows as distinct ids, one per unique event.
+ */
+export async function expectSettledOnce(
+  app: SluiceProcess,
+  ch: ClickHouseClient,
+  id: string,
+  table: string,
+  stream: GeneratedStream,
+  timeoutMs: number,
+  log?: (line: string) => void,
+): Promise<void> {
+  const counters = await waitForSettled(app, id, stream.messages.length, timeoutMs, log);
+  expect(counters).toEqual(expectedCounters(stream));
+  expect(await tableCount(ch, table)).toEqual({
+    rows: stream.uniqueIds.size,
+    ids: stream.uniqueIds.size,
+  });
+}
+
 /**
  * The whole exactly-once claim for a generated stream: counters add up, the table holds each
  * unique well-formed event once (compared by id), the DLQ exactly the malformed messages.
@@ -209,14 +241,7 @@ export async function expectExactlyOnce(
   table: string,
   stream: GeneratedStream,
 ): Promise<void> {
-  const counters = await countersOf(app, id);
-  expect(counters).toEqual({
-    consumed: stream.messages.length,
-    filtered: 0,
-    duplicates: stream.duplicates,
-    written: stream.uniqueIds.size,
-    deadLettered: stream.malformed,
-  });
+  expect(await countersOf(app, id)).toEqual(expectedCounters(stream));
   const ids = await tableIds(ch, table);
   // Small lists on failure instead of a diff of thousands of ids.
   const missing = [...stream.uniqueIds].filter((e) => !ids.has(e));

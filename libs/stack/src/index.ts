@@ -12,6 +12,7 @@ export {
   stackUp,
 } from './stack';
 export { stackDir } from './paths';
+export { freePort } from './proc';
 export * from './errors';
 export * from './types';
 

@@ -1,6 +1,8 @@
 import {
   exampleJoinPipeline,
   loadHasher,
+  type MailboxEntry,
+  type MailboxEvent,
   parsePipelineDefinition,
   RowBuilder,
 } from '@sluice/pipeline';
@@ -140,41 +142,30 @@ describe('EntryProcessor with a join', () => {
     };
     const iso = new Date(T0).toISOString();
     const tp = `00-${'ab'.repeat(16)}-00f067aa0ba902b7-01`;
+    // One event at offset 0 of partition 0 of `topic`.
+    const first = (topic: string, event: Omit<MailboxEvent, 'offset'>): MailboxEntry => ({
+      topic,
+      partition: 0,
+      generation: 1,
+      from: 0,
+      to: 0,
+      events: [{ offset: 0, ...event }],
+    });
     p.apply(
       '1-0',
-      {
-        topic: 'customers',
-        partition: 0,
-        generation: 1,
-        from: 0,
-        to: 0,
-        events: [
-          {
-            offset: 0,
-            timestamp: T0 + 5,
-            value: { id: 7, version: 1, name: 'Ann', updated_at: iso },
-          },
-        ],
-      },
+      first('customers', {
+        timestamp: T0 + 5,
+        value: { id: 7, version: 1, name: 'Ann', updated_at: iso },
+      }),
       T0,
     );
     p.apply(
       '2-0',
-      {
-        topic: 'orders',
-        partition: 0,
-        generation: 1,
-        from: 0,
-        to: 0,
-        events: [
-          {
-            offset: 0,
-            timestamp: T0 + 9,
-            traceparent: tp,
-            value: { order_id: 'o1', customer_id: 7, amount: 2, ts: iso },
-          },
-        ],
-      },
+      first('orders', {
+        timestamp: T0 + 9,
+        traceparent: tp,
+        value: { order_id: 'o1', customer_id: 7, amount: 2, ts: iso },
+      }),
       T0,
     );
     expect(p.rows).toEqual([{ order_id: 'o1', customer_name: 'Ann', amount_cents: 200 }]);

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { keys } from '../keys';
+import { acquireFencedLock, releaseFencedLock } from './fenced-lock';
 import { LuaScript } from './lua-script';
 
 // Heartbeats are scored with the Redis server's clock, so members never compare their own clocks.
@@ -31,37 +32,6 @@ if forget > 0 then
   end
 end
 return { now, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES'), redis.call('HGETALL', KEYS[2]) }
-`,
-);
-
-// KEYS: lock, epoch counter. ARGV: holder id, ttl ms. The epoch held, or -1 when another holds it.
-const LOCK = new LuaScript(
-  'cluster-lock',
-  `
-local current = redis.call('GET', KEYS[1])
-if current then
-  local holder, epoch = string.match(current, '^(.*):(%d+)$')
-  if holder == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return tonumber(epoch)
-  end
-  return -1
-end
-local epoch = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. epoch, 'PX', ARGV[2])
-return epoch
-`,
-);
-
-// KEYS: lock. ARGV: lock value.
-const UNLOCK = new LuaScript(
-  'cluster-unlock',
-  `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
 `,
 );
 
@@ -117,14 +87,11 @@ export async function acquireCoordinator(
   holder: string,
   ttlMs: number,
 ): Promise<number | undefined> {
-  const epoch = Number(
-    await LOCK.run(redis, [keys.coordinator(), keys.coordinatorEpoch()], [holder, ttlMs]),
-  );
-  return epoch > 0 ? epoch : undefined;
+  return acquireFencedLock(redis, keys.coordinator(), keys.coordinatorEpoch(), holder, ttlMs);
 }
 
 export async function releaseCoordinator(redis: Redis, value: string): Promise<boolean> {
-  return Number(await UNLOCK.run(redis, [keys.coordinator()], [value])) === 1;
+  return releaseFencedLock(redis, keys.coordinator(), value);
 }
 
 /** `<instanceId>:<epoch>` of the coordinator, or null when none holds the lock. */

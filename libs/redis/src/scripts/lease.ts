@@ -1,26 +1,7 @@
 import type { Redis } from 'ioredis';
 import { keys } from '../keys';
+import { acquireFencedLock, releaseFencedLock } from './fenced-lock';
 import { LuaScript } from './lua-script';
-
-// KEYS: lease, epoch. ARGV: owner id, ttl ms. Returns the epoch held, or -1 when another owner
-// holds the lease. Taking a free lease bumps the epoch, which fences every earlier holder.
-const ACQUIRE = new LuaScript(
-  'lease-acquire',
-  `
-local current = redis.call('GET', KEYS[1])
-if current then
-  local owner, epoch = string.match(current, '^(.*):(%d+)$')
-  if owner == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return tonumber(epoch)
-  end
-  return -1
-end
-local epoch = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. epoch, 'PX', ARGV[2])
-return epoch
-`,
-);
 
 // KEYS: lease. ARGV: lease value, ttl ms. 1 when still ours (and extended), else 0.
 const RENEW = new LuaScript(
@@ -28,18 +9,6 @@ const RENEW = new LuaScript(
   `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-`,
-);
-
-// KEYS: lease. ARGV: lease value. 1 when it was ours and is gone, else 0.
-const RELEASE = new LuaScript(
-  'lease-release',
-  `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
   return 1
 end
 return 0
@@ -59,14 +28,14 @@ export async function acquireLease(
   ownerId: string,
   ttlMs: number,
 ): Promise<number | undefined> {
-  const epoch = Number(
-    await ACQUIRE.run(
-      redis,
-      [keys.lease(pipeline, partition), keys.epoch(pipeline, partition)],
-      [ownerId, ttlMs],
-    ),
+  // Taking a free lease bumps the epoch, which fences every earlier holder.
+  return acquireFencedLock(
+    redis,
+    keys.lease(pipeline, partition),
+    keys.epoch(pipeline, partition),
+    ownerId,
+    ttlMs,
   );
-  return epoch > 0 ? epoch : undefined;
 }
 
 /** False when the lease is no longer ours: the actor must stop at once. */
@@ -86,5 +55,5 @@ export async function releaseLease(
   partition: number,
   value: string,
 ): Promise<boolean> {
-  return Number(await RELEASE.run(redis, [keys.lease(pipeline, partition)], [value])) === 1;
+  return releaseFencedLock(redis, keys.lease(pipeline, partition), value);
 }
