@@ -1,0 +1,104 @@
+import type { EachBatchPayload } from 'kafkajs';
+import type { CompiledPipeline, Hasher } from '@sluice/pipeline';
+import type { Telemetry } from '@sluice/telemetry';
+import { maxEventTime, routeBatch } from './batch-router';
+import type { GroupSession } from './group-session';
+import type { LagSeries } from './lag-series';
+
+export interface BatchIntakeContext {
+  pipeline: CompiledPipeline;
+  hasher: Hasher;
+  telemetry: Telemetry | undefined;
+  lagSeries: LagSeries;
+  /** The current group session, read at use: a rebalance replaces it while a batch awaits. */
+  session: () => GroupSession;
+  isPaused: (topic: string, partition: number) => boolean;
+}
+
+/**
+ * Takes each Kafka batch of the consumer into the current session's coalescer: routes its events
+ * to mailboxes, stamps join progress, and resolves its offsets for kafkajs (not for the commit,
+ * which waits for the append).
+ */
+export class BatchIntake {
+  /** In-process counters (not exactly-once: the actors count `consumed`). */
+  eventsRead = 0;
+  malformed = 0;
+
+  constructor(private readonly context: BatchIntakeContext) {}
+
+  async handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const { topic, partition } = batch;
+    const live = () => payload.isRunning() && !payload.isStale();
+    // A paused partition's batch is left unresolved: kafkajs fetches it again after resume.
+    if (!live() || this.context.isPaused(topic, partition)) return;
+
+    const { pipeline, hasher, telemetry } = this.context;
+    const session = this.context.session();
+    const { coalescer } = session;
+    const state = await session.partition(topic, partition);
+    // Batches are buffered only between flushes of the partition: a flush that pauses it is the
+    // last one before the pause, and a range that failed to append is retried before more is
+    // buffered (throwing leaves this batch unresolved, so kafkajs fetches it again).
+    await coalescer.settled(state);
+    if (!live() || this.context.isPaused(topic, partition)) return;
+    if (coalescer.full(state)) await coalescer.flush(state);
+
+    const lastOffset = batch.lastOffset();
+    const to = Number(lastOffset);
+    // kafkajs fetches again from an earlier offset after an offset reset: what is buffered
+    // already must not be buffered twice (a range only grows forward).
+    const buffered = coalescer.bufferedTo(state);
+    if (buffered !== undefined && to <= buffered) {
+      payload.resolveOffset(String(buffered));
+      return;
+    }
+    const messages =
+      buffered === undefined
+        ? batch.messages
+        : batch.messages.filter((message) => Number(message.offset) > buffered);
+    const source = pipeline.sources.get(topic);
+    const routed = routeBatch(
+      messages,
+      { topic, partition, partitions: pipeline.partitions, source },
+      hasher,
+    );
+    // Join pipelines: the progress of this source partition, for the actors' watermarks.
+    const progress = pipeline.join
+      ? state.progressWith(
+          maxEventTime(routed.values(), source),
+          Number(batch.highWatermark) <= to + 1,
+        )
+      : undefined;
+    for (const events of routed.values()) {
+      for (const event of events) if (event.error !== undefined) this.malformed += 1;
+    }
+    // Before encoding: a traced event's entry carries its consume span's context.
+    const traced = telemetry?.tracing.consume(pipeline.id, topic, partition, routed);
+    coalescer.add(state, routed, to, Date.now(), progress, traced);
+    this.context.lagSeries.countBatch(topic, partition, messages.length, Number(batch.offsetLag()));
+    this.eventsRead += messages.length;
+    // kafkajs fetches on from here; the commit still waits for the append (state.pending).
+    payload.resolveOffset(lastOffset);
+    // Throws on any Redis error: the range stays buffered and is appended before anything later.
+    if (coalescer.due(state, Date.now())) await coalescer.flush(state);
+    await payload.heartbeat();
+  }
+
+  /** A batch kafkajs skipped as empty after filtering: nothing to append, its offsets move on. */
+  async emptyBatch(
+    session: GroupSession,
+    topic: string,
+    partition: number,
+    to: number,
+    highWatermark: number,
+  ): Promise<void> {
+    const state = await session.partition(topic, partition);
+    if (session !== this.context.session() || !(to > state.lastTo)) return;
+    const progress = this.context.pipeline.join
+      ? state.progressWith(undefined, highWatermark <= to + 1)
+      : undefined;
+    state.appended([], to, progress);
+  }
+}

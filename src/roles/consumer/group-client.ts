@@ -1,0 +1,56 @@
+import type { Logger } from '@nestjs/common';
+import { logLevel, type Admin, type Consumer } from 'kafkajs';
+import { createKafka, groupLogBridge, type KafkaLogLevel } from '@sluice/kafka';
+import type { CompiledPipeline } from '@sluice/pipeline';
+import { groupIdOf, kafkaOptionsOf } from './kafka-options';
+
+// A member that dies without leaving (SIGKILL; also every member on the librdkafka mock, which
+// ignores LeaveGroup) holds its partitions until the session times out: kafkajs's 30 s default
+// would stall a pipeline that long.
+const SESSION_TIMEOUT_MS = 10_000;
+const HEARTBEAT_INTERVAL_MS = 3_000;
+// A fetch long-polls up to this when there is no data; stop() waits for it.
+const FETCH_MAX_WAIT_MS = 1_000;
+
+/** The kafkajs client pair of one connection attempt of a pipeline's consumer group. */
+export interface GroupClients {
+  consumer: Consumer;
+  admin: Admin;
+  /** The group generation kafkajs last logged joining (kafkajs events do not carry it). */
+  generation: () => number | undefined;
+}
+
+/** Creates, without connecting, the group consumer and admin client of `pipeline`. */
+export function createGroupClients(
+  pipeline: CompiledPipeline,
+  options: { clientId: string; fallbackBrokers: readonly string[] },
+  logger: Logger,
+): GroupClients {
+  const bridge = groupLogBridge((level, message, extra) => kafkaLog(logger, level, message, extra));
+  const kafka = createKafka({
+    ...kafkaOptionsOf(pipeline, options.fallbackBrokers),
+    clientId: `${options.clientId}-${pipeline.id}`,
+    logLevel: logLevel.DEBUG,
+    logCreator: bridge.logCreator,
+  });
+  const consumer = kafka.consumer({
+    groupId: groupIdOf(pipeline.id),
+    allowAutoTopicCreation: false,
+    sessionTimeout: SESSION_TIMEOUT_MS,
+    heartbeatInterval: HEARTBEAT_INTERVAL_MS,
+    maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
+  });
+  return { consumer, admin: kafka.admin(), generation: () => bridge.generation() };
+}
+
+function kafkaLog(
+  logger: Logger,
+  level: KafkaLogLevel,
+  message: string,
+  extra: Record<string, unknown>,
+): void {
+  // kafkajs logs every retried connection failure as an error; what it finally gives up on
+  // reaches supervise() and is logged there.
+  if (level === 'info') logger.debug(extra, `kafkajs: ${message}`);
+  else logger.warn(extra, `kafkajs: ${message}`);
+}

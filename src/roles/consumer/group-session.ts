@@ -1,0 +1,131 @@
+import type { Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import type { Admin } from 'kafkajs';
+import type { CompiledPipeline } from '@sluice/pipeline';
+import { groupIdOf } from './kafka-options';
+import { type FlushResult, MailboxCoalescer } from './mailbox-coalescer';
+import type { CoalesceLimits } from './partition-buffer';
+import { joinMarks, PartitionSession, partitionsOf } from './partition-session';
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+export const tpKey = (topic: string, partition: number) => `${topic}/${partition}`;
+
+export interface GroupSessionContext {
+  pipeline: CompiledPipeline;
+  redis: Redis;
+  coalesce: CoalesceLimits;
+  logger: Logger;
+  /** After every successful append of the session's coalescer (backpressure, counters). */
+  flushed: (result: FlushResult) => void;
+  /** The admin client of the current connection, read at use: it changes on every reconnect. */
+  admin: () => Admin | undefined;
+}
+
+/** One consumer group generation as this member saw it. */
+export class GroupSession {
+  /** Committed offset per `topic/partition` when the session began, fetched once per session. */
+  private starts: Promise<Map<string, number>> | undefined;
+  readonly partitions = new Map<string, PartitionSession>();
+  readonly coalescer: MailboxCoalescer;
+  private startMarked = false;
+
+  constructor(
+    readonly generation: number,
+    private readonly context: GroupSessionContext,
+    /** Join pipelines: this member's partitions, told to every mailbox once at session start. */
+    readonly assignment?: Record<string, number[]>,
+  ) {
+    const { pipeline, redis, logger, flushed } = context;
+    this.coalescer = new MailboxCoalescer({
+      redis,
+      pipelineId: pipeline.id,
+      generation,
+      limits: coalesceLimitsOf(pipeline, context.coalesce),
+      marks: (state, progress) => joinMarks(progress, state.topicPartitions),
+      flushed,
+      failed: (state, err) =>
+        logger.warn(`append of ${state.topic}/${state.partition} failed, retrying: ${String(err)}`),
+    });
+  }
+
+  async partition(topic: string, partition: number): Promise<PartitionSession> {
+    const key = tpKey(topic, partition);
+    let state = this.partitions.get(key);
+    if (!state) {
+      const starts = await this.sessionStarts();
+      const from = starts.get(key) ?? 0;
+      // Another batch of the partition may have created it while the offsets were fetched.
+      state =
+        this.partitions.get(key) ??
+        new PartitionSession(
+          topic,
+          partition,
+          from,
+          this.context.pipeline.partitions,
+          partitionsOf(starts, topic),
+        );
+      this.partitions.set(key, state);
+    }
+    return state;
+  }
+
+  /** Once per session: each assigned partition is caught up when nothing is past its commit. */
+  async startMarks(): Promise<void> {
+    const admin = this.context.admin();
+    if (this.startMarked || this.assignment === undefined || !admin) return;
+    for (const [topic, partitions] of Object.entries(this.assignment)) {
+      const highs = await admin.fetchTopicOffsets(topic);
+      for (const partition of partitions) {
+        const high = highs.find((h) => h.partition === partition)?.high;
+        const state = await this.partition(topic, partition);
+        if (high !== undefined) state.startMarks(state.from >= Number(high));
+      }
+    }
+    this.startMarked = true;
+  }
+
+  private sessionStarts(): Promise<Map<string, number>> {
+    this.starts ??= this.fetchCommitted().catch((err: unknown) => {
+      this.starts = undefined;
+      throw err;
+    });
+    return this.starts;
+  }
+
+  /**
+   * The group's committed offsets. Any committed offset is a safe `from`: it was committed only
+   * after every mailbox received entries up to it. Nothing committed gives 0, which no `next`
+   * is below (the session then starts at the log start or end, neither leaves a gap to fill).
+   */
+  private async fetchCommitted(): Promise<Map<string, number>> {
+    const admin = this.context.admin();
+    if (!admin) throw new Error('consumer is not connected');
+    const { pipeline } = this.context;
+    const topics = [...pipeline.sources.keys()];
+    const result = await admin.fetchOffsets({ groupId: groupIdOf(pipeline.id), topics });
+    const starts = new Map<string, number>();
+    for (const { topic, partitions } of result) {
+      for (const { partition, offset } of partitions) {
+        starts.set(tpKey(topic, partition), Math.max(0, Number(offset)));
+      }
+    }
+    return starts;
+  }
+}
+
+/**
+ * A join actor takes a caught-up partition without progress for the idle timeout as idle, so
+ * buffered batches must reach it well within that.
+ */
+function coalesceLimitsOf(pipeline: CompiledPipeline, coalesce: CoalesceLimits): CoalesceLimits {
+  const join = pipeline.join;
+  if (join === undefined) return coalesce;
+  return {
+    ...coalesce,
+    lingerMs: Math.min(coalesce.lingerMs, Math.floor(join.idleTimeoutMs / 4)),
+  };
+}

@@ -1,0 +1,87 @@
+import type { Redis } from 'ioredis';
+import type { Consumer } from 'kafkajs';
+import { encodeMailboxEntry, type CompiledPipeline } from '@sluice/pipeline';
+import { marksHeartbeatMs } from '@sluice/pipeline/join';
+import type { GroupSession } from './group-session';
+import { appendToMailboxes, type MailboxAppend } from './mailbox-appender';
+import type { PartitionSession } from './partition-session';
+
+/**
+ * Commits a session's appended offsets, after covering them in every mailbox (see
+ * PartitionSession), one commit at a time across sessions.
+ */
+export class OffsetCommitter {
+  private committing: Promise<void> | undefined;
+
+  constructor(
+    private readonly pipeline: CompiledPipeline,
+    private readonly redis: Redis,
+  ) {}
+
+  /** Commits the appended offsets, one commit at a time; a forced one runs after the running one. */
+  async commitIfDue(session: GroupSession, consumer: Consumer, force = false): Promise<void> {
+    if (this.committing) {
+      if (!force) return;
+      await this.committing.catch(() => undefined);
+    }
+    this.committing = this.commit(session, consumer).finally(() => {
+      this.committing = undefined;
+    });
+    return this.committing;
+  }
+
+  /**
+   * Covers and commits the appended offsets. Join pipelines also tell every mailbox each
+   * partition's marks at session start and again every heartbeat, so actors see caught-up quiet
+   * sources as idle only on fresh words from a live consumer (see JoinWatermark).
+   */
+  private async commit(session: GroupSession, consumer: Consumer): Promise<void> {
+    const join = this.pipeline.join;
+    if (join) await session.startMarks();
+    const now = Date.now();
+    const every = join ? marksHeartbeatMs(join.idleTimeoutMs) : Number.POSITIVE_INFINITY;
+    const offsets: { state: PartitionSession; offset: number }[] = [];
+    const coverage: MailboxAppend[] = [];
+    const covered: { state: PartitionSession; mailboxes: number[]; to: number; due: boolean }[] =
+      [];
+    for (const state of session.partitions.values()) {
+      const offset = state.pending;
+      const due = join !== undefined && state.marksDue(now, every);
+      if (offset === undefined && !due) continue;
+      if (offset !== undefined) offsets.push({ state, offset });
+      const { topic, partition, from } = state;
+      const to = state.lastTo;
+      const empty = encodeMailboxEntry({
+        topic,
+        partition,
+        generation: session.generation,
+        from,
+        to,
+        events: [],
+        ...(join ? state.coverageMarks() : {}),
+      });
+      const mailboxes = due ? this.allMailboxes() : state.coverageFor(to + 1);
+      for (const mailbox of mailboxes) coverage.push({ mailbox, entry: empty });
+      covered.push({ state, mailboxes, to, due });
+    }
+    if (covered.length === 0) return;
+    await appendToMailboxes(this.redis, this.pipeline.id, coverage);
+    for (const { state, mailboxes, to, due } of covered) {
+      state.covered(mailboxes, to);
+      if (due) state.marksSent(now);
+    }
+    if (offsets.length === 0) return;
+    await consumer.commitOffsets(
+      offsets.map(({ state, offset }) => ({
+        topic: state.topic,
+        partition: state.partition,
+        offset: String(offset),
+      })),
+    );
+    for (const { state, offset } of offsets) state.committed(offset);
+  }
+
+  private allMailboxes(): number[] {
+    return Array.from({ length: this.pipeline.partitions }, (_, i) => i);
+  }
+}
