@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
+import { destination } from 'pino';
 import { AdminModule } from './admin/admin.module';
 import { ClusterModule } from './cluster';
 import { ConfigModule, type SluiceConfig } from './config';
@@ -17,13 +18,19 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggerModule.forRoot({
-          pinoHttp: {
-            level: config.logLevel,
-            base: { pid: process.pid, instance: config.instanceId },
-            formatters: { level: (label: string) => ({ level: label }) },
-            // Probes hit health endpoints every few seconds; logging each drowns the rest.
-            autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
-          },
+          pinoHttp: [
+            {
+              level: config.logLevel,
+              base: { pid: process.pid, instance: config.instanceId },
+              formatters: { level: (label: string) => ({ level: label }) },
+              // Probes hit health endpoints every few seconds; logging each drowns the rest.
+              autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
+            },
+            // Synchronous: after a clean close Nest re-raises SIGTERM at once, and an async
+            // stdout buffer would lose the last lines (the roles' draining/stopped). Sluice logs
+            // per batch and per transition, never per event, so sync writes cost nothing visible.
+            destination({ dest: 1, sync: true }),
+          ],
         }),
         HealthModule,
         TelemetryModule,
