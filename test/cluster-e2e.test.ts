@@ -13,6 +13,7 @@ import {
   expectSettledOnce,
   postPipeline,
   uniqueName,
+  uniquePipelineId,
 } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
@@ -49,7 +50,7 @@ describe('horizontally scaled cluster', () => {
   const id = (name: string) => `${run}-${name}`;
   const procs = new Map<string, SluiceProcess>();
   const stream = generateEvents(EVENTS, { duplicateRatio: 0.1, malformedRatio: 0.005, seed: 5 });
-  const pipeline = uniqueName('cl').replace(/_/g, '-').toLowerCase();
+  const pipeline = uniquePipelineId('cl');
   const topic = uniqueName('cluster');
   const table = uniqueName('cluster_events');
   let ch: ClickHouseClient;

@@ -16,6 +16,7 @@ import {
   postPipeline,
   setPipelineRunning,
   uniqueName,
+  uniquePipelineId,
 } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
@@ -39,8 +40,8 @@ describe('observability end to end: roles over 3 processes, OTLP traces, metrics
   let ch: ClickHouseClient;
   let redis: Redis;
   let producer: { producer: Producer; close: () => Promise<void> } | undefined;
-  const id = uniqueName('obs').replace(/_/g, '-').toLowerCase();
-  const joinId = uniqueName('obsjoin').replace(/_/g, '-').toLowerCase();
+  const id = uniquePipelineId('obs');
+  const joinId = uniquePipelineId('obsjoin');
   const topic = uniqueName('obs_events');
   const table = uniqueName('obs_events');
   const [orders, customers, joinTable] = ['obs_orders', 'obs_customers', 'obs_joined'].map(

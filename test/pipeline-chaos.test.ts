@@ -11,6 +11,7 @@ import {
   expectSettledOnce,
   postPipeline,
   uniqueName,
+  uniquePipelineId,
 } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
@@ -63,7 +64,7 @@ describe('exactly once under failures', () => {
   it('survives SIGKILL of Sluice (once mid-insert), ClickHouse down for 20 s and a Redis SIGKILL', async () => {
     const topic = uniqueName('chaos');
     const table = uniqueName('chaos_events');
-    const id = uniqueName('chaos').replace(/_/g, '-').toLowerCase();
+    const id = uniquePipelineId('chaos');
     pipelineId = id;
     await createSourceTopic(topic, KAFKA_PARTITIONS);
     await createEventsTable(ch, table);

@@ -10,6 +10,7 @@ import {
   expectSettledOnce,
   postPipeline,
   uniqueName,
+  uniquePipelineId,
 } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
@@ -34,7 +35,7 @@ describe('dedup pipeline end to end', () => {
   it('writes exactly the unique well-formed events and dead-letters exactly the malformed ones', async () => {
     const topic = uniqueName('orders');
     const table = uniqueName('events');
-    const id = uniqueName('p').replace(/_/g, '-').toLowerCase();
+    const id = uniquePipelineId('p');
     pipelineId = id;
     await createSourceTopic(topic, KAFKA_PARTITIONS);
     await createEventsTable(ch, table);

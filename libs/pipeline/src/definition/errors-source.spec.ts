@@ -1,25 +1,5 @@
 import { exampleOrdersPipeline } from './examples';
-import type { DefinitionError } from './issues';
-import { parsePipelineDefinition } from './parse';
-
-type Path = readonly (string | number)[];
-
-/** A copy of `doc` with the value at `path` replaced (or removed when `value` is undefined). */
-function withValue(doc: Record<string, unknown>, path: Path, value: unknown): unknown {
-  const copy = structuredClone(doc);
-  let node = copy as Record<string | number, unknown>;
-  for (const segment of path.slice(0, -1)) node = node[segment] as Record<string | number, unknown>;
-  const last = path[path.length - 1] as string | number;
-  if (value === undefined) delete node[last];
-  else node[last] = value;
-  return copy;
-}
-
-function errorsOf(input: unknown, contentType?: 'json' | 'yaml'): DefinitionError[] {
-  const result = parsePipelineDefinition(input, contentType);
-  if (result.ok) throw new Error('expected the definition to be refused');
-  return result.errors;
-}
+import { errorsOf, type Path, withValue } from './errors.spec-helpers';
 
 const orders = exampleOrdersPipeline();
 
