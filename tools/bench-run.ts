@@ -68,6 +68,13 @@ export interface LatencyResult {
   p99Ms: number;
   maxMs: number;
   events: number;
+  /** Rows of the run's events (marker rows excluded), distinct ids, and what is wrong with them. */
+  rows: number;
+  distinctIds: number;
+  duplicateRows: number;
+  lostIds: number;
+  /** The system's own CPU from the first timed event to the last row visible, per 1k events. */
+  cpu: { seconds: number; msPer1kEvents: number };
 }
 
 export interface SustainedSample {
@@ -92,12 +99,16 @@ async function waitForRows(
   expected: number,
   timeoutMs: number,
   onPoll?: (rows: number) => void,
+  onReached?: () => void,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const rows = await rowCount(ctx.ch, ctx.table);
     onPoll?.(rows);
-    if (rows >= expected) break;
+    if (rows >= expected) {
+      onReached?.();
+      break;
+    }
     if (Date.now() > deadline) throw new Error(`${rows} of ${expected} rows after ${timeoutMs} ms`);
     await sleep(500);
   }
@@ -211,28 +222,47 @@ function rowsFor(name: SystemName, source: EventSource): number {
 export async function latencyRun(
   name: SystemName,
   ctx: SystemContext,
+  stack: StackPids,
   producer: Producer,
   opts: RateRunOptions,
   timeoutMs: number,
 ): Promise<LatencyResult> {
   const system = await launch(name, ctx);
   const source = new EventSource('lat-', opts.dupShare, opts.eventSize, 11);
+  const cpuNow = () => ownPids(name, system, stack).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   let error: string | undefined;
+  let cpuUsed = 0;
   try {
     await system.begin();
     await warmUp(ctx, producer, opts.partitions, 120_000);
     const warm = await rowCount(ctx.ch, ctx.table);
+    const cpuStart = cpuNow();
     await produceForRun(producer, ctx, opts, source);
-    await waitForRows(ctx, warm + rowsFor(name, source), timeoutMs);
+    // CPU is read when the rows are there, before the settle pause of waitForRows.
+    await waitForRows(ctx, warm + rowsFor(name, source), timeoutMs, undefined, () => {
+      cpuUsed = cpuNow() - cpuStart;
+    });
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
   } finally {
     await system.stop();
   }
   const q = await latencyQuantiles(ctx.ch, ctx.table, 'lat-');
+  const summary = await tableSummary(ctx.ch, ctx.table, "startsWith(event_id, 'lat-')");
+  const duplicateRows = summary.rows - summary.distinctIds;
+  const lostIds = source.unique - summary.distinctIds;
+  const exact = !DEDUPS[name] || duplicateRows === 0;
   return {
     system: name,
-    ok: error === undefined && q.rows === source.unique,
+    ok: error === undefined && lostIds === 0 && exact,
+    rows: summary.rows,
+    distinctIds: summary.distinctIds,
+    duplicateRows,
+    lostIds,
+    cpu: {
+      seconds: Math.round(cpuUsed * 100) / 100,
+      msPer1kEvents: Math.round((cpuUsed / Math.max(1, source.produced)) * 1e6 * 100) / 100,
+    },
     error,
     rate: opts.rate,
     seconds: opts.seconds,

@@ -133,7 +133,10 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
   const dupShare = num('dup-share');
   const timeoutMs = num('timeout-s') * 1000;
   const topic = `bench-${run.id}`;
-  await createTopic(topic, run.partitions, { dir: stackDirOf() });
+  // --events 0 with --latency-rate: the latency phase alone (no throughput topic or phase).
+  const latencyOnly = events === 0;
+  if (latencyOnly && !flags['latency-rate']) throw new Error('--events 0 needs --latency-rate');
+  if (!latencyOnly) await createTopic(topic, run.partitions, { dir: stackDirOf() });
   const producer = await connectProducer(run.env.KAFKA_BROKERS.split(','));
   try {
     const source = new EventSource('evt-', dupShare, eventSize);
@@ -141,9 +144,10 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
       `Producing ${events.toLocaleString()} events (~${eventSize} B, ${dupShare * 100}% duplicates) to ${topic} (${run.partitions} partitions)...`,
     );
     const t0 = Date.now();
-    await produceAll(producer, topic, run.partitions, source, events, num('record-batch'), (n) =>
-      progress(`${n.toLocaleString()} produced`),
-    );
+    if (!latencyOnly)
+      await produceAll(producer, topic, run.partitions, source, events, num('record-batch'), (n) =>
+        progress(`${n.toLocaleString()} produced`),
+      );
     const produceSeconds = (Date.now() - t0) / 1000;
     out(
       `\n  ${source.unique.toLocaleString()} unique, ${(source.produced - source.unique).toLocaleString()} duplicates, in ${produceSeconds.toFixed(1)} s`,
@@ -151,7 +155,7 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
     const expected = { messages: source.produced, unique: source.unique };
 
     const throughput: ThroughputResult[] = [];
-    for (const system of systems) {
+    for (const system of latencyOnly ? [] : systems) {
       out(`Throughput: ${system}`);
       const ctx = context(run, system, 'tp', topic);
       const result = await throughputRun(system, ctx, run.stack, expected, timeoutMs, (rows) =>
@@ -176,10 +180,10 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
         await createTopic(latTopic, run.partitions, { dir: stackDirOf() });
         const ctx = context(run, system, 'lat', latTopic);
         const opts = { partitions: run.partitions, rate, seconds, dupShare, eventSize };
-        const result = await latencyRun(system, ctx, producer, opts, timeoutMs);
+        const result = await latencyRun(system, ctx, run.stack, producer, opts, timeoutMs);
         latency.push(result);
         out(
-          `  p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms${result.error ? `, ERROR ${result.error}` : ''}`,
+          `  p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms; ${result.rows.toLocaleString()} rows, ${result.duplicateRows} duplicate, ${result.lostIds} lost; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events)${result.error ? `, ERROR ${result.error}` : ''}`,
         );
       }
     }
@@ -312,7 +316,7 @@ async function main(): Promise<number> {
       latency: { results: LatencyResult[] };
     };
     write('comparison', json, comparisonSvg(throughput, latency.results, caption));
-    return throughput.every((r) => r.ok) ? 0 : 1;
+    return throughput.every((r) => r.ok) && latency.results.every((r) => r.ok) ? 0 : 1;
   } finally {
     await ch.close();
     if (!flags['keep-stack']) {

@@ -23,6 +23,7 @@ export {
   REDACTED,
   redactDefinition,
 } from './definition';
+export * from './batch-deadline';
 export * from './duration';
 export * from './expr';
 export * from './mailbox';
