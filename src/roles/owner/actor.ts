@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
+  batchDeadline,
   type CompiledPipeline,
   decodeMailboxEntry,
   type Hasher,
@@ -203,14 +204,17 @@ export class PartitionActor {
         await this.flush();
         continue;
       }
-      if (p.pendingSince !== undefined && now - p.pendingSince >= maxDelayMs) {
+      // At most maxDelay after the batch opened, on this partition's phase (see batchDeadline).
+      const due =
+        p.pendingSince === undefined
+          ? undefined
+          : batchDeadline(p.pendingSince, maxDelayMs, this.partition, this.pipeline.partitions);
+      if (due !== undefined && now >= due) {
         await this.flush();
         continue;
       }
       const block =
-        p.pendingSince === undefined
-          ? MAX_BLOCK_MS
-          : Math.max(1, Math.min(MAX_BLOCK_MS, p.pendingSince + maxDelayMs - now));
+        due === undefined ? MAX_BLOCK_MS : Math.max(1, Math.min(MAX_BLOCK_MS, due - now));
       const reply = await conn.xreadBuffer(
         'COUNT',
         READ_COUNT,
