@@ -97,4 +97,19 @@ describe('cluster timing', () => {
     });
     expect(error.problems.map((p) => p.key)).toEqual(['MEMBER_TIMEOUT_MS']);
   });
+
+  it('takes the fetch long-poll and the writer concurrency from the environment', () => {
+    const defaults = loadConfig({ ...servers });
+    expect(defaults.writerConcurrency).toBe(16);
+    const set = loadConfig({
+      ...servers,
+      CONSUMER_FETCH_MAX_WAIT_MS: '50',
+      WRITER_CONCURRENCY: '2',
+    });
+    expect(set.fetchMaxWaitMs).toBe(50);
+    expect(set.writerConcurrency).toBe(2);
+    expect(problemsOf({ ...servers, CONSUMER_FETCH_MAX_WAIT_MS: '0' }).problems[0]?.key).toBe(
+      'CONSUMER_FETCH_MAX_WAIT_MS',
+    );
+  });
 });

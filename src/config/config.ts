@@ -21,6 +21,7 @@ export interface SluiceConfig {
   writerConcurrency: number;
   mailboxMaxEntries: number;
   coalesce: { lingerMs: number; maxEvents: number };
+  fetchMaxWaitMs: number;
   instanceId: string;
   otlpEndpoint: string | undefined;
   traceBatchMaxLinks: number;
@@ -121,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     writerConcurrency: data.WRITER_CONCURRENCY,
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
     coalesce: { lingerMs: data.CONSUMER_LINGER_MS, maxEvents: data.CONSUMER_LINGER_MAX_EVENTS },
+    fetchMaxWaitMs: data.CONSUMER_FETCH_MAX_WAIT_MS,
     instanceId: data.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     otlpEndpoint: data.OTEL_EXPORTER_OTLP_ENDPOINT,
     traceBatchMaxLinks: data.TRACE_BATCH_MAX_LINKS,

@@ -99,6 +99,8 @@ export const envSchema = z.object({
   CONSUMER_LINGER_MS: intFromString(0, 10_000).default(200),
   /** Consumer: ...or until this many events of the partition are buffered (bounds memory). */
   CONSUMER_LINGER_MAX_EVENTS: intFromString(1, 1_000_000).default(4_000),
+  /** Consumer: longest fetch long-poll when a broker has no new data (kafkajs maxWaitTimeInMs). */
+  CONSUMER_FETCH_MAX_WAIT_MS: intFromString(10, 10_000).default(1_000),
   /** Pipelines (JSON or YAML files) applied at startup. */
   PIPELINES_DIR: z.string().min(1).optional(),
   /** Where the embedded local stack keeps its state; see libs/stack. */

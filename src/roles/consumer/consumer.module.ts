@@ -93,6 +93,7 @@ export class ConsumerRole extends RoleService {
         fallbackBrokers: this.config.kafkaBrokers,
         mailboxMaxEntries: this.config.mailboxMaxEntries,
         coalesce: this.config.coalesce,
+        fetchMaxWaitMs: this.config.fetchMaxWaitMs,
         telemetry: this.telemetry,
       });
       this.consumers.set(id, { consumer, json });

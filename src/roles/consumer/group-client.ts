@@ -10,7 +10,7 @@ import { groupIdOf, kafkaOptionsOf } from './kafka-options';
 const SESSION_TIMEOUT_MS = 10_000;
 const HEARTBEAT_INTERVAL_MS = 3_000;
 // A fetch long-polls up to this when there is no data; stop() waits for it.
-const FETCH_MAX_WAIT_MS = 1_000;
+export const FETCH_MAX_WAIT_MS = 1_000;
 
 /** The kafkajs client pair of one connection attempt of a pipeline's consumer group. */
 export interface GroupClients {
@@ -23,7 +23,7 @@ export interface GroupClients {
 /** Creates, without connecting, the group consumer and admin client of `pipeline`. */
 export function createGroupClients(
   pipeline: CompiledPipeline,
-  options: { clientId: string; fallbackBrokers: readonly string[] },
+  options: { clientId: string; fallbackBrokers: readonly string[]; fetchMaxWaitMs?: number },
   logger: Logger,
 ): GroupClients {
   const bridge = groupLogBridge((level, message, extra) => kafkaLog(logger, level, message, extra));
@@ -38,7 +38,7 @@ export function createGroupClients(
     allowAutoTopicCreation: false,
     sessionTimeout: SESSION_TIMEOUT_MS,
     heartbeatInterval: HEARTBEAT_INTERVAL_MS,
-    maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
+    maxWaitTimeInMs: options.fetchMaxWaitMs ?? FETCH_MAX_WAIT_MS,
   });
   return { consumer, admin: kafka.admin(), generation: () => bridge.generation() };
 }

@@ -21,6 +21,8 @@ export interface PipelineConsumerOptions {
   mailboxMaxEntries: number;
   /** How long and how much a source partition buffers before appending (see PartitionBuffer). */
   coalesce: CoalesceLimits;
+  /** Longest fetch long-poll (kafkajs maxWaitTimeInMs); default FETCH_MAX_WAIT_MS. */
+  fetchMaxWaitMs?: number;
   /** Consume spans and consumer metrics; absent in tests that do not need them. */
   telemetry?: Telemetry;
 }
