@@ -150,7 +150,7 @@ export class SluiceMetrics {
 
   /** The text exposition, after the scrape samplers ran (each bounded by a short deadline). */
   async scrape(): Promise<string> {
-    for (const gauge of Object.values(this.gauges)) gauge.reset();
+    for (const gauge of Object.values(this.gauges) as Gauge<string>[]) gauge.reset();
     await Promise.allSettled([...this.samplers].map((s) => withDeadline(s(this.gauges))));
     return this.registry.metrics();
   }
