@@ -78,6 +78,7 @@ export interface SustainedSample {
   rows: number;
   /** From the system's own /metrics (Sluice): V8 heap used, external (Buffers, typed arrays). */
   heapMb?: number;
+  heapTotalMb?: number;
   externalMb?: number;
   /** The actors' in-memory dedup tables: RSS minus this is what must stay flat. */
   dedupMb?: number;
@@ -334,6 +335,7 @@ export async function sustainedRun(
           rows,
           ...(split && {
             heapMb: mb(split.heapUsed),
+            heapTotalMb: mb(split.heapTotal),
             externalMb: mb(split.external),
             dedupMb: mb(split.dedup),
             dedupKeys: split.dedupKeys,

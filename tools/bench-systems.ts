@@ -63,6 +63,8 @@ export interface SluiceExtras {
 export interface MemorySplit {
   rss: number;
   heapUsed: number;
+  /** V8 heap committed (used plus free pages it keeps). */
+  heapTotal: number;
   /** Off-heap memory V8 knows of: Buffers and typed arrays (the dedup tables among them). */
   external: number;
   /** The actors' in-memory dedup tables and the keys in them. */
@@ -265,6 +267,7 @@ async function launchSluice(
       return {
         rss: sum('rss'),
         heapUsed: sum('heapUsed'),
+        heapTotal: sum('heapTotal'),
         external: sum('external'),
         dedup: sum('dedup'),
         dedupKeys: sum('dedupKeys'),
@@ -290,6 +293,7 @@ async function scrapeMemory(sluice: SluiceChild): Promise<MemorySplit> {
   return {
     rss: total('process_resident_memory_bytes'),
     heapUsed: total('nodejs_heap_size_used_bytes'),
+    heapTotal: total('nodejs_heap_size_total_bytes'),
     external: total('nodejs_external_memory_bytes'),
     dedup: total('sluice_dedup_memory_bytes'),
     dedupKeys: total('sluice_dedup_keys'),

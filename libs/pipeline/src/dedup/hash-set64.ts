@@ -104,6 +104,8 @@ export class HashSet64 {
   compact(): void {
     const fit = capacityFor(this.count, MAX_LOAD);
     if (fit < this.capacity) this.rehash(fit);
+    // Its pending list too: 8 KB kept per bucket would be 20% of a short window's state.
+    if (this.pendingCount === 0) this.pending = EMPTY;
   }
 
   /** Bytes of the typed arrays, for measurements. */
