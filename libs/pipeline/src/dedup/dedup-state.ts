@@ -3,11 +3,27 @@ import { HashSet64, splitHash } from './hash-set64';
 /** Buckets per window: the window's edge is exact to within window / 16. */
 export const BUCKETS_PER_WINDOW = 16;
 
+/**
+ * A source partition that sent nothing for this long (processing time) stops holding expiry
+ * back; after a start or restore nothing expires until every active source had this long to
+ * report. Kafka consumers fetch every assigned partition continuously, so a partition quiet for
+ * a minute is idle or exhausted, and its next events are new ones.
+ */
+export const SOURCE_IDLE_MS = 60_000;
+
+interface SourceClock {
+  /** Highest event time applied from the source partition. */
+  max: number;
+  /** Processing time of its last event. */
+  seenAt: number;
+}
+
 interface Bucket {
   readonly start: number;
+  /** Its keys; those added since the last commit are its pending ones. */
   readonly set: HashSet64;
-  /** Hashes at positions below this are in Redis already. */
-  committed: number;
+  /** Compacted once it stopped being the newest bucket (see `commit`). */
+  compacted: boolean;
 }
 
 /** What the checkpoint must write for the dedup state. */
@@ -21,17 +37,27 @@ export interface DedupChanges {
 /**
  * Keep-first dedup state of one actor: 64-bit key hashes in time buckets of window / 16 by event
  * time. A key is a duplicate when it was seen in a bucket that overlaps the window around the
- * event's time (so the window is honoured to within one bucket). Buckets older than the newest
- * event time seen minus the window expire. Pure: the actor hands `changes()` to its checkpoint and
- * calls `commit()` after the checkpoint succeeded or `rollback()` after it failed.
+ * event's time (so the window is honoured to within one bucket).
+ *
+ * Expiry follows the slowest active source partition, as a watermark does: a bucket expires once
+ * it is a window older than the lowest of the active partitions' highest event times. One actor
+ * reads many partitions, and one far ahead in event time (a replay, a skewed producer clock) must
+ * not expire what a slower one still needs: with the newest event time overall, a duplicate from
+ * the slower partition would pass. Pure: the actor hands `changes()` to its checkpoint and calls
+ * `commit()` after the checkpoint succeeded or `rollback()` after it failed.
  */
 export class DedupState {
   readonly bucketMs: number;
   private readonly buckets = new Map<number, Bucket>();
-  /** Bucket starts newest first: most lookups hit recent buckets. */
-  private order: number[] = [];
-  private maxEventTime = Number.NEGATIVE_INFINITY;
-  private committedMaxEventTime = Number.NEGATIVE_INFINITY;
+  /** The buckets newest first: most lookups hit recent buckets. */
+  private order: Bucket[] = [];
+  private readonly sources = new Map<string, SourceClock>();
+  /** Processing time of the first and the last event observed since start or restore. */
+  private firstSeenAt = Number.NEGATIVE_INFINITY;
+  private lastSeenAt = Number.NEGATIVE_INFINITY;
+  /** Buckets ending at or before this event time are expired; it never moves back. */
+  private horizon = Number.NEGATIVE_INFINITY;
+  private committedHorizon = Number.NEGATIVE_INFINITY;
 
   constructor(readonly windowMs: number) {
     if (!(windowMs > 0)) throw new RangeError(`dedup window must be positive, got ${windowMs}`);
@@ -51,19 +77,20 @@ export class DedupState {
     const [lo, hi] = splitHash(hash);
     const low = eventTimeMs - windowMs;
     const high = eventTimeMs + windowMs;
-    for (const start of this.order) {
-      if (start + this.bucketMs <= low || start > high) continue;
-      if ((this.buckets.get(start) as Bucket).set.has(lo, hi)) return true;
+    for (const bucket of this.order) {
+      if (bucket.start + this.bucketMs <= low || bucket.start > high) continue;
+      if (bucket.set.has(lo, hi)) return true;
     }
     return false;
   }
 
   /**
-   * Records `hash` as seen at `eventTimeMs` (pending until commit). A key whose bucket is already
-   * outside the window of the newest event time is not kept: it could never match anything.
+   * Records `hash` as seen at `eventTimeMs` from `source` (its topic/partition), applied at
+   * processing time `now` (pending until commit). A key whose bucket is already expired is not
+   * kept: it could never match anything.
    */
-  add(hash: bigint, eventTimeMs: number): void {
-    if (eventTimeMs > this.maxEventTime) this.maxEventTime = eventTimeMs;
+  add(hash: bigint, eventTimeMs: number, source: string, now: number): void {
+    this.observe(source, eventTimeMs, now);
     const start = this.bucketOf(eventTimeMs);
     if (this.isExpired(start)) return;
     const [lo, hi] = splitHash(hash);
@@ -71,59 +98,65 @@ export class DedupState {
   }
 
   /** One-step check and add: true (and nothing recorded) for a duplicate. */
-  seen(hash: bigint, eventTimeMs: number): boolean {
+  seen(hash: bigint, eventTimeMs: number, source: string, now: number): boolean {
     if (this.isDuplicate(hash, eventTimeMs)) return true;
-    this.add(hash, eventTimeMs);
+    this.add(hash, eventTimeMs, source, now);
     return false;
   }
 
   /** Restores one bucket from its Redis string; restored data counts as committed. */
   load(bucketStart: number, data: Buffer): void {
-    const bucket = this.bucket(bucketStart);
-    bucket.set.addBytes(data);
-    bucket.committed = bucket.set.size;
-    // The newest bucket start is a safe lower bound of the newest event time seen before.
-    if (bucketStart > this.maxEventTime) this.maxEventTime = bucketStart;
-    this.committedMaxEventTime = this.maxEventTime;
+    this.bucket(bucketStart).set.addBytes(data);
   }
 
   changes(): DedupChanges {
+    this.advanceHorizon();
     const appends = new Map<number, Buffer>();
     const expired: number[] = [];
     for (const bucket of this.buckets.values()) {
       if (this.isExpired(bucket.start)) expired.push(bucket.start);
-      else if (bucket.set.size > bucket.committed) {
-        appends.set(bucket.start, bucket.set.bytes(bucket.committed));
-      }
+      else if (bucket.set.pendingSize > 0) appends.set(bucket.start, bucket.set.pendingBytes());
     }
     return { appends, expired };
   }
 
   get hasChanges(): boolean {
     for (const bucket of this.buckets.values()) {
-      if (bucket.set.size > bucket.committed) return true;
+      if (bucket.set.pendingSize > 0) return true;
     }
     return false;
   }
 
-  /** The checkpoint holding `changes()` succeeded: pending adds become committed, expired go. */
+  /**
+   * The checkpoint holding `changes()` succeeded: pending adds become committed, expired buckets
+   * go (their tables with them). A bucket older than the newest takes few keys from now on (late
+   * events only), so it is compacted once to fit: 3/4 full instead of 1/2 to 3/4.
+   */
   commit(): void {
+    const newest = this.order[0]?.start ?? Number.NEGATIVE_INFINITY;
     for (const bucket of [...this.buckets.values()]) {
-      if (this.isExpired(bucket.start)) this.buckets.delete(bucket.start);
-      else bucket.committed = bucket.set.size;
+      if (this.isExpired(bucket.start)) {
+        this.buckets.delete(bucket.start);
+        continue;
+      }
+      bucket.set.commit();
+      if (!bucket.compacted && bucket.start < newest) {
+        bucket.set.compact();
+        bucket.compacted = true;
+      }
     }
-    this.committedMaxEventTime = this.maxEventTime;
-    this.order = [...this.buckets.keys()].sort((a, b) => b - a);
+    this.committedHorizon = this.horizon;
+    this.sortOrder();
   }
 
   /** The checkpoint failed: forget every add since the last commit. */
   rollback(): void {
     for (const bucket of [...this.buckets.values()]) {
-      if (bucket.committed === 0) this.buckets.delete(bucket.start);
-      else bucket.set.truncate(bucket.committed);
+      bucket.set.rollback();
+      if (bucket.set.size === 0) this.buckets.delete(bucket.start);
     }
-    this.maxEventTime = this.committedMaxEventTime;
-    this.order = [...this.buckets.keys()].sort((a, b) => b - a);
+    this.horizon = this.committedHorizon;
+    this.sortOrder();
   }
 
   /** Keys held in memory (committed and pending). */
@@ -149,17 +182,46 @@ export class DedupState {
   }
 
   private isExpired(start: number): boolean {
-    return start + this.bucketMs <= this.maxEventTime - this.windowMs;
+    return start + this.bucketMs <= this.horizon;
+  }
+
+  private observe(source: string, eventTimeMs: number, now: number): void {
+    // The first event, or the first after every source was quiet: wait again until all had time
+    // to report before anything expires.
+    if (now - this.lastSeenAt > SOURCE_IDLE_MS) this.firstSeenAt = now;
+    if (now > this.lastSeenAt) this.lastSeenAt = now;
+    const clock = this.sources.get(source);
+    if (clock === undefined) this.sources.set(source, { max: eventTimeMs, seenAt: now });
+    else {
+      if (eventTimeMs > clock.max) clock.max = eventTimeMs;
+      if (now > clock.seenAt) clock.seenAt = now;
+    }
+  }
+
+  /** Moves the horizon to a window before the slowest active source (see the class comment). */
+  private advanceHorizon(): void {
+    if (!(this.lastSeenAt - this.firstSeenAt >= SOURCE_IDLE_MS)) return;
+    let low = Number.POSITIVE_INFINITY;
+    for (const [source, clock] of this.sources) {
+      if (this.lastSeenAt - clock.seenAt > SOURCE_IDLE_MS) this.sources.delete(source);
+      else if (clock.max < low) low = clock.max;
+    }
+    if (Number.isFinite(low) && low - this.windowMs > this.horizon) {
+      this.horizon = low - this.windowMs;
+    }
   }
 
   private bucket(start: number): Bucket {
     let bucket = this.buckets.get(start);
     if (bucket === undefined) {
-      bucket = { start, set: new HashSet64(), committed: 0 };
+      bucket = { start, set: new HashSet64(), compacted: false };
       this.buckets.set(start, bucket);
-      this.order.push(start);
-      this.order.sort((a, b) => b - a);
+      this.sortOrder();
     }
     return bucket;
+  }
+
+  private sortOrder(): void {
+    this.order = [...this.buckets.values()].sort((a, b) => b.start - a.start);
   }
 }
