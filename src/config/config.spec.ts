@@ -101,6 +101,7 @@ describe('cluster timing', () => {
   it('takes the fetch long-poll and the writer concurrency from the environment', () => {
     const defaults = loadConfig({ ...servers });
     expect(defaults.writerConcurrency).toBe(16);
+    expect(defaults.fetchMaxWaitMs).toBe(100);
     const set = loadConfig({
       ...servers,
       CONSUMER_FETCH_MAX_WAIT_MS: '50',

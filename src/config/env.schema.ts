@@ -99,8 +99,13 @@ export const envSchema = z.object({
   CONSUMER_LINGER_MS: intFromString(0, 10_000).default(200),
   /** Consumer: ...or until this many events of the partition are buffered (bounds memory). */
   CONSUMER_LINGER_MAX_EVENTS: intFromString(1, 1_000_000).default(4_000),
-  /** Consumer: longest fetch long-poll when a broker has no new data (kafkajs maxWaitTimeInMs). */
-  CONSUMER_FETCH_MAX_WAIT_MS: intFromString(10, 10_000).default(1_000),
+  /**
+   * Consumer: longest fetch long-poll when a broker has no new data (kafkajs maxWaitTimeInMs). A
+   * real broker answers as soon as data arrives, whatever this is; librdkafka's mock (the local
+   * stack) always waits all of it when a fetch finds nothing, so 1 s stalled partitions for a
+   * second (Kafka -> consumer p50 575 ms at 12k ev/s, 99 ms with 100).
+   */
+  CONSUMER_FETCH_MAX_WAIT_MS: intFromString(10, 10_000).default(100),
   /** Pipelines (JSON or YAML files) applied at startup. */
   PIPELINES_DIR: z.string().min(1).optional(),
   /** Where the embedded local stack keeps its state; see libs/stack. */

@@ -9,8 +9,9 @@ import { groupIdOf, kafkaOptionsOf } from './kafka-options';
 // would stall a pipeline that long.
 const SESSION_TIMEOUT_MS = 10_000;
 const HEARTBEAT_INTERVAL_MS = 3_000;
-// A fetch long-polls up to this when there is no data; stop() waits for it.
-export const FETCH_MAX_WAIT_MS = 1_000;
+// A fetch long-polls up to this when there is no data; stop() waits for it. The default of
+// CONSUMER_FETCH_MAX_WAIT_MS (see env.schema.ts for why it is short).
+export const FETCH_MAX_WAIT_MS = 100;
 
 /** The kafkajs client pair of one connection attempt of a pipeline's consumer group. */
 export interface GroupClients {
