@@ -129,9 +129,10 @@ describe('owner role', () => {
     const outbox = async () => (await redis.smembers(keys.outboxIndex(id, 0))).sort();
     const batchRows = async (batchId: string) => {
       const data = await redis.getBuffer(keys.outboxBatch(id, 0, batchId));
-      // The outbox holds the rows as JSONEachRow text (the writer's insert body).
-      const { body } = unpack(data as Buffer) as { body: string };
-      return body
+      // The outbox holds the rows as JSONEachRow text (the writer's insert body), as bytes.
+      const { body } = unpack(data as Buffer) as { body: Uint8Array };
+      return Buffer.from(body)
+        .toString('utf8')
         .split('\n')
         .filter((line) => line !== '')
         .map((line) => JSON.parse(line) as Record<string, unknown>);

@@ -3,6 +3,7 @@ import {
   type CompiledPipeline,
   ExpressionError,
   type Hasher,
+  JsonLines,
   type MailboxEntry,
   type MailboxEvent,
   type Row,
@@ -46,7 +47,8 @@ export type EntryOutcome = 'applied' | 'stale' | 'gap' | 'first';
  * checkpoint the actor throws the processor away and restores a new one from Redis.
  */
 export class EntryProcessor {
-  rows: Row[] = [];
+  /** The open batch's rows, already JSONEachRow text: no row object outlives its event. */
+  readonly lines = new JsonLines();
   deadLetters: DeadLetter[] = [];
   counters = zeroCounters();
   /** Stream id of the last entry applied (or skipped). */
@@ -75,7 +77,7 @@ export class EntryProcessor {
     this.join = pipeline.join ? new JoinStage(pipeline, rowBuilder, now) : undefined;
     this.joinSink = {
       row: (row, pair) => {
-        this.rows.push(row);
+        this.lines.append(row);
         // A joined row is reported as its left event's outcome: its Kafka timestamp gives the
         // latency, its context the trace, its dedup key the find-my-event record.
         const { left } = pair;
@@ -112,13 +114,22 @@ export class EntryProcessor {
     return this.pendingSince !== undefined;
   }
 
+  get rowCount(): number {
+    return this.lines.count;
+  }
+
+  /** The open batch's rows decoded again: tests and diagnostics only, the actor sends `lines`. */
+  get rows(): Row[] {
+    return this.lines.toRows();
+  }
+
   /**
    * Time to flush: maxRows rows, or maxRows events of any outcome, so a filter that drops most
    * events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
    * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take.
    */
   isFull(maxRows: number): boolean {
-    return this.rows.length >= maxRows || this.counters.consumed >= maxRows;
+    return this.lines.count >= maxRows || this.counters.consumed >= maxRows;
   }
 
   /** Applies one stream entry under the gap rule of docs/architecture.md. */
@@ -173,7 +184,7 @@ export class EntryProcessor {
   tick(now: number): void {
     if (!this.join) return;
     this.join.tick(now, this.joinSink);
-    if (this.join.state.hasChanges || this.rows.length > 0) this.pendingSince ??= now;
+    if (this.join.state.hasChanges || this.lines.count > 0) this.pendingSince ??= now;
   }
 
   /** Everything to add to the partition's counters hash in the next checkpoint. */
@@ -183,7 +194,7 @@ export class EntryProcessor {
 
   /** After a successful checkpoint: the open batch starts empty. */
   reset(): void {
-    this.rows = [];
+    this.lines.clear();
     this.deadLetters = [];
     this.counters = zeroCounters();
     this.pendingSince = undefined;
@@ -275,7 +286,7 @@ export class EntryProcessor {
     }
     // Marked seen only once the row exists: a key in the dedup state always has a written row.
     if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime);
-    this.rows.push(row);
+    this.lines.append(row);
     this.observer?.outcome(topic, event, 'written', dedupHash);
   }
 
