@@ -1,7 +1,5 @@
 import {
-  ConversionError,
   type CompiledPipeline,
-  ExpressionError,
   type Hasher,
   JsonLines,
   type MailboxEntry,
@@ -13,6 +11,7 @@ import { DedupState } from '@sluice/pipeline/dedup';
 import type { DeadLetter } from '@sluice/redis/scripts';
 import { eventTimeMs } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
+import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
 import { JoinStage, type JoinSink } from './join-stage';
 
 /** Counters an actor owns (`written` belongs to the writer). */
@@ -151,7 +150,7 @@ export class EntryProcessor {
       }
       if (!applied) this.observer?.entry(entry.topic, entry.partition, event.offset, entry.to);
       applied = true;
-      this.process(entry.topic, entry.partition, event, now);
+      this.process(entry.topic, entry.partition, tp, event, now);
     }
     // An entry that reaches what is applied tells the join about its source (consumers repeat
     // their marks in empty entries up to what they have appended); one behind it is stale.
@@ -213,37 +212,34 @@ export class EntryProcessor {
     this.deadLetters.push({ stage, error, ...at, message, at: now });
   }
 
-  private process(topic: string, partition: number, event: MailboxEvent, now: number): void {
+  /** `tp` is `topic/partition`, built once per entry: dedup expiry follows each source. */
+  private process(
+    topic: string,
+    partition: number,
+    tp: string,
+    event: MailboxEvent,
+    now: number,
+  ): void {
     this.counters.consumed += 1;
-    // No closure per event (it was one allocation per event): `dead` builds the dead letter.
-    if (event.error !== undefined) {
-      return this.dead(
-        topic,
-        partition,
-        event,
-        now,
-        undefined,
-        'parse',
-        event.error,
-        event.raw ?? '',
-      );
-    }
+    // No closure per event (it was one allocation per event): see `dead`.
+    const { error, raw } = event;
+    if (error !== undefined)
+      return this.dead({ topic, partition, event, now }, 'parse', error, raw ?? '');
     const source = this.pipeline.sources.get(topic);
     if (source === undefined) {
       const reason = `topic ${topic} is not a source of this pipeline`;
-      return this.dead(topic, partition, event, now, undefined, 'parse', reason);
+      return this.dead({ topic, partition, event, now }, 'parse', reason);
     }
     const value = event.value;
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      const message = event.raw ?? safeJson(value);
       const reason = 'the message is not a JSON object';
-      return this.dead(topic, partition, event, now, undefined, 'parse', reason, message);
+      return this.dead({ topic, partition, event, now }, 'parse', reason, raw ?? safeJson(value));
     }
     const input = value as Record<string, unknown>;
     if (this.join) {
-      return this.processJoined(topic, partition, event, input, (stage, error, message) =>
-        this.dead(topic, partition, event, now, undefined, stage, error, message),
-      );
+      const dead: Dead = (stage, error, message) =>
+        this.dead({ topic, partition, event, now }, stage, error, message);
+      return this.processJoined(topic, partition, tp, event, input, dead, now);
     }
 
     if (this.pipeline.filter) {
@@ -255,7 +251,7 @@ export class EntryProcessor {
         }
       } catch (err) {
         const key = this.observedKey(topic, input);
-        return this.dead(topic, partition, event, now, key, 'filter', errorText(err));
+        return this.dead({ topic, partition, event, now, keyHash: key }, 'filter', errorText(err));
       }
     }
 
@@ -269,7 +265,11 @@ export class EntryProcessor {
           ? eventTimeMs(source.eventTime.evaluate(input))
           : event.timestamp;
       } catch (err) {
-        return this.dead(topic, partition, event, now, dedupHash, 'dedup', errorText(err));
+        return this.dead(
+          { topic, partition, event, now, keyHash: dedupHash },
+          'dedup',
+          errorText(err),
+        );
       }
       if (this.dedup.isDuplicate(dedupHash, dedupTime, source.dedup.windowMs)) {
         this.counters.duplicates += 1;
@@ -280,44 +280,28 @@ export class EntryProcessor {
 
     let row: Row;
     try {
-      row = this.rowBuilder.build(input, this.transformValues(input));
+      row = this.rowBuilder.build(
+        input,
+        transformValues(this.pipeline, this.transformColumns, input),
+      );
     } catch (err) {
-      return this.dead(topic, partition, event, now, dedupHash, 'transform', errorText(err));
+      return this.dead(
+        { topic, partition, event, now, keyHash: dedupHash },
+        'transform',
+        errorText(err),
+      );
     }
     // Marked seen only once the row exists: a key in the dedup state always has a written row.
-    if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime);
+    if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime, tp, now);
     this.lines.append(row);
     this.observer?.outcome(topic, event, 'written', dedupHash);
   }
 
-  /** The transform columns' values, in order (an empty list without transforms). */
-  private transformValues(input: Readonly<Record<string, unknown>>): readonly unknown[] {
-    const columns = this.pipeline.columns;
-    if (columns.length === 0) return NO_VALUES;
-    const values = new Array<unknown>(columns.length);
-    for (let i = 0; i < columns.length; i++) {
-      const c = columns[i] as (typeof columns)[number];
-      try {
-        values[i] = c.expression.evaluate(input);
-      } catch (err) {
-        throw new ConversionError(this.transformColumns[i] ?? c.column, errorText(err));
-      }
-    }
-    return values;
-  }
-
-  private dead(
-    topic: string,
-    partition: number,
-    event: MailboxEvent,
-    now: number,
-    keyHash: bigint | undefined,
-    stage: string,
-    error: string,
-    message?: string,
-  ): void {
+  /** Only a refused event builds its `at` object: the accepted path allocates nothing here. */
+  private dead(at: DeadAt, stage: string, error: string, message?: string): void {
+    const { topic, partition, event, now } = at;
     this.counters.deadLettered += 1;
-    this.observer?.outcome(topic, event, 'dead-lettered', keyHash, stage, error);
+    this.observer?.outcome(topic, event, 'dead-lettered', at.keyHash, stage, error);
     this.deadLetters.push({
       stage,
       error,
@@ -345,9 +329,11 @@ export class EntryProcessor {
   private processJoined(
     topic: string,
     partition: number,
+    tp: string,
     event: MailboxEvent,
     input: Record<string, unknown>,
     dead: Dead,
+    now: number,
   ): void {
     const join = this.join as JoinStage;
     const source = this.pipeline.sources.get(topic);
@@ -383,24 +369,8 @@ export class EntryProcessor {
       return dead('join', join.lateReason(prepared.time));
     }
     // Seen only once the event is join state, checkpointed with it.
-    if (dedupHash !== undefined) this.dedup?.add(dedupHash, prepared.time);
+    if (dedupHash !== undefined) this.dedup?.add(dedupHash, prepared.time, tp, now);
   }
 }
 
 type Dead = (stage: string, error: string, message?: string) => void;
-
-const NO_VALUES: readonly unknown[] = [];
-
-function errorText(err: unknown): string {
-  if (err instanceof ExpressionError || err instanceof ConversionError) return err.message;
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
