@@ -278,22 +278,17 @@ export class EntryProcessor {
       }
     }
 
-    let row: Row;
     try {
-      row = this.rowBuilder.build(
-        input,
-        transformValues(this.pipeline, this.transformColumns, input),
-      );
+      const values = transformValues(this.pipeline, this.transformColumns, input);
+      // Encoded now (append changes nothing when the row does not serialize): the event is
+      // dead-lettered here instead of failing the whole batch at the flush.
+      this.lines.append(this.rowBuilder.build(input, values));
     } catch (err) {
-      return this.dead(
-        { topic, partition, event, now, keyHash: dedupHash },
-        'transform',
-        errorText(err),
-      );
+      const at = { topic, partition, event, now, keyHash: dedupHash };
+      return this.dead(at, 'transform', errorText(err));
     }
     // Marked seen only once the row exists: a key in the dedup state always has a written row.
     if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime, tp, now);
-    this.lines.append(row);
     this.observer?.outcome(topic, event, 'written', dedupHash);
   }
 
