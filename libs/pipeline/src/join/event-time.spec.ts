@@ -1,4 +1,5 @@
-import { eventTimeMs, utcIsoMs } from './event-time';
+import { utcIsoMs } from '../convert/time';
+import { eventTimeMs } from './event-time';
 
 describe('utcIsoMs', () => {
   it('reads toISOString output exactly as Date.parse does', () => {
