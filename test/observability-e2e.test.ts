@@ -378,6 +378,9 @@ describe('observability end to end: roles over 3 processes, OTLP traces, metrics
     expect(moved('owner', 'sluice_batch_rows_sum')).toBe(FILLER + 6);
     expect(moved('owner', 'sluice_batch_bytes_count')).toBeGreaterThan(0);
     expect(total(after.owner, 'sluice_actors_held', m)).toBe(1);
+    // The actor's in-memory dedup table holds the written events' keys (a few bytes each).
+    expect(total(after.owner, 'sluice_dedup_keys', m)).toBeGreaterThan(0);
+    expect(total(after.owner, 'sluice_dedup_memory_bytes', m)).toBeGreaterThan(0);
     // The mailbox keeps the entry the actor's cursor points at; before any event it was empty.
     expect(peak.depth).toBeGreaterThan(0);
     expect(peak.outbox).toBeGreaterThan(0);

@@ -210,7 +210,7 @@ export function sustainedSvg(results: SustainedResult[], caption: string): strin
   for (const r of results) {
     const tMax = Math.max(1, ...r.samples.map((s) => s.t));
     for (const [title, key, colour] of [
-      ['RSS, MB', 'rssMb', '#2b7bb9'],
+      ['RSS, MB (green: minus the in-memory dedup state; grey: that state)', 'rssMb', '#2b7bb9'],
       ['lag, events (expected rows not yet visible)', 'lag', '#c0392b'],
     ] as const) {
       const vMax = Math.max(1, ...r.samples.map((s) => s[key])) * 1.1;
@@ -228,6 +228,24 @@ export function sustainedSvg(results: SustainedResult[], caption: string): strin
           vMax,
           colour,
         ),
+        ...(key === 'rssMb'
+          ? (
+              [
+                ['rssExDedupMb', '#27ae60'],
+                ['dedupMb', '#888'],
+              ] as const
+            )
+              .filter(([k]) => r.samples.some((s) => s[k] !== undefined))
+              .map(([k, c]) =>
+                polyline(
+                  r.samples.map((s) => ({ t: s.t, v: s[k] ?? 0 })),
+                  box,
+                  tMax,
+                  vMax,
+                  c,
+                ),
+              )
+          : []),
       );
       y += 210;
     }

@@ -76,6 +76,14 @@ export interface SustainedSample {
   lag: number;
   produced: number;
   rows: number;
+  /** From the system's own /metrics (Sluice): V8 heap used, external (Buffers, typed arrays). */
+  heapMb?: number;
+  heapTotalMb?: number;
+  externalMb?: number;
+  /** The actors' in-memory dedup tables: RSS minus this is what must stay flat. */
+  dedupMb?: number;
+  dedupKeys?: number;
+  rssExDedupMb?: number;
 }
 
 const SETTLE_MS = 3_000;
@@ -251,11 +259,43 @@ export interface SustainedResult {
   seconds: number;
   samples: SustainedSample[];
   /** RSS after the first fifth of the run (warm-up excluded): min, max, median, spread. */
-  rss: { minMb: number; maxMb: number; medianMb: number; withinPct: number; flat: boolean };
+  rss: RssSpread;
+  /**
+   * The same for RSS minus the in-memory dedup state: with a window the run never fills, that
+   * state grows with every live key (the product working), so this is the leak check.
+   */
+  rssExDedup?: RssSpread;
+  /** In-memory dedup state at the last sample: keys, bytes per key. */
+  dedup?: { keys: number; mb: number; bytesPerKey: number };
   lag: { maxEvents: number; lastEvents: number; growing: boolean };
   latency: { p50Ms: number; p99Ms: number };
   /** The system's own CPU over the produce span (live, small record batches), per 1k events. */
   cpu: { seconds: number; msPer1kEvents: number };
+}
+
+export interface RssSpread {
+  minMb: number;
+  maxMb: number;
+  medianMb: number;
+  withinPct: number;
+  flat: boolean;
+}
+
+/** Spread around the median of the values after the first fifth (warm-up excluded). */
+function spread(values: number[]): RssSpread {
+  const steady = values.slice(Math.floor(values.length / 5));
+  const sorted = [...steady].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+  const min = sorted[0] ?? 0;
+  const max = sorted[sorted.length - 1] ?? 0;
+  const withinPct = median > 0 ? (Math.max(max - median, median - min) / median) * 100 : 0;
+  return {
+    minMb: min,
+    maxMb: max,
+    medianMb: median,
+    withinPct: Math.round(withinPct * 10) / 10,
+    flat: withinPct <= 10,
+  };
 }
 
 export async function sustainedRun(
@@ -286,12 +326,21 @@ export async function sustainedRun(
         const expectedNow = rowsFor(name, source);
         const pids = ownPids(name, system, stack);
         const rss = pids.reduce((sum, pid) => sum + statusBytes(pid, 'VmRSS'), 0);
-        const sample = {
+        const split = await system.memory?.().catch(() => undefined);
+        const sample: SustainedSample = {
           t: Math.round((Date.now() - started) / 1000),
           rssMb: mb(rss),
           lag: Math.max(0, expectedNow - rows),
           produced: source.produced,
           rows,
+          ...(split && {
+            heapMb: mb(split.heapUsed),
+            heapTotalMb: mb(split.heapTotal),
+            externalMb: mb(split.external),
+            dedupMb: mb(split.dedup),
+            dedupKeys: split.dedupKeys,
+            rssExDedupMb: mb(rss - split.dedup),
+          }),
         };
         samples.push(sample);
         onSample(sample);
@@ -310,12 +359,8 @@ export async function sustainedRun(
     await system.stop();
   }
   const q = await latencyQuantiles(ctx.ch, ctx.table, 'sus-');
-  const steady = samples.slice(Math.floor(samples.length / 5)).map((s) => s.rssMb);
-  const sorted = [...steady].sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
-  const min = sorted[0] ?? 0;
-  const max = sorted[sorted.length - 1] ?? 0;
-  const withinPct = median > 0 ? (Math.max(max - median, median - min) / median) * 100 : 0;
+  const exDedup = samples.flatMap((s) => (s.rssExDedupMb === undefined ? [] : [s.rssExDedupMb]));
+  const last = samples[samples.length - 1];
   const lags = samples.map((s) => s.lag);
   const half = Math.floor(lags.length / 2);
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -326,13 +371,15 @@ export async function sustainedRun(
     rate: opts.rate,
     seconds: opts.seconds,
     samples,
-    rss: {
-      minMb: min,
-      maxMb: max,
-      medianMb: median,
-      withinPct: Math.round(withinPct * 10) / 10,
-      flat: withinPct <= 10,
-    },
+    rss: spread(samples.map((s) => s.rssMb)),
+    ...(exDedup.length === samples.length && samples.length > 0 && { rssExDedup: spread(exDedup) }),
+    ...(last?.dedupKeys && {
+      dedup: {
+        keys: last.dedupKeys,
+        mb: last.dedupMb ?? 0,
+        bytesPerKey: Math.round((((last.dedupMb ?? 0) * 1024 * 1024) / last.dedupKeys) * 10) / 10,
+      },
+    }),
     lag: {
       maxEvents: Math.max(0, ...lags),
       lastEvents: lags[lags.length - 1] ?? 0,

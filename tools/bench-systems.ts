@@ -48,6 +48,8 @@ export interface Tuning {
   sluiceEnv: Record<string, string>;
   /** Directory for `node --cpu-prof` of the Sluice processes; none when undefined. */
   cpuProfDir: string | undefined;
+  /** The pipeline's dedup window (24h by default; shorter so sustained runs reach steady state). */
+  sluiceDedupWindow: string;
 }
 
 export interface SluiceExtras {
@@ -57,12 +59,27 @@ export interface SluiceExtras {
   redisBytesPerDedupKey?: number;
 }
 
+/** Memory of the system's processes as they report it (Sluice's /metrics), summed, in bytes. */
+export interface MemorySplit {
+  rss: number;
+  heapUsed: number;
+  /** V8 heap committed (used plus free pages it keeps). */
+  heapTotal: number;
+  /** Off-heap memory V8 knows of: Buffers and typed arrays (the dedup tables among them). */
+  external: number;
+  /** The actors' in-memory dedup tables and the keys in them. */
+  dedup: number;
+  dedupKeys: number;
+}
+
 export interface RunningSystem {
   /** The processes whose CPU and RSS are this system's own. */
   pids: number[];
   begin(): Promise<void>;
   /** Reads what only the system can tell (Sluice counters, dedup memory) before stop(). */
   extras(): Promise<SluiceExtras>;
+  /** The processes' own memory split (Sluice only). */
+  memory?(): Promise<MemorySplit>;
   /** Stops everything it started, by PID. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -222,7 +239,7 @@ async function launchSluice(
       topics: [{ name: ctx.topic, startFrom: 'earliest', eventTime: 'ts' }],
     },
     partitions: tuning.sluicePartitions,
-    dedup: { key: 'event_id', window: '24h' },
+    dedup: { key: 'event_id', window: tuning.sluiceDedupWindow },
     sink: {
       clickhouse: {
         url: env.CLICKHOUSE_URL,
@@ -244,7 +261,42 @@ async function launchSluice(
       const counters = (got.body as { counters?: Record<string, number> }).counters;
       return { counters, ...(await dedupMemory(env.REDIS_URL, ctx.id)) };
     },
+    memory: async () => {
+      const splits = await Promise.all(children.map(scrapeMemory));
+      const sum = (k: keyof MemorySplit) => splits.reduce((n, m) => n + m[k], 0);
+      return {
+        rss: sum('rss'),
+        heapUsed: sum('heapUsed'),
+        heapTotal: sum('heapTotal'),
+        external: sum('external'),
+        dedup: sum('dedup'),
+        dedupKeys: sum('dedupKeys'),
+      };
+    },
     stop,
+  };
+}
+
+/** One process's memory from its Prometheus text (default process metrics and dedup gauges). */
+async function scrapeMemory(sluice: SluiceChild): Promise<MemorySplit> {
+  const response = await fetch(`${sluice.base}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  const total = (name: string) => {
+    let n = 0;
+    for (const line of text.split('\n')) {
+      if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) {
+        n += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
+      }
+    }
+    return n;
+  };
+  return {
+    rss: total('process_resident_memory_bytes'),
+    heapUsed: total('nodejs_heap_size_used_bytes'),
+    heapTotal: total('nodejs_heap_size_total_bytes'),
+    external: total('nodejs_external_memory_bytes'),
+    dedup: total('sluice_dedup_memory_bytes'),
+    dedupKeys: total('sluice_dedup_keys'),
   };
 }
 

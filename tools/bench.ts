@@ -51,6 +51,7 @@ const { values: flags } = parseArgs({
     'kafka-engine-flush-ms': { type: 'string', default: '1000' },
     'kafka-engine-consumers': { type: 'string', default: '2' },
     'sluice-env': { type: 'string', default: '' },
+    'dedup-window': { type: 'string', default: '24h' },
     'cpu-prof': { type: 'boolean', default: false },
     'keep-stack': { type: 'boolean', default: false },
     'timeout-s': { type: 'string', default: '900' },
@@ -229,12 +230,12 @@ async function sustained(run: Run, systems: SystemName[]): Promise<SustainedResu
       };
       const result = await sustainedRun(system, ctx, run.stack, producer, opts, (s) =>
         progress(
-          `t=${s.t}s rss ${s.rssMb} MB lag ${s.lag.toLocaleString()} rows ${s.rows.toLocaleString()}`,
+          `t=${s.t}s rss ${s.rssMb} MB (dedup ${s.dedupMb ?? '-'} MB, ${(s.dedupKeys ?? 0).toLocaleString()} keys) lag ${s.lag.toLocaleString()} rows ${s.rows.toLocaleString()}`,
         ),
       );
       results.push(result);
       out(
-        `\n  RSS ${result.rss.minMb}..${result.rss.maxMb} MB (median ${result.rss.medianMb}, within ±${result.rss.withinPct}%: ${result.rss.flat ? 'flat' : 'NOT flat'}); lag max ${result.lag.maxEvents}, last ${result.lag.lastEvents} (${result.lag.growing ? 'growing' : 'bounded'}); p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events)${result.error ? `; ERROR ${result.error}` : ''}`,
+        `\n  RSS ${result.rss.minMb}..${result.rss.maxMb} MB (median ${result.rss.medianMb}, within ±${result.rss.withinPct}%: ${result.rss.flat ? 'flat' : 'NOT flat'})${result.rssExDedup ? `, minus the dedup state ${result.rssExDedup.minMb}..${result.rssExDedup.maxMb} MB (±${result.rssExDedup.withinPct}%: ${result.rssExDedup.flat ? 'flat' : 'NOT flat'}); dedup ${result.dedup?.bytesPerKey ?? '-'} B per in-memory key` : ''}; lag max ${result.lag.maxEvents}, last ${result.lag.lastEvents} (${result.lag.growing ? 'growing' : 'bounded'}); p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events)${result.error ? `; ERROR ${result.error}` : ''}`,
       );
     }
   } finally {
@@ -283,6 +284,7 @@ async function main(): Promise<number> {
       kafkaEngineConsumers: num('kafka-engine-consumers'),
       sluiceEnv: envPairs(flags['sluice-env'] ?? ''),
       cpuProfDir: flags['cpu-prof'] ? join(RESULTS, 'runs', 'profiles') : undefined,
+      sluiceDedupWindow: flags['dedup-window'] ?? '24h',
     },
   };
   try {

@@ -6,18 +6,31 @@ export interface HeldActor {
   readonly pipeline: { readonly id: string };
   readonly partition: number;
   readonly state: string;
+  /** Keys and bytes of the actor's in-memory dedup tables; undefined without dedup. */
+  readonly dedupMemory?: { keys: number; bytes: number } | undefined;
 }
 
 /**
  * Scrape-time gauges of an owner process: actors held per pipeline, and per held actor its
- * mailbox depth (XLEN) and outbox size (SCARD), in one pipelined round trip per scrape.
+ * mailbox depth (XLEN) and outbox size (SCARD), in one pipelined round trip per scrape; and the
+ * in-memory dedup state per pipeline (no Redis), so RSS can be read net of the live dedup keys.
  */
 export function actorGauges(redis: Redis, actors: () => Iterable<HeldActor>): ScrapeSampler {
-  return async ({ mailboxDepth, outboxBatches, actorsHeld }) => {
+  return async ({ mailboxDepth, outboxBatches, actorsHeld, dedupKeys, dedupBytes }) => {
     const held = [...actors()].filter((a) => a.state !== 'Closed');
-    const perPipeline = new Map<string, number>();
-    for (const a of held) perPipeline.set(a.pipeline.id, (perPipeline.get(a.pipeline.id) ?? 0) + 1);
-    for (const [pipeline, n] of perPipeline) actorsHeld.set({ pipeline }, n);
+    const perPipeline = new Map<string, { actors: number; keys: number; bytes: number }>();
+    for (const a of held) {
+      let sums = perPipeline.get(a.pipeline.id);
+      if (!sums) perPipeline.set(a.pipeline.id, (sums = { actors: 0, keys: 0, bytes: 0 }));
+      sums.actors += 1;
+      sums.keys += a.dedupMemory?.keys ?? 0;
+      sums.bytes += a.dedupMemory?.bytes ?? 0;
+    }
+    for (const [pipeline, sums] of perPipeline) {
+      actorsHeld.set({ pipeline }, sums.actors);
+      dedupKeys.set({ pipeline }, sums.keys);
+      dedupBytes.set({ pipeline }, sums.bytes);
+    }
     if (held.length === 0) return;
     const tx = redis.pipeline();
     for (const { pipeline, partition } of held) {

@@ -15,6 +15,9 @@ export interface ScrapeGauges {
   mailboxDepth: Gauge<'pipeline' | 'partition'>;
   outboxBatches: Gauge<'pipeline' | 'partition'>;
   actorsHeld: Gauge<'pipeline'>;
+  /** In-process dedup state of the actors held: keys and bytes of their tables. */
+  dedupKeys: Gauge<'pipeline'>;
+  dedupBytes: Gauge<'pipeline'>;
 }
 
 /** Dead-letter stages seen per checkpoint: stage -> events. */
@@ -97,6 +100,14 @@ export class SluiceMetrics {
     actorsHeld: this.gauge('sluice_actors_held', 'Partition actors this process holds', [
       'pipeline',
     ]),
+    dedupKeys: this.gauge('sluice_dedup_keys', 'Dedup keys held in memory by this process', [
+      'pipeline',
+    ]),
+    dedupBytes: this.gauge(
+      'sluice_dedup_memory_bytes',
+      'Bytes of the in-memory dedup tables of the actors this process holds',
+      ['pipeline'],
+    ),
   };
 
   readonly batchRows = new Histogram({
@@ -141,10 +152,7 @@ export class SluiceMetrics {
 
   /** The text exposition, after the scrape samplers ran (each bounded by a short deadline). */
   async scrape(): Promise<string> {
-    const { mailboxDepth, outboxBatches, actorsHeld } = this.gauges;
-    mailboxDepth.reset();
-    outboxBatches.reset();
-    actorsHeld.reset();
+    for (const gauge of Object.values(this.gauges) as Gauge<string>[]) gauge.reset();
     await Promise.allSettled([...this.samplers].map((s) => withDeadline(s(this.gauges))));
     return this.registry.metrics();
   }

@@ -91,6 +91,12 @@ export class PartitionActor {
     return this.currentState;
   }
 
+  /** For the scrape gauges: the in-memory dedup state (undefined without dedup or state). */
+  get dedupMemory(): { keys: number; bytes: number } | undefined {
+    const dedup = this.processor?.dedup;
+    return dedup && { keys: dedup.size, bytes: dedup.memoryBytes };
+  }
+
   get closed(): Promise<void> {
     return this.running ?? Promise.resolve();
   }

@@ -10,7 +10,7 @@ function h(n: number): bigint {
 }
 
 describe('HashSet64', () => {
-  it('adds, finds, grows, truncates and round-trips its bytes', () => {
+  it('adds, finds, grows and round-trips its pending bytes', () => {
     const set = new HashSet64();
     for (let i = 0; i < 10_000; i++) expect(set.add(...splitHash(h(i)))).toBe(true);
     expect(set.add(...splitHash(h(5)))).toBe(false);
@@ -19,14 +19,41 @@ describe('HashSet64', () => {
     expect(set.has(...splitHash(h(10_000)))).toBe(false);
 
     const copy = new HashSet64();
-    copy.addBytes(set.bytes());
+    copy.addBytes(set.pendingBytes());
     expect(copy.size).toBe(10_000);
-    expect(set.bytes(9_998)).toHaveLength(16);
+    expect(copy.pendingSize).toBe(0);
+    expect(copy.has(...splitHash(h(1_234)))).toBe(true);
 
-    set.truncate(100);
-    expect(set.size).toBe(100);
-    expect(set.has(...splitHash(h(99)))).toBe(true);
-    expect(set.has(...splitHash(h(100)))).toBe(false);
+    set.commit();
+    set.add(...splitHash(h(20_000)));
+    expect(set.pendingBytes()).toEqual(Buffer.from(new BigUint64Array([h(20_000)]).buffer));
+  });
+
+  it('rolls back exactly the keys added since the commit, whatever their probe runs', () => {
+    // A small table and many keys make long runs, so deletes must shift entries back.
+    let seed = 7;
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    const set = new HashSet64();
+    const kept: [number, number][] = [];
+    for (let i = 0; i < 3_000; i++) {
+      const key: [number, number] = [random(), random()];
+      set.add(...key);
+      kept.push(key);
+    }
+    set.commit();
+    const rolled: [number, number][] = [];
+    for (let i = 0; i < 3_000; i++) {
+      const key: [number, number] = [random(), random()];
+      set.add(...key);
+      rolled.push(key);
+    }
+    set.add(0, 0);
+    set.rollback();
+    expect(set.size).toBe(3_000);
+    expect(set.pendingSize).toBe(0);
+    expect(kept.every((k) => set.has(...k))).toBe(true);
+    expect(rolled.some((k) => set.has(...k))).toBe(false);
+    expect(set.has(0, 0)).toBe(false);
   });
 
   it('keeps the zero hash apart from empty slots', () => {
@@ -34,12 +61,25 @@ describe('HashSet64', () => {
     expect(set.has(0, 0)).toBe(false);
     set.add(0, 0);
     expect(set.has(0, 0)).toBe(true);
+    expect(set.pendingBytes()).toEqual(Buffer.alloc(8));
   });
 
-  it('is compact: under 32 bytes per key at scale', () => {
+  it('is compact: at most 16 bytes per key growing, under 11 once compacted', () => {
     const set = new HashSet64();
-    for (let i = 0; i < 100_000; i++) set.add(...splitHash(h(i)));
-    expect(set.memoryBytes / set.size).toBeLessThan(32);
+    let worst = 0;
+    for (let i = 1; i <= 300_000; i++) {
+      set.add(...splitHash(h(i)));
+      if (i % 1_000 === 0) {
+        set.commit();
+        if (i >= 10_000) worst = Math.max(worst, set.memoryBytes / set.size);
+      }
+    }
+    // 16 right after a growth by 1.5 (half full), plus the kept pending list.
+    expect(worst).toBeLessThanOrEqual(17);
+    set.compact();
+    expect(set.memoryBytes / set.size).toBeLessThan(11);
+    expect(set.has(...splitHash(h(123_456)))).toBe(true);
+    expect(set.has(...splitHash(h(300_001)))).toBe(false);
   });
 });
 
@@ -169,9 +209,34 @@ describe('DedupState', () => {
   it('measures in-process memory per key', () => {
     const state = new DedupState(7 * 24 * HOUR);
     const n = 200_000;
-    for (let i = 0; i < n; i++) state.add(h(i), T0 + i * 1_000, 'p/0', T0 + i * 1_000);
+    for (let i = 0; i < n; i++) {
+      state.add(h(i), T0 + i * 1_000, 'p/0', T0 + i * 1_000);
+      if (i % 1_000 === 999) state.commit();
+    }
     const perKey = state.memoryBytes / state.size;
     process.stdout.write(`dedup in-process memory: ${perKey.toFixed(1)} bytes/key\n`);
-    expect(perKey).toBeLessThan(48);
+    expect(perKey).toBeLessThan(16.5);
+  });
+
+  it('compacts a bucket once it is no longer the newest, and releases expired ones', () => {
+    const state = new DedupState(HOUR);
+    for (let i = 0; i < 50_000; i++) state.add(h(i), T0, 'p/0', 0);
+    state.commit();
+    const open = state.memoryBytes;
+    // The next bucket opens: the first one takes no new keys and is cut down to fit.
+    state.add(h(50_000), T0 + state.bucketMs, 'p/0', 1);
+    state.commit();
+    expect(state.memoryBytes).toBeLessThan(open);
+    expect(state.memoryBytes / state.size).toBeLessThan(11.5);
+    expect(state.isDuplicate(h(49_999), T0)).toBe(true);
+    // A late key for the compacted bucket still lands and is found.
+    state.add(h(60_000), T0 + 1, 'p/0', 2);
+    expect(state.isDuplicate(h(60_000), T0 + 2)).toBe(true);
+    // The window moves on past both: their tables go.
+    state.add(h(70_000), T0 + 3 * HOUR, 'p/0', SOURCE_IDLE_MS);
+    expect(state.changes().expired).toHaveLength(2);
+    state.commit();
+    expect(state.size).toBe(1);
+    expect(state.memoryBytes).toBeLessThan(1_000);
   });
 });
