@@ -74,15 +74,19 @@ interface WireEntryV2 extends Omit<MailboxEntry, 'events'> {
   rest: MailboxEvent[];
 }
 
-const OPEN = Buffer.from('[');
-const COMMA = Buffer.from(',');
-const CLOSE = Buffer.from(']');
+const OPEN = 0x5b;
+const COMMA = 0x2c;
+const CLOSE = 0x5d;
 
 export function encodeMailboxEntry(entry: MailboxEntry): Buffer {
   if (!entry.events.some((event) => event.json !== undefined)) return packr.pack(entry);
   const { events, ...head } = entry;
-  const chunks: Uint8Array[] = [OPEN];
-  let length = 2;
+  let length = 1;
+  for (const event of events) if (event.json !== undefined) length += event.json.length + 1;
+  // Filled in place (`[`, texts, commas, `]`): one copy per message, no chunk list to concat.
+  const json = Buffer.allocUnsafe(Math.max(2, length));
+  json[0] = OPEN;
+  let at = 1;
   const offsets: number[] = [];
   const timestamps: number[] = [];
   const keys: (string | null)[] = [];
@@ -91,17 +95,14 @@ export function encodeMailboxEntry(entry: MailboxEntry): Buffer {
   let traced = false;
   const rest: MailboxEvent[] = [];
   for (const event of events) {
-    const { json } = event;
-    if (json === undefined) {
+    const text = event.json;
+    if (text === undefined) {
       rest.push(event);
       continue;
     }
-    if (offsets.length > 0) {
-      chunks.push(COMMA);
-      length += 1;
-    }
-    chunks.push(json);
-    length += json.length;
+    if (offsets.length > 0) json[at++] = COMMA;
+    json.set(text, at);
+    at += text.length;
     offsets.push(event.offset);
     timestamps.push(event.timestamp);
     keys.push(event.key ?? null);
@@ -109,11 +110,11 @@ export function encodeMailboxEntry(entry: MailboxEntry): Buffer {
     keyed ||= event.key !== undefined;
     traced ||= event.traceparent !== undefined;
   }
-  chunks.push(CLOSE);
+  json[at++] = CLOSE;
   const wire: WireEntryV2 = {
     ...head,
     v: 2,
-    json: Buffer.concat(chunks, length),
+    json: json.subarray(0, at),
     offsets,
     timestamps,
     ...(keyed && { keys }),
