@@ -253,14 +253,22 @@ describe('temporal join scenarios (inner and left on the same topics)', () => {
       const rows = type === 'inner' ? INNER : LEFT;
       const want = expected(rows);
       let last: Record<string, number> = {};
-      await running.waitFor(
-        async () => {
-          last = await allCounters(running, ids[type]);
-          return last.written === want.written && last.late === 1 && last.consumed === total;
-        },
-        60_000,
-        `${type}: ${want.written} rows written`,
-      );
+      await running
+        .waitFor(
+          async () => {
+            last = await allCounters(running, ids[type]);
+            return last.written === want.written && last.late === 1 && last.consumed === total;
+          },
+          60_000,
+          () => `${type}: ${want.written} rows written (last counters ${JSON.stringify(last)})`,
+        )
+        .catch(async (err: unknown) => {
+          // Which events went to the dead-letter queue tells a late pair from a slow writer.
+          const dlq = await running.get(`/api/v1/pipelines/${ids[type]}/dlq`);
+          const wms = await watermarks(redis, ids[type], PARTITIONS);
+          const seen = `dead letters ${JSON.stringify(dlq.body)}; watermarks ${JSON.stringify(wms)}`;
+          throw new Error(`${seen}\n${(err as Error).message}`);
+        });
       expect(last).toMatchObject(want);
 
       const result = await ch.query({

@@ -87,15 +87,31 @@ export class SluiceProcess {
     return { status: response.status, body };
   }
 
-  /** Polls until the check passes; a fetch error counts as "not yet". */
-  async waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  /** The last `chars` of the log without the admin API's request lines (tests poll it often). */
+  logTail(chars: number): string {
+    const lines = this.text()
+      .split('\n')
+      .filter((line) => !line.includes('"msg":"request completed"'));
+    return lines.join('\n').slice(-chars);
+  }
+
+  /**
+   * Polls until the check passes; a fetch error counts as "not yet". `what` may be a function so
+   * a timeout can say what was last seen (counters, watermarks), not only what was awaited.
+   */
+  async waitFor(
+    check: () => Promise<boolean>,
+    timeoutMs: number,
+    what: string | (() => string),
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    const describe = () => (typeof what === 'string' ? what : what());
     for (;;) {
       if (!this.running)
-        throw new Error(`process exited while waiting for ${what}:\n${this.text()}`);
+        throw new Error(`process exited while waiting for ${describe()}:\n${this.text()}`);
       if (await check().catch(() => false)) return;
       if (Date.now() > deadline)
-        throw new Error(`timed out waiting for ${what}:\n${this.text().slice(-4000)}`);
+        throw new Error(`timed out waiting for ${describe()}:\n${this.logTail(4000)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }

@@ -140,7 +140,7 @@ export class EntryProcessor {
       }
       if (!applied) this.observer?.entry(entry.topic, entry.partition, event.offset, entry.to);
       applied = true;
-      this.process(entry.topic, entry.partition, event, now);
+      this.process(entry.topic, entry.partition, tp, event, now);
     }
     // An entry that reaches what is applied tells the join about its source (consumers repeat
     // their marks in empty entries up to what they have appended); one behind it is stale.
@@ -202,7 +202,14 @@ export class EntryProcessor {
     this.deadLetters.push({ stage, error, ...at, message, at: now });
   }
 
-  private process(topic: string, partition: number, event: MailboxEvent, now: number): void {
+  /** `tp` is `topic/partition`, built once per entry: dedup expiry follows each source. */
+  private process(
+    topic: string,
+    partition: number,
+    tp: string,
+    event: MailboxEvent,
+    now: number,
+  ): void {
     this.counters.consumed += 1;
     let dedupHash: bigint | undefined;
     const dead: Dead = (stage, error, message) => {
@@ -227,7 +234,7 @@ export class EntryProcessor {
       return dead('parse', 'the message is not a JSON object', event.raw ?? safeJson(value));
     }
     const input = value as Record<string, unknown>;
-    if (this.join) return this.processJoined(topic, partition, event, input, dead);
+    if (this.join) return this.processJoined(topic, partition, tp, event, input, dead, now);
 
     if (this.pipeline.filter) {
       try {
@@ -274,7 +281,7 @@ export class EntryProcessor {
       return dead('transform', errorText(err));
     }
     // Marked seen only once the row exists: a key in the dedup state always has a written row.
-    if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime);
+    if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime, tp, now);
     this.rows.push(row);
     this.observer?.outcome(topic, event, 'written', dedupHash);
   }
@@ -295,9 +302,11 @@ export class EntryProcessor {
   private processJoined(
     topic: string,
     partition: number,
+    tp: string,
     event: MailboxEvent,
     input: Record<string, unknown>,
     dead: Dead,
+    now: number,
   ): void {
     const join = this.join as JoinStage;
     const source = this.pipeline.sources.get(topic);
@@ -333,7 +342,7 @@ export class EntryProcessor {
       return dead('join', join.lateReason(prepared.time));
     }
     // Seen only once the event is join state, checkpointed with it.
-    if (dedupHash !== undefined) this.dedup?.add(dedupHash, prepared.time);
+    if (dedupHash !== undefined) this.dedup?.add(dedupHash, prepared.time, tp, now);
   }
 }
 

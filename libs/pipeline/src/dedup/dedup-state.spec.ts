@@ -1,4 +1,4 @@
-import { DedupState } from './dedup-state';
+import { DedupState, SOURCE_IDLE_MS } from './dedup-state';
 import { HashSet64, splitHash } from './hash-set64';
 
 const HOUR = 3_600_000;
@@ -46,16 +46,18 @@ describe('HashSet64', () => {
 describe('DedupState', () => {
   it('keeps the first within the window and writes again after it', () => {
     const state = new DedupState(HOUR);
-    expect(state.seen(h(1), T0)).toBe(false);
-    expect(state.seen(h(1), T0 + 10 * 60_000)).toBe(true);
-    expect(state.seen(h(2), T0)).toBe(false);
+    expect(state.seen(h(1), T0, 'p/0', T0)).toBe(false);
+    expect(state.seen(h(1), T0 + 10 * 60_000, 'p/0', T0 + 10 * 60_000)).toBe(true);
+    expect(state.seen(h(2), T0, 'p/0', T0)).toBe(false);
     // Well past the window (plus one bucket of slack): written again.
-    expect(state.seen(h(1), T0 + HOUR + state.bucketMs + 1)).toBe(false);
+    expect(
+      state.seen(h(1), T0 + HOUR + state.bucketMs + 1, 'p/0', T0 + HOUR + state.bucketMs + 1),
+    ).toBe(false);
   });
 
   it('honours the window to within one bucket', () => {
     const state = new DedupState(HOUR);
-    state.add(h(1), T0);
+    state.add(h(1), T0, 'p/0', T0);
     expect(state.isDuplicate(h(1), T0 + HOUR - state.bucketMs)).toBe(true);
     expect(state.isDuplicate(h(1), T0 + HOUR + state.bucketMs)).toBe(false);
     // Out-of-order event time before the first one, within the window: still a duplicate.
@@ -64,9 +66,9 @@ describe('DedupState', () => {
 
   it('reports pending appends per bucket and commits them', () => {
     const state = new DedupState(HOUR);
-    state.add(h(1), T0);
-    state.add(h(2), T0 + 1);
-    state.add(h(3), T0 + state.bucketMs);
+    state.add(h(1), T0, 'p/0', T0);
+    state.add(h(2), T0 + 1, 'p/0', T0 + 1);
+    state.add(h(3), T0 + state.bucketMs, 'p/0', T0 + state.bucketMs);
     const changes = state.changes();
     expect([...changes.appends.keys()].sort()).toEqual([
       state.bucketOf(T0),
@@ -75,16 +77,16 @@ describe('DedupState', () => {
     expect(changes.appends.get(state.bucketOf(T0))).toHaveLength(16);
     state.commit();
     expect(state.hasChanges).toBe(false);
-    state.add(h(4), T0);
+    state.add(h(4), T0, 'p/0', T0);
     expect(state.changes().appends.get(state.bucketOf(T0))).toHaveLength(8);
   });
 
   it('rolls back uncommitted adds', () => {
     const state = new DedupState(HOUR);
-    state.add(h(1), T0);
+    state.add(h(1), T0, 'p/0', T0);
     state.commit();
-    state.add(h(2), T0);
-    state.add(h(3), T0 + 5 * state.bucketMs);
+    state.add(h(2), T0, 'p/0', T0);
+    state.add(h(3), T0 + 5 * state.bucketMs, 'p/0', T0 + 5 * state.bucketMs);
     state.rollback();
     expect(state.isDuplicate(h(1), T0)).toBe(true);
     expect(state.isDuplicate(h(2), T0)).toBe(false);
@@ -93,23 +95,68 @@ describe('DedupState', () => {
     expect(state.hasChanges).toBe(false);
   });
 
-  it('expires buckets older than the newest event time minus the window', () => {
+  it('expires buckets a window older than the newest event time of the source', () => {
     const state = new DedupState(HOUR);
-    state.add(h(1), T0);
+    state.add(h(1), T0, 'p/0', 0);
     state.commit();
-    state.add(h(2), T0 + 2 * HOUR);
+    state.add(h(2), T0 + 2 * HOUR, 'p/0', SOURCE_IDLE_MS);
     const changes = state.changes();
     expect(changes.expired).toEqual([state.bucketOf(T0)]);
     state.commit();
     expect(state.bucketCount).toBe(1);
     // A late event for an expired bucket is not kept.
-    state.add(h(3), T0);
+    state.add(h(3), T0, 'p/0', SOURCE_IDLE_MS + 1);
     expect(state.hasChanges).toBe(false);
+  });
+
+  it('expiry follows the slowest active source partition, not the fastest', () => {
+    const state = new DedupState(HOUR);
+    state.add(h(1), T0, 'orders/0', 0);
+    // Another partition read far ahead in event time (a replay, a clock far ahead)...
+    state.add(h(2), T0 + 2 * HOUR, 'orders/1', SOURCE_IDLE_MS);
+    expect(state.changes().expired).toEqual([]);
+    state.commit();
+    // ...does not expire what the slower partition still needs.
+    state.add(h(3), T0 + 1_000, 'orders/0', SOURCE_IDLE_MS + 1);
+    expect(state.isDuplicate(h(1), T0 + 500)).toBe(true);
+    // Once the slower one has moved on too, the old bucket goes.
+    state.add(h(4), T0 + 2 * HOUR, 'orders/0', SOURCE_IDLE_MS + 2);
+    expect(state.changes().expired).toEqual([state.bucketOf(T0)]);
+  });
+
+  it('a source partition quiet for SOURCE_IDLE_MS no longer holds expiry back', () => {
+    const state = new DedupState(HOUR);
+    state.add(h(1), T0, 'orders/0', 0);
+    state.add(h(2), T0 + 2 * HOUR, 'orders/1', 1_000);
+    expect(state.changes().expired).toEqual([]);
+    state.add(h(3), T0 + 2 * HOUR, 'orders/1', SOURCE_IDLE_MS + 1);
+    expect(state.changes().expired).toEqual([state.bucketOf(T0)]);
+  });
+
+  it('expires nothing until every source had SOURCE_IDLE_MS to report', () => {
+    const state = new DedupState(HOUR);
+    state.add(h(1), T0, 'orders/0', 0);
+    state.add(h(2), T0 + 2 * HOUR, 'orders/1', SOURCE_IDLE_MS - 1);
+    state.add(h(3), T0 + 2 * HOUR, 'orders/0', SOURCE_IDLE_MS - 1);
+    expect(state.changes().expired).toEqual([]);
+  });
+
+  it('after every source was quiet, waits again for all to report before expiring', () => {
+    const state = new DedupState(HOUR);
+    state.add(h(1), T0, 'orders/0', 0);
+    state.add(h(2), T0, 'orders/1', SOURCE_IDLE_MS);
+    state.changes();
+    state.commit();
+    // Five minutes of silence, then one partition comes back far ahead in event time.
+    const back = SOURCE_IDLE_MS + 300_000;
+    state.add(h(3), T0 + 2 * HOUR, 'orders/1', back);
+    expect(state.changes().expired).toEqual([]);
+    expect(state.isDuplicate(h(1), T0)).toBe(true);
   });
 
   it('restores from bucket strings', () => {
     const a = new DedupState(HOUR);
-    for (let i = 0; i < 1_000; i++) a.add(h(i), T0 + i * 1_000);
+    for (let i = 0; i < 1_000; i++) a.add(h(i), T0 + i * 1_000, 'p/0', T0 + i * 1_000);
     const { appends } = a.changes();
     const b = new DedupState(HOUR);
     for (const [start, data] of appends) b.load(start, data);
@@ -122,7 +169,7 @@ describe('DedupState', () => {
   it('measures in-process memory per key', () => {
     const state = new DedupState(7 * 24 * HOUR);
     const n = 200_000;
-    for (let i = 0; i < n; i++) state.add(h(i), T0 + i * 1_000);
+    for (let i = 0; i < n; i++) state.add(h(i), T0 + i * 1_000, 'p/0', T0 + i * 1_000);
     const perKey = state.memoryBytes / state.size;
     process.stdout.write(`dedup in-process memory: ${perKey.toFixed(1)} bytes/key\n`);
     expect(perKey).toBeLessThan(48);

@@ -3,6 +3,21 @@ import { HashSet64, splitHash } from './hash-set64';
 /** Buckets per window: the window's edge is exact to within window / 16. */
 export const BUCKETS_PER_WINDOW = 16;
 
+/**
+ * A source partition that sent nothing for this long (processing time) stops holding expiry
+ * back; after a start or restore nothing expires until every active source had this long to
+ * report. Kafka consumers fetch every assigned partition continuously, so a partition quiet for
+ * a minute is idle or exhausted, and its next events are new ones.
+ */
+export const SOURCE_IDLE_MS = 60_000;
+
+interface SourceClock {
+  /** Highest event time applied from the source partition. */
+  max: number;
+  /** Processing time of its last event. */
+  seenAt: number;
+}
+
 interface Bucket {
   readonly start: number;
   readonly set: HashSet64;
@@ -21,17 +36,27 @@ export interface DedupChanges {
 /**
  * Keep-first dedup state of one actor: 64-bit key hashes in time buckets of window / 16 by event
  * time. A key is a duplicate when it was seen in a bucket that overlaps the window around the
- * event's time (so the window is honoured to within one bucket). Buckets older than the newest
- * event time seen minus the window expire. Pure: the actor hands `changes()` to its checkpoint and
- * calls `commit()` after the checkpoint succeeded or `rollback()` after it failed.
+ * event's time (so the window is honoured to within one bucket).
+ *
+ * Expiry follows the slowest active source partition, as a watermark does: a bucket expires once
+ * it is a window older than the lowest of the active partitions' highest event times. One actor
+ * reads many partitions, and one far ahead in event time (a replay, a skewed producer clock) must
+ * not expire what a slower one still needs: with the newest event time overall, a duplicate from
+ * the slower partition would pass. Pure: the actor hands `changes()` to its checkpoint and calls
+ * `commit()` after the checkpoint succeeded or `rollback()` after it failed.
  */
 export class DedupState {
   readonly bucketMs: number;
   private readonly buckets = new Map<number, Bucket>();
   /** Bucket starts newest first: most lookups hit recent buckets. */
   private order: number[] = [];
-  private maxEventTime = Number.NEGATIVE_INFINITY;
-  private committedMaxEventTime = Number.NEGATIVE_INFINITY;
+  private readonly sources = new Map<string, SourceClock>();
+  /** Processing time of the first and the last event observed since start or restore. */
+  private firstSeenAt = Number.NEGATIVE_INFINITY;
+  private lastSeenAt = Number.NEGATIVE_INFINITY;
+  /** Buckets ending at or before this event time are expired; it never moves back. */
+  private horizon = Number.NEGATIVE_INFINITY;
+  private committedHorizon = Number.NEGATIVE_INFINITY;
 
   constructor(readonly windowMs: number) {
     if (!(windowMs > 0)) throw new RangeError(`dedup window must be positive, got ${windowMs}`);
@@ -59,11 +84,12 @@ export class DedupState {
   }
 
   /**
-   * Records `hash` as seen at `eventTimeMs` (pending until commit). A key whose bucket is already
-   * outside the window of the newest event time is not kept: it could never match anything.
+   * Records `hash` as seen at `eventTimeMs` from `source` (its topic/partition), applied at
+   * processing time `now` (pending until commit). A key whose bucket is already expired is not
+   * kept: it could never match anything.
    */
-  add(hash: bigint, eventTimeMs: number): void {
-    if (eventTimeMs > this.maxEventTime) this.maxEventTime = eventTimeMs;
+  add(hash: bigint, eventTimeMs: number, source: string, now: number): void {
+    this.observe(source, eventTimeMs, now);
     const start = this.bucketOf(eventTimeMs);
     if (this.isExpired(start)) return;
     const [lo, hi] = splitHash(hash);
@@ -71,9 +97,9 @@ export class DedupState {
   }
 
   /** One-step check and add: true (and nothing recorded) for a duplicate. */
-  seen(hash: bigint, eventTimeMs: number): boolean {
+  seen(hash: bigint, eventTimeMs: number, source: string, now: number): boolean {
     if (this.isDuplicate(hash, eventTimeMs)) return true;
-    this.add(hash, eventTimeMs);
+    this.add(hash, eventTimeMs, source, now);
     return false;
   }
 
@@ -82,12 +108,10 @@ export class DedupState {
     const bucket = this.bucket(bucketStart);
     bucket.set.addBytes(data);
     bucket.committed = bucket.set.size;
-    // The newest bucket start is a safe lower bound of the newest event time seen before.
-    if (bucketStart > this.maxEventTime) this.maxEventTime = bucketStart;
-    this.committedMaxEventTime = this.maxEventTime;
   }
 
   changes(): DedupChanges {
+    this.advanceHorizon();
     const appends = new Map<number, Buffer>();
     const expired: number[] = [];
     for (const bucket of this.buckets.values()) {
@@ -112,7 +136,7 @@ export class DedupState {
       if (this.isExpired(bucket.start)) this.buckets.delete(bucket.start);
       else bucket.committed = bucket.set.size;
     }
-    this.committedMaxEventTime = this.maxEventTime;
+    this.committedHorizon = this.horizon;
     this.order = [...this.buckets.keys()].sort((a, b) => b - a);
   }
 
@@ -122,7 +146,7 @@ export class DedupState {
       if (bucket.committed === 0) this.buckets.delete(bucket.start);
       else bucket.set.truncate(bucket.committed);
     }
-    this.maxEventTime = this.committedMaxEventTime;
+    this.horizon = this.committedHorizon;
     this.order = [...this.buckets.keys()].sort((a, b) => b - a);
   }
 
@@ -149,7 +173,33 @@ export class DedupState {
   }
 
   private isExpired(start: number): boolean {
-    return start + this.bucketMs <= this.maxEventTime - this.windowMs;
+    return start + this.bucketMs <= this.horizon;
+  }
+
+  private observe(source: string, eventTimeMs: number, now: number): void {
+    // The first event, or the first after every source was quiet: wait again until all had time
+    // to report before anything expires.
+    if (now - this.lastSeenAt > SOURCE_IDLE_MS) this.firstSeenAt = now;
+    if (now > this.lastSeenAt) this.lastSeenAt = now;
+    const clock = this.sources.get(source);
+    if (clock === undefined) this.sources.set(source, { max: eventTimeMs, seenAt: now });
+    else {
+      if (eventTimeMs > clock.max) clock.max = eventTimeMs;
+      if (now > clock.seenAt) clock.seenAt = now;
+    }
+  }
+
+  /** Moves the horizon to a window before the slowest active source (see the class comment). */
+  private advanceHorizon(): void {
+    if (!(this.lastSeenAt - this.firstSeenAt >= SOURCE_IDLE_MS)) return;
+    let low = Number.POSITIVE_INFINITY;
+    for (const [source, clock] of this.sources) {
+      if (this.lastSeenAt - clock.seenAt > SOURCE_IDLE_MS) this.sources.delete(source);
+      else if (clock.max < low) low = clock.max;
+    }
+    if (Number.isFinite(low) && low - this.windowMs > this.horizon) {
+      this.horizon = low - this.windowMs;
+    }
   }
 
   private bucket(start: number): Bucket {

@@ -31,6 +31,49 @@ describe('JoinWatermark', () => {
     expect(wm.value).toBe(4_900);
   });
 
+  it('an idle partition that never had an event takes the lowest mark as its own', () => {
+    const wm = make();
+    wm.observe('orders', 0, { maxTime: 5_000, partitions: 2, caughtUp: true }, 0);
+    wm.observe('orders', 1, { partitions: 2, caughtUp: true }, 0); // empty
+    wm.observe('customers', 0, { maxTime: 7_000, partitions: 1, caughtUp: false }, 0);
+    wm.advance(IDLE);
+    expect(wm.value).toBe(4_900);
+    // The other partitions race ahead (orders/1's events are in Kafka, fetched later): the
+    // empty partition holds the watermark where it was when it went idle...
+    wm.observe('orders', 0, { maxTime: 900_000, caughtUp: false }, IDLE + 100);
+    wm.observe('customers', 0, { maxTime: 900_000, caughtUp: false }, IDLE + 100);
+    wm.observe('orders', 1, { caughtUp: true }, IDLE + 100);
+    wm.advance(IDLE + 100);
+    expect(wm.value).toBe(4_900);
+    expect(wm.isLate(5_000)).toBe(false);
+    // ...then moves on only with the processing time beyond the idle timeout.
+    wm.observe('orders', 1, { caughtUp: true }, 2 * IDLE + 500);
+    wm.advance(2 * IDLE + 500);
+    expect(wm.value).toBe(5_000 + 500 - 100);
+    // Its first event raises its mark like any other.
+    wm.observe('orders', 1, { maxTime: 800_000, caughtUp: true }, 2 * IDLE + 600);
+    wm.advance(2 * IDLE + 600);
+    expect(wm.value).toBe(800_000 - 100);
+  });
+
+  it('partitions not heard from at all hold a floor that follows processing time', () => {
+    const wm = make();
+    wm.observe('orders', 0, { maxTime: 5_000, partitions: 2, caughtUp: false }, 0);
+    wm.observe('customers', 0, { maxTime: 7_000, partitions: 1, caughtUp: false }, 0);
+    wm.advance(IDLE);
+    expect(wm.value).toBe(4_900);
+    wm.observe('orders', 0, { maxTime: 900_000 }, IDLE + 10);
+    wm.observe('customers', 0, { maxTime: 900_000 }, IDLE + 10);
+    wm.advance(IDLE + 10);
+    expect(wm.value).toBe(4_900);
+    wm.advance(2 * IDLE + 300);
+    expect(wm.value).toBe(5_000 + 300 - 100);
+    // Once orders/1 is heard from, it is a partition like the others.
+    wm.observe('orders', 1, { maxTime: 600_000 }, 2 * IDLE + 400);
+    wm.advance(2 * IDLE + 400);
+    expect(wm.value).toBe(600_000 - 100);
+  });
+
   it('a replayed topic far behind holds the watermark however long it is silent', () => {
     const wm = make();
     wm.observe('orders', 0, { maxTime: 1_000_000, partitions: 1, caughtUp: true }, 0);

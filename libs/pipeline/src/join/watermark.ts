@@ -24,8 +24,13 @@
  *   A partition not read to its end (a replay) is never idle, so a topic read far behind the
  *   other holds the watermark and loses nothing; nor is one whose consumer died (its marks stop
  *   being repeated), so events produced while no consumer reads them are not made late.
- * A partition that never had an event does not hold the watermark once idle (or once not heard
- * from for `idleTimeoutMs` since the actor started: an empty partition may say nothing).
+ * A partition that never had an event has no mark of its own. Once idle it takes the lowest mark
+ * of the other partitions at that moment as its own (as if it had just delivered an event that
+ * old) and from then on follows the rule above. Skipping it instead would let the watermark jump
+ * as far as the busiest partitions go, and an event already in Kafka but fetched a little later
+ * from the empty partition (different brokers answer fetches at different times) would be late.
+ * The same holds for a partition not heard from at all once `idleTimeoutMs` has passed since the
+ * actor started (an empty partition whose consumer is not there yet may say nothing).
  */
 /** How often a consumer repeats the marks of every partition it reads (join pipelines). */
 export function marksHeartbeatMs(idleTimeoutMs: number): number {
@@ -67,6 +72,8 @@ export class JoinWatermark {
   private readonly sources = new Map<string, SourceState>();
   private readonly partitions = new Map<string, number>();
   private startedAt: number;
+  /** The mark partitions not heard from yet hold, once `idleTimeoutMs` passed (see adoptLow). */
+  private silentFloor: { mark: number; since: number } | undefined;
 
   constructor(
     private readonly topics: readonly string[],
@@ -111,6 +118,8 @@ export class JoinWatermark {
   advance(now: number): boolean {
     const neverHeardIdle = now - this.startedAt >= this.idleTimeoutMs;
     const validMs = marksValidMs(this.idleTimeoutMs);
+    const empties: SourceState[] = [];
+    let silentTopics = 0;
     let low = Number.POSITIVE_INFINITY;
     for (const topic of this.topics) {
       const count = this.partitions.get(topic) ?? 0;
@@ -120,21 +129,48 @@ export class JoinWatermark {
         heard += 1;
         const quietFor = now - source.progressAt - this.idleTimeoutMs;
         const idle = source.caughtUp && now - source.heardAt <= validMs && quietFor >= 0;
-        // An idle partition that never had an event has no mark to move on from.
-        if (idle && source.maxTime === NEG) continue;
+        if (idle && source.maxTime === NEG) {
+          empties.push(source);
+          continue;
+        }
         low = Math.min(low, idle ? source.maxTime + quietFor : source.maxTime);
       }
       // Partitions known to exist but silent so far, or a topic not heard from at all.
       const silent = Math.max(count - heard, heard === 0 ? 1 : 0);
       if (silent > 0 && !neverHeardIdle) low = NEG;
+      if (silent > 0) silentTopics += 1;
     }
     if (low === Number.POSITIVE_INFINITY) return false;
+    low = Math.min(low, this.adoptLow(low, empties, silentTopics > 0, now));
     const candidate = low - this.latenessMs;
     if (candidate > this.wm) {
       this.wm = candidate;
       return true;
     }
     return false;
+  }
+
+  /**
+   * Idle partitions without a mark (and silent ones, as one floor per actor) take `low` as their
+   * mark the first time there is one; their mark then follows the quiet-partition rule. Returns
+   * the lowest mark among them (never below `low` at adoption, so adopting moves nothing).
+   */
+  private adoptLow(low: number, empties: SourceState[], silent: boolean, now: number): number {
+    if (!Number.isFinite(low)) return low;
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const source of empties) {
+      source.maxTime = low;
+      source.progressAt = now;
+      lowest = low;
+    }
+    if (silent) {
+      this.silentFloor ??= { mark: low, since: now };
+      const quietFor = now - this.silentFloor.since - this.idleTimeoutMs;
+      lowest = Math.min(lowest, this.silentFloor.mark + Math.max(0, quietFor));
+    } else {
+      this.silentFloor = undefined;
+    }
+    return lowest;
   }
 
   snapshot(): WatermarkSnapshot {
@@ -155,6 +191,7 @@ export class JoinWatermark {
    */
   restore(snapshot: WatermarkSnapshot, now: number): void {
     this.startedAt = now;
+    this.silentFloor = undefined;
     this.wm = snapshot.wm ?? NEG;
     this.sources.clear();
     for (const [key, [maxTime]] of Object.entries(snapshot.src)) {
