@@ -1,7 +1,7 @@
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { unpack } from 'msgpackr';
+import { Packr, unpack } from 'msgpackr';
 import {
   encodeMailboxEntry,
   MAILBOX_FIELD,
@@ -129,9 +129,10 @@ describe('owner role', () => {
     const outbox = async () => (await redis.smembers(keys.outboxIndex(id, 0))).sort();
     const batchRows = async (batchId: string) => {
       const data = await redis.getBuffer(keys.outboxBatch(id, 0, batchId));
-      // The outbox holds the rows as JSONEachRow text (the writer's insert body).
-      const { body } = unpack(data as Buffer) as { body: string };
-      return body
+      // The outbox holds the rows as JSONEachRow text (the writer's insert body), as bytes.
+      const { body } = unpack(data as Buffer) as { body: Uint8Array };
+      return Buffer.from(body)
+        .toString('utf8')
         .split('\n')
         .filter((line) => line !== '')
         .map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -241,6 +242,60 @@ describe('owner role', () => {
     expect(await t.outbox()).toEqual([batch1, batch2, batch3]);
     expect((await t.batchRows(batch3)).map((r) => r.event_id)).toEqual(['d']);
   }, 120_000);
+
+  it('applies entries carrying unparsed JSON (v2) and dead-letters entry versions it does not know', async () => {
+    const t = await setup(3_000);
+    const owner = await t.startOwner('owner-v');
+    const epoch = Number((await redis.get(keys.lease(t.id, 0)))?.split(':')[1]);
+    const json = (offset: number, eventId: string, amount = 1): MailboxEvent => {
+      const { value, ...rest } = ev(offset, eventId, T0, amount);
+      return { ...rest, json: Buffer.from(JSON.stringify(value)) };
+    };
+    let id = await t.append({
+      from: 0,
+      to: 4,
+      events: [
+        json(0, 'a'),
+        { offset: 1, timestamp: T0, raw: '{"broken', error: 'invalid JSON: Unexpected end' },
+        json(2, 'b', -5),
+        ev(3, 'c', T0),
+        json(4, 'a'),
+      ],
+    });
+    await t.checkpointed(owner, id);
+    expect(await t.counters()).toEqual({
+      consumed: 5,
+      filtered: 1,
+      duplicates: 1,
+      deadLettered: 1,
+    });
+    expect((await t.batchRows(`${t.id}.0.${epoch}.1`)).map((r) => r.event_id)).toEqual(['a', 'c']);
+
+    // An entry of a later format: not applied, not silently skipped, but dead-lettered.
+    id = (await redis.xadd(
+      keys.mailbox(t.id, 0),
+      '*',
+      MAILBOX_FIELD,
+      new Packr({ useRecords: true, moreTypes: false }).pack({
+        v: 3,
+        topic: t.topic,
+        partition: 0,
+        generation: 1,
+        from: 0,
+        to: 9,
+      }),
+    )) as string;
+    await t.checkpointed(owner, id);
+    expect(await t.counters()).toMatchObject({ consumed: 6, deadLettered: 2 });
+    const dlq = await redis.xrange(keys.deadLetters(t.id, 0), '-', '+');
+    expect(dlq.map(([, fields]) => fields.join(' '))).toEqual([
+      expect.stringContaining('invalid JSON'),
+      expect.stringContaining('mailbox entry version 3 is not supported'),
+    ]);
+    expect(await redis.hget(keys.checkpoint(t.id, 0), 'next')).toBe(
+      JSON.stringify({ [`${t.topic}/0`]: 5 }),
+    );
+  }, 60_000);
 
   it('fences an actor whose lease was taken over: it cannot commit and closes', async () => {
     // A long lease: renewal (every TTL/3) must not notice first; the checkpoint must refuse.

@@ -55,6 +55,9 @@ export interface ThroughputResult extends Usage {
   expectedDistinct: number;
   duplicateRows: number;
   lostIds: number;
+  /** CPU seconds of each own process, in launch order (split Sluice: consumer, owner+writer):
+   * which one saturates first. */
+  processCpuSeconds: number[];
   extras: SluiceExtras;
 }
 
@@ -134,21 +137,22 @@ export async function throughputRun(
   const expectedRows = DEDUPS[name] ? expected.unique : expected.messages;
   const system = await launch(name, ctx);
   const own = new ProcessSampler(() => ownPids(name, system, stack));
+  const each = ownPids(name, system, stack).map((pid) => new ProcessSampler(() => [pid]));
   const clickhouse = new ProcessSampler(() => [stack.clickhouse]);
   const redis = new ProcessSampler(() => [stack.redis]);
   let error: string | undefined;
   let extras: SluiceExtras = {};
   const began = Date.now();
   try {
-    for (const sampler of [own, clickhouse, redis]) sampler.start();
+    for (const sampler of [own, ...each, clickhouse, redis]) sampler.start();
     await system.begin();
     await waitForRows(ctx, expectedRows, timeoutMs, onPoll);
-    for (const sampler of [own, clickhouse, redis]) sampler.stop();
+    for (const sampler of [own, ...each, clickhouse, redis]) sampler.stop();
     extras = await system.extras();
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
   } finally {
-    for (const sampler of [own, clickhouse, redis]) sampler.stop();
+    for (const sampler of [own, ...each, clickhouse, redis]) sampler.stop();
     await system.stop();
   }
   const summary: TableSummary = await tableSummary(ctx.ch, ctx.table);
@@ -175,6 +179,7 @@ export async function throughputRun(
     duplicateRows: summary.rows - summary.distinctIds,
     lostIds,
     cpuSeconds: own.cpuSeconds,
+    processCpuSeconds: each.map((sampler) => Math.round(sampler.cpuSeconds * 100) / 100),
     clickhouseCpuSeconds: clickhouse.cpuSeconds,
     redisCpuSeconds: redis.cpuSeconds,
     peakRssMb: mb(own.peakRss),

@@ -164,7 +164,7 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
       );
       throughput.push(result);
       out(
-        `\n  ${result.eventsPerSec.toLocaleString()} events/s over ${result.spanSeconds.toFixed(1)} s, ${result.rows.toLocaleString()} rows${result.error ? `, ERROR ${result.error}` : ''}`,
+        `\n  ${result.eventsPerSec.toLocaleString()} events/s over ${result.spanSeconds.toFixed(1)} s, ${result.rows.toLocaleString()} rows, CPU s ${result.cpuSeconds.toFixed(2)} (per process ${result.processCpuSeconds.join(' | ')})${result.error ? `, ERROR ${result.error}` : ''}`,
       );
     }
 

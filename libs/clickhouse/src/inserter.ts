@@ -51,13 +51,13 @@ export class ClickHouseInserter {
   async insertJsonEachRow(
     database: string,
     table: string,
-    body: string,
+    body: string | Uint8Array,
     token: string,
     abortSignal?: AbortSignal,
   ): Promise<void> {
     if (token === '')
       throw new RangeError('insertJsonEachRow needs a non-empty deduplication token');
-    if (body === '') return;
+    if (body.length === 0) return;
     const result = await this.client.exec({
       query: `INSERT INTO ${qualifiedName(database, table)} FORMAT JSONEachRow`,
       values: Readable.from([body]),

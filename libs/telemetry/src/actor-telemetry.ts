@@ -76,14 +76,15 @@ export class FlushTelemetry {
   eventIndex(epoch: number, seq: number, now: number) {
     const retention = this.telemetry.eventIndexRetentionMs;
     if (retention <= 0) return undefined;
-    const fields = this.log.indexFields(epoch, seq, now);
-    if (fields.length === 0) return undefined;
+    const count = this.log.indexRecords;
+    if (count === 0) return undefined;
     const bucketStart = indexBucketOf(now);
     return {
       bucketStart,
       expireAt: indexExpireAt(bucketStart, retention),
       maxRecords: this.telemetry.eventIndexMaxRecords,
-      fields,
+      count,
+      records: this.log.indexPacked(epoch, seq, now),
     };
   }
 

@@ -8,6 +8,8 @@ import {
   indexField,
   type IndexRecord,
   IndexRecordWriter,
+  packIndexRecords,
+  unpackIndexRecords,
 } from './event-index';
 import { reportOutcomes } from './event-report';
 
@@ -171,6 +173,12 @@ describe('IndexRecordWriter', () => {
     );
     expect(fields.at(-2)).toEqual(indexField(4_999n));
     expect(decodeIndexRecord(fields.at(-1)!)).toEqual({ ...base, stage: 'filtered' });
+    // The packed argument holds the same records, length-prefixed, in order.
+    const packed = writer.packed(4, 12, 1_700_000_000_999);
+    expect(unpackIndexRecords(packed)).toEqual(fields);
+    expect(packIndexRecords(fields)).toEqual(packed);
+    expect(packed[0]).toBe(8);
+    expect(packed[1]).toBe(fields[1]!.length);
     writer.reset();
     expect(writer.count).toBe(0);
     // Views handed out before the reset are not overwritten by the next batch.

@@ -6,6 +6,7 @@ import {
   Registry,
   type LabelValues,
 } from 'prom-client';
+import { WeightedHistogram } from './weighted-histogram';
 
 /** Gauges read on scrape (mailbox depth, outbox size, actors held); each call fills its series. */
 export type ScrapeSampler = (gauges: ScrapeGauges) => Promise<void> | void;
@@ -130,13 +131,14 @@ export class SluiceMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
-  readonly endToEndLatency = new Histogram({
-    name: 'sluice_end_to_end_latency_seconds',
-    help: 'Kafka message timestamp to ClickHouse insert acknowledged, per row',
-    labelNames: ['pipeline'] as const,
-    buckets: [0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300],
-    registers: [this.registry],
-  });
+  /** Weighted: a batch observes once per (time step, rows) pair, not once per row. */
+  readonly endToEndLatency = new WeightedHistogram(
+    'sluice_end_to_end_latency_seconds',
+    'Kafka message timestamp to ClickHouse insert acknowledged, per row',
+    ['pipeline'] as const,
+    [0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300],
+    this.registry,
+  );
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
@@ -178,11 +180,10 @@ export class SluiceMetrics {
    * timestamp ms, rows with it), as the actor packed them.
    */
   observeLatency(pipeline: string, ackedAt: number, times: readonly number[]): void {
-    const child = this.endToEndLatency.labels({ pipeline });
+    const labels = { pipeline };
     for (let i = 0; i + 1 < times.length; i += 2) {
       const seconds = Math.max(0, (ackedAt - (times[i] as number)) / 1000);
-      const n = times[i + 1] as number;
-      for (let k = 0; k < n; k++) child.observe(seconds);
+      this.endToEndLatency.observe(labels, seconds, times[i + 1] ?? 0);
     }
   }
 

@@ -61,7 +61,7 @@ export class BatchIntake {
     const source = pipeline.sources.get(topic);
     const routed = routeBatch(
       messages,
-      { topic, partition, partitions: pipeline.partitions, source },
+      { topic, partition, partitions: pipeline.partitions, source, joined: !!pipeline.join },
       hasher,
     );
     // Join pipelines: the progress of this source partition, for the actors' watermarks.

@@ -1,4 +1,12 @@
-import { loadHasher, parsePipelineDefinition, type CompiledPipeline } from '@sluice/pipeline';
+import {
+  isKeyValue,
+  keyText,
+  loadHasher,
+  partitionOfPosition,
+  parsePipelineDefinition,
+  type CompiledPipeline,
+  type MailboxEvent,
+} from '@sluice/pipeline';
 import { exampleOrdersPipeline } from '@sluice/pipeline/definition/examples';
 import { routeBatch, type RoutableMessage } from './batch-router';
 
@@ -15,6 +23,10 @@ const message = (offset: number, value: string | null, key?: string): RoutableMe
   key: key === undefined ? null : Buffer.from(key),
   headers: { traceparent: Buffer.from('00-abc-def-01') },
 });
+
+/** The event's fields, whether the router parsed them or left the JSON for the actor. */
+const valueOf = (event: MailboxEvent): unknown =>
+  event.json ? JSON.parse(Buffer.from(event.json).toString('utf8')) : event.value;
 
 describe('routeBatch', () => {
   it('sends events with the same dedup key to the same mailbox, whatever their offset', async () => {
@@ -35,7 +47,8 @@ describe('routeBatch', () => {
     for (const [mailbox, events] of routed) {
       for (const event of events) {
         total += 1;
-        const id = (event.value as { event_id: string }).event_id;
+        expect(event.json).toBeDefined();
+        const id = (valueOf(event) as { event_id: string }).event_id;
         expect(mailboxOf.get(id) ?? mailbox).toBe(mailbox);
         mailboxOf.set(id, mailbox);
         expect(mailbox).toBe(hasher.partitionOf(id, 16));
@@ -75,5 +88,65 @@ describe('routeBatch', () => {
     // No event_id: the key cannot be evaluated, so the position decides (the actor dead-letters it).
     expect(events[3]).toMatchObject({ value: { amount: 1 } });
     expect(events[3]?.error).toBeUndefined();
+  });
+
+  it('routes unparsed events exactly where parsing them would', async () => {
+    const hasher = await loadHasher();
+    const target = {
+      topic: 't',
+      partition: 2,
+      partitions: 16,
+      source: compiled().sources.get('orders'),
+    };
+    const texts = [
+      '{"event_id":"a-1","amount":2}',
+      '{"event_id":5.0}',
+      '{"event_id":5}',
+      '{"event_id":"5"}',
+      '{"event_id":true,"x":[{"y":"\\u0041"}]}',
+      '{"event_id":"é"}',
+      '{"event_id":"a\\u0062"}',
+      '{"event_id":null}',
+      '{"event_id":"a","event_id":"b"}',
+      '{"event_id":"a" ,}',
+      '{"other":1}',
+      ' {"event_id":"z"} ',
+    ];
+    const messages = texts.map((text, i) => message(100 + i, text));
+    const routed = routeBatch(messages, target, hasher);
+    for (const [mailbox, events] of routed) {
+      for (const event of events) {
+        const text = texts[event.offset - 100] as string;
+        let expected = partitionOfPosition(hasher, 't', 2, event.offset, 16);
+        try {
+          const parsed = JSON.parse(text) as Record<string, unknown>;
+          if (Object.hasOwn(parsed, 'event_id') && isKeyValue(parsed.event_id)) {
+            expected = hasher.partitionOf(keyText(parsed.event_id), 16);
+          }
+          expect(valueOf(event)).toEqual(parsed);
+        } catch {
+          expect(event.error).toBeDefined();
+        }
+        expect([text, mailbox]).toEqual([text, expected]);
+        expect(event).toMatchObject({ timestamp: 1_700_000_000_000 + event.offset });
+        expect(event.traceparent).toBe('00-abc-def-01');
+      }
+    }
+    expect([...routed.values()].flat()).toHaveLength(texts.length);
+  });
+
+  it('parses every event of a join pipeline (the consumer reads event times)', async () => {
+    const hasher = await loadHasher();
+    const target = {
+      topic: 'orders',
+      partition: 0,
+      partitions: 4,
+      source: compiled().sources.get('orders'),
+      joined: true,
+    };
+    const routed = routeBatch([message(1, '{"event_id":"a"}')], target, hasher);
+    const [event] = [...routed.values()].flat();
+    expect(event).toMatchObject({ value: { event_id: 'a' } });
+    expect(event?.json).toBeUndefined();
   });
 });

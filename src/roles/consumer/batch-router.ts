@@ -2,6 +2,9 @@ import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { eventTimeMs } from '@sluice/pipeline/join';
 import {
   partitionOfPosition,
+  scanJsonObject,
+  UNSURE,
+  VALID,
   type CompiledSource,
   type Hasher,
   type MailboxEvent,
@@ -19,6 +22,31 @@ export interface RouteTarget {
   partitions: number;
   /** The topic's source in the pipeline; its routingKey picks the mailbox. */
   source: CompiledSource | undefined;
+  /** Join pipelines read every event's time here (maxEventTime), so they need parsed values. */
+  joined?: boolean;
+}
+
+/**
+ * How the events of a source travel: unparsed (`json`, routed by a scan of the bytes, see
+ * key-scan.ts) when the consumer needs no field but a top-level routing key, else parsed here.
+ */
+type Unparsed = { field: Uint8Array | undefined } | undefined;
+
+const unparsedBySource = new WeakMap<CompiledSource, Unparsed>();
+
+function unparsedOf(target: RouteTarget): Unparsed {
+  const { source } = target;
+  if (source === undefined || target.joined) return undefined;
+  if (unparsedBySource.has(source)) return unparsedBySource.get(source);
+  const path = source.routingKey?.fieldPath;
+  const mode: Unparsed =
+    source.routingKey === undefined
+      ? { field: undefined }
+      : path?.length === 1 && path[0] !== undefined
+        ? { field: Buffer.from(path[0], 'utf8') }
+        : undefined;
+  unparsedBySource.set(source, mode);
+  return mode;
 }
 
 /**
@@ -33,10 +61,29 @@ export function routeBatch(
   hasher: Hasher,
 ): Map<number, MailboxEvent[]> {
   const byMailbox = new Map<number, MailboxEvent[]>();
+  const unparsed = unparsedOf(target);
   for (const message of messages) {
     const offset = Number(message.offset);
-    const { event, value } = parseMessage(message, offset);
-    const mailbox = mailboxOf(value, offset, target, hasher);
+    let event: MailboxEvent | undefined;
+    let mailbox = -1;
+    const bytes = message.value;
+    if (unparsed !== undefined && bytes !== null && bytes.length > 0) {
+      const scanned = scanJsonObject(bytes, unparsed.field);
+      if (scanned !== UNSURE) {
+        event = eventOf(message, offset);
+        event.json = bytes;
+        mailbox =
+          scanned === VALID
+            ? partitionOfPosition(hasher, target.topic, target.partition, offset, target.partitions)
+            : hasher.partitionOf(scanned, target.partitions);
+      }
+    }
+    if (event === undefined) {
+      // Unsure, or a source whose events the consumer needs parsed: the original way.
+      const parsed = parseMessage(message, offset);
+      event = parsed.event;
+      mailbox = mailboxOf(parsed.value, offset, target, hasher);
+    }
     const list = byMailbox.get(mailbox);
     if (list) list.push(event);
     else byMailbox.set(mailbox, [event]);
@@ -62,14 +109,19 @@ function mailboxOf(
   return partitionOfPosition(hasher, target.topic, target.partition, offset, target.partitions);
 }
 
-function parseMessage(
-  message: RoutableMessage,
-  offset: number,
-): { event: MailboxEvent; value?: Readonly<Record<string, unknown>> } {
+function eventOf(message: RoutableMessage, offset: number): MailboxEvent {
   const event: MailboxEvent = { offset, timestamp: Number(message.timestamp) };
   if (message.key !== null && message.key.length > 0) event.key = message.key.toString('utf8');
   const traceparent = headerText(message.headers?.traceparent);
   if (traceparent !== undefined) event.traceparent = traceparent;
+  return event;
+}
+
+function parseMessage(
+  message: RoutableMessage,
+  offset: number,
+): { event: MailboxEvent; value?: Readonly<Record<string, unknown>> } {
+  const event = eventOf(message, offset);
 
   const raw = message.value === null ? '' : message.value.toString('utf8');
   if (raw === '') return { event: { ...event, raw, error: 'empty message' } };

@@ -257,13 +257,13 @@ export class PartitionActor {
     const p = this.processor;
     if (p === undefined || p.pendingSince === undefined) return;
     const { id, sink } = this.pipeline;
-    const rows = p.rows;
-    const seq = rows.length > 0 ? this.seq + 1 : this.seq;
-    const batch = rows.length > 0 ? batchId(id, this.partition, this.epoch, seq) : undefined;
+    const rows = p.rowCount;
+    const seq = rows > 0 ? this.seq + 1 : this.seq;
+    const batch = rows > 0 ? batchId(id, this.partition, this.epoch, seq) : undefined;
     const dedup = p.dedup;
     const changes = dedup?.changes();
     const started = Date.now();
-    const info = { batchId: batch, rows: rows.length, deadLetters: p.deadLetters };
+    const info = { batchId: batch, rows, deadLetters: p.deadLetters };
     const tel = this.telemetry?.beginFlush(info);
     const payload =
       batch === undefined
@@ -274,7 +274,9 @@ export class PartitionActor {
             batchId: batch,
             database: sink.database,
             table: sink.table,
-            rows,
+            // Packed (copied) here, so the processor may reuse its buffer after the reset.
+            body: p.lines.bytes(),
+            count: rows,
             createdAt: started,
             ...tel?.payloadExtras(),
           });
@@ -318,7 +320,7 @@ export class PartitionActor {
         batchJobOptions(batch),
       );
       this.deps.logger.debug?.(
-        { ...this.ids(), batchId: batch, rows: rows.length, ms: Date.now() - started },
+        { ...this.ids(), batchId: batch, rows, ms: Date.now() - started },
         `actor ${this.name}: batch ${batch} committed`,
       );
     }

@@ -76,6 +76,36 @@ describe('EntryProcessor', () => {
     expect(p.dedup?.isDuplicate((await loadHasher()).hash64('c'), T0)).toBe(false);
   });
 
+  it('dead-letters a row that does not serialize, keeps the others, leaves its key unseen', async () => {
+    // A stand-in builder: a BigInt cannot be JSON-encoded (real converters never return one).
+    const builder = {
+      build: (input: Record<string, unknown>) =>
+        input.id === 'big' ? { id: 1n } : { id: input.id },
+    } as unknown as RowBuilder;
+    const parsed = parsePipelineDefinition({
+      id: 'p',
+      source: { kafka: { brokers: ['127.0.0.1:9092'] }, topics: [{ name: 't', eventTime: 'ts' }] },
+      dedup: { key: 'id', window: '1h' },
+      sink: { clickhouse: { url: 'http://127.0.0.1:8123', table: 'x' } },
+    });
+    if (!parsed.ok) throw new Error('definition');
+    const p = new EntryProcessor(parsed.definition, builder, await loadHasher(), new Map(), '0-0');
+    const entry = (from: number, ids: string[]) => ({
+      topic: 't',
+      partition: 0,
+      generation: 1,
+      from,
+      to: from + ids.length - 1,
+      events: ids.map((id, i) => ev(from + i, id)),
+    });
+    p.apply('1-0', entry(0, ['a', 'big', 'b']), 0);
+    expect(p.rows).toEqual([{ id: 'a' }, { id: 'b' }]);
+    expect(p.rowCount).toBe(2);
+    expect(p.deadLetters.map((d) => [d.stage, d.offset])).toEqual([['transform', 1]]);
+    p.apply('2-0', entry(3, ['big']), 0);
+    expect(p.counters.duplicates).toBe(0);
+  });
+
   it('skips applied offsets, drops entries that leave a gap, never moves next back', async () => {
     const p = await processor();
     const entry = (from: number, to: number, offsets: number[]) => ({

@@ -1,8 +1,7 @@
 import {
-  ConversionError,
   type CompiledPipeline,
-  ExpressionError,
   type Hasher,
+  JsonLines,
   type MailboxEntry,
   type MailboxEvent,
   type Row,
@@ -12,6 +11,7 @@ import { DedupState } from '@sluice/pipeline/dedup';
 import type { DeadLetter } from '@sluice/redis/scripts';
 import { eventTimeMs } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
+import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
 import { JoinStage, type JoinSink } from './join-stage';
 
 /** Counters an actor owns (`written` belongs to the writer). */
@@ -46,7 +46,8 @@ export type EntryOutcome = 'applied' | 'stale' | 'gap' | 'first';
  * checkpoint the actor throws the processor away and restores a new one from Redis.
  */
 export class EntryProcessor {
-  rows: Row[] = [];
+  /** The open batch's rows, already JSONEachRow text: no row object outlives its event. */
+  readonly lines = new JsonLines();
   deadLetters: DeadLetter[] = [];
   counters = zeroCounters();
   /** Stream id of the last entry applied (or skipped). */
@@ -75,7 +76,7 @@ export class EntryProcessor {
     this.join = pipeline.join ? new JoinStage(pipeline, rowBuilder, now) : undefined;
     this.joinSink = {
       row: (row, pair) => {
-        this.rows.push(row);
+        this.lines.append(row);
         // A joined row is reported as its left event's outcome: its Kafka timestamp gives the
         // latency, its context the trace, its dedup key the find-my-event record.
         const { left } = pair;
@@ -112,13 +113,22 @@ export class EntryProcessor {
     return this.pendingSince !== undefined;
   }
 
+  get rowCount(): number {
+    return this.lines.count;
+  }
+
+  /** The open batch's rows decoded again: tests and diagnostics only, the actor sends `lines`. */
+  get rows(): Row[] {
+    return this.lines.toRows();
+  }
+
   /**
    * Time to flush: maxRows rows, or maxRows events of any outcome, so a filter that drops most
    * events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
    * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take.
    */
   isFull(maxRows: number): boolean {
-    return this.rows.length >= maxRows || this.counters.consumed >= maxRows;
+    return this.lines.count >= maxRows || this.counters.consumed >= maxRows;
   }
 
   /** Applies one stream entry under the gap rule of docs/architecture.md. */
@@ -173,7 +183,7 @@ export class EntryProcessor {
   tick(now: number): void {
     if (!this.join) return;
     this.join.tick(now, this.joinSink);
-    if (this.join.state.hasChanges || this.rows.length > 0) this.pendingSince ??= now;
+    if (this.join.state.hasChanges || this.lines.count > 0) this.pendingSince ??= now;
   }
 
   /** Everything to add to the partition's counters hash in the next checkpoint. */
@@ -183,7 +193,7 @@ export class EntryProcessor {
 
   /** After a successful checkpoint: the open batch starts empty. */
   reset(): void {
-    this.rows = [];
+    this.lines.clear();
     this.deadLetters = [];
     this.counters = zeroCounters();
     this.pendingSince = undefined;
@@ -211,30 +221,26 @@ export class EntryProcessor {
     now: number,
   ): void {
     this.counters.consumed += 1;
-    let dedupHash: bigint | undefined;
-    const dead: Dead = (stage, error, message) => {
-      this.counters.deadLettered += 1;
-      this.observer?.outcome(topic, event, 'dead-lettered', dedupHash, stage, error);
-      this.deadLetters.push({
-        stage,
-        error,
-        topic,
-        partition,
-        offset: event.offset,
-        message: message ?? safeJson(event.value),
-        at: now,
-      });
-    };
-    if (event.error !== undefined) return dead('parse', event.error, event.raw ?? '');
+    // No closure per event (it was one allocation per event): see `dead`.
+    const { error, raw } = event;
+    if (error !== undefined)
+      return this.dead({ topic, partition, event, now }, 'parse', error, raw ?? '');
     const source = this.pipeline.sources.get(topic);
-    if (source === undefined)
-      return dead('parse', `topic ${topic} is not a source of this pipeline`);
+    if (source === undefined) {
+      const reason = `topic ${topic} is not a source of this pipeline`;
+      return this.dead({ topic, partition, event, now }, 'parse', reason);
+    }
     const value = event.value;
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      return dead('parse', 'the message is not a JSON object', event.raw ?? safeJson(value));
+      const reason = 'the message is not a JSON object';
+      return this.dead({ topic, partition, event, now }, 'parse', reason, raw ?? safeJson(value));
     }
     const input = value as Record<string, unknown>;
-    if (this.join) return this.processJoined(topic, partition, tp, event, input, dead, now);
+    if (this.join) {
+      const dead: Dead = (stage, error, message) =>
+        this.dead({ topic, partition, event, now }, stage, error, message);
+      return this.processJoined(topic, partition, tp, event, input, dead, now);
+    }
 
     if (this.pipeline.filter) {
       try {
@@ -244,11 +250,12 @@ export class EntryProcessor {
           return;
         }
       } catch (err) {
-        dedupHash = this.observedKey(topic, input);
-        return dead('filter', errorText(err));
+        const key = this.observedKey(topic, input);
+        return this.dead({ topic, partition, event, now, keyHash: key }, 'filter', errorText(err));
       }
     }
 
+    let dedupHash: bigint | undefined;
     let dedupTime = 0;
     if (source.dedup && this.dedup) {
       try {
@@ -258,7 +265,11 @@ export class EntryProcessor {
           ? eventTimeMs(source.eventTime.evaluate(input))
           : event.timestamp;
       } catch (err) {
-        return dead('dedup', errorText(err));
+        return this.dead(
+          { topic, partition, event, now, keyHash: dedupHash },
+          'dedup',
+          errorText(err),
+        );
       }
       if (this.dedup.isDuplicate(dedupHash, dedupTime, source.dedup.windowMs)) {
         this.counters.duplicates += 1;
@@ -267,23 +278,34 @@ export class EntryProcessor {
       }
     }
 
-    let row: Row;
     try {
-      const values = this.pipeline.columns.map((c, i) => {
-        try {
-          return c.expression.evaluate(input);
-        } catch (err) {
-          throw new ConversionError(this.transformColumns[i] ?? c.column, errorText(err));
-        }
-      });
-      row = this.rowBuilder.build(input, values);
+      const values = transformValues(this.pipeline, this.transformColumns, input);
+      // Encoded now (append changes nothing when the row does not serialize): the event is
+      // dead-lettered here instead of failing the whole batch at the flush.
+      this.lines.append(this.rowBuilder.build(input, values));
     } catch (err) {
-      return dead('transform', errorText(err));
+      const at = { topic, partition, event, now, keyHash: dedupHash };
+      return this.dead(at, 'transform', errorText(err));
     }
     // Marked seen only once the row exists: a key in the dedup state always has a written row.
     if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime, tp, now);
-    this.rows.push(row);
     this.observer?.outcome(topic, event, 'written', dedupHash);
+  }
+
+  /** Only a refused event builds its `at` object: the accepted path allocates nothing here. */
+  private dead(at: DeadAt, stage: string, error: string, message?: string): void {
+    const { topic, partition, event, now } = at;
+    this.counters.deadLettered += 1;
+    this.observer?.outcome(topic, event, 'dead-lettered', at.keyHash, stage, error);
+    this.deadLetters.push({
+      stage,
+      error,
+      topic,
+      partition,
+      offset: event.offset,
+      message: message ?? safeJson(event.value),
+      at: now,
+    });
   }
 
   /** The dedup key hash of an event the pipeline stops before dedup, for find-my-event only. */
@@ -347,17 +369,3 @@ export class EntryProcessor {
 }
 
 type Dead = (stage: string, error: string, message?: string) => void;
-
-function errorText(err: unknown): string {
-  if (err instanceof ExpressionError || err instanceof ConversionError) return err.message;
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}

@@ -26,6 +26,15 @@ describe('decodeOutboxBatch', () => {
     expect(batchRows(batch)).toEqual(entry.rows);
   });
 
+  it('reads the rows the owner encoded as they were built: the text as binary, as a Buffer', () => {
+    const { rows, ...meta } = entry;
+    const body = Buffer.from(expected.body);
+    const batch = decodeOutboxBatch(encodeOutboxBatch({ ...meta, body, count: 2 }), job);
+    expect(batch).toEqual({ ...expected, body });
+    expect(Buffer.isBuffer(batch.body)).toBe(true);
+    expect(batchRows(batch)).toEqual(rows);
+  });
+
   it('reads entries of the earlier shape, rows packed as objects', () => {
     expect(decodeOutboxBatch(pack(entry), job)).toEqual(expected);
   });

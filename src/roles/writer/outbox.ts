@@ -14,7 +14,8 @@ export interface DecodedBatch {
   batchId?: string;
   database: string;
   table: string;
-  body: string;
+  /** UTF-8 bytes as the owner stores them now, a string in entries of earlier versions. */
+  body: string | Buffer;
   count: number;
   /** W3C context of the owner's batch span, when the batch was traced. */
   traceparent?: string;
@@ -25,6 +26,7 @@ export interface DecodedBatch {
 /** The rows of a batch as objects; only dead-lettering needs them. */
 export function batchRows(batch: DecodedBatch): Record<string, unknown>[] {
   return batch.body
+    .toString()
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -43,10 +45,7 @@ export function decodeOutboxBatch(data: Buffer, job: BatchJob): DecodedBatch {
     typeof batch !== 'object' ||
     typeof batch.database !== 'string' ||
     typeof batch.table !== 'string' ||
-    !(
-      Array.isArray(batch.rows) ||
-      (typeof batch.body === 'string' && typeof batch.count === 'number')
-    )
+    !(Array.isArray(batch.rows) || (isBody(batch.body) && typeof batch.count === 'number'))
   ) {
     throw new MalformedBatchError(
       `outbox entry ${job.batchId} lacks database, table or rows (keys: ${
@@ -61,8 +60,10 @@ export function decodeOutboxBatch(data: Buffer, job: BatchJob): DecodedBatch {
   const { database, table, batchId } = batch;
   const traceparent = typeof batch.traceparent === 'string' ? batch.traceparent : undefined;
   const times = Array.isArray(batch.times) ? batch.times : undefined;
-  if (typeof batch.body === 'string' && typeof batch.count === 'number') {
-    return { batchId, database, table, body: batch.body, count: batch.count, traceparent, times };
+  if (isBody(batch.body) && typeof batch.count === 'number') {
+    // msgpackr hands binary out as a view of `data`: no copy of the rows.
+    const body = typeof batch.body === 'string' ? batch.body : asBuffer(batch.body);
+    return { batchId, database, table, body, count: batch.count, traceparent, times };
   }
   // An entry written before the outbox held JSONEachRow text.
   const rows = batch.rows ?? [];
@@ -84,4 +85,12 @@ export function checkBatchJob(data: unknown): BatchJob {
     throw new MalformedBatchError(`job data is not a BatchJob: ${JSON.stringify(data)}`);
   }
   return { pipeline: job.pipeline, partition: job.partition, batchId: job.batchId };
+}
+
+function isBody(body: unknown): body is string | Uint8Array {
+  return typeof body === 'string' || body instanceof Uint8Array;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }

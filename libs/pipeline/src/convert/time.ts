@@ -117,6 +117,42 @@ export function parseIso(text: string, out: IsoFields): string | undefined {
   return undefined;
 }
 
+/**
+ * `YYYY-MM-DDTHH:mm:ss.sssZ` (what `Date.prototype.toISOString` writes, the usual event time) as
+ * epoch ms: the same number as Date.parse at about half its cost, for the per-event event time.
+ * Anything else, or a field out of range, is undefined: the caller falls back to Date.parse.
+ */
+export function utcIsoMs(text: string): number | undefined {
+  if (
+    text.length !== 24 ||
+    text.charCodeAt(4) !== 45 || // -
+    text.charCodeAt(7) !== 45 ||
+    text.charCodeAt(10) !== 84 || // T
+    text.charCodeAt(13) !== 58 || // :
+    text.charCodeAt(16) !== 58 ||
+    text.charCodeAt(19) !== 46 || // .
+    text.charCodeAt(23) !== 90 // Z
+  ) {
+    return undefined;
+  }
+  const hi = two(text, 0);
+  const lo = two(text, 2);
+  const month = two(text, 5);
+  const day = two(text, 8);
+  const hour = two(text, 11);
+  const minute = two(text, 14);
+  const second = two(text, 17);
+  const centis = two(text, 20);
+  const milli = text.charCodeAt(22) - 48;
+  if (hi < 0 || lo < 0 || centis < 0 || milli < 0 || milli > 9) return undefined;
+  if (month < 1 || month > 12 || hour < 0 || hour > 23 || minute < 0 || minute > 59)
+    return undefined;
+  if (second < 0 || second > 59 || day < 1 || day > daysInMonth(hi * 100 + lo, month))
+    return undefined;
+  const days = daysFromCivil(hi * 100 + lo, month, day);
+  return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + centis * 10 + milli;
+}
+
 /** Value of the two digits at `i`, or -1. */
 function two(text: string, i: number): number {
   const a = text.charCodeAt(i) - 48;

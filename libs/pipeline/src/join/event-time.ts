@@ -1,4 +1,4 @@
-import { type Instant, epochToInstant } from '../convert/time';
+import { type Instant, epochToInstant, utcIsoMs } from '../convert/time';
 import type { ExprValue } from '../expr';
 
 /** An event-time expression gave something that is not a point in time. */
@@ -15,6 +15,8 @@ const instant: Instant = { seconds: 0, nanos: 0 };
 export function eventTimeMs(value: ExprValue): number {
   if (value instanceof Date) return value.getTime();
   if (typeof value === 'string') {
+    const fast = utcIsoMs(value);
+    if (fast !== undefined) return fast;
     const parsed = Date.parse(value);
     if (!Number.isNaN(parsed)) return parsed;
   }

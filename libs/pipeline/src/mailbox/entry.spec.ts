@@ -1,4 +1,7 @@
+import { Packr } from 'msgpackr';
 import { decodeMailboxEntry, encodeMailboxEntry, type MailboxEntry } from './entry';
+
+const packr = new Packr({ useRecords: true, moreTypes: false });
 
 describe('mailbox entry codec', () => {
   it('round-trips parsed, malformed and keyed events', () => {
@@ -9,15 +12,101 @@ describe('mailbox entry codec', () => {
       from: 100,
       to: 205,
       events: [
-        { offset: 100, timestamp: 1_700_000_000_000, value: { event_id: 'a', amount: 1.5, tags: ['x'] } },
-        { offset: 101, timestamp: 1_700_000_000_001, raw: '{"broken', error: 'Unexpected end of JSON input' },
-        { offset: 205, timestamp: 1_700_000_000_002, value: { n: null }, key: 'k', traceparent: '00-abc-def-01' },
+        {
+          offset: 100,
+          timestamp: 1_700_000_000_000,
+          value: { event_id: 'a', amount: 1.5, tags: ['x'] },
+        },
+        {
+          offset: 101,
+          timestamp: 1_700_000_000_001,
+          raw: '{"broken',
+          error: 'Unexpected end of JSON input',
+        },
+        {
+          offset: 205,
+          timestamp: 1_700_000_000_002,
+          value: { n: null },
+          key: 'k',
+          traceparent: '00-abc-def-01',
+        },
       ],
     };
     expect(decodeMailboxEntry(encodeMailboxEntry(entry))).toEqual(entry);
   });
 
-  it('rejects data that is not an entry', () => {
-    expect(() => decodeMailboxEntry(encodeMailboxEntry({} as MailboxEntry))).toThrow('malformed mailbox entry');
+  it('carries unparsed JSON events and decodes them parsed, in offset order with the others', () => {
+    const json = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8');
+    const entry: MailboxEntry = {
+      topic: 'orders',
+      partition: 1,
+      generation: 2,
+      from: 10,
+      to: 15,
+      maxTime: 5,
+      events: [
+        { offset: 10, timestamp: 1, json: json({ event_id: 'a', name: 'naïve 日本' }) },
+        {
+          offset: 11,
+          timestamp: 2,
+          raw: '{"x',
+          error: 'invalid JSON: Unexpected end of JSON input',
+        },
+        {
+          offset: 12,
+          timestamp: 3,
+          json: json({ event_id: 7, nested: { l: [1, null] } }),
+          key: 'k',
+        },
+        { offset: 13, timestamp: 4, value: { parsed: true } },
+        { offset: 15, timestamp: 5, json: json({}), traceparent: '00-abc-def-01' },
+      ],
+    };
+    const decoded = decodeMailboxEntry(encodeMailboxEntry(entry));
+    expect(decoded).toEqual({
+      ...entry,
+      events: [
+        { offset: 10, timestamp: 1, value: { event_id: 'a', name: 'naïve 日本' } },
+        entry.events[1],
+        { offset: 12, timestamp: 3, value: { event_id: 7, nested: { l: [1, null] } }, key: 'k' },
+        entry.events[3],
+        { offset: 15, timestamp: 5, value: {}, traceparent: '00-abc-def-01' },
+      ],
+    });
+  });
+
+  it('decodes a bad UTF-8 sequence in one event as that event alone would decode', () => {
+    const bad = Buffer.concat([
+      Buffer.from('{"s":"a'),
+      Buffer.from([0xe6, 0x97]),
+      Buffer.from('"}'),
+    ]);
+    const entry: MailboxEntry = {
+      ...{ topic: 't', partition: 0, generation: 1, from: 0, to: 1 },
+      events: [
+        { offset: 0, timestamp: 0, json: bad },
+        { offset: 1, timestamp: 0, json: Buffer.from('{"s":"b"}') },
+      ],
+    };
+    const events = decodeMailboxEntry(encodeMailboxEntry(entry)).events;
+    expect(events.map((e) => e.value)).toEqual([JSON.parse(bad.toString('utf8')), { s: 'b' }]);
+  });
+
+  it('rejects data that is not an entry, and versions it does not know', () => {
+    expect(() =>
+      decodeMailboxEntry(encodeMailboxEntry({ events: [] } as unknown as MailboxEntry)),
+    ).toThrow('malformed mailbox entry');
+    const future = packr.pack({ v: 3, topic: 't', partition: 0, generation: 1, from: 0, to: 0 });
+    expect(() => decodeMailboxEntry(future)).toThrow('mailbox entry version 3 is not supported');
+  });
+
+  it('writes unparsed entries without `events`, so the previous decoder refuses them', () => {
+    const entry: MailboxEntry = {
+      ...{ topic: 't', partition: 0, generation: 1, from: 0, to: 0 },
+      events: [{ offset: 0, timestamp: 0, json: Buffer.from('{}') }],
+    };
+    const wire = packr.unpack(encodeMailboxEntry(entry)) as Record<string, unknown>;
+    expect(wire.v).toBe(2);
+    expect(wire.events).toBeUndefined();
   });
 });

@@ -16,6 +16,12 @@ export interface MailboxEvent {
   key?: string;
   /** W3C trace context from the Kafka headers or started at consume time. */
   traceparent?: string;
+  /**
+   * Consumer side only: the message's bytes, already known to be one well-formed JSON object
+   * (key-scan.ts), in place of `value`. The entry carries them unparsed and the decoder parses
+   * them, so the message is parsed once, in the actor; decoded events have `value` instead.
+   */
+  json?: Uint8Array;
 }
 
 /**
@@ -50,14 +56,117 @@ export const MAILBOX_FIELD = 'e';
 // same-shaped events small; `structuredClone`-like extensions are not needed.
 const packr = new Packr({ useRecords: true, moreTypes: false });
 
+/**
+ * Version 2, written when any event carries its JSON unparsed: those events' texts as one JSON
+ * array (`[m1,m2,...]`, parsed by one JSON.parse in the actor) with their offsets, timestamps,
+ * keys and trace contexts as columns, and the other events (malformed, or parsed by the consumer)
+ * as version-1 events in `rest`. It has no `events` field, so an actor of an older version
+ * refuses it as malformed and dead-letters it visibly instead of misreading it.
+ */
+interface WireEntryV2 extends Omit<MailboxEntry, 'events'> {
+  v: 2;
+  json: Uint8Array;
+  offsets: number[];
+  timestamps: number[];
+  /** Present when any of the JSON events has one; null for those without. */
+  keys?: (string | null)[];
+  traces?: (string | null)[];
+  rest: MailboxEvent[];
+}
+
+const OPEN = 0x5b;
+const COMMA = 0x2c;
+const CLOSE = 0x5d;
+
 export function encodeMailboxEntry(entry: MailboxEntry): Buffer {
-  return packr.pack(entry);
+  if (!entry.events.some((event) => event.json !== undefined)) return packr.pack(entry);
+  const { events, ...head } = entry;
+  let length = 1;
+  for (const event of events) if (event.json !== undefined) length += event.json.length + 1;
+  // Filled in place (`[`, texts, commas, `]`): one copy per message, no chunk list to concat.
+  const json = Buffer.allocUnsafe(Math.max(2, length));
+  json[0] = OPEN;
+  let at = 1;
+  const offsets: number[] = [];
+  const timestamps: number[] = [];
+  const keys: (string | null)[] = [];
+  const traces: (string | null)[] = [];
+  let keyed = false;
+  let traced = false;
+  const rest: MailboxEvent[] = [];
+  for (const event of events) {
+    const text = event.json;
+    if (text === undefined) {
+      rest.push(event);
+      continue;
+    }
+    if (offsets.length > 0) json[at++] = COMMA;
+    json.set(text, at);
+    at += text.length;
+    offsets.push(event.offset);
+    timestamps.push(event.timestamp);
+    keys.push(event.key ?? null);
+    traces.push(event.traceparent ?? null);
+    keyed ||= event.key !== undefined;
+    traced ||= event.traceparent !== undefined;
+  }
+  json[at++] = CLOSE;
+  const wire: WireEntryV2 = {
+    ...head,
+    v: 2,
+    json: json.subarray(0, at),
+    offsets,
+    timestamps,
+    ...(keyed && { keys }),
+    ...(traced && { traces }),
+    rest,
+  };
+  return packr.pack(wire);
 }
 
 export function decodeMailboxEntry(data: Buffer): MailboxEntry {
-  const entry = packr.unpack(data) as MailboxEntry;
-  if (!entry || typeof entry.topic !== 'string' || !Array.isArray(entry.events)) {
-    throw new Error('malformed mailbox entry');
+  const wire = packr.unpack(data) as (MailboxEntry & { v?: undefined }) | WireEntryV2 | undefined;
+  if (!wire || typeof wire.topic !== 'string') throw new Error('malformed mailbox entry');
+  if (wire.v === undefined) {
+    if (!Array.isArray(wire.events)) throw new Error('malformed mailbox entry');
+    return wire;
   }
-  return entry;
+  const version: unknown = wire.v;
+  if (version !== 2) throw new Error(`mailbox entry version ${String(version)} is not supported`);
+  return decodeV2(wire);
+}
+
+function decodeV2(wire: WireEntryV2): MailboxEntry {
+  const { v, json, offsets, timestamps, keys, traces, rest, ...head } = wire;
+  const text = Buffer.from(json.buffer, json.byteOffset, json.length).toString('utf8');
+  const values = JSON.parse(text) as unknown;
+  if (
+    !Array.isArray(values) ||
+    values.length !== offsets.length ||
+    timestamps.length !== offsets.length ||
+    !Array.isArray(rest)
+  ) {
+    throw new Error(`malformed mailbox entry (version ${v})`);
+  }
+  // Both lists are in offset order; the entry's events must be too (dedup keeps the first).
+  const events: MailboxEvent[] = [];
+  let r = 0;
+  for (let i = 0; i < offsets.length; i += 1) {
+    const offset = offsets[i] as number;
+    while (r < rest.length && (rest[r] as MailboxEvent).offset < offset) {
+      events.push(rest[r] as MailboxEvent);
+      r += 1;
+    }
+    const event: MailboxEvent = { offset, timestamp: timestamps[i] as number, value: values[i] };
+    const key = keys?.[i];
+    if (key !== undefined && key !== null) event.key = key;
+    const traceparent = traces?.[i];
+    if (traceparent !== undefined && traceparent !== null) event.traceparent = traceparent;
+    events.push(event);
+  }
+  while (r < rest.length) {
+    events.push(rest[r] as MailboxEvent);
+    r += 1;
+  }
+  return { ...head, events };
 }

@@ -1,2 +1,3 @@
 export * from './entry';
 export * from './routing';
+export * from './key-scan';
