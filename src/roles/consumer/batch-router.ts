@@ -72,9 +72,10 @@ export function routeBatch(
       if (scanned !== UNSURE) {
         event = eventOf(message, offset);
         event.json = bytes;
+        // VALID: no routing key, so the position rule of mailboxOf.
         mailbox =
           scanned === VALID
-            ? partitionOfPosition(hasher, target.topic, target.partition, offset, target.partitions)
+            ? mailboxOf(undefined, offset, target, hasher)
             : hasher.partitionOf(scanned, target.partitions);
       }
     }

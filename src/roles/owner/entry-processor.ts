@@ -1,5 +1,6 @@
 import {
   type CompiledPipeline,
+  type CompiledSource,
   type Hasher,
   JsonLines,
   type MailboxEntry,
@@ -236,11 +237,7 @@ export class EntryProcessor {
       return this.dead({ topic, partition, event, now }, 'parse', reason, raw ?? safeJson(value));
     }
     const input = value as Record<string, unknown>;
-    if (this.join) {
-      const dead: Dead = (stage, error, message) =>
-        this.dead({ topic, partition, event, now }, stage, error, message);
-      return this.processJoined(topic, partition, tp, event, input, dead, now);
-    }
+    if (this.join) return this.processJoined(source, partition, tp, event, input, now);
 
     if (this.pipeline.filter) {
       try {
@@ -322,22 +319,21 @@ export class EntryProcessor {
 
   /** Join pipelines: per-source dedup, then the join; the join stage writes the pairs' rows. */
   private processJoined(
-    topic: string,
+    source: CompiledSource,
     partition: number,
     tp: string,
     event: MailboxEvent,
     input: Record<string, unknown>,
-    dead: Dead,
     now: number,
   ): void {
     const join = this.join as JoinStage;
-    const source = this.pipeline.sources.get(topic);
-    if (source === undefined) return dead('parse', `topic ${topic} is not a source`);
+    const topic = source.topic;
+    // Like process(): only a refused event builds its `at` object (no closure per event).
     let prepared;
     try {
       prepared = join.prepare(source, input, event.timestamp);
     } catch (err) {
-      return dead('join', errorText(err));
+      return this.dead({ topic, partition, event, now }, 'join', errorText(err));
     }
     let dedupHash: bigint | undefined;
     if (source.dedup && this.dedup) {
@@ -345,7 +341,7 @@ export class EntryProcessor {
         const key = source.dedup.key.key(input);
         dedupHash = this.hasher.hash64(this.perTopicDedup ? `${topic}\u0000${key}` : key);
       } catch (err) {
-        return dead('dedup', errorText(err));
+        return this.dead({ topic, partition, event, now }, 'dedup', errorText(err));
       }
       if (this.dedup.isDuplicate(dedupHash, prepared.time, source.dedup.windowMs)) {
         this.counters.duplicates += 1;
@@ -361,11 +357,9 @@ export class EntryProcessor {
       traceparent: event.traceparent,
     };
     if (!join.offer(prepared, position, input, this.joinSink)) {
-      return dead('join', join.lateReason(prepared.time));
+      return this.dead({ topic, partition, event, now }, 'join', join.lateReason(prepared.time));
     }
     // Seen only once the event is join state, checkpointed with it.
     if (dedupHash !== undefined) this.dedup?.add(dedupHash, prepared.time, tp, now);
   }
 }
-
-type Dead = (stage: string, error: string, message?: string) => void;

@@ -14,6 +14,7 @@ import {
   JoinState,
   eventTimeMs,
 } from '@sluice/pipeline/join';
+import { errorText, safeJson } from './entry-helpers';
 
 /** Where the join stage's output goes: the processor's open batch, counters and dead letters. */
 export interface JoinSink {
@@ -175,16 +176,4 @@ export class JoinStage {
 
 function iso(ms: number): string {
   return Number.isFinite(ms) ? new Date(ms).toISOString() : String(ms);
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
 }

@@ -119,7 +119,7 @@ export class JoinWatermark {
     const neverHeardIdle = now - this.startedAt >= this.idleTimeoutMs;
     const validMs = marksValidMs(this.idleTimeoutMs);
     const empties: SourceState[] = [];
-    let silentTopics = 0;
+    let anySilent = false;
     let low = Number.POSITIVE_INFINITY;
     for (const topic of this.topics) {
       const count = this.partitions.get(topic) ?? 0;
@@ -138,10 +138,10 @@ export class JoinWatermark {
       // Partitions known to exist but silent so far, or a topic not heard from at all.
       const silent = Math.max(count - heard, heard === 0 ? 1 : 0);
       if (silent > 0 && !neverHeardIdle) low = NEG;
-      if (silent > 0) silentTopics += 1;
+      if (silent > 0) anySilent = true;
     }
     if (low === Number.POSITIVE_INFINITY) return false;
-    low = Math.min(low, this.adoptLow(low, empties, silentTopics > 0, now));
+    low = Math.min(low, this.adoptLow(low, empties, anySilent, now));
     const candidate = low - this.latenessMs;
     if (candidate > this.wm) {
       this.wm = candidate;
@@ -157,12 +157,11 @@ export class JoinWatermark {
    */
   private adoptLow(low: number, empties: SourceState[], silent: boolean, now: number): number {
     if (!Number.isFinite(low)) return low;
-    let lowest = Number.POSITIVE_INFINITY;
     for (const source of empties) {
       source.maxTime = low;
       source.progressAt = now;
-      lowest = low;
     }
+    let lowest = empties.length > 0 ? low : Number.POSITIVE_INFINITY;
     if (silent) {
       this.silentFloor ??= { mark: low, since: now };
       const quietFor = now - this.silentFloor.since - this.idleTimeoutMs;

@@ -79,12 +79,17 @@ const COMMA = 0x2c;
 const CLOSE = 0x5d;
 
 export function encodeMailboxEntry(entry: MailboxEntry): Buffer {
-  if (!entry.events.some((event) => event.json !== undefined)) return packr.pack(entry);
   const { events, ...head } = entry;
   let length = 1;
-  for (const event of events) if (event.json !== undefined) length += event.json.length + 1;
+  let texts = 0;
+  for (const event of events) {
+    if (event.json === undefined) continue;
+    length += event.json.length + 1;
+    texts += 1;
+  }
+  if (texts === 0) return packr.pack(entry);
   // Filled in place (`[`, texts, commas, `]`): one copy per message, no chunk list to concat.
-  const json = Buffer.allocUnsafe(Math.max(2, length));
+  const json = Buffer.allocUnsafe(length);
   json[0] = OPEN;
   let at = 1;
   const offsets: number[] = [];
