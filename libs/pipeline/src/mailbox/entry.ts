@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { decodeV3, encodeV3, V3_MAGIC } from './entry-v3';
 
 /**
  * One Kafka message as the consumer hands it to an actor. `value` is the parsed JSON; a message
@@ -57,11 +58,9 @@ export const MAILBOX_FIELD = 'e';
 const packr = new Packr({ useRecords: true, moreTypes: false });
 
 /**
- * Version 2, written when any event carries its JSON unparsed: those events' texts as one JSON
- * array (`[m1,m2,...]`, parsed by one JSON.parse in the actor) with their offsets, timestamps,
- * keys and trace contexts as columns, and the other events (malformed, or parsed by the consumer)
- * as version-1 events in `rest`. It has no `events` field, so an actor of an older version
- * refuses it as malformed and dead-letters it visibly instead of misreading it.
+ * Version 2 (read only; version 3 replaced it): the JSON events' texts as one JSON array with
+ * their offsets, timestamps, keys and trace contexts as msgpack columns, the other events as
+ * version-1 events in `rest`. It has no `events` field, so an older actor refused it visibly.
  */
 interface WireEntryV2 extends Omit<MailboxEntry, 'events'> {
   v: 2;
@@ -74,62 +73,26 @@ interface WireEntryV2 extends Omit<MailboxEntry, 'events'> {
   rest: MailboxEvent[];
 }
 
-const OPEN = 0x5b;
-const COMMA = 0x2c;
-const CLOSE = 0x5d;
-
+/**
+ * Version 1 (msgpack records) when no event carries its JSON unparsed (join sources, or nothing
+ * the key scan was sure of, or no event at all); otherwise version 3 (entry-v3.ts).
+ */
 export function encodeMailboxEntry(entry: MailboxEntry): Buffer {
-  const { events, ...head } = entry;
-  let length = 1;
+  let bytes = 0;
   let texts = 0;
-  for (const event of events) {
+  for (const event of entry.events) {
     if (event.json === undefined) continue;
-    length += event.json.length + 1;
+    bytes += event.json.length;
     texts += 1;
   }
-  if (texts === 0) return packr.pack(entry);
-  // Filled in place (`[`, texts, commas, `]`): one copy per message, no chunk list to concat.
-  const json = Buffer.allocUnsafe(length);
-  json[0] = OPEN;
-  let at = 1;
-  const offsets: number[] = [];
-  const timestamps: number[] = [];
-  const keys: (string | null)[] = [];
-  const traces: (string | null)[] = [];
-  let keyed = false;
-  let traced = false;
-  const rest: MailboxEvent[] = [];
-  for (const event of events) {
-    const text = event.json;
-    if (text === undefined) {
-      rest.push(event);
-      continue;
-    }
-    if (offsets.length > 0) json[at++] = COMMA;
-    json.set(text, at);
-    at += text.length;
-    offsets.push(event.offset);
-    timestamps.push(event.timestamp);
-    keys.push(event.key ?? null);
-    traces.push(event.traceparent ?? null);
-    keyed ||= event.key !== undefined;
-    traced ||= event.traceparent !== undefined;
-  }
-  json[at++] = CLOSE;
-  const wire: WireEntryV2 = {
-    ...head,
-    v: 2,
-    json: json.subarray(0, at),
-    offsets,
-    timestamps,
-    ...(keyed && { keys }),
-    ...(traced && { traces }),
-    rest,
-  };
-  return packr.pack(wire);
+  return texts === 0 ? packr.pack(entry) : encodeV3(entry, texts, bytes);
 }
 
 export function decodeMailboxEntry(data: Buffer): MailboxEntry {
+  if (data[0] === V3_MAGIC) {
+    if (data[1] !== 3) throw new Error(`mailbox entry version ${String(data[1])} is not supported`);
+    return decodeV3(data);
+  }
   const wire = packr.unpack(data) as (MailboxEntry & { v?: undefined }) | WireEntryV2 | undefined;
   if (!wire || typeof wire.topic !== 'string') throw new Error('malformed mailbox entry');
   if (wire.v === undefined) {

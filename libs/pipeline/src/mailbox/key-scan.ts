@@ -21,7 +21,7 @@ export function scanJsonObject(bytes: Uint8Array, field: Uint8Array | undefined)
   i = ws(bytes, i + 1, end);
   // A top-level key must not hide the field behind an escape; a non-ASCII byte cannot decode to
   // an ASCII field's name (a bad sequence becomes U+FFFD and never takes an ASCII byte with it).
-  const keyLimit = field === undefined ? -1 : isAscii(field) ? 0x100 : 0x80;
+  const keyLimit = field === undefined ? -1 : field === asciiField || isAscii(field) ? 0x100 : 0x80;
   let found: string | undefined;
   if (i < end && bytes[i] === CLOSE_OBJECT) {
     i += 1;
@@ -82,8 +82,12 @@ const open = new Uint8Array(MAX_DEPTH);
 /** Where keyValue stopped (it returns the key text). */
 let keyEnd = 0;
 
+/** The last field found to be ASCII: callers pass one field object per source. */
+let asciiField: Uint8Array | undefined;
+
 function isAscii(word: Uint8Array): boolean {
   for (const c of word) if (c >= 0x80) return false;
+  asciiField = word;
   return true;
 }
 
