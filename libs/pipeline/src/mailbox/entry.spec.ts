@@ -100,6 +100,27 @@ describe('mailbox entry codec', () => {
     expect(() => decodeMailboxEntry(future)).toThrow('mailbox entry version 3 is not supported');
   });
 
+  it('writes version 2 when asked (upgrades from owners that do not read 3), and reads it back', () => {
+    const entry: MailboxEntry = {
+      ...{ topic: 't', partition: 0, generation: 1, from: 0, to: 2 },
+      events: [
+        { offset: 0, timestamp: 5, json: Buffer.from('{"a":1}'), key: 'k' },
+        { offset: 1, timestamp: 5, raw: 'x', error: 'invalid JSON' },
+        { offset: 2, timestamp: 6, json: Buffer.from('{}') },
+      ],
+    };
+    const data = encodeMailboxEntry(entry, 2);
+    const wire = packr.unpack(data) as Record<string, unknown>;
+    expect([wire.v, wire.events]).toEqual([2, undefined]);
+    expect(decodeMailboxEntry(data)).toEqual(decodeMailboxEntry(encodeMailboxEntry(entry)));
+    expect(decodeMailboxEntry(data).events[0]).toEqual({
+      offset: 0,
+      timestamp: 5,
+      value: { a: 1 },
+      key: 'k',
+    });
+  });
+
   it('still reads version 2 entries (written by the previous consumer)', () => {
     const json = Buffer.from('[{"event_id":"a"},{"n":2}]');
     const wire = {

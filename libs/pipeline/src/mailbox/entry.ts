@@ -58,9 +58,10 @@ export const MAILBOX_FIELD = 'e';
 const packr = new Packr({ useRecords: true, moreTypes: false });
 
 /**
- * Version 2 (read only; version 3 replaced it): the JSON events' texts as one JSON array with
- * their offsets, timestamps, keys and trace contexts as msgpack columns, the other events as
- * version-1 events in `rest`. It has no `events` field, so an older actor refused it visibly.
+ * Version 2 (version 3 replaced it; written only when asked, during an upgrade from owners that
+ * do not read version 3): the JSON events' texts as one JSON array with their offsets,
+ * timestamps, keys and trace contexts as msgpack columns, the other events as version-1 events in
+ * `rest`. It has no `events` field, so an older actor refused it visibly.
  */
 interface WireEntryV2 extends Omit<MailboxEntry, 'events'> {
   v: 2;
@@ -73,11 +74,14 @@ interface WireEntryV2 extends Omit<MailboxEntry, 'events'> {
   rest: MailboxEvent[];
 }
 
+/** The versions a consumer may write for unparsed events (MAILBOX_ENTRY_VERSION). */
+export type UnparsedEntryVersion = 2 | 3;
+
 /**
  * Version 1 (msgpack records) when no event carries its JSON unparsed (join sources, or nothing
- * the key scan was sure of, or no event at all); otherwise version 3 (entry-v3.ts).
+ * the key scan was sure of, or no event at all); otherwise `version` (entry-v3.ts by default).
  */
-export function encodeMailboxEntry(entry: MailboxEntry): Buffer {
+export function encodeMailboxEntry(entry: MailboxEntry, version: UnparsedEntryVersion = 3): Buffer {
   let bytes = 0;
   let texts = 0;
   for (const event of entry.events) {
@@ -85,7 +89,57 @@ export function encodeMailboxEntry(entry: MailboxEntry): Buffer {
     bytes += event.json.length;
     texts += 1;
   }
-  return texts === 0 ? packr.pack(entry) : encodeV3(entry, texts, bytes);
+  if (texts === 0) return packr.pack(entry);
+  return version === 3 ? encodeV3(entry, texts, bytes) : encodeV2(entry);
+}
+
+const OPEN = 0x5b;
+const COMMA = 0x2c;
+const CLOSE = 0x5d;
+
+function encodeV2(entry: MailboxEntry): Buffer {
+  const { events, ...head } = entry;
+  let length = 1;
+  for (const event of events) if (event.json !== undefined) length += event.json.length + 1;
+  // Filled in place (`[`, texts, commas, `]`): one copy per message, no chunk list to concat.
+  const json = Buffer.allocUnsafe(length);
+  json[0] = OPEN;
+  let at = 1;
+  const offsets: number[] = [];
+  const timestamps: number[] = [];
+  const keys: (string | null)[] = [];
+  const traces: (string | null)[] = [];
+  let keyed = false;
+  let traced = false;
+  const rest: MailboxEvent[] = [];
+  for (const event of events) {
+    const text = event.json;
+    if (text === undefined) {
+      rest.push(event);
+      continue;
+    }
+    if (offsets.length > 0) json[at++] = COMMA;
+    json.set(text, at);
+    at += text.length;
+    offsets.push(event.offset);
+    timestamps.push(event.timestamp);
+    keys.push(event.key ?? null);
+    traces.push(event.traceparent ?? null);
+    keyed ||= event.key !== undefined;
+    traced ||= event.traceparent !== undefined;
+  }
+  json[at++] = CLOSE;
+  const wire: WireEntryV2 = {
+    ...head,
+    v: 2,
+    json: json.subarray(0, at),
+    offsets,
+    timestamps,
+    ...(keyed && { keys }),
+    ...(traced && { traces }),
+    rest,
+  };
+  return packr.pack(wire);
 }
 
 export function decodeMailboxEntry(data: Buffer): MailboxEntry {
