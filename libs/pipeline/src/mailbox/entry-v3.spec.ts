@@ -104,6 +104,22 @@ describe('mailbox entry version 3', () => {
     expect(decodeMailboxEntry(encodeMailboxEntry(entry))).toEqual(decodedForm(entry));
   });
 
+  it('falls back to version 2 for header values its fixed fields cannot hold', () => {
+    const json = Buffer.from('{"a":1}');
+    const head = { topic: 't', partition: 0, generation: 1, from: 0, to: 0 };
+    for (const odd of [
+      { generation: 2 ** 31 },
+      { partition: -1 },
+      { partitions: 1.5 },
+      { topic: 'x'.repeat(20_000) },
+    ]) {
+      const entry: MailboxEntry = { ...head, ...odd, events: [{ offset: 0, timestamp: 0, json }] };
+      const data = encodeMailboxEntry(entry);
+      expect((packr.unpack(data) as { v: number }).v).toBe(2);
+      expect(decodeMailboxEntry(data)).toEqual(decodedForm(entry));
+    }
+  });
+
   it('costs a few bytes per event beyond the JSON on a steady stream', () => {
     const text = Buffer.from(
       JSON.stringify({ event_id: 'bench-000000001', padding: 'x'.repeat(100) }),

@@ -90,7 +90,17 @@ export function encodeMailboxEntry(entry: MailboxEntry, version: UnparsedEntryVe
     texts += 1;
   }
   if (texts === 0) return packr.pack(entry);
-  return version === 3 ? encodeV3(entry, texts, bytes) : encodeV2(entry);
+  return version === 3 && fitsV3(entry) ? encodeV3(entry, texts, bytes) : encodeV2(entry);
+}
+
+/** Version 3's fixed-width header fields; anything else (never seen from Kafka) goes as v2. */
+function fitsV3({ generation, partition, partitions, topic }: MailboxEntry): boolean {
+  return (
+    generation === (generation | 0) &&
+    partition === partition >>> 0 &&
+    (partitions === undefined || partitions === partitions >>> 0) &&
+    topic.length <= 0x3fff
+  );
 }
 
 const OPEN = 0x5b;
