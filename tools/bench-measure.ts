@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
 
 const TICKS_PER_SECOND = 100;
 
@@ -156,4 +157,90 @@ export async function latencyQuantiles(
     maxMs: Number(row?.mx ?? 0),
     rows: Number(row?.n ?? 0),
   };
+}
+
+/** One Redis command's share of a run: the delta of its `INFO commandstats` line. */
+export interface RedisCommandCost {
+  command: string;
+  calls: number;
+  usec: number;
+}
+
+/** Per-command totals from `INFO commandstats` (cmdstat_<name>:calls=..,usec=..,...). */
+export function parseCommandStats(info: string): Map<string, { calls: number; usec: number }> {
+  const stats = new Map<string, { calls: number; usec: number }>();
+  for (const match of info.matchAll(/^cmdstat_(\S+?):calls=(\d+),usec=(\d+)/gm)) {
+    stats.set(match[1] as string, { calls: Number(match[2]), usec: Number(match[3]) });
+  }
+  return stats;
+}
+
+/**
+ * Redis's own time per command over a system's run, from `INFO commandstats` before and after,
+ * most expensive first. The script commands (evalsha) include the commands the script calls,
+ * and those are counted under their own names too: the lines overlap, do not add them up.
+ */
+export class RedisCommandSampler {
+  private before = new Map<string, { calls: number; usec: number }>();
+
+  constructor(private readonly url: string) {}
+
+  async start(): Promise<void> {
+    this.before = await this.read();
+  }
+
+  async stop(): Promise<RedisCommandCost[]> {
+    const after = await this.read();
+    const costs: RedisCommandCost[] = [];
+    for (const [command, { calls, usec }] of after) {
+      const was = this.before.get(command) ?? { calls: 0, usec: 0 };
+      if (calls > was.calls)
+        costs.push({ command, calls: calls - was.calls, usec: usec - was.usec });
+    }
+    return costs.sort((a, b) => b.usec - a.usec);
+  }
+
+  private async read(): Promise<Map<string, { calls: number; usec: number }>> {
+    const redis = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    try {
+      await redis.connect();
+      return parseCommandStats(await redis.info('commandstats'));
+    } finally {
+      redis.disconnect();
+    }
+  }
+}
+
+/** `evalsha 2.10 s/3.2k, hset 1.40 s/1.6k, ...`: the top commands of a run on one line. */
+export function formatCommandCosts(costs: readonly RedisCommandCost[], top = 6): string {
+  const count = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n));
+  return costs
+    .slice(0, top)
+    .map((c) => `${c.command} ${(c.usec / 1e6).toFixed(2)} s/${count(c.calls)}`)
+    .join(', ');
+}
+
+/** MEMORY USAGE summed over the keys matching `pattern`, and how many there were. */
+export async function redisKeysMemory(
+  url: string,
+  pattern: string,
+): Promise<{ keys: number; bytes: number }> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    let keys = 0;
+    let bytes = 0;
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      for (const key of found) {
+        keys += 1;
+        bytes += Number(await redis.memory('USAGE', key, 'SAMPLES', '0'));
+      }
+    } while (cursor !== '0');
+    return { keys, bytes };
+  } finally {
+    redis.disconnect();
+  }
 }

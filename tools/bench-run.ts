@@ -9,6 +9,9 @@ import {
   cpuSeconds,
   latencyQuantiles,
   ProcessSampler,
+  type RedisCommandCost,
+  RedisCommandSampler,
+  redisKeysMemory,
   statusBytes,
   rowCount,
   tableSummary,
@@ -58,6 +61,10 @@ export interface ThroughputResult extends Usage {
   /** CPU seconds of each own process, in launch order (split Sluice: consumer, owner+writer):
    * which one saturates first. */
   processCpuSeconds: number[];
+  /** Redis time per command over the run (INFO commandstats delta), most expensive first. */
+  redisCommands: RedisCommandCost[];
+  /** MEMORY USAGE of the find-my-event index keys after the run (Sluice only). */
+  redisIndex?: { keys: number; bytes: number; bytesPerEvent: number };
   extras: SluiceExtras;
 }
 
@@ -140,15 +147,24 @@ export async function throughputRun(
   const each = ownPids(name, system, stack).map((pid) => new ProcessSampler(() => [pid]));
   const clickhouse = new ProcessSampler(() => [stack.clickhouse]);
   const redis = new ProcessSampler(() => [stack.redis]);
+  const commands = new RedisCommandSampler(ctx.env.REDIS_URL);
+  let redisCommands: RedisCommandCost[] = [];
+  let redisIndex: ThroughputResult['redisIndex'];
   let error: string | undefined;
   let extras: SluiceExtras = {};
   const began = Date.now();
   try {
+    await commands.start();
     for (const sampler of [own, ...each, clickhouse, redis]) sampler.start();
     await system.begin();
     await waitForRows(ctx, expectedRows, timeoutMs, onPoll);
     for (const sampler of [own, ...each, clickhouse, redis]) sampler.stop();
+    redisCommands = await commands.stop();
     extras = await system.extras();
+    if (DEDUPS[name]) {
+      const index = await redisKeysMemory(ctx.env.REDIS_URL, `{sl:${ctx.id}:*}:events:*`);
+      redisIndex = { ...index, bytesPerEvent: index.bytes / expected.messages };
+    }
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
   } finally {
@@ -183,6 +199,8 @@ export async function throughputRun(
     clickhouseCpuSeconds: clickhouse.cpuSeconds,
     redisCpuSeconds: redis.cpuSeconds,
     peakRssMb: mb(own.peakRss),
+    redisCommands,
+    redisIndex,
     extras,
   };
 }
