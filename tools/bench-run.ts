@@ -162,7 +162,7 @@ export async function throughputRun(
     redisCommands = await commands.stop();
     extras = await system.extras();
     if (DEDUPS[name]) {
-      const index = await redisKeysMemory(ctx.env.REDIS_URL, `{sl:${ctx.id}:*}:events:*`);
+      const index = await redisKeysMemory(ctx.env.REDIS_URL, `{sl:${ctx.id}:*}:ev*`);
       redisIndex = { ...index, bytesPerEvent: index.bytes / expected.messages };
     }
   } catch (err) {

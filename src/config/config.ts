@@ -26,7 +26,7 @@ export interface SluiceConfig {
   otlpEndpoint: string | undefined;
   traceBatchMaxLinks: number;
   eventIndexRetentionMs: number;
-  eventIndexMaxRecords: number;
+  eventIndexMaxBytes: number;
   /** True when the server addresses came from the embedded local stack. */
   embeddedStack: boolean;
 }
@@ -127,7 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     otlpEndpoint: data.OTEL_EXPORTER_OTLP_ENDPOINT,
     traceBatchMaxLinks: data.TRACE_BATCH_MAX_LINKS,
     eventIndexRetentionMs: data.EVENT_INDEX_RETENTION_MS,
-    eventIndexMaxRecords: data.EVENT_INDEX_MAX_RECORDS,
+    eventIndexMaxBytes: data.EVENT_INDEX_MAX_BYTES,
     embeddedStack,
   };
 }
