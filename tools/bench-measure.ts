@@ -172,6 +172,10 @@ export function parseCommandStats(info: string): Map<string, { calls: number; us
   for (const match of info.matchAll(/^cmdstat_(\S+?):calls=(\d+),usec=(\d+)/gm)) {
     stats.set(match[1] as string, { calls: Number(match[2]), usec: Number(match[3]) });
   }
+  // Bytes read from and written to clients (replies, no AOF): the work no command line shows.
+  for (const match of info.matchAll(/^total_net_(input|output)_bytes:(\d+)/gm)) {
+    stats.set(`net_${match[1]}_bytes`, { calls: Number(match[2]), usec: 0 });
+  }
   return stats;
 }
 
@@ -197,6 +201,7 @@ export class RedisCommandSampler {
       if (calls > was.calls)
         costs.push({ command, calls: calls - was.calls, usec: usec - was.usec });
     }
+    // net_input_bytes / net_output_bytes carry their byte count as `calls`, and sort last.
     return costs.sort((a, b) => b.usec - a.usec);
   }
 
@@ -204,20 +209,23 @@ export class RedisCommandSampler {
     const redis = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     try {
       await redis.connect();
-      return parseCommandStats(await redis.info('commandstats'));
+      return parseCommandStats(`${await redis.info('commandstats')}\n${await redis.info('stats')}`);
     } finally {
       redis.disconnect();
     }
   }
 }
 
-/** `evalsha 2.10 s/3.2k, hset 1.40 s/1.6k, ...`: the top commands of a run on one line. */
+/** `evalsha 2.10 s/3.2k, hset 1.40 s/1.6k, ..., in 95 MB, out 101 MB`: one terminal line. */
 export function formatCommandCosts(costs: readonly RedisCommandCost[], top = 6): string {
   const count = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n));
-  return costs
-    .slice(0, top)
-    .map((c) => `${c.command} ${(c.usec / 1e6).toFixed(2)} s/${count(c.calls)}`)
-    .join(', ');
+  const net = (name: string) =>
+    `${((costs.find((c) => c.command === `net_${name}_bytes`)?.calls ?? 0) / 1e6).toFixed(0)} MB`;
+  const commands = costs.filter((c) => !c.command.startsWith('net_')).slice(0, top);
+  return [
+    ...commands.map((c) => `${c.command} ${(c.usec / 1e6).toFixed(2)} s/${count(c.calls)}`),
+    `in ${net('input')}, out ${net('output')}`,
+  ].join(', ');
 }
 
 /** MEMORY USAGE summed over the keys matching `pattern`, and how many there were. */
