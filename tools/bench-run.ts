@@ -8,6 +8,7 @@ import { EventSource, produceAtRate } from './bench-data';
 import {
   cpuSeconds,
   latencyQuantiles,
+  cpuSplit,
   ProcessSampler,
   type RedisCommandCost,
   RedisCommandSampler,
@@ -63,6 +64,8 @@ export interface ThroughputResult extends Usage {
   processCpuSeconds: number[];
   /** Redis time per command over the run (INFO commandstats delta), most expensive first. */
   redisCommands: RedisCommandCost[];
+  /** Redis's CPU split: user (commands, parsing) and system (socket and AOF syscalls). */
+  redisCpuSplit: { user: number; system: number };
   /** MEMORY USAGE of the find-my-event index keys after the run (Sluice only). */
   redisIndex?: { keys: number; bytes: number; bytesPerEvent: number };
   extras: SluiceExtras;
@@ -150,6 +153,8 @@ export async function throughputRun(
   const commands = new RedisCommandSampler(ctx.env.REDIS_URL);
   let redisCommands: RedisCommandCost[] = [];
   let redisIndex: ThroughputResult['redisIndex'];
+  const redisBefore = cpuSplit(stack.redis);
+  let redisCpuSplit = { user: 0, system: 0 };
   let error: string | undefined;
   let extras: SluiceExtras = {};
   const began = Date.now();
@@ -160,6 +165,11 @@ export async function throughputRun(
     await waitForRows(ctx, expectedRows, timeoutMs, onPoll);
     for (const sampler of [own, ...each, clickhouse, redis]) sampler.stop();
     redisCommands = await commands.stop();
+    const redisAfter = cpuSplit(stack.redis);
+    redisCpuSplit = {
+      user: redisAfter.user - redisBefore.user,
+      system: redisAfter.system - redisBefore.system,
+    };
     extras = await system.extras();
     if (DEDUPS[name]) {
       const index = await redisKeysMemory(ctx.env.REDIS_URL, `{sl:${ctx.id}:*}:ev*`);
@@ -200,6 +210,7 @@ export async function throughputRun(
     redisCpuSeconds: redis.cpuSeconds,
     peakRssMb: mb(own.peakRss),
     redisCommands,
+    redisCpuSplit,
     redisIndex,
     extras,
   };

@@ -168,7 +168,7 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
       );
       const index = result.redisIndex;
       out(
-        `  Redis ${result.redisCpuSeconds.toFixed(2)} s CPU: ${formatCommandCosts(result.redisCommands)}${index ? `; index ${index.keys} keys, ${index.bytesPerEvent.toFixed(1)} B/event` : ''}`,
+        `  Redis ${result.redisCpuSeconds.toFixed(2)} s CPU (user ${result.redisCpuSplit.user.toFixed(2)}, system ${result.redisCpuSplit.system.toFixed(2)}): ${formatCommandCosts(result.redisCommands)}${index ? `; index ${index.keys} keys, ${index.bytesPerEvent.toFixed(1)} B/event` : ''}`,
       );
     }
 
