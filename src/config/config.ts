@@ -62,6 +62,12 @@ const REQUIRED_KEY: Record<Dependency, (typeof SERVER_KEYS)[number]> = {
   clickhouse: 'CLICKHOUSE_URL',
 };
 
+/** Keys that were replaced: set, they fail the start with a pointer to what replaced them. */
+const REMOVED_KEYS: Record<string, string> = {
+  EVENT_INDEX_MAX_RECORDS:
+    'removed: the find-my-event index cap is now in bytes per bucket and partition, set EVENT_INDEX_MAX_BYTES instead',
+};
+
 /**
  * Validates the environment and returns the configuration, or throws ConfigError listing every
  * bad key. Which server URLs are required depends on the roles: a writer-only process needs no
@@ -74,6 +80,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     for (const issue of parsed.error.issues) {
       problems.push({ key: issue.path.join('.') || '(env)', message: issue.message });
     }
+  }
+  for (const [key, message] of Object.entries(REMOVED_KEYS)) {
+    if (env[key] !== undefined) problems.push({ key, message });
   }
   const roleProblem = problems.some((p) => p.key === 'ROLES');
   if (parsed.success || !roleProblem) {
