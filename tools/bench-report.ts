@@ -2,7 +2,8 @@
  * Bench output: the terminal table, and hand-written SVG charts (bars for the comparison, lines
  * for the sustained run). Pure string building; the caller writes the files.
  */
-import type { LatencyResult, SustainedResult, ThroughputResult } from './bench-run';
+import type { LatencyResult, SustainedResult } from './bench-rate';
+import type { ThroughputResult } from './bench-run';
 import { SYSTEM_LABELS, type SystemName } from './bench-systems';
 
 export interface Ratios {

@@ -19,15 +19,8 @@ import { createTopic, stackDown, stackStatus, stackUp, type StackEnv } from '@sl
 import { connectProducer, EventSource, produceAll } from './bench-data';
 import { currentLoad, type Load } from './bench-measure';
 import { comparisonSvg, comparisonTable, ratios, sustainedSvg, targets } from './bench-report';
-import {
-  latencyRun,
-  sustainedRun,
-  throughputRun,
-  type LatencyResult,
-  type StackPids,
-  type SustainedResult,
-  type ThroughputResult,
-} from './bench-run';
+import { latencyRun, sustainedRun, type LatencyResult, type SustainedResult } from './bench-rate';
+import { throughputRun, type StackPids, type ThroughputResult } from './bench-run';
 import { SYSTEM_NAMES, type SystemContext, type SystemName, type Tuning } from './bench-systems';
 
 const REPO = join(__dirname, '..', '..');
