@@ -3,15 +3,7 @@
  * (bench-rate.ts has the fixed-rate phases). Each phase gets its own table and a freshly launched
  * system, and stops what it launched whatever happens.
  */
-import {
-  cpuSeconds,
-  latencyQuantiles,
-  ProcessSampler,
-  statusBytes,
-  rowCount,
-  tableSummary,
-  type TableSummary,
-} from './bench-measure';
+import { ProcessSampler, rowCount, tableSummary, type TableSummary } from './bench-measure';
 import {
   DEDUPS,
   launch,
