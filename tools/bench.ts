@@ -19,6 +19,7 @@ import { createTopic, stackDown, stackStatus, stackUp, type StackEnv } from '@sl
 import { connectProducer, EventSource, produceAll } from './bench-data';
 import { currentLoad, type Load } from './bench-measure';
 import { comparisonSvg, comparisonTable, ratios, sustainedSvg, targets } from './bench-report';
+import { medianResults, repeatLines, summarize, type RepeatSummary } from './bench-repeat';
 import { latencyRun, sustainedRun, type LatencyResult, type SustainedResult } from './bench-rate';
 import { throughputRun, type StackPids, type ThroughputResult } from './bench-run';
 import { SYSTEM_NAMES, type SystemContext, type SystemName, type Tuning } from './bench-systems';
@@ -49,6 +50,7 @@ const { values: flags } = parseArgs({
     'keep-stack': { type: 'boolean', default: false },
     'timeout-s': { type: 'string', default: '900' },
     out: { type: 'string' },
+    repeat: { type: 'string', default: '1' },
   },
 });
 
@@ -148,18 +150,24 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
     );
     const expected = { messages: source.produced, unique: source.unique };
 
-    const throughput: ThroughputResult[] = [];
-    for (const system of latencyOnly ? [] : systems) {
-      out(`Throughput: ${system}`);
-      const ctx = context(run, system, 'tp', topic);
-      const result = await throughputRun(system, ctx, run.stack, expected, timeoutMs, (rows) =>
-        progress(`${rows.toLocaleString()} rows`),
-      );
-      throughput.push(result);
-      out(
-        `\n  ${result.eventsPerSec.toLocaleString()} events/s over ${result.spanSeconds.toFixed(1)} s, ${result.rows.toLocaleString()} rows, CPU s ${result.cpuSeconds.toFixed(2)} (per process ${result.processCpuSeconds.join(' | ')})${result.error ? `, ERROR ${result.error}` : ''}`,
-      );
+    // --repeat N: every system N times, alternated; the table and ratios use the medians.
+    const repeat = Math.max(1, Math.floor(num('repeat')));
+    const runs: ThroughputResult[] = [];
+    for (let round = 1; round <= (latencyOnly ? 0 : repeat); round++) {
+      for (const system of systems) {
+        out(`Throughput: ${system}${repeat > 1 ? ` (run ${round} of ${repeat})` : ''}`);
+        const ctx = context(run, system, repeat > 1 ? `tp${round}` : 'tp', topic);
+        const result = await throughputRun(system, ctx, run.stack, expected, timeoutMs, (rows) =>
+          progress(`${rows.toLocaleString()} rows`),
+        );
+        runs.push(result);
+        out(
+          `\n  ${result.eventsPerSec.toLocaleString()} events/s over ${result.spanSeconds.toFixed(1)} s, ${result.rows.toLocaleString()} rows, CPU s ${result.cpuSeconds.toFixed(2)} (per process ${result.processCpuSeconds.join(' | ')}), Redis ${result.redisCpuSeconds.toFixed(2)}, CH ${result.clickhouseCpuSeconds.toFixed(2)}; load ${currentLoad().loadavg1.toFixed(2)}${result.error ? `, ERROR ${result.error}` : ''}`,
+        );
+      }
     }
+    const repeats: RepeatSummary[] = repeat > 1 ? summarize(runs, systems) : [];
+    const throughput = repeat > 1 ? medianResults(runs, systems) : runs;
 
     const sluiceEps = throughput.find((r) => r.system === 'sluice')?.eventsPerSec;
     const rate = flags['latency-rate']
@@ -176,6 +184,10 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
         const opts = { partitions: run.partitions, rate, seconds, dupShare, eventSize };
         const result = await latencyRun(system, ctx, run.stack, producer, opts, timeoutMs);
         latency.push(result);
+        const p = result.producer;
+        out(
+          `  producer: ${p.events.toLocaleString()} of ${p.askedEvents.toLocaleString()} events, ${p.achievedRate.toLocaleString()} events/s${p.atRate ? '' : ' (NOT at the asked rate)'}, its CPU ${p.msPer1kEvents} ms per 1k events; load ${currentLoad().loadavg1.toFixed(2)}`,
+        );
         out(
           `  p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms; ${result.rows.toLocaleString()} rows, ${result.duplicateRows} duplicate, ${result.lostIds} lost; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events)${result.error ? `, ERROR ${result.error}` : ''}`,
         );
@@ -183,6 +195,11 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
     }
     out();
     out(comparisonTable(throughput, latency));
+    if (repeats.length > 0) {
+      out();
+      out(`Throughput over ${repeat} alternated runs per system (median, min..max):`);
+      for (const line of repeatLines(repeats)) out(line);
+    }
     const r = ratios(throughput, latency);
     out();
     for (const [pair, value] of Object.entries(r)) out(`  ${pair.padEnd(34)} ${value ?? '-'}`);
@@ -198,6 +215,7 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
         dupShare,
       },
       throughput,
+      ...(repeats.length > 0 && { repeat: { runs: repeat, summaries: repeats, allRuns: runs } }),
       latency: { rate, seconds, results: latency },
       ratios: r,
       targets: t,
@@ -306,11 +324,16 @@ async function main(): Promise<number> {
     const report = await comparison(run, systems);
     const json = { mode: 'comparison', ...meta, loadAfter: currentLoad(), ...report };
     const caption = `Sluice bench: ${num('events').toLocaleString()} events, ${meta.startedAt} (${meta.commit}), load ${loadBefore.loadavg1.toFixed(2)} on ${loadBefore.cores} cores`;
-    const { throughput, latency } = report as {
+    const { throughput, latency, repeat } = report as {
       throughput: ThroughputResult[];
       latency: { results: LatencyResult[] };
+      repeat?: { summaries: RepeatSummary[] };
     };
-    write('comparison', json, comparisonSvg(throughput, latency.results, caption));
+    write(
+      'comparison',
+      json,
+      comparisonSvg(throughput, latency.results, caption, repeat?.summaries ?? []),
+    );
     return throughput.every((r) => r.ok) && latency.results.every((r) => r.ok) ? 0 : 1;
   } finally {
     await ch.close();
