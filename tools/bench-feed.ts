@@ -6,7 +6,6 @@
  * its send, so the event time is still the produce time. A duplicate is the very bytes of its
  * original (a producer retry), sent after it, so it carries the original's stamp.
  */
-import type { Producer } from 'kafkajs';
 import type { EventSource } from './bench-data';
 
 /** A placeholder event time; its ISO text is 24 bytes like every stamp up to year 9999. */
@@ -146,6 +145,17 @@ export class EventFeed {
 const SEND_CHUNK = 5_000;
 const TICK_MS = 50;
 
+export interface RateMessage {
+  value: Buffer;
+  partition: number;
+}
+
+/** Where a fixed-rate phase sends (one topic): the wire producer, or kafkajs for comparison. */
+export interface RateSender {
+  send(messages: RateMessage[]): Promise<void>;
+  close(): void;
+}
+
 export interface RateStats {
   /** Events sent, and those the rate asked for over the run. */
   sent: number;
@@ -163,8 +173,7 @@ export interface RateStats {
  * objects and value arrays are reused from send to send (each send is awaited before the next).
  */
 export async function produceAtRate(
-  producer: Producer,
-  topic: string,
+  sender: RateSender,
   partitions: number,
   feed: EventFeed,
   rate: number,
@@ -172,7 +181,7 @@ export async function produceAtRate(
   stop: () => boolean = () => false,
 ): Promise<RateStats> {
   feed.prepare();
-  const pool: { value: Buffer; partition: number }[] = [];
+  const pool: RateMessage[] = [];
   const values: Buffer[] = [];
   let partition = 0;
   const cpu = process.cpuUsage();
@@ -197,7 +206,7 @@ export async function produceAtRate(
       sent += size;
       left -= size;
       const messages = size === pool.length ? pool : pool.slice(0, size);
-      await producer.send({ topic, acks: 1, messages });
+      await sender.send(messages);
     }
     await new Promise((resolve) => setTimeout(resolve, TICK_MS));
   }

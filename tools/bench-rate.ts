@@ -4,9 +4,8 @@
  * achieved: a run whose producer fell below AT_RATE_SHARE of the asked events measured a lighter
  * load than asked, so its latency is not the latency at that rate.
  */
-import type { Producer } from 'kafkajs';
 import { EventSource } from './bench-data';
-import { EventFeed, produceAtRate, type RateStats } from './bench-feed';
+import { EventFeed, produceAtRate, type RateSender, type RateStats } from './bench-feed';
 import { cpuSeconds, latencyQuantiles, rowCount, statusBytes, tableSummary } from './bench-measure';
 import { mb, ownPids, sleep, waitForRows, type StackPids } from './bench-run';
 import { DEDUPS, launch, type SystemContext, type SystemName } from './bench-systems';
@@ -80,7 +79,7 @@ export interface SustainedSample {
 /** Sends marker events until the first one is visible: the system is consuming from then on. */
 async function warmUp(
   ctx: SystemContext,
-  producer: Producer,
+  sender: RateSender,
   partitions: number,
   timeoutMs: number,
 ): Promise<void> {
@@ -88,7 +87,7 @@ async function warmUp(
   const deadline = Date.now() + timeoutMs;
   while ((await rowCount(ctx.ch, ctx.table)) === 0) {
     if (Date.now() > deadline) throw new Error(`no row visible ${timeoutMs} ms after start`);
-    await produceAtRate(producer, ctx.topic, partitions, feed, 20, 500);
+    await produceAtRate(sender, partitions, feed, 20, 500);
   }
 }
 
@@ -102,12 +101,12 @@ export interface RateRunOptions {
 }
 
 function produceForRun(
-  producer: Producer,
+  sender: RateSender,
   ctx: SystemContext,
   opts: RateRunOptions,
   feed: EventFeed,
 ): Promise<RateStats> {
-  return produceAtRate(producer, ctx.topic, opts.partitions, feed, opts.rate, opts.seconds * 1000);
+  return produceAtRate(sender, opts.partitions, feed, opts.rate, opts.seconds * 1000);
 }
 
 /** The rows the events sent should leave in the table: unique events where the system dedups. */
@@ -119,7 +118,7 @@ export async function latencyRun(
   name: SystemName,
   ctx: SystemContext,
   stack: StackPids,
-  producer: Producer,
+  sender: RateSender,
   opts: RateRunOptions,
   timeoutMs: number,
 ): Promise<LatencyResult> {
@@ -132,11 +131,11 @@ export async function latencyRun(
   let cpuUsed = 0;
   try {
     await system.begin();
-    await warmUp(ctx, producer, opts.partitions, 120_000);
+    await warmUp(ctx, sender, opts.partitions, 120_000);
     const warm = await rowCount(ctx.ch, ctx.table);
     feed.prepare(); // every body of the run, before the clock starts
     const cpuStart = cpuNow();
-    stats = await produceForRun(producer, ctx, opts, feed);
+    stats = await produceForRun(sender, ctx, opts, feed);
     // CPU is read when the rows are there, before the settle pause of waitForRows.
     await waitForRows(ctx, warm + rowsFor(name, feed), timeoutMs, undefined, () => {
       cpuUsed = cpuNow() - cpuStart;
@@ -225,7 +224,7 @@ export async function sustainedRun(
   name: SystemName,
   ctx: SystemContext,
   stack: StackPids,
-  producer: Producer,
+  sender: RateSender,
   opts: RateRunOptions,
   onSample: (s: SustainedSample) => void,
 ): Promise<SustainedResult> {
@@ -240,7 +239,7 @@ export async function sustainedRun(
   let cpuUsed = 0;
   try {
     await system.begin();
-    await warmUp(ctx, producer, opts.partitions, 120_000);
+    await warmUp(ctx, sender, opts.partitions, 120_000);
     const warm = await rowCount(ctx.ch, ctx.table);
     feed.prepare();
     const started = Date.now();
@@ -272,7 +271,7 @@ export async function sustainedRun(
         onSample(sample);
       }
     })();
-    stats = await produceForRun(producer, ctx, opts, feed);
+    stats = await produceForRun(sender, ctx, opts, feed);
     stopSampling = true;
     await sampling;
     await waitForRows(ctx, warm + rowsFor(name, feed), 120_000);

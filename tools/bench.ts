@@ -14,11 +14,14 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { Producer } from 'kafkajs';
 import { parseDuration } from '@sluice/pipeline/duration';
 import { createTopic, stackDown, stackStatus, stackUp, type StackEnv } from '@sluice/stack';
 import { connectProducer, EventSource, produceAll } from './bench-data';
 import { currentLoad, type Load } from './bench-measure';
 import { comparisonSvg, comparisonTable, ratios, sustainedSvg, targets } from './bench-report';
+import type { RateSender } from './bench-feed';
+import { WireProducer } from './bench-wire';
 import { medianResults, repeatLines, summarize, type RepeatSummary } from './bench-repeat';
 import { latencyRun, sustainedRun, type LatencyResult, type SustainedResult } from './bench-rate';
 import { throughputRun, type StackPids, type ThroughputResult } from './bench-run';
@@ -51,6 +54,7 @@ const { values: flags } = parseArgs({
     'timeout-s': { type: 'string', default: '900' },
     out: { type: 'string' },
     repeat: { type: 'string', default: '1' },
+    producer: { type: 'string', default: 'wire' },
   },
 });
 
@@ -182,7 +186,10 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
         await createTopic(latTopic, run.partitions, { dir: stackDirOf() });
         const ctx = context(run, system, 'lat', latTopic);
         const opts = { partitions: run.partitions, rate, seconds, dupShare, eventSize };
-        const result = await latencyRun(system, ctx, run.stack, producer, opts, timeoutMs);
+        const sender = await senderFor(producer, run.env.KAFKA_BROKERS.split(','), latTopic);
+        const result = await latencyRun(system, ctx, run.stack, sender, opts, timeoutMs).finally(
+          () => sender.close(),
+        );
         latency.push(result);
         const p = result.producer;
         out(
@@ -243,11 +250,12 @@ async function sustained(run: Run, systems: SystemName[]): Promise<SustainedResu
         dupShare: num('dup-share'),
         eventSize: num('event-size'),
       };
-      const result = await sustainedRun(system, ctx, run.stack, producer, opts, (s) =>
+      const sender = await senderFor(producer, run.env.KAFKA_BROKERS.split(','), topic);
+      const result = await sustainedRun(system, ctx, run.stack, sender, opts, (s) =>
         progress(
           `t=${s.t}s rss ${s.rssMb} MB (dedup ${s.dedupMb ?? '-'} MB, ${(s.dedupKeys ?? 0).toLocaleString()} keys) lag ${s.lag.toLocaleString()} rows ${s.rows.toLocaleString()}`,
         ),
-      );
+      ).finally(() => sender.close());
       results.push(result);
       out(
         `\n  RSS ${result.rss.minMb}..${result.rss.maxMb} MB (median ${result.rss.medianMb}, within ±${result.rss.withinPct}%: ${result.rss.flat ? 'flat' : 'NOT flat'})${result.rssExDedup ? `, minus the dedup state ${result.rssExDedup.minMb}..${result.rssExDedup.maxMb} MB (±${result.rssExDedup.withinPct}%: ${result.rssExDedup.flat ? 'flat' : 'NOT flat'}); dedup ${result.dedup?.bytesPerKey ?? '-'} B per in-memory key` : ''}; lag max ${result.lag.maxEvents}, last ${result.lag.lastEvents} (${result.lag.growing ? 'growing' : 'bounded'}); p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events)${result.error ? `; ERROR ${result.error}` : ''}`,
@@ -257,6 +265,24 @@ async function sustained(run: Run, systems: SystemName[]): Promise<SustainedResu
     await producer.disconnect().catch(() => undefined);
   }
   return results;
+}
+
+/**
+ * The fixed-rate phases' sender for `topic`: the hand-written wire producer (default), or
+ * `--producer kafkajs` (the shared kafkajs producer, ~14 µs of CPU per event) for comparison.
+ */
+async function senderFor(
+  producer: Producer,
+  brokers: string[],
+  topic: string,
+): Promise<RateSender> {
+  if (flags.producer === 'kafkajs')
+    return {
+      send: async (messages) => void (await producer.send({ topic, acks: 1, messages })),
+      close: () => undefined,
+    };
+  if (flags.producer !== 'wire') throw new Error('--producer must be wire or kafkajs');
+  return WireProducer.connect(brokers, topic);
 }
 
 const stackDirOf = () => process.env.SLUICE_STACK_DIR ?? join(REPO, '.stack-bench');
