@@ -56,8 +56,18 @@ export interface LatencyResult {
   distinctIds: number;
   duplicateRows: number;
   lostIds: number;
-  /** The system's own CPU from the first timed event to the last row visible, per 1k events. */
-  cpu: { seconds: number; msPer1kEvents: number };
+  /**
+   * The system's own CPU from the first timed event to the last row visible, per 1k events; per
+   * own process (launch order), and Redis's and ClickHouse's over the same span (the Kafka
+   * engine's own CPU is ClickHouse's).
+   */
+  cpu: {
+    seconds: number;
+    msPer1kEvents: number;
+    processMsPer1kEvents: number[];
+    redisMsPer1kEvents: number;
+    clickhouseMsPer1kEvents: number;
+  };
 }
 
 export interface SustainedSample {
@@ -126,9 +136,12 @@ export async function latencyRun(
   const source = new EventSource('lat-', opts.dupShare, opts.eventSize, 11);
   const feed = new EventFeed(source, opts.rate * opts.seconds + 1);
   let stats: RateStats = { sent: 0, asked: opts.rate * opts.seconds, seconds: 0, cpuSeconds: 0 };
-  const cpuNow = () => ownPids(name, system, stack).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  // CPU seconds of each own process (split Sluice: consumer, owner+writer), then Redis and
+  // ClickHouse: which one saturates first at this rate.
+  const pids = () => [...ownPids(name, system, stack), stack.redis, stack.clickhouse];
+  const cpuNow = () => pids().map(cpuSeconds);
   let error: string | undefined;
-  let cpuUsed = 0;
+  let cpuDelta: number[] = [];
   try {
     await system.begin();
     await warmUp(ctx, sender, opts.partitions, 120_000);
@@ -138,7 +151,7 @@ export async function latencyRun(
     stats = await produceForRun(sender, ctx, opts, feed);
     // CPU is read when the rows are there, before the settle pause of waitForRows.
     await waitForRows(ctx, warm + rowsFor(name, feed), timeoutMs, undefined, () => {
-      cpuUsed = cpuNow() - cpuStart;
+      cpuDelta = cpuNow().map((now, i) => now - (cpuStart[i] ?? 0));
     });
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
@@ -150,6 +163,9 @@ export async function latencyRun(
   const duplicateRows = summary.rows - summary.distinctIds;
   const lostIds = feed.unique - summary.distinctIds;
   const exact = !DEDUPS[name] || duplicateRows === 0;
+  const own = cpuDelta.slice(0, -2);
+  const cpuUsed = own.reduce((a, b) => a + b, 0);
+  const per1k = (sec: number) => Math.round((sec / Math.max(1, feed.produced)) * 1e6 * 100) / 100;
   return {
     system: name,
     ok: error === undefined && lostIds === 0 && exact,
@@ -159,7 +175,10 @@ export async function latencyRun(
     lostIds,
     cpu: {
       seconds: Math.round(cpuUsed * 100) / 100,
-      msPer1kEvents: Math.round((cpuUsed / Math.max(1, feed.produced)) * 1e6 * 100) / 100,
+      msPer1kEvents: per1k(cpuUsed),
+      processMsPer1kEvents: own.map(per1k),
+      redisMsPer1kEvents: per1k(cpuDelta.at(-2) ?? 0),
+      clickhouseMsPer1kEvents: per1k(cpuDelta.at(-1) ?? 0),
     },
     error,
     rate: opts.rate,

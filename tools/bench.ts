@@ -196,7 +196,7 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
           `  producer: ${p.events.toLocaleString()} of ${p.askedEvents.toLocaleString()} events, ${p.achievedRate.toLocaleString()} events/s${p.atRate ? '' : ' (NOT at the asked rate)'}, its CPU ${p.msPer1kEvents} ms per 1k events; load ${currentLoad().loadavg1.toFixed(2)}`,
         );
         out(
-          `  p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms; ${result.rows.toLocaleString()} rows, ${result.duplicateRows} duplicate, ${result.lostIds} lost; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events)${result.error ? `, ERROR ${result.error}` : ''}`,
+          `  p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms; ${result.rows.toLocaleString()} rows, ${result.duplicateRows} duplicate, ${result.lostIds} lost; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events; per process ${result.cpu.processMsPer1kEvents.join(' | ')}; Redis ${result.cpu.redisMsPer1kEvents}, CH ${result.cpu.clickhouseMsPer1kEvents})${result.error ? `, ERROR ${result.error}` : ''}`,
         );
       }
     }
