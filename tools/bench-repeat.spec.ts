@@ -7,6 +7,7 @@ function result(system: SystemName, eventsPerSec: number, cpuSeconds: number): T
     system,
     ok: true,
     eventsPerSec,
+    eventsPerSecLast90: eventsPerSec,
     spanSeconds: 1,
     firstInsertRows: 0,
     wallSeconds: 1,

@@ -18,6 +18,7 @@ export interface RepeatSummary {
   system: SystemName;
   runs: number;
   eventsPerSec: Spread;
+  eventsPerSecLast90: Spread;
   cpuSeconds: Spread;
   redisCpuSeconds: Spread;
   clickhouseCpuSeconds: Spread;
@@ -47,6 +48,7 @@ export function summarize(runs: ThroughputResult[], systems: SystemName[]): Repe
         system,
         runs: mine.length,
         eventsPerSec: of((r) => r.eventsPerSec),
+        eventsPerSecLast90: of((r) => r.eventsPerSecLast90),
         cpuSeconds: of((r) => r.cpuSeconds),
         redisCpuSeconds: of((r) => r.redisCpuSeconds),
         clickhouseCpuSeconds: of((r) => r.clickhouseCpuSeconds),
@@ -76,6 +78,7 @@ export function medianResults(runs: ThroughputResult[], systems: SystemName[]): 
       ok: mine.every((r) => r.ok),
       ...(error !== undefined && { error }),
       eventsPerSec: Math.round(s.eventsPerSec.median),
+      eventsPerSecLast90: Math.round(s.eventsPerSecLast90.median),
       cpuSeconds: s.cpuSeconds.median,
       redisCpuSeconds: s.redisCpuSeconds.median,
       clickhouseCpuSeconds: s.clickhouseCpuSeconds.median,
@@ -93,6 +96,7 @@ export function repeatLines(summaries: RepeatSummary[]): string[] {
   return summaries.map(
     (s) =>
       `  ${s.system.padEnd(13)} ${s.runs} runs: events/s ${k(s.eventsPerSec.median)} (${k(s.eventsPerSec.min)}..${k(s.eventsPerSec.max)}), ` +
+      `last 90% ${k(s.eventsPerSecLast90.median)} (${k(s.eventsPerSecLast90.min)}..${k(s.eventsPerSecLast90.max)}), ` +
       `CPU s ${s1(s.cpuSeconds.median)} (${s1(s.cpuSeconds.min)}..${s1(s.cpuSeconds.max)}), ` +
       `Redis ${s1(s.redisCpuSeconds.median)} (${s1(s.redisCpuSeconds.min)}..${s1(s.redisCpuSeconds.max)}), ` +
       `CH ${s1(s.clickhouseCpuSeconds.median)} (${s1(s.clickhouseCpuSeconds.min)}..${s1(s.clickhouseCpuSeconds.max)})`,

@@ -166,7 +166,7 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
         );
         runs.push(result);
         out(
-          `\n  ${result.eventsPerSec.toLocaleString()} events/s over ${result.spanSeconds.toFixed(1)} s, ${result.rows.toLocaleString()} rows, CPU s ${result.cpuSeconds.toFixed(2)} (per process ${result.processCpuSeconds.join(' | ')}), Redis ${result.redisCpuSeconds.toFixed(2)}, CH ${result.clickhouseCpuSeconds.toFixed(2)}; load ${currentLoad().loadavg1.toFixed(2)}${result.error ? `, ERROR ${result.error}` : ''}`,
+          `\n  ${result.eventsPerSec.toLocaleString()} events/s over ${result.spanSeconds.toFixed(1)} s (last 90% of rows: ${result.eventsPerSecLast90.toLocaleString()}/s), ${result.rows.toLocaleString()} rows, CPU s ${result.cpuSeconds.toFixed(2)} (per process ${result.processCpuSeconds.join(' | ')}), Redis ${result.redisCpuSeconds.toFixed(2)}, CH ${result.clickhouseCpuSeconds.toFixed(2)}; load ${currentLoad().loadavg1.toFixed(2)}${result.error ? `, ERROR ${result.error}` : ''}`,
         );
       }
     }
