@@ -21,6 +21,8 @@ function result(system: SystemName, eventsPerSec: number, cpuSeconds: number): T
     clickhouseCpuSeconds: 1,
     redisCpuSeconds: 2,
     peakRssMb: 100,
+    redisCommands: [],
+    redisCpuSplit: { user: 1.5, system: 0.5 },
     processCpuSeconds: [cpuSeconds],
     extras: {},
   };

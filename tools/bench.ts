@@ -18,7 +18,7 @@ import type { Producer } from 'kafkajs';
 import { parseDuration } from '@sluice/pipeline/duration';
 import { createTopic, stackDown, stackStatus, stackUp, type StackEnv } from '@sluice/stack';
 import { connectProducer, EventSource, produceAll } from './bench-data';
-import { currentLoad, type Load } from './bench-measure';
+import { currentLoad, formatCommandCosts, type Load } from './bench-measure';
 import { comparisonSvg, comparisonTable, ratios, sustainedSvg, targets } from './bench-report';
 import type { RateSender } from './bench-feed';
 import { WireProducer } from './bench-wire';
@@ -166,7 +166,11 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
         );
         runs.push(result);
         out(
-          `\n  ${result.eventsPerSec.toLocaleString()} events/s over ${result.spanSeconds.toFixed(1)} s (last 90% of rows: ${result.eventsPerSecLast90.toLocaleString()}/s), ${result.rows.toLocaleString()} rows, CPU s ${result.cpuSeconds.toFixed(2)} (per process ${result.processCpuSeconds.join(' | ')}), Redis ${result.redisCpuSeconds.toFixed(2)}, CH ${result.clickhouseCpuSeconds.toFixed(2)}; load ${currentLoad().loadavg1.toFixed(2)}${result.error ? `, ERROR ${result.error}` : ''}`,
+          `\n  ${result.eventsPerSec.toLocaleString()} events/s over ${result.spanSeconds.toFixed(1)} s (last 90% of rows: ${result.eventsPerSecLast90.toLocaleString()}/s), ${result.rows.toLocaleString()} rows, CPU s ${result.cpuSeconds.toFixed(2)} (per process ${result.processCpuSeconds.join(' | ')}), CH ${result.clickhouseCpuSeconds.toFixed(2)}; load ${currentLoad().loadavg1.toFixed(2)}${result.error ? `, ERROR ${result.error}` : ''}`,
+        );
+        const index = result.redisIndex;
+        out(
+          `  Redis ${result.redisCpuSeconds.toFixed(2)} s CPU (user ${result.redisCpuSplit.user.toFixed(2)}, system ${result.redisCpuSplit.system.toFixed(2)}): ${formatCommandCosts(result.redisCommands)}${index ? `; index ${index.keys} keys, ${index.bytesPerEvent.toFixed(1)} B/event` : ''}`,
         );
       }
     }
