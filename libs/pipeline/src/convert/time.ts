@@ -117,18 +117,12 @@ export function parseIso(text: string, out: IsoFields): string | undefined {
   return undefined;
 }
 
-/** The last text `utcIsoMs` read (a valid one only) and its value. */
-let lastIsoText = '';
-let lastIsoMs = 0;
-
 /**
  * `YYYY-MM-DDTHH:mm:ss.sssZ` (what `Date.prototype.toISOString` writes, the usual event time) as
  * epoch ms: the same number as Date.parse at about half its cost, for the per-event event time.
  * Anything else, or a field out of range, is undefined: the caller falls back to Date.parse.
  */
 export function utcIsoMs(text: string): number | undefined {
-  // An event's time is read twice (event time, then its DateTime64 column) from the same string.
-  if (text === lastIsoText) return lastIsoMs;
   if (
     text.length !== 24 ||
     text.charCodeAt(4) !== 45 || // -
@@ -156,9 +150,7 @@ export function utcIsoMs(text: string): number | undefined {
   if (second < 0 || second > 59 || day < 1 || day > daysInMonth(hi * 100 + lo, month))
     return undefined;
   const days = daysFromCivil(hi * 100 + lo, month, day);
-  lastIsoMs = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + centis * 10 + milli;
-  lastIsoText = text;
-  return lastIsoMs;
+  return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + centis * 10 + milli;
 }
 
 /** Value of the two digits at `i`, or -1. */
