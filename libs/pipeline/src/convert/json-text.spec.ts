@@ -79,6 +79,35 @@ describe('jsonString and jsonFieldValue', () => {
     }
   });
 
+  it('writes large integers as Number::toString does, at every split edge', () => {
+    const edges = [
+      1e9,
+      1e9 + 1,
+      2 ** 31,
+      2 ** 32 - 1,
+      1e15,
+      1795258800123,
+      Number.MAX_SAFE_INTEGER,
+    ];
+    for (let k = 1e9; k <= 1e16; k *= 10) edges.push(k - 1, k, k + 1);
+    for (let k = 1; k < 90_071_992; k = Math.ceil(k * 1.37) + 1) {
+      const base = k * 1e8;
+      for (const n of [base - 1, base, base + 1, base + 99_999_999]) {
+        if (n >= 1e9 && n <= Number.MAX_SAFE_INTEGER) edges.push(n);
+      }
+    }
+    let state = 7;
+    for (let i = 0; i < 20_000; i++) {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      edges.push(Math.floor((state / 2 ** 32) * Number.MAX_SAFE_INTEGER));
+      edges.push(1e12 + state);
+    }
+    for (const n of edges) expect(jsonFieldValue(n)).toBe(JSON.stringify(n));
+    expect(jsonFieldValue(2 ** 53)).toBe('9007199254740992');
+    expect(jsonFieldValue(1e21)).toBe('1e+21');
+    expect(jsonFieldValue(-1795258800123)).toBe('-1795258800123');
+  });
+
   it('orders keys as the engine does: array indexes first, then insertion order', () => {
     const names = ['b', '10', 'a', '2', '__proto__', '-1', '01', '4294967295', '4294967294'];
     const order = jsonKeyOrder(names).map((i) => names[i]);

@@ -23,6 +23,9 @@ export function jsonFieldValue(value: unknown): string | undefined {
     case 'string':
       return jsonString(value);
     case 'number':
+      if (value >= 1e9 && value <= Number.MAX_SAFE_INTEGER && Number.isInteger(value)) {
+        return integerText(value);
+      }
       // Number::toString is JSON's number text (-0 is "0" in both); NaN and ±Infinity are null.
       return Number.isFinite(value) ? `${value}` : 'null';
     case 'boolean':
@@ -35,6 +38,28 @@ export function jsonFieldValue(value: unknown): string | undefined {
       return value === null ? 'null' : JSON.stringify(value);
   }
 }
+
+/**
+ * `${n}` of a safe integer of 10 to 16 digits (epoch ms, DateTime64 ticks: a number per row),
+ * at about half the cost: V8 formats such a double through its generic double-to-text path,
+ * while both halves below 1e8 are small integers it formats (and caches) cheaply.
+ */
+function integerText(n: number): string {
+  let high = Math.floor(n / 1e8);
+  let low = n - high * 1e8;
+  // The division rounds: n just below a multiple of 1e8 may land on it. Both steps are exact.
+  if (low < 0) {
+    high -= 1;
+    low += 1e8;
+  } else if (low >= 1e8) {
+    high += 1;
+    low -= 1e8;
+  }
+  const lowText = `${low}`;
+  return `${high}${ZEROS.slice(lowText.length)}${lowText}`;
+}
+
+const ZEROS = '00000000';
 
 /**
  * The order JSON.stringify writes the fields of an object whose keys were set in `names` order:
