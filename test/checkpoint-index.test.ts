@@ -1,26 +1,27 @@
 import { Redis } from 'ioredis';
 import { keys } from '@sluice/redis';
 import { type CheckpointWrite, readCheckpoint, writeCheckpoint } from '@sluice/redis/scripts';
-import { indexField, packIndexRecords } from '@sluice/telemetry';
+import { findInLog, IndexRecordWriter, logSegments } from '@sluice/telemetry';
 import { uniqueName } from './support/pipeline-fixture';
 import { testStackEnv } from './support/stack-env';
 
 const LEASE = 'owner-1:1';
 const BUCKET = 1_700_000_100_000;
-const VALUE = Buffer.alloc(15, 1);
+const AT = 1_700_000_200_000;
 
-/** `n` index records: alternating 8-byte hash field and value (packed in one argument when sent). */
-function indexFields(n: number, offset = 0): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < n; i++) out.push(indexField(BigInt(offset + i)), VALUE);
-  return out;
+/** A writer holding `n` plain written outcomes, hashes offset .. offset + n - 1. */
+function written(n: number, offset = 0): IndexRecordWriter {
+  const writer = new IndexRecordWriter();
+  for (let i = 0; i < n; i++) writer.add(BigInt(offset + i), 'written');
+  return writer;
 }
 
-describe('checkpoint script with the find-my-event index', () => {
+describe('checkpoint script with the find-my-event log', () => {
   let redis: Redis;
   const pipeline = uniqueName('ckidx');
+  const log = keys.eventIndex(pipeline, 0, BUCKET);
 
-  const write = (seq: number, fields: Buffer[], maxRecords: number): Promise<unknown> => {
+  const write = (seq: number, writer: IndexRecordWriter, maxBytes: number): Promise<unknown> => {
     const w: CheckpointWrite = {
       pipeline,
       partition: 0,
@@ -29,15 +30,15 @@ describe('checkpoint script with the find-my-event index', () => {
       next: new Map([['t/0', seq * 1000]]),
       seq,
       gen: seq,
-      counters: { consumed: fields.length / 2 },
+      counters: { consumed: writer.count },
       deadLetters: [],
       deadLetterMaxLen: 100,
       eventIndex: {
         bucketStart: BUCKET,
         expireAt: Date.now() + 600_000,
-        maxRecords,
-        count: fields.length / 2,
-        records: packIndexRecords(fields),
+        maxBytes,
+        count: writer.count,
+        segment: writer.segment(1, seq, AT),
       },
     };
     return writeCheckpoint(redis, w);
@@ -54,43 +55,69 @@ describe('checkpoint script with the find-my-event index', () => {
     await redis.quit();
   });
 
-  it('commits a flush of 160k index records without a stack overflow', async () => {
-    await write(1, indexFields(160_000), 1_000_000);
-    expect(await redis.hlen(keys.eventIndex(pipeline, 0, BUCKET))).toBe(160_000);
+  it('commits a flush of 160k records as one segment of 8 bytes per outcome', async () => {
+    await write(1, written(160_000), 1 << 30);
+    const stored = (await redis.getBuffer(log))!;
+    expect(logSegments(stored)).toEqual([{ records: 160_000, bytes: 37 + 8 * 160_000 }]);
+    expect(findInLog(stored, 159_999n)).toEqual([{ stage: 'written', epoch: 1, seq: 1, at: AT }]);
     expect((await readCheckpoint(redis, pipeline, 0))?.cursor).toBe('1-0');
+    expect(await redis.pttl(log)).toBeGreaterThan(0);
   }, 120_000);
 
-  it('splits the packed records whatever their lengths (duplicate fields, traces, reasons)', async () => {
-    const bucket = keys.eventIndex(pipeline, 0, BUCKET);
-    await redis.del(bucket);
-    const fields: Buffer[] = [];
+  it('appends one segment per checkpoint; lookups see every outcome and its extras', async () => {
+    await redis.del(log);
+    const writer = new IndexRecordWriter();
     for (let i = 0; i < 450; i++) {
-      const value = Buffer.alloc(15 + (i % 3) * 16 + (i % 7 === 0 ? 200 : 0), i % 256);
-      fields.push(indexField(BigInt(i) * 977n - 5n, i % 2 === 1), value);
+      const trace = i % 3 === 0 ? `00-${'ab'.repeat(16)}-00f067aa0ba902b7-01` : undefined;
+      const reason = i % 7 === 0 ? 'é'.repeat(150) : undefined;
+      writer.add(
+        BigInt(i) * 977n - 5n,
+        i % 2 === 1 ? 'duplicate' : 'written',
+        undefined,
+        trace,
+        reason,
+      );
     }
-    await write(2, fields, 1_000_000);
-    expect(await redis.hlen(bucket)).toBe(450);
-    for (let i = 0; i < fields.length; i += 2) {
-      expect(await redis.hgetBuffer(bucket, fields[i]!)).toEqual(fields[i + 1]);
+    await write(2, writer, 1 << 30);
+    const dup = new IndexRecordWriter();
+    dup.add(-5n, 'duplicate');
+    await write(3, dup, 1 << 30);
+    const stored = (await redis.getBuffer(log))!;
+    expect(logSegments(stored).map((s) => s.records)).toEqual([450, 1]);
+    expect(findInLog(stored, -5n)).toEqual([
+      {
+        stage: 'written',
+        epoch: 1,
+        seq: 2,
+        at: AT,
+        traceId: 'ab'.repeat(16),
+        sampled: true,
+        reason: 'é'.repeat(100),
+      },
+      { stage: 'duplicate', epoch: 1, seq: 3, at: AT },
+    ]);
+    for (let i = 1; i < 450; i++) {
+      const [record] = findInLog(stored, BigInt(i) * 977n - 5n);
+      expect(record?.stage).toBe(i % 2 === 1 ? 'duplicate' : 'written');
+      expect(record?.traceId !== undefined).toBe(i % 3 === 0);
     }
   }, 60_000);
 
-  it('stops indexing a full bucket and still commits the checkpoint', async () => {
-    const bucket = keys.eventIndex(pipeline, 0, BUCKET);
-    await redis.del(bucket);
-    const cap = 1_000;
-    await write(3, indexFields(700), cap);
-    expect(await redis.hlen(bucket)).toBe(700);
-    // Checked per chunk of 200 records: at most one chunk past the cap.
-    await write(4, indexFields(700, 700), cap);
-    const afterSecond = await redis.hlen(bucket);
-    expect(afterSecond).toBeGreaterThanOrEqual(cap);
-    expect(afterSecond).toBeLessThanOrEqual(cap + 200);
-    await write(5, indexFields(700, 1_400), cap);
-    expect(await redis.hlen(bucket)).toBe(afterSecond);
+  it('stops appending to a full log, never past its cap, and still commits the checkpoint', async () => {
+    await redis.del(log);
+    const cap = 20_000;
+    await write(4, written(1_000), cap); // 8,037 bytes
+    await write(5, written(1_000, 1_000), cap); // 16,074
+    expect(await redis.strlen(log)).toBe(16_074);
+    await write(6, written(1_000, 2_000), cap); // would be 24,111: skipped whole
+    await write(7, written(400, 3_000), cap); // 19,311: fits
+    expect(await redis.strlen(log)).toBe(19_311);
+    const stored = (await redis.getBuffer(log))!;
+    expect(findInLog(stored, 2_500n)).toEqual([]);
+    expect(findInLog(stored, 3_399n)).toHaveLength(1);
     const checkpoint = await readCheckpoint(redis, pipeline, 0);
-    expect(checkpoint?.cursor).toBe('5-0');
-    expect(checkpoint?.seq).toBe(5);
-    expect(await redis.pttl(bucket)).toBeGreaterThan(0);
+    expect(checkpoint?.cursor).toBe('7-0');
+    expect(checkpoint?.seq).toBe(7);
+    expect(await redis.pttl(log)).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -6,18 +6,28 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
 
 const TICKS_PER_SECOND = 100;
 
 /** utime + stime of a live process, in seconds; 0 once it is gone. */
 export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuSplit(pid);
+  return user + system;
+}
+
+/** utime and stime apart (system time: syscalls such as Redis's AOF writes and fsyncs). */
+export function cpuSplit(pid: number): { user: number; system: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // After the name, utime and stime are fields 14 and 15 (indexes 11 and 12).
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    return {
+      user: Number(fields[11]) / TICKS_PER_SECOND,
+      system: Number(fields[12]) / TICKS_PER_SECOND,
+    };
   } catch {
-    return 0;
+    return { user: 0, system: 0 };
   }
 }
 
@@ -156,4 +166,98 @@ export async function latencyQuantiles(
     maxMs: Number(row?.mx ?? 0),
     rows: Number(row?.n ?? 0),
   };
+}
+
+/** One Redis command's share of a run: the delta of its `INFO commandstats` line. */
+export interface RedisCommandCost {
+  command: string;
+  calls: number;
+  usec: number;
+}
+
+/** Per-command totals from `INFO commandstats` (cmdstat_<name>:calls=..,usec=..,...). */
+export function parseCommandStats(info: string): Map<string, { calls: number; usec: number }> {
+  const stats = new Map<string, { calls: number; usec: number }>();
+  for (const match of info.matchAll(/^cmdstat_(\S+?):calls=(\d+),usec=(\d+)/gm)) {
+    stats.set(match[1] as string, { calls: Number(match[2]), usec: Number(match[3]) });
+  }
+  // Bytes read from and written to clients (replies, no AOF): the work no command line shows.
+  for (const match of info.matchAll(/^total_net_(input|output)_bytes:(\d+)/gm)) {
+    stats.set(`net_${match[1]}_bytes`, { calls: Number(match[2]), usec: 0 });
+  }
+  return stats;
+}
+
+/**
+ * Redis's own time per command over a system's run, from `INFO commandstats` before and after,
+ * most expensive first. The script commands (evalsha) include the commands the script calls,
+ * and those are counted under their own names too: the lines overlap, do not add them up.
+ */
+export class RedisCommandSampler {
+  private before = new Map<string, { calls: number; usec: number }>();
+
+  constructor(private readonly url: string) {}
+
+  async start(): Promise<void> {
+    this.before = await this.read();
+  }
+
+  async stop(): Promise<RedisCommandCost[]> {
+    const after = await this.read();
+    const costs: RedisCommandCost[] = [];
+    for (const [command, { calls, usec }] of after) {
+      const was = this.before.get(command) ?? { calls: 0, usec: 0 };
+      if (calls > was.calls)
+        costs.push({ command, calls: calls - was.calls, usec: usec - was.usec });
+    }
+    // net_input_bytes / net_output_bytes carry their byte count as `calls`, and sort last.
+    return costs.sort((a, b) => b.usec - a.usec);
+  }
+
+  private async read(): Promise<Map<string, { calls: number; usec: number }>> {
+    const redis = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    try {
+      await redis.connect();
+      return parseCommandStats(`${await redis.info('commandstats')}\n${await redis.info('stats')}`);
+    } finally {
+      redis.disconnect();
+    }
+  }
+}
+
+/** `evalsha 2.10 s/3.2k, hset 1.40 s/1.6k, ..., in 95 MB, out 101 MB`: one terminal line. */
+export function formatCommandCosts(costs: readonly RedisCommandCost[], top = 6): string {
+  const count = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n));
+  const net = (name: string) =>
+    `${((costs.find((c) => c.command === `net_${name}_bytes`)?.calls ?? 0) / 1e6).toFixed(0)} MB`;
+  const commands = costs.filter((c) => !c.command.startsWith('net_')).slice(0, top);
+  return [
+    ...commands.map((c) => `${c.command} ${(c.usec / 1e6).toFixed(2)} s/${count(c.calls)}`),
+    `in ${net('input')}, out ${net('output')}`,
+  ].join(', ');
+}
+
+/** MEMORY USAGE summed over the keys matching `pattern`, and how many there were. */
+export async function redisKeysMemory(
+  url: string,
+  pattern: string,
+): Promise<{ keys: number; bytes: number }> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    let keys = 0;
+    let bytes = 0;
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      for (const key of found) {
+        keys += 1;
+        bytes += Number(await redis.memory('USAGE', key, 'SAMPLES', '0'));
+      }
+    } while (cursor !== '0');
+    return { keys, bytes };
+  } finally {
+    redis.disconnect();
+  }
 }

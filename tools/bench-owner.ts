@@ -112,9 +112,9 @@ async function main(): Promise<void> {
         eventIndex: {
           bucketStart: 0,
           expireAt: Date.now(),
-          maxRecords: 1_000_000,
+          maxBytes: 1 << 30,
           count: log.indexRecords,
-          records: log.indexPacked(1, seq, Date.now()),
+          segment: log.indexSegment(1, seq, Date.now()),
         },
       });
       log.committed();

@@ -8,7 +8,11 @@ import { EventSource, produceAtRate } from './bench-data';
 import {
   cpuSeconds,
   latencyQuantiles,
+  cpuSplit,
   ProcessSampler,
+  type RedisCommandCost,
+  RedisCommandSampler,
+  redisKeysMemory,
   statusBytes,
   rowCount,
   tableSummary,
@@ -58,6 +62,12 @@ export interface ThroughputResult extends Usage {
   /** CPU seconds of each own process, in launch order (split Sluice: consumer, owner+writer):
    * which one saturates first. */
   processCpuSeconds: number[];
+  /** Redis time per command over the run (INFO commandstats delta), most expensive first. */
+  redisCommands: RedisCommandCost[];
+  /** Redis's CPU split: user (commands, parsing) and system (socket and AOF syscalls). */
+  redisCpuSplit: { user: number; system: number };
+  /** MEMORY USAGE of the find-my-event index keys after the run (Sluice only). */
+  redisIndex?: { keys: number; bytes: number; bytesPerEvent: number };
   extras: SluiceExtras;
 }
 
@@ -140,15 +150,31 @@ export async function throughputRun(
   const each = ownPids(name, system, stack).map((pid) => new ProcessSampler(() => [pid]));
   const clickhouse = new ProcessSampler(() => [stack.clickhouse]);
   const redis = new ProcessSampler(() => [stack.redis]);
+  const commands = new RedisCommandSampler(ctx.env.REDIS_URL);
+  let redisCommands: RedisCommandCost[] = [];
+  let redisIndex: ThroughputResult['redisIndex'];
+  const redisBefore = cpuSplit(stack.redis);
+  let redisCpuSplit = { user: 0, system: 0 };
   let error: string | undefined;
   let extras: SluiceExtras = {};
   const began = Date.now();
   try {
+    await commands.start();
     for (const sampler of [own, ...each, clickhouse, redis]) sampler.start();
     await system.begin();
     await waitForRows(ctx, expectedRows, timeoutMs, onPoll);
     for (const sampler of [own, ...each, clickhouse, redis]) sampler.stop();
+    redisCommands = await commands.stop();
+    const redisAfter = cpuSplit(stack.redis);
+    redisCpuSplit = {
+      user: redisAfter.user - redisBefore.user,
+      system: redisAfter.system - redisBefore.system,
+    };
     extras = await system.extras();
+    if (DEDUPS[name]) {
+      const index = await redisKeysMemory(ctx.env.REDIS_URL, `{sl:${ctx.id}:*}:ev*`);
+      redisIndex = { ...index, bytesPerEvent: index.bytes / expected.messages };
+    }
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
   } finally {
@@ -183,6 +209,9 @@ export async function throughputRun(
     clickhouseCpuSeconds: clickhouse.cpuSeconds,
     redisCpuSeconds: redis.cpuSeconds,
     peakRssMb: mb(own.peakRss),
+    redisCommands,
+    redisCpuSplit,
+    redisIndex,
     extras,
   };
 }

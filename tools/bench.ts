@@ -17,7 +17,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { parseDuration } from '@sluice/pipeline/duration';
 import { createTopic, stackDown, stackStatus, stackUp, type StackEnv } from '@sluice/stack';
 import { connectProducer, EventSource, produceAll } from './bench-data';
-import { currentLoad, type Load } from './bench-measure';
+import { currentLoad, formatCommandCosts, type Load } from './bench-measure';
 import { comparisonSvg, comparisonTable, ratios, sustainedSvg, targets } from './bench-report';
 import {
   latencyRun,
@@ -165,6 +165,10 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
       throughput.push(result);
       out(
         `\n  ${result.eventsPerSec.toLocaleString()} events/s over ${result.spanSeconds.toFixed(1)} s, ${result.rows.toLocaleString()} rows, CPU s ${result.cpuSeconds.toFixed(2)} (per process ${result.processCpuSeconds.join(' | ')})${result.error ? `, ERROR ${result.error}` : ''}`,
+      );
+      const index = result.redisIndex;
+      out(
+        `  Redis ${result.redisCpuSeconds.toFixed(2)} s CPU (user ${result.redisCpuSplit.user.toFixed(2)}, system ${result.redisCpuSplit.system.toFixed(2)}): ${formatCommandCosts(result.redisCommands)}${index ? `; index ${index.keys} keys, ${index.bytesPerEvent.toFixed(1)} B/event` : ''}`,
       );
     }
 

@@ -3,11 +3,10 @@ import type { Redis } from 'ioredis';
 import { type CompiledPipeline, loadHasher } from '@sluice/pipeline';
 import { batchId, keys } from '@sluice/redis';
 import {
-  decodeIndexRecord,
   type EventOutcomeReport,
+  findInLog,
   type FoundRecord,
   indexBucketsToRead,
-  indexField,
   reportOutcomes,
 } from '@sluice/telemetry';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
@@ -31,7 +30,8 @@ export interface EventLookupResult {
 /**
  * "Find my event": reads the actors' find-my-event records of a dedup key. The partition is the
  * one the consumer routes the key to (the same hash); when the routing key is not the dedup key
- * (joins) every partition is read. One pipelined round trip over the live time buckets.
+ * (joins) every partition is read. One pipelined round trip over the live time buckets, whose
+ * logs (a few MB at most, EVENT_INDEX_MAX_BYTES) are scanned here for the key's 8-byte hash.
  */
 @Injectable()
 export class EventLookup {
@@ -76,24 +76,19 @@ export class EventLookup {
       : Array.from({ length: pipeline.partitions }, (_, i) => i);
 
     const buckets = indexBucketsToRead(Date.now(), retentionMs);
-    const fields = [indexField(hash), indexField(hash, true)];
     const tx = this.redis.pipeline();
     for (const partition of partitions) {
-      for (const start of buckets) {
-        tx.hmgetBuffer(keys.eventIndex(pipeline.id, partition, start), ...fields);
-      }
+      for (const start of buckets) tx.getBuffer(keys.eventIndex(pipeline.id, partition, start));
     }
     const replies = (await tx.exec()) ?? [];
     const found: FoundRecord[] = [];
     let i = 0;
     for (const partition of partitions) {
       for (let b = 0; b < buckets.length; b++, i++) {
-        const [err, values] = replies[i] ?? [null, null];
+        const [err, log] = replies[i] ?? [null, null];
         if (err) throw err;
-        for (const value of (values as (Buffer | null)[] | null) ?? []) {
-          const record = value ? decodeIndexRecord(value) : undefined;
-          if (record) found.push({ partition, record });
-        }
+        if (!(log instanceof Buffer)) continue;
+        for (const record of findInLog(log, hash)) found.push({ partition, record });
       }
     }
     const pending = await this.pendingBatches(pipeline.id, found);

@@ -44,6 +44,12 @@ describe('loadConfig', () => {
     expect(error.message).toMatch(/PORT: .*whole number/);
   });
 
+  it('refuses a removed key and names what replaced it', () => {
+    const error = problemsOf({ ...servers, EVENT_INDEX_MAX_RECORDS: '200000' });
+    expect(error.problems.map((p) => p.key)).toEqual(['EVENT_INDEX_MAX_RECORDS']);
+    expect(error.message).toContain('EVENT_INDEX_MAX_BYTES');
+  });
+
   it('names the valid roles when a role is unknown', () => {
     const error = problemsOf({ ...servers, ROLES: 'consumer,reader' });
     expect(error.message).toContain('"reader"');

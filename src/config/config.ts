@@ -26,7 +26,7 @@ export interface SluiceConfig {
   otlpEndpoint: string | undefined;
   traceBatchMaxLinks: number;
   eventIndexRetentionMs: number;
-  eventIndexMaxRecords: number;
+  eventIndexMaxBytes: number;
   /** True when the server addresses came from the embedded local stack. */
   embeddedStack: boolean;
 }
@@ -62,6 +62,12 @@ const REQUIRED_KEY: Record<Dependency, (typeof SERVER_KEYS)[number]> = {
   clickhouse: 'CLICKHOUSE_URL',
 };
 
+/** Keys that were replaced: set, they fail the start with a pointer to what replaced them. */
+const REMOVED_KEYS: Record<string, string> = {
+  EVENT_INDEX_MAX_RECORDS:
+    'removed: the find-my-event index cap is now in bytes per bucket and partition, set EVENT_INDEX_MAX_BYTES instead',
+};
+
 /**
  * Validates the environment and returns the configuration, or throws ConfigError listing every
  * bad key. Which server URLs are required depends on the roles: a writer-only process needs no
@@ -74,6 +80,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     for (const issue of parsed.error.issues) {
       problems.push({ key: issue.path.join('.') || '(env)', message: issue.message });
     }
+  }
+  for (const [key, message] of Object.entries(REMOVED_KEYS)) {
+    if (env[key] !== undefined) problems.push({ key, message });
   }
   const roleProblem = problems.some((p) => p.key === 'ROLES');
   if (parsed.success || !roleProblem) {
@@ -127,7 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     otlpEndpoint: data.OTEL_EXPORTER_OTLP_ENDPOINT,
     traceBatchMaxLinks: data.TRACE_BATCH_MAX_LINKS,
     eventIndexRetentionMs: data.EVENT_INDEX_RETENTION_MS,
-    eventIndexMaxRecords: data.EVENT_INDEX_MAX_RECORDS,
+    eventIndexMaxBytes: data.EVENT_INDEX_MAX_BYTES,
     embeddedStack,
   };
 }

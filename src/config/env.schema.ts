@@ -131,8 +131,9 @@ export const envSchema = z.object({
   TRACE_BATCH_MAX_LINKS: intFromString(0, 10_000).default(128),
   /** How long "find my event" remembers an event's outcome; 0 turns the index off. */
   EVENT_INDEX_RETENTION_MS: intFromString(0, 7 * 24 * 3_600_000).default(900_000),
-  /** Most find-my-event records per actor and 15-min bucket; past it outcomes are not indexed. */
-  EVENT_INDEX_MAX_RECORDS: intFromString(1, 100_000_000).default(200_000),
+  /** Most bytes of find-my-event log per actor and 15-min bucket (about 8 per plain outcome);
+   * past it a checkpoint's outcomes are not indexed. */
+  EVENT_INDEX_MAX_BYTES: intFromString(1024, 512 * 1024 * 1024).default(4 * 1024 * 1024),
 });
 
 export type ParsedEnv = z.infer<typeof envSchema>;

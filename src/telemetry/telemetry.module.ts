@@ -17,7 +17,7 @@ import { TELEMETRY } from './tokens';
         metrics: new SluiceMetrics(),
         tracing: getTracing(),
         eventIndexRetentionMs: config.eventIndexRetentionMs,
-        eventIndexMaxRecords: config.eventIndexMaxRecords,
+        eventIndexMaxBytes: config.eventIndexMaxBytes,
       }),
     },
   ],

@@ -66,9 +66,10 @@ export const keys = {
   counters: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:counters`,
   /** Stream: dead-letter entries of this partition. */
   deadLetters: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:dlq`,
-  /** Hash: find-my-event records (8-byte key hash -> packed outcome) of one time bucket. */
+  /** String: find-my-event log of one time bucket, one segment appended per checkpoint
+   * (libs/telemetry event-index.ts). The first index's hashes were `:events:<bucket>`. */
   eventIndex: (pipeline: string, partition: number, bucketStartMs: number) =>
-    `${tag(pipeline, partition)}:events:${bucketStartMs}`,
+    `${tag(pipeline, partition)}:evlog:${bucketStartMs}`,
 } as const;
 
 function tag(pipeline: string, partition: number): string {

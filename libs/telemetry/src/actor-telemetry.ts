@@ -82,9 +82,9 @@ export class FlushTelemetry {
     return {
       bucketStart,
       expireAt: indexExpireAt(bucketStart, retention),
-      maxRecords: this.telemetry.eventIndexMaxRecords,
+      maxBytes: this.telemetry.eventIndexMaxBytes,
       count,
-      records: this.log.indexPacked(epoch, seq, now),
+      segment: this.log.indexSegment(epoch, seq, now),
     };
   }
 

@@ -1,5 +1,5 @@
 import { BatchLog } from './batch-log';
-import { decodeIndexRecord } from './event-index';
+import { findInLog, logSegments } from './event-index';
 import { Tracing } from './tracing';
 
 describe('BatchLog', () => {
@@ -27,19 +27,23 @@ describe('BatchLog', () => {
     );
     expect(log.offsetRanges()).toBe('t/0:10-30,t/3:5-5');
     expect(log.rowTimes()).toEqual([1000, 2]);
-    const fields = log.indexFields(2, 9, 1_700_000_000_000);
+    const segment = log.indexSegment(2, 9, 1_700_000_000_000);
     // the dead letter has no key: not indexed
-    expect(fields).toHaveLength(6);
-    expect(decodeIndexRecord(fields[1]!)).toMatchObject({
-      stage: 'written',
-      epoch: 2,
-      seq: 9,
-      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-      sampled: true,
-    });
-    expect(fields[4]).toHaveLength(9);
+    expect(log.indexRecords).toBe(3);
+    expect(findInLog(segment, 7n)).toEqual([
+      {
+        stage: 'written',
+        epoch: 2,
+        seq: 9,
+        at: 1_700_000_000_000,
+        traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+        sampled: true,
+      },
+      { stage: 'duplicate', epoch: 2, seq: 9, at: 1_700_000_000_000 },
+    ]);
+    expect(findInLog(segment, 8n).map((r) => r.stage)).toEqual(['written']);
     log.reset();
-    expect(log.indexFields(2, 10, 0)).toEqual([]);
+    expect(logSegments(log.indexSegment(2, 10, 0))).toEqual([{ records: 0, bytes: 37 }]);
     expect(log.rowTimes()).toEqual([]);
   });
 
@@ -52,6 +56,6 @@ describe('BatchLog', () => {
     });
     log.outcome('t', { offset: 1, timestamp: 1 }, 'written', 7n);
     expect(log.wantsKeys).toBe(false);
-    expect(log.indexFields(1, 1, 0)).toEqual([]);
+    expect(log.indexRecords).toBe(0);
   });
 });

@@ -115,14 +115,9 @@ export class BatchLog implements EventObserver {
     return out;
   }
 
-  /** Alternating hash field / packed record (tests and tools). */
-  indexFields(epoch: number, seq: number, at: number): Buffer[] {
-    return this.records.fields(epoch, seq, at);
-  }
-
-  /** The records as the checkpoint script's one packed argument (see IndexRecordWriter). */
-  indexPacked(epoch: number, seq: number, at: number): Buffer {
-    return this.records.packed(epoch, seq, at);
+  /** The records as one find-my-event log segment (see event-index.ts), stamped with the flush. */
+  indexSegment(epoch: number, seq: number, at: number): Buffer {
+    return this.records.segment(epoch, seq, at);
   }
 
   /** The checkpoint recording these outcomes committed: their spans end now. */

@@ -1,73 +1,112 @@
 import {
-  decodeIndexRecord,
-  encodeIndexRecord,
   EVENT_INDEX_BUCKET_MS,
+  findInLog,
   indexBucketOf,
   indexBucketsToRead,
   indexExpireAt,
-  indexField,
-  type IndexRecord,
+  indexHashBytes,
   IndexRecordWriter,
-  packIndexRecords,
-  unpackIndexRecords,
+  logSegments,
+  SEGMENT_HEADER,
 } from './event-index';
 import { reportOutcomes } from './event-report';
 
-describe('event index records', () => {
-  it('round-trips every stage, with and without trace id and reason', () => {
-    const records: IndexRecord[] = [
+const TP = (trace: string, flags: string) => `00-${trace}-00f067aa0ba902b7-${flags}`;
+const AT = 1_700_000_000_999;
+
+describe('find-my-event log segments', () => {
+  it('finds every stage, with and without trace id and reason, stamped at flush', () => {
+    const writer = new IndexRecordWriter();
+    writer.add(7n, 'written', undefined, TP('ab'.repeat(16), '03'));
+    writer.add(-1n, 'duplicate', undefined, TP('cd'.repeat(16), '00'));
+    writer.add(9n, 'dead-lettered', 'transform', 'not a traceparent', 'é'.repeat(300));
+    writer.add(10n, 'dead-lettered', 'dedup');
+    for (let i = 0; i < 5_000; i++) writer.add(BigInt(1000 + i), i % 2 ? 'filtered' : 'written');
+    writer.add(11n, 'duplicate');
+    expect(writer.count).toBe(5_005);
+    const log = writer.segment(4, 12, AT);
+    const base = { epoch: 4, seq: 12, at: 1_700_000_000_000 };
+    expect(findInLog(log, 7n)).toEqual([
+      { ...base, stage: 'written', traceId: 'ab'.repeat(16), sampled: true },
+    ]);
+    expect(findInLog(log, -1n)).toEqual([
+      { ...base, stage: 'duplicate', traceId: 'cd'.repeat(16), sampled: false },
+    ]);
+    expect(findInLog(log, 2n ** 64n - 1n)).toEqual(findInLog(log, -1n));
+    expect(findInLog(log, 9n)).toEqual([
       {
-        stage: 'written',
-        epoch: 3,
-        seq: 77,
-        at: 1_700_000_000_000,
-        traceId: 'ab'.repeat(16),
-        sampled: true,
-      },
-      { stage: 'filtered', epoch: 1, seq: 1, at: 1_700_000_001_000 },
-      {
-        stage: 'duplicate',
-        epoch: 2,
-        seq: 9,
-        at: 1_700_000_002_000,
-        traceId: 'cd'.repeat(16),
-        sampled: false,
-      },
-      {
+        ...base,
         stage: 'dead-lettered',
         deadLetterStage: 'transform',
-        reason: 'column amount: not a number',
-        epoch: 2,
-        seq: 10,
-        at: 1_700_000_003_000,
+        reason: 'é'.repeat(100), // cut at 200 bytes on a character boundary
       },
-    ];
-    for (const record of records)
-      expect(decodeIndexRecord(encodeIndexRecord(record))).toEqual(record);
+    ]);
+    expect(findInLog(log, 10n)).toEqual([
+      { ...base, stage: 'dead-lettered', deadLetterStage: 'dedup' },
+    ]);
+    expect(findInLog(log, 1001n)).toEqual([{ ...base, stage: 'filtered' }]);
+    expect(findInLog(log, 5998n)).toEqual([{ ...base, stage: 'written' }]);
+    expect(findInLog(log, 11n)).toEqual([{ ...base, stage: 'duplicate' }]);
+    expect(findInLog(log, 6000n)).toEqual([]);
+    expect(logSegments(log)).toEqual([{ records: 5_005, bytes: log.length }]);
   });
 
-  it('is compact: 15 bytes, 31 with a trace id; reasons are cut at 200 bytes on a character boundary', () => {
-    expect(encodeIndexRecord({ stage: 'written', epoch: 1, seq: 1, at: 0 })).toHaveLength(15);
-    expect(
-      encodeIndexRecord({ stage: 'written', epoch: 1, seq: 1, at: 0, traceId: 'ab'.repeat(16) }),
-    ).toHaveLength(31);
-    const long = encodeIndexRecord({
-      stage: 'dead-lettered',
-      deadLetterStage: 'parse',
-      epoch: 1,
-      seq: 1,
-      at: 0,
-      reason: 'é'.repeat(500),
-    });
-    expect(long.length).toBeLessThanOrEqual(215);
-    expect(decodeIndexRecord(long)?.reason).toBe('é'.repeat(100));
+  it('is compact: 8 bytes per plain outcome plus one header per checkpoint', () => {
+    const writer = new IndexRecordWriter();
+    for (let i = 0; i < 10_000; i++) writer.add(BigInt(i), 'written');
+    expect(writer.segment(1, 1, 0)).toHaveLength(SEGMENT_HEADER + 80_000);
   });
 
-  it('uses 8-byte fields, 9 for the duplicate of a key', () => {
-    expect(indexField(5n)).toEqual(Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]));
-    expect(indexField(2n ** 64n - 1n, true)).toEqual(
-      Buffer.from([255, 255, 255, 255, 255, 255, 255, 255, 0x64]),
-    );
+  it('matches a hash only at an 8-byte boundary of its group', () => {
+    const writer = new IndexRecordWriter();
+    // Two hashes whose bytes, side by side, contain a third one shifted by 4 bytes.
+    writer.add(0x0000000200000001n, 'written');
+    writer.add(0x0000000400000003n, 'filtered');
+    const log = writer.segment(1, 1, 0);
+    expect(findInLog(log, 0x0000000300000002n)).toEqual([]);
+    expect(findInLog(log, 0x0000000400000003n).map((r) => r.stage)).toEqual(['filtered']);
+  });
+
+  it('keeps the latest duplicate apart from the latest other outcome across segments', () => {
+    const writer = new IndexRecordWriter();
+    const segments: Buffer[] = [];
+    const flush = (seq: number) => {
+      segments.push(writer.segment(1, seq, seq * 1000));
+      writer.reset();
+    };
+    writer.add(5n, 'written');
+    flush(1);
+    writer.add(5n, 'duplicate');
+    flush(2);
+    writer.add(5n, 'duplicate', undefined, TP('ef'.repeat(16), '01'));
+    writer.add(6n, 'filtered');
+    flush(3);
+    const log = Buffer.concat(segments);
+    expect(logSegments(log).map((s) => s.records)).toEqual([1, 1, 2]);
+    expect(findInLog(log, 5n)).toEqual([
+      { stage: 'written', epoch: 1, seq: 1, at: 1000 },
+      { stage: 'duplicate', epoch: 1, seq: 3, at: 3000, traceId: 'ef'.repeat(16), sampled: true },
+    ]);
+    // A later non-duplicate outcome replaces the earlier one, as the per-key fields did.
+    writer.add(6n, 'written');
+    flush(4);
+    expect(findInLog(Buffer.concat(segments), 6n)).toEqual([
+      { stage: 'written', epoch: 1, seq: 4, at: 4000 },
+    ]);
+    // A torn or foreign tail is ignored, what comes before it is read.
+    const torn = Buffer.concat([log, Buffer.from([2, 200, 0, 0, 0])]);
+    expect(findInLog(torn, 5n)).toHaveLength(2);
+  });
+
+  it('hands out segments that the next batch does not overwrite', () => {
+    const writer = new IndexRecordWriter();
+    writer.add(1n, 'written');
+    const first = writer.segment(1, 1, 0);
+    writer.reset();
+    writer.add(2n, 'written');
+    writer.segment(1, 2, 0);
+    expect(findInLog(first, 1n)).toHaveLength(1);
+    expect(indexHashBytes(5n)).toEqual(Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]));
   });
 
   it('reads every bucket that can hold a record younger than the retention', () => {
@@ -137,52 +176,5 @@ describe('reportOutcomes', () => {
       deadLetterStage: 'transform',
       reason: 'transform: bad',
     });
-  });
-});
-
-describe('IndexRecordWriter', () => {
-  it('writes the same records as encodeIndexRecord, stamped at flush, in one buffer', () => {
-    const writer = new IndexRecordWriter();
-    const tp = `00-${'ab'.repeat(16)}-00f067aa0ba902b7-03`;
-    writer.add(7n, 'written', undefined, tp);
-    writer.add(-1n, 'duplicate', undefined, `00-${'cd'.repeat(16)}-00f067aa0ba902b7-00`);
-    writer.add(9n, 'dead-lettered', 'transform', 'not a traceparent', 'é'.repeat(300));
-    for (let i = 0; i < 5_000; i++) writer.add(BigInt(i), 'filtered');
-    expect(writer.count).toBe(5_003);
-    const fields = writer.fields(4, 12, 1_700_000_000_999);
-    expect(fields).toHaveLength(2 * 5_003);
-    const base = { epoch: 4, seq: 12, at: 1_700_000_000_000 };
-    expect(fields[0]).toEqual(indexField(7n));
-    expect(fields[1]).toEqual(
-      encodeIndexRecord({ ...base, stage: 'written', traceId: 'ab'.repeat(16), sampled: true }),
-    );
-    expect(fields[2]).toEqual(indexField(-1n, true));
-    expect(decodeIndexRecord(fields[3]!)).toEqual({
-      ...base,
-      stage: 'duplicate',
-      traceId: 'cd'.repeat(16),
-      sampled: false,
-    });
-    expect(fields[5]).toEqual(
-      encodeIndexRecord({
-        ...base,
-        stage: 'dead-lettered',
-        deadLetterStage: 'transform',
-        reason: 'é'.repeat(300),
-      }),
-    );
-    expect(fields.at(-2)).toEqual(indexField(4_999n));
-    expect(decodeIndexRecord(fields.at(-1)!)).toEqual({ ...base, stage: 'filtered' });
-    // The packed argument holds the same records, length-prefixed, in order.
-    const packed = writer.packed(4, 12, 1_700_000_000_999);
-    expect(unpackIndexRecords(packed)).toEqual(fields);
-    expect(packIndexRecords(fields)).toEqual(packed);
-    expect(packed[0]).toBe(8);
-    expect(packed[1]).toBe(fields[1]!.length);
-    writer.reset();
-    expect(writer.count).toBe(0);
-    // Views handed out before the reset are not overwritten by the next batch.
-    writer.add(1n, 'filtered');
-    expect(fields[0]).toEqual(indexField(7n));
   });
 });

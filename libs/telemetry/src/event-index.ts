@@ -1,11 +1,21 @@
 /**
  * "Find my event": a compact record of what became of each event, by the 64-bit hash of its
- * dedup key, written by the actor in its checkpoint script into one Redis hash per time bucket
- * (by checkpoint time) and partition. A hash field is the 8-byte key hash (little endian), plus
- * a `d` byte for the latest duplicate of that key, so a duplicate never hides the first outcome.
+ * dedup key. Each checkpoint appends ONE segment to a string per time bucket (by checkpoint time)
+ * and partition: everything an outcome shares with its batch (epoch, seq, processed-at) is
+ * written once per segment, and a plain outcome costs only its 8-byte key hash. One HSET field
+ * per event cost Redis about 1.7 s of CPU and 93 bytes of memory per 1M events / per record
+ * (docs/performance.md); an APPEND of the segment costs a copy.
  *
- * Record layout (value): stage u8, dead-letter stage u8, flags u8 (1: trace id, 2: sampled),
- * epoch u32, checkpoint seq u32, processed-at seconds u32, [trace id 16 bytes], [reason utf8].
+ * Segment layout (little endian):
+ *   0  u8   version (2)
+ *   1  u32  segment length in bytes, header included
+ *   5  u32  owner epoch, 9 u32 checkpoint seq, 13 u32 processed-at seconds
+ *   17 u32  x 4: hashes in the written, filtered, duplicate, dead-lettered groups
+ *   33 u32  bytes of extras
+ *   37      the groups' 8-byte key hashes, in that order, then the extras
+ * Extras hold the outcomes that carry more than their stage (a trace id, a dead-letter stage, a
+ * reason): key hash u64, stage u8, dead-letter stage u8, flags u8 (1: trace id, 2: sampled),
+ * reason length u8, [trace id 16 bytes], [reason utf8].
  */
 
 export type IndexStage = 'written' | 'filtered' | 'duplicate' | 'dead-lettered';
@@ -27,62 +37,13 @@ export interface IndexRecord {
 /** Buckets are fixed in size so every process reads what any other wrote, whatever its retention. */
 export const EVENT_INDEX_BUCKET_MS = 15 * 60_000;
 const MAX_REASON_BYTES = 200;
-const HEADER = 15;
+const VERSION = 2;
+export const SEGMENT_HEADER = 37;
+const EXTRA_HEADER = 12;
+const MAX_EXTRA = EXTRA_HEADER + 16 + MAX_REASON_BYTES;
 
 const STAGES: readonly IndexStage[] = ['written', 'filtered', 'duplicate', 'dead-lettered'];
 const DL_STAGES = ['', 'parse', 'filter', 'dedup', 'transform', 'join', 'insert'];
-const DUPLICATE_SUFFIX = 0x64; // 'd'
-
-export function indexField(hash: bigint, duplicate = false): Buffer {
-  const field = Buffer.allocUnsafe(duplicate ? 9 : 8);
-  field.writeBigUInt64LE(BigInt.asUintN(64, hash), 0);
-  if (duplicate) field[8] = DUPLICATE_SUFFIX;
-  return field;
-}
-
-export function encodeIndexRecord(record: IndexRecord): Buffer {
-  const trace = record.traceId !== undefined && /^[0-9a-f]{32}$/.test(record.traceId);
-  const reason =
-    record.reason === undefined ? undefined : truncateUtf8(record.reason, MAX_REASON_BYTES);
-  const out = Buffer.alloc(HEADER + (trace ? 16 : 0) + (reason?.length ?? 0));
-  out[0] = STAGES.indexOf(record.stage) + 1;
-  const dl = record.deadLetterStage === undefined ? 0 : DL_STAGES.indexOf(record.deadLetterStage);
-  out[1] = dl < 0 ? 255 : dl;
-  out[2] = (trace ? 1 : 0) | (record.sampled ? 2 : 0);
-  out.writeUInt32LE(record.epoch >>> 0, 3);
-  out.writeUInt32LE(record.seq >>> 0, 7);
-  out.writeUInt32LE(Math.floor(record.at / 1000) >>> 0, 11);
-  let at = HEADER;
-  if (trace) {
-    out.write(record.traceId as string, at, 'hex');
-    at += 16;
-  }
-  if (reason) reason.copy(out, at);
-  return out;
-}
-
-export function decodeIndexRecord(data: Buffer): IndexRecord | undefined {
-  if (data.length < HEADER) return undefined;
-  const stage = STAGES[(data[0] ?? 0) - 1];
-  if (stage === undefined) return undefined;
-  const flags = data[2] ?? 0;
-  const record: IndexRecord = {
-    stage,
-    epoch: data.readUInt32LE(3),
-    seq: data.readUInt32LE(7),
-    at: data.readUInt32LE(11) * 1000,
-  };
-  const dl = data[1] ?? 0;
-  if (dl !== 0) record.deadLetterStage = DL_STAGES[dl] ?? 'other';
-  let at = HEADER;
-  if (flags & 1 && data.length >= at + 16) {
-    record.traceId = data.toString('hex', at, at + 16);
-    record.sampled = (flags & 2) !== 0;
-    at += 16;
-  }
-  if (data.length > at) record.reason = data.toString('utf8', at);
-  return record;
-}
 
 export function indexBucketOf(ms: number): number {
   return Math.floor(ms / EVENT_INDEX_BUCKET_MS) * EVENT_INDEX_BUCKET_MS;
@@ -113,25 +74,54 @@ function truncateUtf8(text: string, maxBytes: number): Buffer {
   return bytes.subarray(0, end);
 }
 
-/** Per record: two length bytes, the field (at most 9 bytes) and the value. */
-const MAX_RECORD = 2 + 9 + HEADER + 16 + MAX_REASON_BYTES;
+/** A growing buffer with a DataView: V8's setBigUint64 wraps negatives itself and costs far
+ * less than Buffer.writeBigUInt64LE's range checks and BigInt arithmetic (profiled). */
+class Bytes {
+  buf: Buffer;
+  view: DataView;
+  used = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+    this.view = viewOf(this.buf);
+  }
+
+  room(bytes: number): void {
+    if (this.used + bytes <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + bytes));
+    this.buf.copy(next, 0, 0, this.used);
+    this.buf = next;
+    this.view = viewOf(next);
+  }
+
+  hash(hash: bigint): void {
+    this.room(8);
+    this.view.setBigUint64(this.used, hash, true);
+    this.used += 8;
+  }
+
+  /** Keeps the buffer for the next batch unless one outsized batch grew it past 1 MiB. */
+  clear(): void {
+    if (this.buf.length > 1 << 20) {
+      this.buf = Buffer.allocUnsafe(1 << 20);
+      this.view = viewOf(this.buf);
+    }
+    this.used = 0;
+  }
+}
+
+function viewOf(buf: Buffer): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
 
 /**
- * The index records of one open batch, encoded as the outcomes happen straight into one growing
- * buffer, so an outcome costs no object and no allocation of its own. Epoch, seq and time are
- * the same for the whole flush and patched in by `packed`/`fields`.
- *
- * Layout, per record: field length u8, value length u8, field, value: the checkpoint script's
- * packed index argument (libs/redis checkpoint.ts), sent as it is. One argument instead of two
- * per event: ioredis spent 8% of the process's busy time framing and copying the per-event
- * arguments (profiled).
+ * The index records of one open batch, collected as the outcomes happen: a plain outcome appends
+ * its key hash to its stage's group, one with extras a record to the extras. `segment` lays them
+ * out for the checkpoint script, stamped with the flush.
  */
 export class IndexRecordWriter {
-  private buf = Buffer.allocUnsafe(16 * 1024);
-  /** Writes the key hash: V8's setBigUint64 wraps negatives itself and costs far less than
-   * Buffer.writeBigUInt64LE's range checks and BigInt arithmetic (profiled). */
-  private view = viewOf(this.buf);
-  private used = 0;
+  private readonly groups = STAGES.map(() => new Bytes(8 * 1024));
+  private readonly extras = new Bytes(1024);
   private records = 0;
 
   get count(): number {
@@ -145,104 +135,165 @@ export class IndexRecordWriter {
     traceparent?: string,
     reason?: string,
   ): void {
-    if (this.used + MAX_RECORD > this.buf.length) this.grow();
-    const buf = this.buf;
-    const recordAt = this.used;
-    const fieldAt = recordAt + 2;
-    this.view.setBigUint64(fieldAt, hash, true);
-    let at = fieldAt + 8;
-    if (stage === 'duplicate') buf[at++] = DUPLICATE_SUFFIX;
-    const valueAt = at;
-    buf[at] = STAGES.indexOf(stage) + 1;
-    const dl = deadLetterStage === undefined ? 0 : DL_STAGES.indexOf(deadLetterStage);
-    buf[at + 1] = dl < 0 ? 255 : dl;
-    buf[at + 2] = 0;
-    at += HEADER;
+    this.records += 1;
+    const stageIndex = STAGES.indexOf(stage);
     // `00-<32 hex trace id>-<16 hex span id>-<flags>`: the trace id is copied as is, without
     // parsing the whole context; anything malformed is left out.
-    if (traceparent !== undefined && traceparent.length === 55 && traceparent[2] === '-') {
-      const written = buf.write(traceparent.slice(3, 35), at, 16, 'hex');
-      if (written === 16) {
-        const sampled =
-          traceparent.endsWith('-01') || (parseInt(traceparent.slice(53), 16) & 1) === 1;
-        buf[valueAt + 2] = 1 | (sampled ? 2 : 0);
-        at += 16;
-      }
+    const traced = traceparent !== undefined && traceparent.length === 55 && traceparent[2] === '-';
+    if (!traced && reason === undefined && deadLetterStage === undefined) {
+      (this.groups[stageIndex] as Bytes).hash(hash);
+      return;
     }
-    if (reason !== undefined) at += truncateUtf8(reason, MAX_REASON_BYTES).copy(buf, at);
-    buf[recordAt] = valueAt - fieldAt;
-    buf[recordAt + 1] = at - valueAt;
-    this.records += 1;
-    this.used = at;
-  }
-
-  /** Every record, length-prefixed (see the class), stamped with the flush; a view, no copy. */
-  packed(epoch: number, seq: number, atMs: number): Buffer {
-    const seconds = Math.floor(atMs / 1000) >>> 0;
-    const buf = this.buf;
-    for (let at = 0; at < this.used;) {
-      const valueAt = at + 2 + (buf[at] as number);
-      buf.writeUInt32LE(epoch >>> 0, valueAt + 3);
-      buf.writeUInt32LE(seq >>> 0, valueAt + 7);
-      buf.writeUInt32LE(seconds, valueAt + 11);
-      at = valueAt + (buf[at + 1] as number);
+    const x = this.extras;
+    x.room(MAX_EXTRA);
+    const recordAt = x.used;
+    x.view.setBigUint64(recordAt, hash, true);
+    const buf = x.buf;
+    buf[recordAt + 8] = stageIndex + 1;
+    const dl = deadLetterStage === undefined ? 0 : DL_STAGES.indexOf(deadLetterStage);
+    buf[recordAt + 9] = dl < 0 ? 255 : dl;
+    buf[recordAt + 10] = 0;
+    let at = recordAt + EXTRA_HEADER;
+    if (traced && buf.write(traceparent.slice(3, 35), at, 16, 'hex') === 16) {
+      const sampled =
+        traceparent.endsWith('-01') || (parseInt(traceparent.slice(53), 16) & 1) === 1;
+      buf[recordAt + 10] = 1 | (sampled ? 2 : 0);
+      at += 16;
     }
-    return buf.subarray(0, this.used);
+    const reasonBytes =
+      reason === undefined ? 0 : truncateUtf8(reason, MAX_REASON_BYTES).copy(buf, at);
+    buf[recordAt + 11] = reasonBytes;
+    x.used = at + reasonBytes;
   }
 
-  /** Alternating field / value views, stamped with the flush (tests and tools). */
-  fields(epoch: number, seq: number, atMs: number): Buffer[] {
-    return unpackIndexRecords(this.packed(epoch, seq, atMs));
+  /** The batch's records as one segment (see the file comment): a new buffer, one copy. */
+  segment(epoch: number, seq: number, atMs: number): Buffer {
+    let size = SEGMENT_HEADER + this.extras.used;
+    for (const g of this.groups) size += g.used;
+    const out = Buffer.allocUnsafe(size);
+    out[0] = VERSION;
+    out.writeUInt32LE(size, 1);
+    out.writeUInt32LE(epoch >>> 0, 5);
+    out.writeUInt32LE(seq >>> 0, 9);
+    out.writeUInt32LE(Math.floor(atMs / 1000) >>> 0, 13);
+    let at = SEGMENT_HEADER;
+    this.groups.forEach((g, i) => {
+      out.writeUInt32LE(g.used / 8, 17 + 4 * i);
+      at += g.buf.copy(out, at, 0, g.used);
+    });
+    out.writeUInt32LE(this.extras.used, 33);
+    this.extras.buf.copy(out, at, 0, this.extras.used);
+    return out;
   }
 
-  /** Starts a new batch; views handed out before stay valid (a new buffer, at most 1 MiB). */
+  /** Starts a new batch (segments handed out before are copies and stay valid). */
   reset(): void {
-    if (this.used === 0) return;
-    this.buf = Buffer.allocUnsafe(Math.min(this.buf.length, 1 << 20));
-    this.view = viewOf(this.buf);
-    this.used = 0;
+    for (const g of this.groups) g.clear();
+    this.extras.clear();
     this.records = 0;
   }
+}
 
-  private grow(): void {
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + MAX_RECORD));
-    this.buf.copy(next, 0, 0, this.used);
-    this.buf = next;
-    this.view = viewOf(next);
+/** The 8 bytes a key hash is stored as (little endian, two's complement wrapped). */
+export function indexHashBytes(hash: bigint): Buffer {
+  const out = Buffer.allocUnsafe(8);
+  out.writeBigUInt64LE(BigInt.asUintN(64, hash), 0);
+  return out;
+}
+
+/**
+ * The outcomes of one key in one bucket's log (segments appended in checkpoint order): as the
+ * per-key hash fields of the first index did, the latest duplicate is kept apart from the latest
+ * other outcome, so a duplicate never hides the first outcome. Within one checkpoint the order of
+ * a key's outcomes is not kept: every non-duplicate stage it had there is returned.
+ */
+export function findInLog(log: Buffer, hash: bigint): IndexRecord[] {
+  const needle = indexHashBytes(hash);
+  let outcomes: IndexRecord[] = [];
+  let duplicate: IndexRecord | undefined;
+  for (let seg = 0; seg + SEGMENT_HEADER <= log.length;) {
+    const size = log.readUInt32LE(seg + 1);
+    // A log only ever grows by whole segments (APPEND inside the checkpoint script); anything
+    // else is not ours to read.
+    if (log[seg] !== VERSION || size < SEGMENT_HEADER || seg + size > log.length) break;
+    const base = {
+      epoch: log.readUInt32LE(seg + 5),
+      seq: log.readUInt32LE(seg + 9),
+      at: log.readUInt32LE(seg + 13) * 1000,
+    };
+    const here: IndexRecord[] = [];
+    let at = seg + SEGMENT_HEADER;
+    for (let g = 0; g < STAGES.length; g++) {
+      const end = at + 8 * log.readUInt32LE(seg + 17 + 4 * g);
+      if (hasAligned(log, needle, at, end)) here.push({ stage: STAGES[g] as IndexStage, ...base });
+      at = end;
+    }
+    const extrasEnd = at + log.readUInt32LE(seg + 33);
+    while (at + EXTRA_HEADER <= extrasEnd) {
+      const flags = log[at + 10] ?? 0;
+      const trace = flags & 1 ? 16 : 0;
+      const next = at + EXTRA_HEADER + trace + (log[at + 11] ?? 0);
+      if (log.compare(needle, 0, 8, at, at + 8) === 0) {
+        here.push(decodeExtra(log, at, trace, next, base));
+      }
+      at = next;
+    }
+    const dup = here.filter((r) => r.stage === 'duplicate');
+    const other = here.filter((r) => r.stage !== 'duplicate');
+    if (dup.length > 0) duplicate = dup[dup.length - 1];
+    if (other.length > 0) outcomes = other;
+    seg += size;
   }
+  return duplicate === undefined ? outcomes : [...outcomes, duplicate];
 }
 
-function viewOf(buf: Buffer): DataView {
-  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-/** Alternating field / value pairs as one packed argument (the layout of IndexRecordWriter). */
-export function packIndexRecords(fields: readonly Buffer[]): Buffer {
-  let size = 0;
-  for (const f of fields) size += f.length + 1;
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const field = fields[i] as Buffer;
-    const value = fields[i + 1] as Buffer;
-    if (field.length > 255 || value.length > 255) throw new RangeError('index record too long');
-    out[at] = field.length;
-    out[at + 1] = value.length;
-    at += 2 + field.copy(out, at + 2);
-    at += value.copy(out, at);
+/** Whether `needle` occurs in [from, end) at a multiple of 8 bytes from `from`. */
+function hasAligned(log: Buffer, needle: Buffer, from: number, end: number): boolean {
+  let pos = from;
+  while (pos < end) {
+    const found = log.indexOf(needle, pos);
+    if (found < 0 || found + 8 > end) return false;
+    if ((found - from) % 8 === 0) return true;
+    pos = found + 1;
   }
-  return out.subarray(0, at);
+  return false;
 }
 
-/** The field / value views of a packed argument (inverse of packIndexRecords). */
-export function unpackIndexRecords(packed: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let at = 0; at + 2 <= packed.length;) {
-    const fieldAt = at + 2;
-    const valueAt = fieldAt + (packed[at] as number);
-    const end = valueAt + (packed[at + 1] as number);
-    out.push(packed.subarray(fieldAt, valueAt), packed.subarray(valueAt, end));
-    at = end;
+function decodeExtra(
+  log: Buffer,
+  at: number,
+  trace: number,
+  end: number,
+  base: { epoch: number; seq: number; at: number },
+): IndexRecord {
+  const record: IndexRecord = { stage: STAGES[(log[at + 8] ?? 1) - 1] ?? 'written', ...base };
+  const dl = log[at + 9] ?? 0;
+  if (dl !== 0) record.deadLetterStage = DL_STAGES[dl] ?? 'other';
+  const from = at + EXTRA_HEADER;
+  if (trace > 0) {
+    record.traceId = log.toString('hex', from, from + 16);
+    record.sampled = ((log[at + 10] ?? 0) & 2) !== 0;
+  }
+  if (end > from + trace) record.reason = log.toString('utf8', from + trace, end);
+  return record;
+}
+
+/** Stage counts of a log's segments (tests and tools). */
+export function logSegments(log: Buffer): { records: number; bytes: number }[] {
+  const out: { records: number; bytes: number }[] = [];
+  for (let seg = 0; seg + SEGMENT_HEADER <= log.length;) {
+    const size = log.readUInt32LE(seg + 1);
+    if (log[seg] !== VERSION || size < SEGMENT_HEADER || seg + size > log.length) break;
+    let records = 0;
+    for (let g = 0; g < STAGES.length; g++) records += log.readUInt32LE(seg + 17 + 4 * g);
+    let at = seg + SEGMENT_HEADER + 8 * records;
+    const extrasEnd = at + log.readUInt32LE(seg + 33);
+    while (at + EXTRA_HEADER <= extrasEnd) {
+      at += EXTRA_HEADER + ((log[at + 10] ?? 0) & 1 ? 16 : 0) + (log[at + 11] ?? 0);
+      records += 1;
+    }
+    out.push({ records, bytes: size });
+    seg += size;
   }
   return out;
 }

@@ -18,6 +18,6 @@ export interface Telemetry {
   readonly tracing: Tracing;
   /** 0: find-my-event index off. */
   readonly eventIndexRetentionMs: number;
-  /** Most records per actor and index bucket (Redis memory bound). */
-  readonly eventIndexMaxRecords: number;
+  /** Most bytes of find-my-event log per actor and index bucket (Redis memory bound). */
+  readonly eventIndexMaxBytes: number;
 }

@@ -11,8 +11,8 @@ import { LuaScript, type ScriptArg } from './lua-script';
  * 8 checkpoint generation, then counted groups: counters (name, increment), dead letters
  * (7 fields), bucket appends (start, expire-at ms, bytes), expired buckets (start), join appends
  * (index member, score, bytes), join matched appends (bytes), join releases (index member), and
- * last the join watermark snapshot ('' = none), then optionally the find-my-event index (count,
- * expire-at ms, most fields per bucket, the records packed in one argument; its key last in KEYS). The lease check
+ * last the join watermark snapshot ('' = none), then optionally the find-my-event index (record
+ * count, expire-at ms, most bytes per bucket log, the segment; its key last in KEYS). The lease check
  * comes first and nothing is written when it fails, so an owner that lost its lease can never
  * commit.
  *
@@ -101,21 +101,11 @@ n = tonumber(ARGV[i] or '0'); i = i + 1
 if n > 0 then
   local expireAt = ARGV[i]
   local cap = tonumber(ARGV[i + 1])
-  local packed = ARGV[i + 2]; i = i + 3
-  -- Records are length-prefixed (field length, value length, field, value). unpack is bounded
-  -- by Lua's C stack: HSET in chunks of 200 records. A full bucket takes no more records
-  -- (lookups answer "unknown"), so the index can never fill Redis and stop checkpoints.
-  local pos, size = 1, #packed
-  while pos < size and redis.call('HLEN', KEYS[k]) < cap do
-    local chunk, m = {}, 0
-    while pos < size and m < 400 do
-      local fl, vl = string.byte(packed, pos, pos + 1)
-      local f = pos + 2
-      chunk[m + 1] = string.sub(packed, f, f + fl - 1)
-      chunk[m + 2] = string.sub(packed, f + fl, f + fl + vl - 1)
-      m = m + 2; pos = f + fl + vl
-    end
-    redis.call('HSET', KEYS[k], unpack(chunk, 1, m))
+  local segment = ARGV[i + 2]; i = i + 3
+  -- One segment per checkpoint, appended whole or not at all: a full log takes no more (lookups
+  -- answer "unknown"), so the index can never fill Redis or stop checkpoints.
+  if redis.call('STRLEN', KEYS[k]) + #segment <= cap then
+    redis.call('APPEND', KEYS[k], segment)
   end
   redis.call('PEXPIREAT', KEYS[k], expireAt)
 end
@@ -170,15 +160,12 @@ export interface JoinWrite {
 export interface EventIndexWrite {
   bucketStart: number;
   expireAt: number;
-  /** Most records the bucket's hash may hold; past it records are skipped (EVENT_INDEX_MAX_RECORDS). */
-  maxRecords: number;
+  /** Most bytes the bucket's log may hold; a segment that does not fit is skipped
+   * (EVENT_INDEX_MAX_BYTES). */
+  maxBytes: number;
   count: number;
-  /**
-   * The records in one argument, per record: field length u8, value length u8, field (key hash),
-   * value (packed record). The script splits it: per-event arguments cost the actor more in
-   * ioredis framing than the rest of the checkpoint (profiled).
-   */
-  records: Buffer;
+  /** The records as one log segment (libs/telemetry event-index.ts), appended as it is. */
+  segment: Buffer;
 }
 
 export interface CheckpointWrite {
@@ -287,9 +274,9 @@ export async function writeCheckpoint(
   }
   args.push(join?.meta ?? '');
   const index = w.eventIndex;
-  if (index !== undefined && index.count > 0 && index.records.length > 0) {
+  if (index !== undefined && index.count > 0) {
     scriptKeys.push(keys.eventIndex(p, n, index.bucketStart));
-    args.push(index.count, index.expireAt, index.maxRecords, index.records);
+    args.push(index.count, index.expireAt, index.maxBytes, index.segment);
   }
   try {
     return (await CHECKPOINT.run(redis, scriptKeys, args)) === 0 ? 'already-applied' : 'applied';
