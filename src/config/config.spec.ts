@@ -119,4 +119,12 @@ describe('cluster timing', () => {
       'CONSUMER_FETCH_MAX_WAIT_MS',
     );
   });
+
+  it('writes mailbox entry version 3 unless told 2 (upgrades from older owners)', () => {
+    expect(loadConfig({ ...servers }).mailboxEntryVersion).toBe(3);
+    expect(loadConfig({ ...servers, MAILBOX_ENTRY_VERSION: '2' }).mailboxEntryVersion).toBe(2);
+    expect(problemsOf({ ...servers, MAILBOX_ENTRY_VERSION: '4' }).problems[0]?.key).toBe(
+      'MAILBOX_ENTRY_VERSION',
+    );
+  });
 });

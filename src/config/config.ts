@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { dependenciesOf, type Dependency, type Role } from './roles';
 import { envSchema, type ParsedEnv } from './env.schema';
+import type { UnparsedEntryVersion } from '@sluice/pipeline';
 
 /** The validated configuration every module receives through the `SluiceConfig` provider. */
 export interface SluiceConfig {
@@ -22,6 +23,7 @@ export interface SluiceConfig {
   mailboxMaxEntries: number;
   coalesce: { lingerMs: number; maxEvents: number };
   fetchMaxWaitMs: number;
+  mailboxEntryVersion: UnparsedEntryVersion;
   instanceId: string;
   otlpEndpoint: string | undefined;
   traceBatchMaxLinks: number;
@@ -132,6 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
     coalesce: { lingerMs: data.CONSUMER_LINGER_MS, maxEvents: data.CONSUMER_LINGER_MAX_EVENTS },
     fetchMaxWaitMs: data.CONSUMER_FETCH_MAX_WAIT_MS,
+    mailboxEntryVersion: data.MAILBOX_ENTRY_VERSION === 2 ? 2 : 3,
     instanceId: data.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     otlpEndpoint: data.OTEL_EXPORTER_OTLP_ENDPOINT,
     traceBatchMaxLinks: data.TRACE_BATCH_MAX_LINKS,

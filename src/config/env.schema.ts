@@ -106,6 +106,11 @@ export const envSchema = z.object({
    * second (Kafka -> consumer p50 575 ms at 12k ev/s, 99 ms with 100).
    */
   CONSUMER_FETCH_MAX_WAIT_MS: intFromString(10, 10_000).default(100),
+  /**
+   * Consumer: the mailbox entry version written for messages it did not parse. 2 only while
+   * upgrading from owners that cannot read 3 (docs/architecture.md, "Mailbox entry format").
+   */
+  MAILBOX_ENTRY_VERSION: z.enum(['2', '3']).default('3').transform(Number),
   /** Pipelines (JSON or YAML files) applied at startup. */
   PIPELINES_DIR: z.string().min(1).optional(),
   /** Where the embedded local stack keeps its state; see libs/stack. */

@@ -135,6 +135,25 @@ describe('routeBatch', () => {
     expect([...routed.values()].flat()).toHaveLength(texts.length);
   });
 
+  it('keeps each message its own timestamp when neighbours share or change theirs', async () => {
+    const hasher = await loadHasher();
+    const target = {
+      topic: 't',
+      partition: 0,
+      partitions: 4,
+      source: compiled().sources.get('orders'),
+    };
+    const stamps = ['5', '5', '7', '5', '-1', '-1'];
+    const messages = stamps.map((timestamp, i) => ({
+      ...message(i, JSON.stringify({ event_id: `e-${i}` })),
+      timestamp,
+    }));
+    const events = [...routeBatch(messages, target, hasher).values()].flat();
+    events.sort((a, b) => a.offset - b.offset);
+    expect(events.map((e) => e.timestamp)).toEqual(stamps.map(Number));
+    expect(events.every((e) => e.json !== undefined)).toBe(true);
+  });
+
   it('parses every event of a join pipeline (the consumer reads event times)', async () => {
     const hasher = await loadHasher();
     const target = {

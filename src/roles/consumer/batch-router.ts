@@ -1,14 +1,10 @@
 import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { eventTimeMs } from '@sluice/pipeline/join';
-import {
-  partitionOfPosition,
-  scanJsonObject,
-  UNSURE,
-  VALID,
-  type CompiledSource,
-  type Hasher,
-  type MailboxEvent,
-} from '@sluice/pipeline';
+// The modules themselves, not the package index: compiled re-exports are getters, called per
+// message on this path.
+import { scanJsonObject, UNSURE, VALID } from '@sluice/pipeline/mailbox/key-scan';
+import { partitionOfPosition } from '@sluice/pipeline/mailbox/routing';
+import type { CompiledSource, Hasher, MailboxEvent } from '@sluice/pipeline';
 
 /** What the router needs of a Kafka message (kafkajs's KafkaMessage fits). */
 export type RoutableMessage = Pick<KafkaMessage, 'offset' | 'timestamp' | 'value' | 'key'> & {
@@ -62,6 +58,9 @@ export function routeBatch(
 ): Map<number, MailboxEvent[]> {
   const byMailbox = new Map<number, MailboxEvent[]>();
   const unparsed = unparsedOf(target);
+  // One producer send gives its messages one timestamp text: read it once.
+  let timestampText = '';
+  let timestamp = 0;
   for (const message of messages) {
     const offset = Number(message.offset);
     let event: MailboxEvent | undefined;
@@ -70,8 +69,13 @@ export function routeBatch(
     if (unparsed !== undefined && bytes !== null && bytes.length > 0) {
       const scanned = scanJsonObject(bytes, unparsed.field);
       if (scanned !== UNSURE) {
-        event = eventOf(message, offset);
-        event.json = bytes;
+        if (message.timestamp !== timestampText) {
+          timestampText = message.timestamp;
+          timestamp = Number(timestampText);
+        }
+        // All fields in one literal: a property added later costs a property store per event.
+        event = { offset, timestamp, json: bytes };
+        addKeyAndTrace(event, message);
         // VALID: no routing key, so the position rule of mailboxOf.
         mailbox =
           scanned === VALID
@@ -112,10 +116,14 @@ function mailboxOf(
 
 function eventOf(message: RoutableMessage, offset: number): MailboxEvent {
   const event: MailboxEvent = { offset, timestamp: Number(message.timestamp) };
+  addKeyAndTrace(event, message);
+  return event;
+}
+
+function addKeyAndTrace(event: MailboxEvent, message: RoutableMessage): void {
   if (message.key !== null && message.key.length > 0) event.key = message.key.toString('utf8');
   const traceparent = headerText(message.headers?.traceparent);
   if (traceparent !== undefined) event.traceparent = traceparent;
-  return event;
 }
 
 function parseMessage(

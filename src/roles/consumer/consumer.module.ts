@@ -94,6 +94,7 @@ export class ConsumerRole extends RoleService {
         mailboxMaxEntries: this.config.mailboxMaxEntries,
         coalesce: this.config.coalesce,
         fetchMaxWaitMs: this.config.fetchMaxWaitMs,
+        entryVersion: this.config.mailboxEntryVersion,
         telemetry: this.telemetry,
       });
       this.consumers.set(id, { consumer, json });

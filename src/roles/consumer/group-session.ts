@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Admin } from 'kafkajs';
-import type { CompiledPipeline } from '@sluice/pipeline';
+import type { CompiledPipeline, UnparsedEntryVersion } from '@sluice/pipeline';
 import { groupIdOf } from './kafka-options';
 import { type FlushResult, MailboxCoalescer } from './mailbox-coalescer';
 import type { CoalesceLimits } from './partition-buffer';
@@ -18,6 +18,7 @@ export interface GroupSessionContext {
   pipeline: CompiledPipeline;
   redis: Redis;
   coalesce: CoalesceLimits;
+  entryVersion: UnparsedEntryVersion;
   logger: Logger;
   /** After every successful append of the session's coalescer (backpressure, counters). */
   flushed: (result: FlushResult) => void;
@@ -45,6 +46,7 @@ export class GroupSession {
       pipelineId: pipeline.id,
       generation,
       limits: coalesceLimitsOf(pipeline, context.coalesce),
+      entryVersion: context.entryVersion,
       marks: (state, progress) => joinMarks(progress, state.topicPartitions),
       flushed,
       failed: (state, err) =>

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { encodeMailboxEntry, type MailboxEvent } from '@sluice/pipeline';
+import { encodeMailboxEntry, type MailboxEvent, type UnparsedEntryVersion } from '@sluice/pipeline';
 import { appendToMailboxes, type MailboxAppend } from './mailbox-appender';
 import { type BufferedRange, type CoalesceLimits, PartitionBuffer } from './partition-buffer';
 import type { BatchProgress, JoinMarks, PartitionSession } from './partition-session';
@@ -23,6 +23,7 @@ export interface MailboxCoalescerOptions {
   pipelineId: string;
   generation: number;
   limits: CoalesceLimits;
+  entryVersion: UnparsedEntryVersion;
   /** Join pipelines: the marks to stamp on entries ending with this progress. */
   marks: (state: PartitionSession, progress: BatchProgress) => JoinMarks;
   /** After every successful append (backpressure, counters). */
@@ -156,7 +157,8 @@ export class MailboxCoalescer {
     const appends: MailboxAppend[] = [];
     for (const [mailbox, events] of range.byMailbox) {
       const entry = { topic, partition, generation: this.options.generation, from, to: range.to };
-      appends.push({ mailbox, entry: encodeMailboxEntry({ ...entry, ...marks, events }) });
+      const encoded = encodeMailboxEntry({ ...entry, ...marks, events }, this.options.entryVersion);
+      appends.push({ mailbox, entry: encoded });
     }
     return appends;
   }

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Admin, Consumer } from 'kafkajs';
-import type { CompiledPipeline, Hasher } from '@sluice/pipeline';
+import type { CompiledPipeline, Hasher, UnparsedEntryVersion } from '@sluice/pipeline';
 import type { Telemetry } from '@sluice/telemetry';
 import { Backpressure } from './backpressure';
 import { BatchIntake } from './batch-intake';
@@ -23,6 +23,8 @@ export interface PipelineConsumerOptions {
   coalesce: CoalesceLimits;
   /** Longest fetch long-poll (kafkajs maxWaitTimeInMs); default FETCH_MAX_WAIT_MS. */
   fetchMaxWaitMs?: number;
+  /** Mailbox entry version for unparsed messages (MAILBOX_ENTRY_VERSION); default 3. */
+  entryVersion?: UnparsedEntryVersion;
   /** Consume spans and consumer metrics; absent in tests that do not need them. */
   telemetry?: Telemetry;
 }
@@ -230,6 +232,7 @@ export class PipelineConsumer {
       pipeline,
       redis: options.redis,
       coalesce: options.coalesce,
+      entryVersion: options.entryVersion ?? 3,
       logger,
       admin: () => this.admin,
       flushed: (result: FlushResult) => this.flushed(result),

@@ -100,13 +100,55 @@ describe('mailbox entry codec', () => {
     expect(() => decodeMailboxEntry(future)).toThrow('mailbox entry version 3 is not supported');
   });
 
-  it('writes unparsed entries without `events`, so the previous decoder refuses them', () => {
+  it('writes version 2 when asked (upgrades from owners that do not read 3), and reads it back', () => {
+    const entry: MailboxEntry = {
+      ...{ topic: 't', partition: 0, generation: 1, from: 0, to: 2 },
+      events: [
+        { offset: 0, timestamp: 5, json: Buffer.from('{"a":1}'), key: 'k' },
+        { offset: 1, timestamp: 5, raw: 'x', error: 'invalid JSON' },
+        { offset: 2, timestamp: 6, json: Buffer.from('{}') },
+      ],
+    };
+    const data = encodeMailboxEntry(entry, 2);
+    const wire = packr.unpack(data) as Record<string, unknown>;
+    expect([wire.v, wire.events]).toEqual([2, undefined]);
+    expect(decodeMailboxEntry(data)).toEqual(decodeMailboxEntry(encodeMailboxEntry(entry)));
+    expect(decodeMailboxEntry(data).events[0]).toEqual({
+      offset: 0,
+      timestamp: 5,
+      value: { a: 1 },
+      key: 'k',
+    });
+  });
+
+  it('still reads version 2 entries (written by the previous consumer)', () => {
+    const json = Buffer.from('[{"event_id":"a"},{"n":2}]');
+    const wire = {
+      ...{ topic: 't', partition: 2, generation: 4, from: 5, to: 9, caughtUp: true },
+      v: 2,
+      json,
+      offsets: [5, 9],
+      timestamps: [100, 101],
+      keys: ['k', null],
+      rest: [{ offset: 7, timestamp: 100, raw: 'x', error: 'invalid JSON' }],
+    };
+    expect(decodeMailboxEntry(packr.pack(wire))).toEqual({
+      ...{ topic: 't', partition: 2, generation: 4, from: 5, to: 9, caughtUp: true },
+      events: [
+        { offset: 5, timestamp: 100, value: { event_id: 'a' }, key: 'k' },
+        { offset: 7, timestamp: 100, raw: 'x', error: 'invalid JSON' },
+        { offset: 9, timestamp: 101, value: { n: 2 } },
+      ],
+    });
+  });
+
+  it('refuses a version-3 entry of an unknown later version', () => {
     const entry: MailboxEntry = {
       ...{ topic: 't', partition: 0, generation: 1, from: 0, to: 0 },
       events: [{ offset: 0, timestamp: 0, json: Buffer.from('{}') }],
     };
-    const wire = packr.unpack(encodeMailboxEntry(entry)) as Record<string, unknown>;
-    expect(wire.v).toBe(2);
-    expect(wire.events).toBeUndefined();
+    const later = Buffer.from(encodeMailboxEntry(entry));
+    later[1] = 4;
+    expect(() => decodeMailboxEntry(later)).toThrow('mailbox entry version 4 is not supported');
   });
 });

@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { decodeV3, encodeV3, V3_MAGIC } from './entry-v3';
 
 /**
  * One Kafka message as the consumer hands it to an actor. `value` is the parsed JSON; a message
@@ -57,11 +58,10 @@ export const MAILBOX_FIELD = 'e';
 const packr = new Packr({ useRecords: true, moreTypes: false });
 
 /**
- * Version 2, written when any event carries its JSON unparsed: those events' texts as one JSON
- * array (`[m1,m2,...]`, parsed by one JSON.parse in the actor) with their offsets, timestamps,
- * keys and trace contexts as columns, and the other events (malformed, or parsed by the consumer)
- * as version-1 events in `rest`. It has no `events` field, so an actor of an older version
- * refuses it as malformed and dead-letters it visibly instead of misreading it.
+ * Version 2 (version 3 replaced it; written only when asked, during an upgrade from owners that
+ * do not read version 3): the JSON events' texts as one JSON array with their offsets,
+ * timestamps, keys and trace contexts as msgpack columns, the other events as version-1 events in
+ * `rest`. It has no `events` field, so an older actor refused it visibly.
  */
 interface WireEntryV2 extends Omit<MailboxEntry, 'events'> {
   v: 2;
@@ -74,20 +74,43 @@ interface WireEntryV2 extends Omit<MailboxEntry, 'events'> {
   rest: MailboxEvent[];
 }
 
+/** The versions a consumer may write for unparsed events (MAILBOX_ENTRY_VERSION). */
+export type UnparsedEntryVersion = 2 | 3;
+
+/**
+ * Version 1 (msgpack records) when no event carries its JSON unparsed (join sources, or nothing
+ * the key scan was sure of, or no event at all); otherwise `version` (entry-v3.ts by default).
+ */
+export function encodeMailboxEntry(entry: MailboxEntry, version: UnparsedEntryVersion = 3): Buffer {
+  let bytes = 0;
+  let texts = 0;
+  for (const event of entry.events) {
+    if (event.json === undefined) continue;
+    bytes += event.json.length;
+    texts += 1;
+  }
+  if (texts === 0) return packr.pack(entry);
+  return version === 3 && fitsV3(entry) ? encodeV3(entry, texts, bytes) : encodeV2(entry);
+}
+
+/** Version 3's fixed-width header fields; anything else (never seen from Kafka) goes as v2. */
+function fitsV3({ generation, partition, partitions, topic }: MailboxEntry): boolean {
+  return (
+    generation === (generation | 0) &&
+    partition === partition >>> 0 &&
+    (partitions === undefined || partitions === partitions >>> 0) &&
+    topic.length <= 0x3fff
+  );
+}
+
 const OPEN = 0x5b;
 const COMMA = 0x2c;
 const CLOSE = 0x5d;
 
-export function encodeMailboxEntry(entry: MailboxEntry): Buffer {
+function encodeV2(entry: MailboxEntry): Buffer {
   const { events, ...head } = entry;
   let length = 1;
-  let texts = 0;
-  for (const event of events) {
-    if (event.json === undefined) continue;
-    length += event.json.length + 1;
-    texts += 1;
-  }
-  if (texts === 0) return packr.pack(entry);
+  for (const event of events) if (event.json !== undefined) length += event.json.length + 1;
   // Filled in place (`[`, texts, commas, `]`): one copy per message, no chunk list to concat.
   const json = Buffer.allocUnsafe(length);
   json[0] = OPEN;
@@ -130,6 +153,10 @@ export function encodeMailboxEntry(entry: MailboxEntry): Buffer {
 }
 
 export function decodeMailboxEntry(data: Buffer): MailboxEntry {
+  if (data[0] === V3_MAGIC) {
+    if (data[1] !== 3) throw new Error(`mailbox entry version ${String(data[1])} is not supported`);
+    return decodeV3(data);
+  }
   const wire = packr.unpack(data) as (MailboxEntry & { v?: undefined }) | WireEntryV2 | undefined;
   if (!wire || typeof wire.topic !== 'string') throw new Error('malformed mailbox entry');
   if (wire.v === undefined) {

@@ -20,7 +20,7 @@ function reference(bytes: Buffer, field: string | undefined): string | typeof VA
 
 /** The scanner may be unsure, but when it answers it must agree with the reference. */
 function expectAgrees(bytes: Buffer): void {
-  for (const field of ['event_id', undefined]) {
+  for (const field of ['event_id', undefined, 'naïve']) {
     const scanned = scanJsonObject(bytes, field === undefined ? undefined : Buffer.from(field));
     if (scanned === UNSURE) continue;
     const expected = reference(bytes, field);
@@ -47,6 +47,27 @@ describe('scanJsonObject', () => {
     expect(scan('{"a":"é\\u00e9\\n","event_id":"k"}')).toBe('k');
     expect(scan('{}', null)).toBe(VALID);
     expect(scan('{"a":[],"b":{},"c":null}', null)).toBe(VALID);
+  });
+
+  it('takes any well-formed top-level key unless it could spell the field', () => {
+    // No field asked: keys are only skipped, escapes and non-ASCII included.
+    expect(scan('{"naïve":"日本","a\\u0062":{"ü":[1]}}', null)).toBe(VALID);
+    // A non-ASCII byte cannot decode to an ASCII field's name; an escape could.
+    expect(scan('{"naïve":"日本","event_id":"k"}')).toBe('k');
+    expect(scan('{"event_id":"k","\\u0065vent_id":"j"}')).toBe(UNSURE);
+    // A non-ASCII field is only matched among plain ASCII keys: unsure otherwise.
+    expect(scan('{"naïve":"x"}', Buffer.from('naïve'))).toBe(UNSURE);
+  });
+
+  it('skips nesting up to its depth limit, many times over without state left behind', () => {
+    const nested = (depth: number) =>
+      `{"a":${'[{"b":'.repeat(depth)}1${'}]'.repeat(depth)},"event_id":"k"}`;
+    for (let round = 0; round < 3; round += 1) {
+      expect(scan(nested(31))).toBe('k');
+      expect(scan(nested(33))).toBe(UNSURE);
+      expect(scan('{"a":[[{"x":[1,2,{"y":{}}]}],[]],"event_id":2}')).toBe('2');
+      expect(scan('{"a":[[{"x":[1,2,{"y":{}}]}],[],"event_id":2}')).toBe(UNSURE);
+    }
   });
 
   it('is unsure of anything it cannot read exactly as JSON.parse would', () => {

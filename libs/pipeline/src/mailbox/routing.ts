@@ -14,10 +14,21 @@ let loading: Promise<Hasher> | undefined;
 
 /** Loads the WASM hasher once per process. */
 export function loadHasher(): Promise<Hasher> {
-  loading ??= xxhash().then((api) => ({
-    hash64: (text: string) => api.h64(text),
-    partitionOf: (text: string, partitions: number) => Number(api.h64(text) % BigInt(partitions)),
-  }));
+  loading ??= xxhash().then((api) => {
+    // The last divisor as a BigInt: one pipeline's count, asked for every message.
+    let count = 0;
+    let divisor = 1n;
+    return {
+      hash64: (text: string) => api.h64(text),
+      partitionOf: (text: string, partitions: number) => {
+        if (partitions !== count) {
+          divisor = BigInt(partitions);
+          count = partitions;
+        }
+        return Number(api.h64(text) % divisor);
+      },
+    };
+  });
   return loading;
 }
 
