@@ -78,9 +78,11 @@ describe('EntryProcessor', () => {
 
   it('dead-letters a row that does not serialize, keeps the others, leaves its key unseen', async () => {
     // A stand-in builder: a BigInt cannot be JSON-encoded (real converters never return one).
+    const build = (input: Record<string, unknown>) =>
+      input.id === 'big' ? { id: 1n } : { id: input.id };
     const builder = {
-      build: (input: Record<string, unknown>) =>
-        input.id === 'big' ? { id: 1n } : { id: input.id },
+      build,
+      jsonLine: (input: Record<string, unknown>) => `${JSON.stringify(build(input))}\n`,
     } as unknown as RowBuilder;
     const parsed = parsePipelineDefinition({
       id: 'p',

@@ -279,7 +279,7 @@ export class EntryProcessor {
       const values = transformValues(this.pipeline, this.transformColumns, input);
       // Encoded now (append changes nothing when the row does not serialize): the event is
       // dead-lettered here instead of failing the whole batch at the flush.
-      this.lines.append(this.rowBuilder.build(input, values));
+      this.lines.appendLine(this.rowBuilder.jsonLine(input, values));
     } catch (err) {
       const at = { topic, partition, event, now, keyHash: dedupHash };
       return this.dead(at, 'transform', errorText(err));

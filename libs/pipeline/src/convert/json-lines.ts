@@ -25,7 +25,12 @@ export class JsonLines {
   }
 
   append(row: Row): void {
-    this.pending += `${JSON.stringify(row)}\n`;
+    this.appendLine(`${JSON.stringify(row)}\n`);
+  }
+
+  /** One row's JSON text with its newline, as `RowBuilder.jsonLine` writes it. */
+  appendLine(line: string): void {
+    this.pending += line;
     this.rows += 1;
     if (this.pending.length >= SPILL_CHARS) this.spill();
   }

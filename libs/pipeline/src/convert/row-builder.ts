@@ -1,5 +1,6 @@
 import { compileConverter, type Converter, setField } from './converters';
 import { ConversionError, SchemaError, TypeParseError } from './errors';
+import { jsonFieldValue, jsonKeyOrder, jsonString } from './json-text';
 import { isNullable, parseType } from './types';
 
 /** A table column as `DESCRIBE TABLE` shows it; `defaultKind` is its `default_type` field. */
@@ -23,6 +24,8 @@ interface CompiledColumn {
 }
 
 const EMPTY: readonly unknown[] = [];
+/** A field `jsonLine` leaves out of the row. */
+const SKIP: unique symbol = Symbol('skip');
 
 /** A transform value that leaves its column out of the row: ClickHouse fills its DEFAULT (or the
  * type's default), whatever the column's type. The outer side of a left join uses it. */
@@ -36,12 +39,26 @@ const NOT_WRITTEN = new Set(['MATERIALIZED', 'ALIAS']);
  * pipeline; `build` runs per event.
  */
 export class RowBuilder {
+  /** `jsonLine`'s converted values: transforms, then fromEvent (reused, one row at a time). */
+  private readonly scratch: unknown[];
+  /** Indexes into `scratch` in the order JSON.stringify would write the row's keys. */
+  private readonly order: readonly number[];
+  /** Per scratch index: `{"name":` for the row's first field, `,"name":` for the others. */
+  private readonly opens: readonly string[];
+  private readonly commas: readonly string[];
+
   private constructor(
     private readonly transforms: readonly CompiledColumn[],
     private readonly fromEvent: readonly CompiledColumn[],
     /** Columns whose type Sluice cannot fill: an event carrying them is dead-lettered. */
     readonly unsupportedColumns: readonly SchemaError[],
-  ) {}
+  ) {
+    const names = [...transforms, ...fromEvent].map((c) => c.name);
+    this.scratch = new Array<unknown>(names.length).fill(SKIP);
+    this.order = jsonKeyOrder(names);
+    this.opens = names.map((name) => `{${jsonString(name)}:`);
+    this.commas = names.map((name) => `,${jsonString(name)}:`);
+  }
 
   /** Throws SchemaError when a transform names a missing, computed or unsupported column. */
   static compile(
@@ -101,21 +118,66 @@ export class RowBuilder {
     }
     return row;
   }
+
+  /**
+   * `JSON.stringify(build(event, transformValues)) + '\n'`, the same bytes and the same errors,
+   * written field by field: no row object, no generic walk (a tenth of the owner's CPU per
+   * event went to the row object and its stringify).
+   */
+  jsonLine(
+    event: Readonly<Record<string, unknown>>,
+    transformValues: readonly unknown[] = EMPTY,
+  ): string {
+    // Every value is converted first, in build's order, so the first failing column is the one
+    // build would name; JSON.stringify's own errors (a bigint) come after, as they did.
+    const scratch = this.scratch;
+    const transforms = this.transforms;
+    const offset = transforms.length;
+    for (let i = 0; i < offset; i++) {
+      scratch[i] = fieldValue(transforms[i] as CompiledColumn, transformValues[i]);
+    }
+    const fromEvent = this.fromEvent;
+    for (let i = 0; i < fromEvent.length; i++) {
+      const column = fromEvent[i] as CompiledColumn;
+      const value = event[column.name];
+      const absent =
+        value === undefined ||
+        (column.inherited && !Object.prototype.hasOwnProperty.call(event, column.name));
+      scratch[offset + i] = absent ? SKIP : fieldValue(column, value);
+    }
+    let text = '';
+    const order = this.order;
+    for (let i = 0; i < order.length; i++) {
+      const k = order[i] as number;
+      const value = scratch[k];
+      if (value === SKIP) continue;
+      const json = jsonFieldValue(value);
+      if (json === undefined) continue;
+      text += (text === '' ? (this.opens[k] as string) : (this.commas[k] as string)) + json;
+    }
+    return text === '' ? '{}\n' : `${text}}\n`;
+  }
 }
 
-function put(row: Row, column: CompiledColumn, value: unknown): void {
-  if (value === OMIT_COLUMN) return;
+/** What `put` would set for the column, or SKIP where it leaves the column out. */
+function fieldValue(column: CompiledColumn, value: unknown): unknown {
+  if (value === OMIT_COLUMN) return SKIP;
   if (value === null || value === undefined) {
-    if (column.nullable) setField(row, column.name, null);
-    else if (!column.hasDefault) {
+    if (column.nullable) return null;
+    if (!column.hasDefault) {
       throw new ConversionError(
         column.name,
         'null for a column that is not Nullable and has no DEFAULT',
       );
     }
-    return;
+    return SKIP;
   }
-  setField(row, column.name, column.convert(value));
+  return column.convert(value);
+}
+
+function put(row: Row, column: CompiledColumn, value: unknown): void {
+  const field = fieldValue(column, value);
+  if (field !== SKIP) setField(row, column.name, field);
 }
 
 function compileColumn(

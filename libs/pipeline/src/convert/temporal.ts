@@ -5,6 +5,7 @@ import {
   type Instant,
   type IsoFields,
   parseIso,
+  utcIsoMs,
   ZoneClock,
 } from './time';
 
@@ -30,6 +31,13 @@ function readInstant(
   out: Instant,
 ): string | undefined {
   if (typeof value === 'string') {
+    // The usual event time (toISOString's shape), which the event-time read just parsed: cached.
+    const ms = utcIsoMs(value);
+    if (ms !== undefined) {
+      out.seconds = Math.floor(ms / 1000);
+      out.nanos = (ms - out.seconds * 1000) * 1e6;
+      return undefined;
+    }
     const reason = parseIso(value, iso);
     if (reason !== undefined) return epochToInstant(value, out) === undefined ? undefined : reason;
     let seconds = iso.days * 86400 + iso.secondOfDay;

@@ -239,4 +239,47 @@ describe('DedupState', () => {
     expect(state.size).toBe(1);
     expect(state.memoryBytes).toBeLessThan(1_000);
   });
+
+  it('splits each hash for itself, whatever was looked up or added just before', () => {
+    const state = new DedupState(HOUR);
+    expect(state.isDuplicate(h(1), T0)).toBe(false);
+    state.add(h(2), T0, 'p/0', T0);
+    expect(state.isDuplicate(h(2), T0)).toBe(true);
+    expect(state.isDuplicate(h(1), T0)).toBe(false);
+    // A hash equal in value but another bigint, and the all-zero and all-one hashes.
+    expect(state.isDuplicate(BigInt(`${h(2)}`), T0)).toBe(true);
+    state.add(0n, T0, 'p/0', T0);
+    state.add(0xffffffffffffffffn, T0, 'p/0', T0);
+    expect(state.isDuplicate(0n, T0)).toBe(true);
+    expect(state.isDuplicate(0xffffffffffffffffn, T0)).toBe(true);
+    expect(state.isDuplicate(0xffffffff00000000n, T0)).toBe(false);
+    expect(state.isDuplicate(0x00000000ffffffffn, T0)).toBe(false);
+    expect(splitHash(0xfedcba9876543210n)).toEqual([0x76543210, 0xfedcba98]);
+  });
+
+  it('adds into a bucket a rollback dropped, and reports it', () => {
+    const state = new DedupState(HOUR);
+    state.add(h(1), T0, 'p/0', T0);
+    state.rollback();
+    expect(state.bucketCount).toBe(0);
+    state.add(h(2), T0, 'p/0', T0);
+    expect(state.bucketCount).toBe(1);
+    expect(state.isDuplicate(h(1), T0)).toBe(false);
+    expect(state.isDuplicate(h(2), T0)).toBe(true);
+    expect([...state.changes().appends.values()].map((b) => b.length)).toEqual([8]);
+  });
+});
+
+describe('HashSet64 single-probe add', () => {
+  it('finds an existing key before placing, at every fill level up to a growth', () => {
+    const set = new HashSet64(8);
+    for (let i = 1; i <= 5_000; i++) {
+      expect(set.add(...splitHash(h(i)))).toBe(true);
+      expect(set.add(...splitHash(h(i)))).toBe(false);
+      expect(set.add(...splitHash(h(1 + (i >> 1))))).toBe(false);
+    }
+    expect(set.size).toBe(5_000);
+    expect(set.pendingSize).toBe(5_000);
+    for (let i = 1; i <= 5_000; i++) expect(set.has(...splitHash(h(i)))).toBe(true);
+  });
 });

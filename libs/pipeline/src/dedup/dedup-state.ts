@@ -1,4 +1,4 @@
-import { HashSet64, splitHash } from './hash-set64';
+import { HashSet64, splitHigh, splitLow } from './hash-set64';
 
 /** Buckets per window: the window's edge is exact to within window / 16. */
 export const BUCKETS_PER_WINDOW = 16;
@@ -58,6 +58,12 @@ export class DedupState {
   /** Buckets ending at or before this event time are expired; it never moves back. */
   private horizon = Number.NEGATIVE_INFINITY;
   private committedHorizon = Number.NEGATIVE_INFINITY;
+  /** The (lo, hi) split of the last hash: a new key is looked up, then added, with the same hash. */
+  private splitOf: bigint | undefined;
+  private lo = 0;
+  private hi = 0;
+  /** The bucket `add` used last: consecutive events mostly fall into the same one. */
+  private lastBucket: Bucket | undefined;
 
   constructor(readonly windowMs: number) {
     if (!(windowMs > 0)) throw new RangeError(`dedup window must be positive, got ${windowMs}`);
@@ -74,7 +80,9 @@ export class DedupState {
    * serves several sources with their own windows.
    */
   isDuplicate(hash: bigint, eventTimeMs: number, windowMs = this.windowMs): boolean {
-    const [lo, hi] = splitHash(hash);
+    this.split(hash);
+    const lo = this.lo;
+    const hi = this.hi;
     const low = eventTimeMs - windowMs;
     const high = eventTimeMs + windowMs;
     for (const bucket of this.order) {
@@ -93,8 +101,18 @@ export class DedupState {
     this.observe(source, eventTimeMs, now);
     const start = this.bucketOf(eventTimeMs);
     if (this.isExpired(start)) return;
-    const [lo, hi] = splitHash(hash);
-    this.bucket(start).set.add(lo, hi);
+    this.split(hash);
+    const last = this.lastBucket;
+    const bucket = last !== undefined && last.start === start ? last : this.bucket(start);
+    this.lastBucket = bucket;
+    bucket.set.add(this.lo, this.hi);
+  }
+
+  private split(hash: bigint): void {
+    if (hash === this.splitOf) return;
+    this.lo = splitLow(hash);
+    this.hi = splitHigh();
+    this.splitOf = hash;
   }
 
   /** One-step check and add: true (and nothing recorded) for a duplicate. */
@@ -146,6 +164,7 @@ export class DedupState {
       }
     }
     this.committedHorizon = this.horizon;
+    this.lastBucket = undefined;
     this.sortOrder();
   }
 
@@ -156,6 +175,7 @@ export class DedupState {
       if (bucket.set.size === 0) this.buckets.delete(bucket.start);
     }
     this.horizon = this.committedHorizon;
+    this.lastBucket = undefined;
     this.sortOrder();
   }
 

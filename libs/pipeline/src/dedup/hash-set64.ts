@@ -127,11 +127,30 @@ export class HashSet64 {
       this.count += 1;
       return true;
     }
-    if (this.has(lo, hi)) return false;
-    this.reserve(this.count + 1);
-    this.place(lo, hi);
-    this.count += 1;
-    return true;
+    if (this.count + 1 > this.capacity * MAX_LOAD) {
+      // Growing moves every slot: look up first, then place in the new table.
+      if (this.has(lo, hi)) return false;
+      this.reserve(this.count + 1);
+      this.place(lo, hi);
+      this.count += 1;
+      return true;
+    }
+    // One probe of the run: a new key (the usual case) takes the first free slot has() stopped at.
+    const table = this.table;
+    const capacity = this.capacity;
+    for (let slot = this.home(lo, hi); ;) {
+      const at = slot * 2;
+      const a = table[at] as number;
+      const b = table[at + 1] as number;
+      if (a === lo && b === hi) return false;
+      if (a === 0 && b === 0) {
+        table[at] = lo;
+        table[at + 1] = hi;
+        this.count += 1;
+        return true;
+      }
+      if (++slot === capacity) slot = 0;
+    }
   }
 
   private reserve(keys: number): void {
@@ -211,5 +230,23 @@ function capacityFor(keys: number, load: number): number {
 
 /** Splits a 64-bit hash into the (lo, hi) uint32 pair the set stores. */
 export function splitHash(hash: bigint): [number, number] {
-  return [Number(hash & 0xffffffffn), Number((hash >> 32n) & 0xffffffffn)];
+  SPLIT.setBigUint64(0, hash, true);
+  return [SPLIT.getUint32(0, true), SPLIT.getUint32(4, true)];
+}
+
+/**
+ * Through 8 bytes of memory: about a tenth of the cost of `&` and `>>` on the bigint, which
+ * allocate a bigint per step. setBigUint64 wraps modulo 2^64, as the masks did.
+ */
+const SPLIT = new DataView(new ArrayBuffer(8));
+
+/** The low uint32 of `splitHash(hash)`, without the pair; `splitHigh()` then reads the high one. */
+export function splitLow(hash: bigint): number {
+  SPLIT.setBigUint64(0, hash, true);
+  return SPLIT.getUint32(0, true);
+}
+
+/** The high uint32 of the hash last given to `splitLow`. */
+export function splitHigh(): number {
+  return SPLIT.getUint32(4, true);
 }

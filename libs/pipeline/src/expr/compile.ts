@@ -143,18 +143,17 @@ class Expression implements CompiledExpression {
   // path, at the cost of a few property reads.
   private readPath(input: ExprInput, segments: readonly PathSegment[]): ExprValue {
     let current: unknown = input;
-    let walked = '';
-    for (const { name, offset } of segments) {
+    for (let i = 0; i < segments.length; i++) {
+      const { name, offset } = segments[i] as PathSegment;
       if (typeof current !== 'object' || current === null || Array.isArray(current)) {
         throw this.error(
           'missing_field',
-          `no field '${name}' in '${walked}': it is a ${describeType(current)}, not a map`,
+          `no field '${name}' in '${walkedTo(segments, i)}': it is a ${describeType(current)}, not a map`,
           offset,
         );
       }
-      walked = walked === '' ? name : `${walked}.${name}`;
       if (!Object.hasOwn(current, name)) {
-        throw this.error('missing_field', `missing field '${walked}'`, offset);
+        throw this.error('missing_field', `missing field '${walkedTo(segments, i + 1)}'`, offset);
       }
       current = (current as Record<string, unknown>)[name];
     }
@@ -165,6 +164,14 @@ class Expression implements CompiledExpression {
     const position = offset === undefined ? undefined : positionAt(this.source, offset);
     return new ExpressionError('evaluate', code, summary, this.source, position);
   }
+}
+
+/** The dotted path of the first `count` segments: built for an error only, not per event. */
+function walkedTo(segments: readonly PathSegment[], count: number): string {
+  return segments
+    .slice(0, count)
+    .map((s) => s.name)
+    .join('.');
 }
 
 // Engine codes for "the field is not there", whichever way CEL noticed it.
