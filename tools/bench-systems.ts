@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { freePort, type StackEnv } from '@sluice/stack';
 import { Redis } from 'ioredis';
-import { sluiceNodeOptions } from '../src/node-options';
 
 export const SYSTEM_NAMES = ['naive', 'kafka-engine', 'sluice', 'sluice-split'] as const;
 export type SystemName = (typeof SYSTEM_NAMES)[number];
@@ -217,7 +216,6 @@ async function launchSluice(
         ...env,
         LOG_LEVEL: 'warn',
         ...tuning.sluiceEnv,
-        NODE_OPTIONS: sluiceNodeOptions(tuning.sluiceEnv.NODE_OPTIONS),
         PORT: String(port),
         INSTANCE_ID: `${ctx.id}-${i}`,
         ...(role ? { ROLES: role } : {}),

@@ -17,7 +17,6 @@ import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { createTopic, stackUp } from '@sluice/stack';
-import { sluiceNodeOptions } from '../src/node-options';
 
 const MAIN_JS = join(__dirname, '..', 'src', 'main.js');
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
@@ -83,13 +82,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 async function startSluice(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; base: string }> {
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN_JS], {
-    env: {
-      ...process.env,
-      ...env,
-      NODE_OPTIONS: sluiceNodeOptions(process.env.NODE_OPTIONS),
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-    },
+    env: { ...process.env, ...env, PORT: String(port), LOG_LEVEL: 'warn' },
     stdio: 'ignore',
   });
   current = child;

@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createTopic, freePort, stackDir, stackUp, type StackEnv } from '@sluice/stack';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
-import { sluiceNodeOptions } from '../src/node-options';
 
 // Runs as dist/tools/demo.js; the app is dist/src/main.js.
 const MAIN_JS = join(__dirname, '..', 'src', 'main.js');
@@ -97,13 +96,7 @@ class Sluice {
     const port = await freePort();
     const fd = openSync(logFile, 'a');
     const child = spawn(process.execPath, [MAIN_JS], {
-      env: {
-        ...process.env,
-        ...env,
-        NODE_OPTIONS: sluiceNodeOptions(process.env.NODE_OPTIONS),
-        PORT: String(port),
-        LOG_LEVEL: 'info',
-      },
+      env: { ...process.env, ...env, PORT: String(port), LOG_LEVEL: 'info' },
       stdio: ['ignore', fd, fd],
     });
     const sluice = new Sluice(child, `http://127.0.0.1:${port}`, logFile);

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { MAIN_JS, REPO_ROOT } from './paths';
-import { sluiceNodeOptions } from '../../src/node-options';
 
 /** Asks the OS for a free loopback port. */
 export async function freePort(): Promise<number> {
@@ -49,13 +48,7 @@ export class SluiceProcess {
     const port = options.env.PORT ? Number(options.env.PORT) : await freePort();
     const child = spawn(process.execPath, [MAIN_JS], {
       cwd: REPO_ROOT,
-      env: {
-        PATH: process.env.PATH,
-        LOG_LEVEL: 'info',
-        ...options.env,
-        NODE_OPTIONS: sluiceNodeOptions(options.env.NODE_OPTIONS),
-        PORT: String(port),
-      },
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...options.env, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const proc = new SluiceProcess(child, port);
