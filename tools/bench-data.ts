@@ -10,16 +10,18 @@ const ACTIONS = ['view', 'view', 'view', 'click', 'click', 'purchase', 'refund']
 // Duplicates repeat one of this many latest events, so a duplicate's event time stays recent.
 const RECENT = 1_000;
 const IN_FLIGHT = 2;
-/** Most events per send of a fixed-rate run (one send's events share one timestamp). */
-const SEND_CHUNK = 5_000;
 
 export class EventSource {
   private seq = 0;
   private random: () => number;
   private readonly recent: string[] = [];
+  /** Produced index of each `recent` event. */
+  private readonly recentAt: number[] = [];
   private padding = '';
   produced = 0;
   unique = 0;
+  /** Produced index of the event the last next() repeated; -1 when it was a new event. */
+  lastDupOf = -1;
 
   constructor(
     private readonly prefix: string,
@@ -42,14 +44,24 @@ export class EventSource {
 
   /** The next message value; `now` becomes the event time of a new event. */
   next(now: number): string {
+    const index = this.produced;
     this.produced += 1;
     if (this.recent.length > 0 && this.random() < this.dupShare) {
-      return this.recent[Math.floor(this.random() * this.recent.length)] as string;
+      const pick = Math.floor(this.random() * this.recent.length);
+      this.lastDupOf = this.recentAt[pick] as number;
+      return this.recent[pick] as string;
     }
+    this.lastDupOf = -1;
     const value = this.fresh(now);
+    const slot = this.seq % RECENT;
     this.unique += 1;
-    if (this.recent.length < RECENT) this.recent.push(value);
-    else this.recent[this.seq % RECENT] = value;
+    if (this.recent.length < RECENT) {
+      this.recent.push(value);
+      this.recentAt.push(index);
+    } else {
+      this.recent[slot] = value;
+      this.recentAt[slot] = index;
+    }
     return value;
   }
 
@@ -116,38 +128,4 @@ export async function produceAll(
     if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
   }
   await Promise.all(inFlight);
-}
-
-/**
- * Produces at `rate` events/s until `stop()` says so (or `durationMs` passes), in 50 ms ticks.
- * Catches up after a slow send, never bursts more than one second of backlog. A tick's events go
- * out in sends of at most SEND_CHUNK, each stamped just before its own send: stamping a whole
- * second of backlog at once counted the producer's own lag (measured at 52k/s on 2 cores: one
- * burst per partition per second) as every system's latency.
- */
-export async function produceAtRate(
-  producer: Producer,
-  topic: string,
-  partitions: number,
-  source: EventSource,
-  rate: number,
-  durationMs: number,
-  stop: () => boolean = () => false,
-): Promise<void> {
-  const started = Date.now();
-  let sent = 0;
-  for (;;) {
-    const elapsed = Date.now() - started;
-    if (elapsed >= durationMs || stop()) return;
-    const due = Math.min(Math.floor((rate * elapsed) / 1000) - sent, rate);
-    for (let left = due; left > 0;) {
-      const size = Math.min(left, SEND_CHUNK);
-      const now = Date.now();
-      const values = Array.from({ length: size }, () => source.next(now));
-      sent += size;
-      left -= size;
-      await sendChunk(producer, topic, partitions, values);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }

@@ -2,7 +2,9 @@
  * Bench output: the terminal table, and hand-written SVG charts (bars for the comparison, lines
  * for the sustained run). Pure string building; the caller writes the files.
  */
-import type { LatencyResult, SustainedResult, ThroughputResult } from './bench-run';
+import type { LatencyResult, SustainedResult } from './bench-rate';
+import type { RepeatSummary } from './bench-repeat';
+import type { ThroughputResult } from './bench-run';
 import { SYSTEM_LABELS, type SystemName } from './bench-systems';
 
 export interface Ratios {
@@ -12,7 +14,9 @@ export interface Ratios {
 export interface Targets {
   throughputVsNaive: boolean | null;
   throughputVsKafkaEngine: boolean | null;
+  /** null when Sluice's latency run did not get its asked rate from the bench producer. */
   p99Under2s: boolean | null;
+  latencyAtAskedRate: boolean | null;
   dedupBytesPerKeyAtMost32: boolean | null;
   exactlyOnce: boolean | null;
 }
@@ -45,13 +49,15 @@ export function targets(throughput: ThroughputResult[], latency: LatencyResult[]
     const p = get(peer);
     return sluice && p ? sluice.eventsPerSec >= p.eventsPerSec : null;
   };
-  const p99 = latency.find((r) => r.system === 'sluice')?.p99Ms;
+  const lat = latency.find((r) => r.system === 'sluice');
+  const p99 = lat?.p99Ms;
   const bytes = sluice?.extras.redisBytesPerDedupKey;
   const sluices = throughput.filter((r) => r.system.startsWith('sluice'));
   return {
     throughputVsNaive: cmp('naive'),
     throughputVsKafkaEngine: cmp('kafka-engine'),
-    p99Under2s: p99 === undefined ? null : p99 < 2_000,
+    p99Under2s: p99 === undefined || !lat?.producer.atRate ? null : p99 < 2_000,
+    latencyAtAskedRate: lat ? lat.producer.atRate : null,
     dedupBytesPerKeyAtMost32: bytes === undefined ? null : bytes <= 32,
     exactlyOnce:
       sluices.length === 0
@@ -65,6 +71,7 @@ export function comparisonTable(throughput: ThroughputResult[], latency: Latency
     'system',
     'events/s',
     'span s',
+    'lat ev/s',
     'p50 ms',
     'p99 ms',
     'CPU s',
@@ -77,25 +84,33 @@ export function comparisonTable(throughput: ThroughputResult[], latency: Latency
     'lost ids',
     'B/dedup key',
   ];
-  const rows = throughput.map((r) => {
-    const l = latency.find((x) => x.system === r.system);
+  const names = [...throughput, ...latency]
+    .map((r) => r.system)
+    .filter((name, i, all) => all.indexOf(name) === i);
+  const rows = names.map((name) => {
+    const r = throughput.find((x) => x.system === name);
+    const l = latency.find((x) => x.system === name);
+    const ok = (r?.ok ?? true) && (l?.ok ?? true);
     return [
-      r.system + (r.ok ? '' : ' (!)'),
-      fmt(r.eventsPerSec),
-      fmt(r.spanSeconds, 1),
+      name + (ok ? '' : ' (!)'),
+      fmt(r?.eventsPerSec),
+      fmt(r?.spanSeconds, 1),
+      // The producer's achieved rate in the latency phase; '*' when below the asked rate.
+      l ? `${fmt(l.producer.achievedRate)}${l.producer.atRate ? '' : '*'}` : '-',
       fmt(l?.p50Ms),
       fmt(l?.p99Ms),
-      fmt(r.cpuSeconds, 1),
-      fmt(r.clickhouseCpuSeconds, 1),
-      fmt(r.redisCpuSeconds, 1),
-      fmt(r.peakRssMb),
-      fmt(r.rows),
-      fmt(r.expectedRows),
-      fmt(r.duplicateRows),
-      fmt(r.lostIds),
-      fmt(r.extras.redisBytesPerDedupKey, 1),
+      fmt(r?.cpuSeconds, 1),
+      fmt(r?.clickhouseCpuSeconds, 1),
+      fmt(r?.redisCpuSeconds, 1),
+      fmt(r?.peakRssMb),
+      fmt(r?.rows ?? l?.rows),
+      fmt(r?.expectedRows),
+      fmt(r?.duplicateRows ?? l?.duplicateRows),
+      fmt(r?.lostIds ?? l?.lostIds),
+      fmt(r?.extras.redisBytesPerDedupKey, 1),
     ];
   });
+  const slow = latency.filter((l) => !l.producer.atRate);
   const widths = head.map((h, i) =>
     Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)),
   );
@@ -103,7 +118,16 @@ export function comparisonTable(throughput: ThroughputResult[], latency: Latency
     cells
       .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
       .join('  ');
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+  return [
+    line(head),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+    ...(slow.length > 0
+      ? [
+          `* the bench producer fell below 95% of the asked ${fmt(slow[0]?.rate)} events/s: p50/p99 are not at the asked rate`,
+        ]
+      : []),
+  ].join('\n');
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -137,15 +161,22 @@ export function comparisonSvg(
   throughput: ThroughputResult[],
   latency: LatencyResult[],
   caption: string,
+  repeats: RepeatSummary[] = [],
 ): string {
   const width = 1000;
+  const range = (system: SystemName) => {
+    const r = repeats.find((x) => x.system === system);
+    return r ? `median of ${r.runs} (${fmt(r.eventsPerSec.min)}..${fmt(r.eventsPerSec.max)})` : '';
+  };
+  const achieved = (l: LatencyResult) =>
+    `(producer ${fmt(l.producer.achievedRate)}/s${l.producer.atRate ? '' : ', NOT at the asked rate'})`;
   const blockH = (n: number) => 30 + n * 26;
   let y = 50;
   const parts: string[] = [];
   parts.push(
     bars(
       'Throughput, events/s (first to last row visible)',
-      throughput.map((r) => ({ label: r.system, value: r.eventsPerSec })),
+      throughput.map((r) => ({ label: r.system, value: r.eventsPerSec, note: range(r.system) })),
       20,
       y,
       width,
@@ -157,7 +188,7 @@ export function comparisonSvg(
     parts.push(
       bars(
         `End-to-end latency ${q.slice(0, 3)}, ms, at ${fmt(latency[0]?.rate)} events/s`,
-        latency.map((r) => ({ label: r.system, value: r[q] })),
+        latency.map((r) => ({ label: r.system, value: r[q], note: achieved(r) })),
         20,
         y,
         width,

@@ -122,9 +122,13 @@ function launchNaive(ctx: SystemContext): Promise<RunningSystem> {
     flushMs: 1_000,
   };
   const log = openSync(join(ctx.logDir, `${ctx.id}.log`), 'a');
+  // Profiled like Sluice's processes, so the two profiles compare stage by stage.
+  const profile = ctx.tuning.cpuProfDir
+    ? ['--cpu-prof', `--cpu-prof-dir=${ctx.tuning.cpuProfDir}`]
+    : [];
   const child = spawn(
     process.execPath,
-    [join(__dirname, 'bench-naive.js'), JSON.stringify(options)],
+    [...profile, join(__dirname, 'bench-naive.js'), JSON.stringify(options)],
     {
       stdio: ['pipe', 'pipe', log],
     },

@@ -14,20 +14,17 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { Producer } from 'kafkajs';
 import { parseDuration } from '@sluice/pipeline/duration';
 import { createTopic, stackDown, stackStatus, stackUp, type StackEnv } from '@sluice/stack';
 import { connectProducer, EventSource, produceAll } from './bench-data';
 import { currentLoad, formatCommandCosts, type Load } from './bench-measure';
 import { comparisonSvg, comparisonTable, ratios, sustainedSvg, targets } from './bench-report';
-import {
-  latencyRun,
-  sustainedRun,
-  throughputRun,
-  type LatencyResult,
-  type StackPids,
-  type SustainedResult,
-  type ThroughputResult,
-} from './bench-run';
+import type { RateSender } from './bench-feed';
+import { WireProducer } from './bench-wire';
+import { medianResults, repeatLines, summarize, type RepeatSummary } from './bench-repeat';
+import { latencyRun, sustainedRun, type LatencyResult, type SustainedResult } from './bench-rate';
+import { throughputRun, type StackPids, type ThroughputResult } from './bench-run';
 import { SYSTEM_NAMES, type SystemContext, type SystemName, type Tuning } from './bench-systems';
 
 const REPO = join(__dirname, '..', '..');
@@ -56,6 +53,8 @@ const { values: flags } = parseArgs({
     'keep-stack': { type: 'boolean', default: false },
     'timeout-s': { type: 'string', default: '900' },
     out: { type: 'string' },
+    repeat: { type: 'string', default: '1' },
+    producer: { type: 'string', default: 'wire' },
   },
 });
 
@@ -155,22 +154,28 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
     );
     const expected = { messages: source.produced, unique: source.unique };
 
-    const throughput: ThroughputResult[] = [];
-    for (const system of latencyOnly ? [] : systems) {
-      out(`Throughput: ${system}`);
-      const ctx = context(run, system, 'tp', topic);
-      const result = await throughputRun(system, ctx, run.stack, expected, timeoutMs, (rows) =>
-        progress(`${rows.toLocaleString()} rows`),
-      );
-      throughput.push(result);
-      out(
-        `\n  ${result.eventsPerSec.toLocaleString()} events/s over ${result.spanSeconds.toFixed(1)} s, ${result.rows.toLocaleString()} rows, CPU s ${result.cpuSeconds.toFixed(2)} (per process ${result.processCpuSeconds.join(' | ')})${result.error ? `, ERROR ${result.error}` : ''}`,
-      );
-      const index = result.redisIndex;
-      out(
-        `  Redis ${result.redisCpuSeconds.toFixed(2)} s CPU (user ${result.redisCpuSplit.user.toFixed(2)}, system ${result.redisCpuSplit.system.toFixed(2)}): ${formatCommandCosts(result.redisCommands)}${index ? `; index ${index.keys} keys, ${index.bytesPerEvent.toFixed(1)} B/event` : ''}`,
-      );
+    // --repeat N: every system N times, alternated; the table and ratios use the medians.
+    const repeat = Math.max(1, Math.floor(num('repeat')));
+    const runs: ThroughputResult[] = [];
+    for (let round = 1; round <= (latencyOnly ? 0 : repeat); round++) {
+      for (const system of systems) {
+        out(`Throughput: ${system}${repeat > 1 ? ` (run ${round} of ${repeat})` : ''}`);
+        const ctx = context(run, system, repeat > 1 ? `tp${round}` : 'tp', topic);
+        const result = await throughputRun(system, ctx, run.stack, expected, timeoutMs, (rows) =>
+          progress(`${rows.toLocaleString()} rows`),
+        );
+        runs.push(result);
+        out(
+          `\n  ${result.eventsPerSec.toLocaleString()} events/s over ${result.spanSeconds.toFixed(1)} s (last 90% of rows: ${result.eventsPerSecLast90.toLocaleString()}/s), ${result.rows.toLocaleString()} rows, CPU s ${result.cpuSeconds.toFixed(2)} (per process ${result.processCpuSeconds.join(' | ')}), CH ${result.clickhouseCpuSeconds.toFixed(2)}; load ${currentLoad().loadavg1.toFixed(2)}${result.error ? `, ERROR ${result.error}` : ''}`,
+        );
+        const index = result.redisIndex;
+        out(
+          `  Redis ${result.redisCpuSeconds.toFixed(2)} s CPU (user ${result.redisCpuSplit.user.toFixed(2)}, system ${result.redisCpuSplit.system.toFixed(2)}): ${formatCommandCosts(result.redisCommands)}${index ? `; index ${index.keys} keys, ${index.bytesPerEvent.toFixed(1)} B/event` : ''}`,
+        );
+      }
     }
+    const repeats: RepeatSummary[] = repeat > 1 ? summarize(runs, systems) : [];
+    const throughput = repeat > 1 ? medianResults(runs, systems) : runs;
 
     const sluiceEps = throughput.find((r) => r.system === 'sluice')?.eventsPerSec;
     const rate = flags['latency-rate']
@@ -185,15 +190,27 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
         await createTopic(latTopic, run.partitions, { dir: stackDirOf() });
         const ctx = context(run, system, 'lat', latTopic);
         const opts = { partitions: run.partitions, rate, seconds, dupShare, eventSize };
-        const result = await latencyRun(system, ctx, run.stack, producer, opts, timeoutMs);
+        const sender = await senderFor(producer, run.env.KAFKA_BROKERS.split(','), latTopic);
+        const result = await latencyRun(system, ctx, run.stack, sender, opts, timeoutMs).finally(
+          () => sender.close(),
+        );
         latency.push(result);
+        const p = result.producer;
         out(
-          `  p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms; ${result.rows.toLocaleString()} rows, ${result.duplicateRows} duplicate, ${result.lostIds} lost; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events)${result.error ? `, ERROR ${result.error}` : ''}`,
+          `  producer: ${p.events.toLocaleString()} of ${p.askedEvents.toLocaleString()} events, ${p.achievedRate.toLocaleString()} events/s${p.atRate ? '' : ' (NOT at the asked rate)'}, its CPU ${p.msPer1kEvents} ms per 1k events; load ${currentLoad().loadavg1.toFixed(2)}`,
+        );
+        out(
+          `  p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms; ${result.rows.toLocaleString()} rows, ${result.duplicateRows} duplicate, ${result.lostIds} lost; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events; per process ${result.cpu.processMsPer1kEvents.join(' | ')}; Redis ${result.cpu.redisMsPer1kEvents}, CH ${result.cpu.clickhouseMsPer1kEvents})${result.error ? `, ERROR ${result.error}` : ''}`,
         );
       }
     }
     out();
     out(comparisonTable(throughput, latency));
+    if (repeats.length > 0) {
+      out();
+      out(`Throughput over ${repeat} alternated runs per system (median, min..max):`);
+      for (const line of repeatLines(repeats)) out(line);
+    }
     const r = ratios(throughput, latency);
     out();
     for (const [pair, value] of Object.entries(r)) out(`  ${pair.padEnd(34)} ${value ?? '-'}`);
@@ -209,6 +226,7 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
         dupShare,
       },
       throughput,
+      ...(repeats.length > 0 && { repeat: { runs: repeat, summaries: repeats, allRuns: runs } }),
       latency: { rate, seconds, results: latency },
       ratios: r,
       targets: t,
@@ -236,11 +254,12 @@ async function sustained(run: Run, systems: SystemName[]): Promise<SustainedResu
         dupShare: num('dup-share'),
         eventSize: num('event-size'),
       };
-      const result = await sustainedRun(system, ctx, run.stack, producer, opts, (s) =>
+      const sender = await senderFor(producer, run.env.KAFKA_BROKERS.split(','), topic);
+      const result = await sustainedRun(system, ctx, run.stack, sender, opts, (s) =>
         progress(
           `t=${s.t}s rss ${s.rssMb} MB (dedup ${s.dedupMb ?? '-'} MB, ${(s.dedupKeys ?? 0).toLocaleString()} keys) lag ${s.lag.toLocaleString()} rows ${s.rows.toLocaleString()}`,
         ),
-      );
+      ).finally(() => sender.close());
       results.push(result);
       out(
         `\n  RSS ${result.rss.minMb}..${result.rss.maxMb} MB (median ${result.rss.medianMb}, within ±${result.rss.withinPct}%: ${result.rss.flat ? 'flat' : 'NOT flat'})${result.rssExDedup ? `, minus the dedup state ${result.rssExDedup.minMb}..${result.rssExDedup.maxMb} MB (±${result.rssExDedup.withinPct}%: ${result.rssExDedup.flat ? 'flat' : 'NOT flat'}); dedup ${result.dedup?.bytesPerKey ?? '-'} B per in-memory key` : ''}; lag max ${result.lag.maxEvents}, last ${result.lag.lastEvents} (${result.lag.growing ? 'growing' : 'bounded'}); p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events)${result.error ? `; ERROR ${result.error}` : ''}`,
@@ -250,6 +269,24 @@ async function sustained(run: Run, systems: SystemName[]): Promise<SustainedResu
     await producer.disconnect().catch(() => undefined);
   }
   return results;
+}
+
+/**
+ * The fixed-rate phases' sender for `topic`: the hand-written wire producer (default), or
+ * `--producer kafkajs` (the shared kafkajs producer, ~14 µs of CPU per event) for comparison.
+ */
+async function senderFor(
+  producer: Producer,
+  brokers: string[],
+  topic: string,
+): Promise<RateSender> {
+  if (flags.producer === 'kafkajs')
+    return {
+      send: async (messages) => void (await producer.send({ topic, acks: 1, messages })),
+      close: () => undefined,
+    };
+  if (flags.producer !== 'wire') throw new Error('--producer must be wire or kafkajs');
+  return WireProducer.connect(brokers, topic);
 }
 
 const stackDirOf = () => process.env.SLUICE_STACK_DIR ?? join(REPO, '.stack-bench');
@@ -317,11 +354,16 @@ async function main(): Promise<number> {
     const report = await comparison(run, systems);
     const json = { mode: 'comparison', ...meta, loadAfter: currentLoad(), ...report };
     const caption = `Sluice bench: ${num('events').toLocaleString()} events, ${meta.startedAt} (${meta.commit}), load ${loadBefore.loadavg1.toFixed(2)} on ${loadBefore.cores} cores`;
-    const { throughput, latency } = report as {
+    const { throughput, latency, repeat } = report as {
       throughput: ThroughputResult[];
       latency: { results: LatencyResult[] };
+      repeat?: { summaries: RepeatSummary[] };
     };
-    write('comparison', json, comparisonSvg(throughput, latency.results, caption));
+    write(
+      'comparison',
+      json,
+      comparisonSvg(throughput, latency.results, caption, repeat?.summaries ?? []),
+    );
     return throughput.every((r) => r.ok) && latency.results.every((r) => r.ok) ? 0 : 1;
   } finally {
     await ch.close();

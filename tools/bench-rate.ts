@@ -1,0 +1,340 @@
+/**
+ * The fixed-rate phases: end-to-end latency at a fixed rate, and the sustained run sampling RSS
+ * and lag. The bench's producer sends pre-built bodies (bench-feed.ts) and reports what it
+ * achieved: a run whose producer fell below AT_RATE_SHARE of the asked events measured a lighter
+ * load than asked, so its latency is not the latency at that rate.
+ */
+import { EventSource } from './bench-data';
+import { EventFeed, produceAtRate, type RateSender, type RateStats } from './bench-feed';
+import { cpuSeconds, latencyQuantiles, rowCount, statusBytes, tableSummary } from './bench-measure';
+import { mb, ownPids, sleep, waitForRows, type StackPids } from './bench-run';
+import { DEDUPS, launch, type SystemContext, type SystemName } from './bench-systems';
+
+/** Below this share of the asked events a run is flagged as not at the asked rate. */
+export const AT_RATE_SHARE = 0.95;
+/** A sustained run builds this many seconds of bodies at a time (a latency run: all of them). */
+const SUSTAINED_BLOCK_S = 10;
+
+/** What the bench's own producer managed, and what it cost (this process's CPU while sending). */
+export interface ProducerFigures {
+  askedEvents: number;
+  events: number;
+  /** Events sent per second of the timed phase. */
+  achievedRate: number;
+  /** events / askedEvents >= AT_RATE_SHARE. */
+  atRate: boolean;
+  cpuSeconds: number;
+  msPer1kEvents: number;
+}
+
+export function producerFigures(stats: RateStats): ProducerFigures {
+  const round2 = (n: number) => Math.round(n * 100) / 100;
+  return {
+    askedEvents: stats.asked,
+    events: stats.sent,
+    achievedRate: stats.seconds > 0 ? Math.round(stats.sent / stats.seconds) : 0,
+    atRate: stats.sent >= AT_RATE_SHARE * stats.asked,
+    cpuSeconds: round2(stats.cpuSeconds),
+    msPer1kEvents: round2((stats.cpuSeconds / Math.max(1, stats.sent)) * 1e6),
+  };
+}
+
+export interface LatencyResult {
+  system: SystemName;
+  ok: boolean;
+  error?: string;
+  rate: number;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  events: number;
+  /** The bench producer's achieved rate and CPU: p50/p99 mean "at `rate`" only if `atRate`. */
+  producer: ProducerFigures;
+  /** Rows of the run's events (marker rows excluded), distinct ids, and what is wrong with them. */
+  rows: number;
+  distinctIds: number;
+  duplicateRows: number;
+  lostIds: number;
+  /**
+   * The system's own CPU from the first timed event to the last row visible, per 1k events; per
+   * own process (launch order), and Redis's and ClickHouse's over the same span (the Kafka
+   * engine's own CPU is ClickHouse's).
+   */
+  cpu: {
+    seconds: number;
+    msPer1kEvents: number;
+    processMsPer1kEvents: number[];
+    redisMsPer1kEvents: number;
+    clickhouseMsPer1kEvents: number;
+  };
+}
+
+export interface SustainedSample {
+  t: number;
+  rssMb: number;
+  lag: number;
+  produced: number;
+  rows: number;
+  /** From the system's own /metrics (Sluice): V8 heap used, external (Buffers, typed arrays). */
+  heapMb?: number;
+  heapTotalMb?: number;
+  externalMb?: number;
+  /** The actors' in-memory dedup tables: RSS minus this is what must stay flat. */
+  dedupMb?: number;
+  dedupKeys?: number;
+  rssExDedupMb?: number;
+}
+
+/** Sends marker events until the first one is visible: the system is consuming from then on. */
+async function warmUp(
+  ctx: SystemContext,
+  sender: RateSender,
+  partitions: number,
+  timeoutMs: number,
+): Promise<void> {
+  const feed = new EventFeed(new EventSource('warm-', 0, 150), 0);
+  const deadline = Date.now() + timeoutMs;
+  while ((await rowCount(ctx.ch, ctx.table)) === 0) {
+    if (Date.now() > deadline) throw new Error(`no row visible ${timeoutMs} ms after start`);
+    await produceAtRate(sender, partitions, feed, 20, 500);
+  }
+}
+
+/** A run that produces at a fixed rate for a while (latency, sustained). */
+export interface RateRunOptions {
+  partitions: number;
+  rate: number;
+  seconds: number;
+  dupShare: number;
+  eventSize: number;
+}
+
+function produceForRun(
+  sender: RateSender,
+  ctx: SystemContext,
+  opts: RateRunOptions,
+  feed: EventFeed,
+): Promise<RateStats> {
+  return produceAtRate(sender, opts.partitions, feed, opts.rate, opts.seconds * 1000);
+}
+
+/** The rows the events sent should leave in the table: unique events where the system dedups. */
+function rowsFor(name: SystemName, feed: EventFeed): number {
+  return DEDUPS[name] ? feed.unique : feed.produced;
+}
+
+export async function latencyRun(
+  name: SystemName,
+  ctx: SystemContext,
+  stack: StackPids,
+  sender: RateSender,
+  opts: RateRunOptions,
+  timeoutMs: number,
+): Promise<LatencyResult> {
+  const system = await launch(name, ctx);
+  const source = new EventSource('lat-', opts.dupShare, opts.eventSize, 11);
+  const feed = new EventFeed(source, opts.rate * opts.seconds + 1);
+  let stats: RateStats = { sent: 0, asked: opts.rate * opts.seconds, seconds: 0, cpuSeconds: 0 };
+  // CPU seconds of each own process (split Sluice: consumer, owner+writer), then Redis and
+  // ClickHouse: which one saturates first at this rate.
+  const pids = () => [...ownPids(name, system, stack), stack.redis, stack.clickhouse];
+  const cpuNow = () => pids().map(cpuSeconds);
+  let error: string | undefined;
+  let cpuDelta: number[] = [];
+  try {
+    await system.begin();
+    await warmUp(ctx, sender, opts.partitions, 120_000);
+    const warm = await rowCount(ctx.ch, ctx.table);
+    feed.prepare(); // every body of the run, before the clock starts
+    const cpuStart = cpuNow();
+    stats = await produceForRun(sender, ctx, opts, feed);
+    // CPU is read when the rows are there, before the settle pause of waitForRows.
+    await waitForRows(ctx, warm + rowsFor(name, feed), timeoutMs, undefined, () => {
+      cpuDelta = cpuNow().map((now, i) => now - (cpuStart[i] ?? 0));
+    });
+  } catch (err) {
+    error = err instanceof Error ? err.message : String(err);
+  } finally {
+    await system.stop();
+  }
+  const q = await latencyQuantiles(ctx.ch, ctx.table, 'lat-');
+  const summary = await tableSummary(ctx.ch, ctx.table, "startsWith(event_id, 'lat-')");
+  const duplicateRows = summary.rows - summary.distinctIds;
+  const lostIds = feed.unique - summary.distinctIds;
+  const exact = !DEDUPS[name] || duplicateRows === 0;
+  const own = cpuDelta.slice(0, -2);
+  const cpuUsed = own.reduce((a, b) => a + b, 0);
+  const per1k = (sec: number) => Math.round((sec / Math.max(1, feed.produced)) * 1e6 * 100) / 100;
+  return {
+    system: name,
+    ok: error === undefined && lostIds === 0 && exact,
+    rows: summary.rows,
+    distinctIds: summary.distinctIds,
+    duplicateRows,
+    lostIds,
+    cpu: {
+      seconds: Math.round(cpuUsed * 100) / 100,
+      msPer1kEvents: per1k(cpuUsed),
+      processMsPer1kEvents: own.map(per1k),
+      redisMsPer1kEvents: per1k(cpuDelta.at(-2) ?? 0),
+      clickhouseMsPer1kEvents: per1k(cpuDelta.at(-1) ?? 0),
+    },
+    error,
+    rate: opts.rate,
+    seconds: opts.seconds,
+    p50Ms: q.p50Ms,
+    p99Ms: q.p99Ms,
+    maxMs: q.maxMs,
+    events: feed.produced,
+    producer: producerFigures(stats),
+  };
+}
+
+export interface SustainedResult {
+  system: SystemName;
+  ok: boolean;
+  error?: string;
+  rate: number;
+  seconds: number;
+  samples: SustainedSample[];
+  /** RSS after the first fifth of the run (warm-up excluded): min, max, median, spread. */
+  rss: RssSpread;
+  /**
+   * The same for RSS minus the in-memory dedup state: with a window the run never fills, that
+   * state grows with every live key (the product working), so this is the leak check.
+   */
+  rssExDedup?: RssSpread;
+  /** In-memory dedup state at the last sample: keys, bytes per key. */
+  dedup?: { keys: number; mb: number; bytesPerKey: number };
+  lag: { maxEvents: number; lastEvents: number; growing: boolean };
+  latency: { p50Ms: number; p99Ms: number };
+  /** The system's own CPU over the produce span (live, small record batches), per 1k events. */
+  cpu: { seconds: number; msPer1kEvents: number };
+  producer: ProducerFigures;
+}
+
+export interface RssSpread {
+  minMb: number;
+  maxMb: number;
+  medianMb: number;
+  withinPct: number;
+  flat: boolean;
+}
+
+/** Spread around the median of the values after the first fifth (warm-up excluded). */
+function spread(values: number[]): RssSpread {
+  const steady = values.slice(Math.floor(values.length / 5));
+  const sorted = [...steady].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+  const min = sorted[0] ?? 0;
+  const max = sorted[sorted.length - 1] ?? 0;
+  const withinPct = median > 0 ? (Math.max(max - median, median - min) / median) * 100 : 0;
+  return {
+    minMb: min,
+    maxMb: max,
+    medianMb: median,
+    withinPct: Math.round(withinPct * 10) / 10,
+    flat: withinPct <= 10,
+  };
+}
+
+export async function sustainedRun(
+  name: SystemName,
+  ctx: SystemContext,
+  stack: StackPids,
+  sender: RateSender,
+  opts: RateRunOptions,
+  onSample: (s: SustainedSample) => void,
+): Promise<SustainedResult> {
+  const system = await launch(name, ctx);
+  const source = new EventSource('sus-', opts.dupShare, opts.eventSize, 13);
+  const feed = new EventFeed(source, opts.rate * SUSTAINED_BLOCK_S);
+  let stats: RateStats = { sent: 0, asked: opts.rate * opts.seconds, seconds: 0, cpuSeconds: 0 };
+  const samples: SustainedSample[] = [];
+  let error: string | undefined;
+  let stopSampling = false;
+  let cpuStart = 0;
+  let cpuUsed = 0;
+  try {
+    await system.begin();
+    await warmUp(ctx, sender, opts.partitions, 120_000);
+    const warm = await rowCount(ctx.ch, ctx.table);
+    feed.prepare();
+    const started = Date.now();
+    cpuStart = ownPids(name, system, stack).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+    const sampling = (async () => {
+      while (!stopSampling) {
+        await sleep(5_000);
+        const rows = (await rowCount(ctx.ch, ctx.table)) - warm;
+        const expectedNow = rowsFor(name, feed);
+        const pids = ownPids(name, system, stack);
+        const rss = pids.reduce((sum, pid) => sum + statusBytes(pid, 'VmRSS'), 0);
+        const split = await system.memory?.().catch(() => undefined);
+        const sample: SustainedSample = {
+          t: Math.round((Date.now() - started) / 1000),
+          rssMb: mb(rss),
+          lag: Math.max(0, expectedNow - rows),
+          produced: feed.produced,
+          rows,
+          ...(split && {
+            heapMb: mb(split.heapUsed),
+            heapTotalMb: mb(split.heapTotal),
+            externalMb: mb(split.external),
+            dedupMb: mb(split.dedup),
+            dedupKeys: split.dedupKeys,
+            rssExDedupMb: mb(rss - split.dedup),
+          }),
+        };
+        samples.push(sample);
+        onSample(sample);
+      }
+    })();
+    stats = await produceForRun(sender, ctx, opts, feed);
+    stopSampling = true;
+    await sampling;
+    await waitForRows(ctx, warm + rowsFor(name, feed), 120_000);
+    cpuUsed =
+      ownPids(name, system, stack).reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpuStart;
+  } catch (err) {
+    error = err instanceof Error ? err.message : String(err);
+  } finally {
+    stopSampling = true;
+    await system.stop();
+  }
+  const q = await latencyQuantiles(ctx.ch, ctx.table, 'sus-');
+  const exDedup = samples.flatMap((s) => (s.rssExDedupMb === undefined ? [] : [s.rssExDedupMb]));
+  const last = samples[samples.length - 1];
+  const lags = samples.map((s) => s.lag);
+  const half = Math.floor(lags.length / 2);
+  const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  return {
+    system: name,
+    ok: error === undefined,
+    error,
+    rate: opts.rate,
+    seconds: opts.seconds,
+    samples,
+    rss: spread(samples.map((s) => s.rssMb)),
+    ...(exDedup.length === samples.length && samples.length > 0 && { rssExDedup: spread(exDedup) }),
+    ...(last?.dedupKeys && {
+      dedup: {
+        keys: last.dedupKeys,
+        mb: last.dedupMb ?? 0,
+        bytesPerKey: Math.round((((last.dedupMb ?? 0) * 1024 * 1024) / last.dedupKeys) * 10) / 10,
+      },
+    }),
+    lag: {
+      maxEvents: Math.max(0, ...lags),
+      lastEvents: lags[lags.length - 1] ?? 0,
+      // Growing: the second half's mean lag is well above the first half's and above 2 s of input.
+      growing: avg(lags.slice(half)) > 2 * avg(lags.slice(0, half)) + 2 * opts.rate,
+    },
+    latency: { p50Ms: q.p50Ms, p99Ms: q.p99Ms },
+    cpu: {
+      seconds: Math.round(cpuUsed * 100) / 100,
+      msPer1kEvents: Math.round((cpuUsed / Math.max(1, feed.produced)) * 1e6 * 100) / 100,
+    },
+    producer: producerFigures(stats),
+  };
+}
