@@ -247,14 +247,14 @@ export function findInLog(log: Buffer, hash: bigint): IndexRecord[] {
   return duplicate === undefined ? outcomes : [...outcomes, duplicate];
 }
 
-/** Whether `needle` occurs in [from, end) at a multiple of 8 bytes from `from`. */
+/**
+ * Whether `needle` occurs in [from, end) at a multiple of 8 bytes from `from`. The search is
+ * bounded to the group: indexOf on the whole log would scan to its end for every group.
+ */
 function hasAligned(log: Buffer, needle: Buffer, from: number, end: number): boolean {
-  let pos = from;
-  while (pos < end) {
-    const found = log.indexOf(needle, pos);
-    if (found < 0 || found + 8 > end) return false;
-    if ((found - from) % 8 === 0) return true;
-    pos = found + 1;
+  const group = log.subarray(from, end);
+  for (let at = group.indexOf(needle); at >= 0; at = group.indexOf(needle, at + 1)) {
+    if (at % 8 === 0) return true;
   }
   return false;
 }

@@ -31,7 +31,8 @@ function readInstant(
   out: Instant,
 ): string | undefined {
   if (typeof value === 'string') {
-    // The usual event time (toISOString's shape), which the event-time read just parsed: cached.
+    // The usual event time (toISOString's shape): the cheap exact parser first. The event-time
+    // read parsed the same text; a one-entry memo to skip this second parse measured slower.
     const ms = utcIsoMs(value);
     if (ms !== undefined) {
       out.seconds = Math.floor(ms / 1000);

@@ -48,6 +48,7 @@ export interface DedupChanges {
  */
 export class DedupState {
   readonly bucketMs: number;
+  /** Every path that deletes from this map must also clear `lastBucket` (add() writes into it). */
   private readonly buckets = new Map<number, Bucket>();
   /** The buckets newest first: most lookups hit recent buckets. */
   private order: Bucket[] = [];
