@@ -128,14 +128,11 @@ export class HashSet64 {
       return true;
     }
     if (this.count + 1 > this.capacity * MAX_LOAD) {
-      // Growing moves every slot: look up first, then place in the new table.
+      // Growing moves every slot: look up first; the probe below then places it in the new table.
       if (this.has(lo, hi)) return false;
       this.reserve(this.count + 1);
-      this.place(lo, hi);
-      this.count += 1;
-      return true;
     }
-    // One probe of the run: a new key (the usual case) takes the first free slot has() stopped at.
+    // One probe of the run: a new key (the usual case) takes the first free slot it stops at.
     const table = this.table;
     const capacity = this.capacity;
     for (let slot = this.home(lo, hi); ;) {
