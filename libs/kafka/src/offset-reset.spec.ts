@@ -13,7 +13,7 @@ function entry(level: logLevel, namespace: string, log: Record<string, unknown>)
     level,
     label: 'ERROR',
     log: { timestamp: '', message: '', ...log },
-  } as LogEntry;
+  };
 }
 
 const resetLog = (topic: string, partition: number) =>
