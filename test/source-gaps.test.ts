@@ -110,7 +110,7 @@ describe('source offset resets', () => {
     });
     const running = app;
     await running.waitFor(
-      async () => running.output.join('').includes(`pausing ${topic}/0`),
+      () => Promise.resolve(running.output.join('').includes(`pausing ${topic}/0`)),
       30_000,
       'the source partition paused by backpressure',
     );
