@@ -43,7 +43,7 @@ export const noSourceGaps = (): SourceGapTotals => ({
  * Per reset: the counter sluice_source_offset_resets_total at once; when the partition's next
  * batch shows where reading resumed, sluice_source_skipped_offsets_total, an error log naming
  * the range, and a record in Redis (keys.sourceGaps) that the admin API lists. Costs nothing per
- * batch while no reset is open beyond one Map size check.
+ * batch while no reset is open (the batch listener is added only then).
  */
 export class SourceGapMonitor {
   private readonly tracker = new OffsetResetTracker();
@@ -51,6 +51,8 @@ export class SourceGapMonitor {
    * happens before this session read anything (kafkajs commits over them while resetting). */
   private committedAtJoin = new Map<string, number>();
   private readonly totals: SourceGapTotals;
+  private consumer: Consumer | undefined;
+  private stopListening: (() => void) | undefined;
 
   constructor(
     private readonly pipelineId: string,
@@ -63,10 +65,19 @@ export class SourceGapMonitor {
     return { ...this.totals };
   }
 
-  /** Listens to the batches of a new kafkajs consumer (one per connection attempt). */
+  /** The kafkajs consumer of the current connection (a new one per connection attempt). */
   attach(consumer: Consumer): void {
-    consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
-      if (this.tracker.pending === 0) return;
+    this.stopListening?.();
+    this.stopListening = undefined;
+    this.consumer = consumer;
+    if (this.tracker.pending > 0) this.listen();
+  }
+
+  /** Batches are watched only while a reset is open: otherwise kafkajs builds no event at all. */
+  private listen(): void {
+    const consumer = this.consumer;
+    if (this.stopListening || !consumer) return;
+    this.stopListening = consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
       const first = payload.firstOffset as string | null;
       const gap = this.tracker.batch(
         payload.topic,
@@ -74,6 +85,10 @@ export class SourceGapMonitor {
         first === null ? null : Number(first),
       );
       if (gap) this.closed(gap);
+      if (this.tracker.pending === 0) {
+        this.stopListening?.();
+        this.stopListening = undefined;
+      }
     });
   }
 
@@ -102,6 +117,7 @@ export class SourceGapMonitor {
     this.tracker.reset(topic, partition, expected, Date.now());
     this.totals.resets += 1;
     this.totals.pendingResets = this.tracker.pending;
+    this.listen();
     this.options.telemetry?.metrics.sourceOffsetResets.inc(this.labels(topic, partition));
   }
 
