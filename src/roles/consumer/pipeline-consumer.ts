@@ -202,7 +202,7 @@ export class PipelineConsumer {
       const assigned = payload.memberAssignment;
       this.lagSeries.drop((tp) => assigned[tp.topic]?.includes(tp.partition) === true);
       this.gaps
-        .joined(admin, groupIdOf(pipeline.id), Object.keys(assigned))
+        .snapshotCommitted(admin, groupIdOf(pipeline.id), Object.keys(assigned))
         .catch((err: Error) => this.logger.debug(`committed offsets at join: ${err.message}`));
       this.logger.log(
         { generation: this.session.generation, assignment: payload.memberAssignment },
@@ -234,6 +234,10 @@ export class PipelineConsumer {
       });
     }
     if (this.stopRequested) return;
+    // Before kafkajs fetches (and may reset and commit over them): see SourceGapMonitor.
+    await this.gaps
+      .snapshotCommitted(admin, groupIdOf(pipeline.id), [...pipeline.sources.keys()])
+      .catch((err: Error) => this.logger.debug(`committed offsets at start: ${err.message}`));
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,

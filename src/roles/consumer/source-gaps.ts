@@ -47,9 +47,9 @@ export const noSourceGaps = (): SourceGapTotals => ({
  */
 export class SourceGapMonitor {
   private readonly tracker = new OffsetResetTracker();
-  /** Committed offsets when the group was last joined: the expected offset of a reset that
-   * happens before this session read anything (kafkajs commits over them while resetting). */
-  private committedAtJoin = new Map<string, number>();
+  /** The group's committed offsets as last read (snapshotCommitted): the expected offset of a
+   * reset that happens before the session read anything (kafkajs commits over them). */
+  private readonly committedAtJoin = new Map<string, number>();
   private readonly totals: SourceGapTotals;
   private consumer: Consumer | undefined;
   private stopListening: (() => void) | undefined;
@@ -93,20 +93,19 @@ export class SourceGapMonitor {
   }
 
   /**
-   * After a group join: the group's committed offsets, fetched now, before kafkajs's first
-   * fetch can fail and commit its default offset over them. Best effort: a lost race only makes
-   * the expected offset of such a reset unknown.
+   * Reads the group's committed offsets: before the consumer runs (kafkajs has fetched nothing
+   * yet, so none is overwritten by a reset) and again after each group join (partitions that
+   * another member read; a race with kafkajs's first fetch, which a reset's commit may win).
+   * Only offsets >= 0 are kept: a reset commits kafkajs's logical -2 (earliest) or -1 (latest).
    */
-  async joined(admin: Admin, groupId: string, topics: string[]): Promise<void> {
+  async snapshotCommitted(admin: Admin, groupId: string, topics: string[]): Promise<void> {
     const result = await admin.fetchOffsets({ groupId, topics });
-    const committed = new Map<string, number>();
     for (const { topic, partitions } of result) {
       for (const { partition, offset } of partitions) {
         const n = Number(offset);
-        if (n >= 0) committed.set(`${topic}/${partition}`, n);
+        if (n >= 0) this.committedAtJoin.set(`${topic}/${partition}`, n);
       }
     }
-    this.committedAtJoin = committed;
   }
 
   /** kafkajs logged a reset of `topic/partition` (called from its log bridge, synchronously). */
