@@ -135,8 +135,9 @@ function watchRows(
     while (!state.done && state.error === undefined) {
       await sleep(everyMs);
       if (state.done) break;
-      const rows = (await rowCount(ctx.ch, ctx.table)) - warm;
-      state.error = await check(rows);
+      // A failed poll is skipped: this loop is awaited only at the end, so it must not reject.
+      const rows = await rowCount(ctx.ch, ctx.table).catch(() => undefined);
+      if (rows !== undefined) state.error = await check(rows - warm);
     }
   })();
   return {
