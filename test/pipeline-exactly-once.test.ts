@@ -18,7 +18,8 @@ import { testStackEnv } from './support/stack-env';
 const EVENTS = 200_000;
 const KAFKA_PARTITIONS = 16;
 
-describe('dedup pipeline end to end', () => {
+// OWNER_THREAD=1: the owner and writer roles in a worker thread of the same process.
+describe.each(['0', '1'])('dedup pipeline end to end (OWNER_THREAD=%s)', (ownerThread) => {
   let app: SluiceProcess | undefined;
   let ch: ClickHouseClient;
   let pipelineId: string | undefined;
@@ -41,7 +42,7 @@ describe('dedup pipeline end to end', () => {
     await createEventsTable(ch, table);
     const stream = generateEvents(EVENTS, { duplicateRatio: 0.1, malformedRatio: 0.005 });
 
-    app = await SluiceProcess.start({ env: { ...testStackEnv() } });
+    app = await SluiceProcess.start({ env: { ...testStackEnv(), OWNER_THREAD: ownerThread } });
     const running = app;
     await postPipeline(running, dedupPipeline(id, topic, table));
     const { producer, close } = await connectProducer(testStackEnv().KAFKA_BROKERS);
