@@ -5,7 +5,6 @@ import { AdminModule } from './admin/admin.module';
 import { ClusterModule } from './cluster';
 import { ConfigModule, type SluiceConfig } from './config';
 import { HealthModule } from './health';
-import { OwnerThreadModule } from './owner-thread';
 import { RedisModule } from './infra';
 import { PipelinesModule } from './pipelines';
 import { RolesModule } from './roles/roles.module';
@@ -42,7 +41,6 @@ export class AppModule {
         ClusterModule,
         AdminModule,
         RolesModule.forRoles(config.roles),
-        ...(config.threadRoles.length > 0 ? [OwnerThreadModule] : []),
       ],
     };
   }

@@ -18,8 +18,7 @@ import { testStackEnv } from './support/stack-env';
 const EVENTS = 200_000;
 const KAFKA_PARTITIONS = 16;
 
-// OWNER_THREAD=1: the owner and writer roles in a worker thread of the same process.
-describe.each(['0', '1'])('dedup pipeline end to end (OWNER_THREAD=%s)', (ownerThread) => {
+describe('dedup pipeline end to end', () => {
   let app: SluiceProcess | undefined;
   let ch: ClickHouseClient;
   let pipelineId: string | undefined;
@@ -42,7 +41,7 @@ describe.each(['0', '1'])('dedup pipeline end to end (OWNER_THREAD=%s)', (ownerT
     await createEventsTable(ch, table);
     const stream = generateEvents(EVENTS, { duplicateRatio: 0.1, malformedRatio: 0.005 });
 
-    app = await SluiceProcess.start({ env: { ...testStackEnv(), OWNER_THREAD: ownerThread } });
+    app = await SluiceProcess.start({ env: { ...testStackEnv() } });
     const running = app;
     await postPipeline(running, dedupPipeline(id, topic, table));
     const { producer, close } = await connectProducer(testStackEnv().KAFKA_BROKERS);

@@ -8,8 +8,6 @@ export interface SluiceConfig {
   roles: Role[];
   dependencies: Dependency[];
   port: number;
-  /** Roles this process runs in its owner thread instead of its main thread (OWNER_THREAD). */
-  threadRoles: Role[];
   logLevel: ParsedEnv['LOG_LEVEL'];
   redisUrl: string;
   kafkaBrokers: string[];
@@ -112,10 +110,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
   }
   if (!parsed.success || problems.length > 0) throw new ConfigError(sortProblems(problems));
   const data = parsed.data;
-  const { main, thread } = splitRoles(data.ROLES, data.OWNER_THREAD === '1');
   return {
-    roles: main,
-    threadRoles: thread,
+    roles: data.ROLES,
     dependencies: dependenciesOf(data.ROLES),
     port: data.PORT,
     logLevel: data.LOG_LEVEL,
@@ -146,18 +142,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     eventIndexMaxBytes: data.EVENT_INDEX_MAX_BYTES,
     embeddedStack,
   };
-}
-
-/**
- * With OWNER_THREAD, the owner and writer roles leave the main thread when the consumer stays
- * there (the loop they would share otherwise); with no consumer there is nothing to split from.
- */
-export function splitRoles(roles: Role[], ownerThread: boolean): { main: Role[]; thread: Role[] } {
-  const threaded = (r: Role) => r === 'owner' || r === 'writer';
-  if (!ownerThread || !roles.includes('consumer') || !roles.some(threaded)) {
-    return { main: roles, thread: [] };
-  }
-  return { main: roles.filter((r) => !threaded(r)), thread: roles.filter(threaded) };
 }
 
 function rolesOrDefault(env: NodeJS.ProcessEnv): Role[] {

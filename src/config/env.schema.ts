@@ -59,11 +59,6 @@ export const envSchema = z.object({
     })
     .transform((roles) => [...new Set(roles)] as Role[]),
   PORT: intFromString(0, 65535).default(3000),
-  /**
-   * 1: a process with the consumer and the owner and/or writer roles runs the owner and writer
-   * in a worker thread of its own (own event loop, like a split deployment in one process).
-   */
-  OWNER_THREAD: z.enum(['0', '1']).default('0'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   REDIS_URL: urlWithProtocols(['redis:', 'rediss:']).optional(),
   KAFKA_BROKERS: z
