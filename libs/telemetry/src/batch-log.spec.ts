@@ -47,6 +47,25 @@ describe('BatchLog', () => {
     expect(log.rowTimes()).toEqual([]);
   });
 
+  it('counts written rows per 10 ms step, each step once and in first-seen order', () => {
+    const log = new BatchLog({
+      tracing: Tracing.disabled(),
+      pipeline: 'p',
+      partition: 1,
+      indexEvents: false,
+    });
+    const times = [1000, 1009, 1020, 1001, 1025, 990, 1020, 1000];
+    times.forEach((timestamp, offset) => log.outcome('t', { offset, timestamp }, 'written', 1n));
+    log.outcome('t', { offset: 9, timestamp: 5000 }, 'duplicate', 1n);
+    expect(log.rowTimes()).toEqual([1000, 4, 1020, 3, 990, 1]);
+    // Asking again changes nothing; rows after it add to the same steps.
+    expect(log.rowTimes()).toEqual([1000, 4, 1020, 3, 990, 1]);
+    log.outcome('t', { offset: 10, timestamp: 1021 }, 'written', 1n);
+    expect(log.rowTimes()).toEqual([1000, 4, 1020, 4, 990, 1]);
+    log.committed();
+    expect(log.rowTimes()).toEqual([]);
+  });
+
   it('records nothing for the index when it is off', () => {
     const log = new BatchLog({
       tracing: Tracing.disabled(),

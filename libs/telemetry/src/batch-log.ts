@@ -49,6 +49,10 @@ export class BatchLog implements EventObserver {
   private linksDropped = 0;
   private ranges = new Map<string, [number, number]>();
   private times = new Map<number, number>();
+  /** The current run of written rows in one time step, not yet in `times`: neighbouring events
+   * share a step, and a Map update keyed by a (heap) double per row was a cost per event. */
+  private runStep = Number.NaN;
+  private runRows = 0;
 
   constructor(private readonly options: BatchLogOptions) {
     this.wantsKeys = options.indexEvents;
@@ -79,7 +83,12 @@ export class BatchLog implements EventObserver {
     }
     if (outcome === 'written') {
       const step = Math.floor(event.timestamp / TIME_STEP_MS) * TIME_STEP_MS;
-      this.times.set(step, (this.times.get(step) ?? 0) + 1);
+      if (step === this.runStep) this.runRows += 1;
+      else {
+        this.endRun();
+        this.runStep = step;
+        this.runRows = 1;
+      }
     }
     if (this.wantsKeys && keyHash !== undefined) {
       this.records.add(keyHash, outcome, stage, event.traceparent, reason);
@@ -110,6 +119,7 @@ export class BatchLog implements EventObserver {
 
   /** Flat (timestamp ms, rows) pairs of the written rows, for the outbox payload. */
   rowTimes(): number[] {
+    this.endRun();
     const out: number[] = [];
     for (const [t, n] of this.times) out.push(t, n);
     return out;
@@ -145,6 +155,16 @@ export class BatchLog implements EventObserver {
     this.linksDropped = 0;
     this.ranges = new Map();
     this.times = new Map();
+    this.runStep = Number.NaN;
+    this.runRows = 0;
+  }
+
+  /** Adds the current run to `times`; a step keeps its first-seen place in the Map's order. */
+  private endRun(): void {
+    if (this.runRows === 0) return;
+    this.times.set(this.runStep, (this.times.get(this.runStep) ?? 0) + this.runRows);
+    this.runRows = 0;
+    this.runStep = Number.NaN;
   }
 
   private link(context: SpanContext): void {

@@ -191,6 +191,24 @@ describe('RowBuilder.jsonLine', () => {
     expect(outcome(() => plain.jsonLine({ ts: 'x' }))).toMatch(/^threw ConversionError/);
   });
 
+  it('writes the strings of string columns as JSON.stringify does, converts all else', () => {
+    const strings = RowBuilder.compile([
+      { name: 's', type: 'String', defaultKind: '' },
+      { name: 'lc', type: 'LowCardinality(String)', defaultKind: '' },
+      { name: 'ns', type: 'Nullable(String)', defaultKind: '' },
+      { name: 'lcn', type: 'LowCardinality(Nullable(String))', defaultKind: '' },
+    ]);
+    for (const text of TRICKY_STRINGS) {
+      const event = { s: text, lc: text, ns: text, lcn: text };
+      expect(strings.jsonLine(event)).toBe(`${JSON.stringify(event)}\n`);
+    }
+    for (const other of [42, -0, 1e21, true, null, { a: 1 }, [1, 'x'], new Date(0), 10n]) {
+      const event = { s: other, lc: other, ns: other, lcn: other };
+      expect(outcome(() => strings.jsonLine(event))).toBe(outcome(() => viaRow(strings, event)));
+    }
+    expect(strings.jsonLine({ s: 7, ns: null })).toBe('{"s":"7","ns":null}\n');
+  });
+
   it('writes each row independently of the one before', () => {
     const first = plain.jsonLine({ event_id: 'a', n: 1, tags: ['t'] });
     expect(plain.jsonLine({ event_id: 'b' })).toBe('{"event_id":"b"}\n');

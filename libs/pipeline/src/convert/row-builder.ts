@@ -1,7 +1,7 @@
 import { compileConverter, type Converter, setField } from './converters';
 import { ConversionError, SchemaError, TypeParseError } from './errors';
 import { jsonFieldValue, jsonKeyOrder, jsonString } from './json-text';
-import { isNullable, parseType } from './types';
+import { type ChType, isNullable, parseType } from './types';
 
 /** A table column as `DESCRIBE TABLE` shows it; `defaultKind` is its `default_type` field. */
 export interface TableColumn {
@@ -21,6 +21,8 @@ interface CompiledColumn {
   readonly hasDefault: boolean;
   /** Names such as `constructor` also resolve on Object.prototype, so need an own-key check. */
   readonly inherited: boolean;
+  /** String, LowCardinality(String) and their Nullable: the converter returns a string as is. */
+  readonly keepsStrings: boolean;
 }
 
 const EMPTY: readonly unknown[] = [];
@@ -46,6 +48,8 @@ export class RowBuilder {
   /** Per scratch index: `{"name":` for the row's first field, `,"name":` for the others. */
   private readonly opens: readonly string[];
   private readonly commas: readonly string[];
+  /** Column names in `scratch` order. */
+  private readonly names: readonly string[];
 
   private constructor(
     private readonly transforms: readonly CompiledColumn[],
@@ -54,6 +58,7 @@ export class RowBuilder {
     readonly unsupportedColumns: readonly SchemaError[],
   ) {
     const names = [...transforms, ...fromEvent].map((c) => c.name);
+    this.names = names;
     this.scratch = new Array<unknown>(names.length).fill(SKIP);
     this.order = jsonKeyOrder(names);
     this.opens = names.map((name) => `{${jsonString(name)}:`);
@@ -103,18 +108,12 @@ export class RowBuilder {
     event: Readonly<Record<string, unknown>>,
     transformValues: readonly unknown[] = EMPTY,
   ): Row {
+    this.fill(event, transformValues, false);
     const row: Row = {};
-    const transforms = this.transforms;
-    for (let i = 0; i < transforms.length; i++) {
-      put(row, transforms[i] as CompiledColumn, transformValues[i]);
-    }
-    const fromEvent = this.fromEvent;
-    for (let i = 0; i < fromEvent.length; i++) {
-      const column = fromEvent[i] as CompiledColumn;
-      const value = event[column.name];
-      if (value === undefined) continue;
-      if (column.inherited && !Object.prototype.hasOwnProperty.call(event, column.name)) continue;
-      put(row, column, value);
+    const scratch = this.scratch;
+    for (let i = 0; i < scratch.length; i++) {
+      const field = scratch[i];
+      if (field !== SKIP) setField(row, this.names[i] as string, field);
     }
     return row;
   }
@@ -129,12 +128,39 @@ export class RowBuilder {
     transformValues: readonly unknown[] = EMPTY,
   ): string {
     // Every value is converted first, in build's order, so the first failing column is the one
-    // build would name; JSON.stringify's own errors (a bigint) come after, as they did.
+    // build would name; JSON.stringify's own errors (a bigint in an object) come after, as they
+    // did: only objects are left as values for this second pass.
+    this.fill(event, transformValues, true);
+    const scratch = this.scratch;
+    let text = '';
+    const order = this.order;
+    for (let i = 0; i < order.length; i++) {
+      const k = order[i] as number;
+      const field = scratch[k];
+      if (field === SKIP) continue;
+      const json = typeof field === 'string' ? field : jsonFieldValue(field);
+      if (json === undefined) continue;
+      text += (text === '' ? (this.opens[k] as string) : (this.commas[k] as string)) + json;
+    }
+    return text === '' ? '{}\n' : `${text}}\n`;
+  }
+
+  /**
+   * The one column walk of `build` and `jsonLine`: each column's converted value into `scratch`
+   * (SKIP where the row leaves it out), transforms first, in build's order. With `asText` a
+   * value that is not an object is stored as its JSON text (which cannot throw), so a string
+   * column's string goes straight to its text without the converter.
+   */
+  private fill(
+    event: Readonly<Record<string, unknown>>,
+    transformValues: readonly unknown[],
+    asText: boolean,
+  ): void {
     const scratch = this.scratch;
     const transforms = this.transforms;
     const offset = transforms.length;
     for (let i = 0; i < offset; i++) {
-      scratch[i] = fieldValue(transforms[i] as CompiledColumn, transformValues[i]);
+      scratch[i] = cell(transforms[i] as CompiledColumn, transformValues[i], asText);
     }
     const fromEvent = this.fromEvent;
     for (let i = 0; i < fromEvent.length; i++) {
@@ -143,20 +169,17 @@ export class RowBuilder {
       const absent =
         value === undefined ||
         (column.inherited && !Object.prototype.hasOwnProperty.call(event, column.name));
-      scratch[offset + i] = absent ? SKIP : fieldValue(column, value);
+      scratch[offset + i] = absent ? SKIP : cell(column, value, asText);
     }
-    let text = '';
-    const order = this.order;
-    for (let i = 0; i < order.length; i++) {
-      const k = order[i] as number;
-      const value = scratch[k];
-      if (value === SKIP) continue;
-      const json = jsonFieldValue(value);
-      if (json === undefined) continue;
-      text += (text === '' ? (this.opens[k] as string) : (this.commas[k] as string)) + json;
-    }
-    return text === '' ? '{}\n' : `${text}}\n`;
   }
+}
+
+/** The column's field for `value`, or SKIP; with `asText` its JSON text unless an object. */
+function cell(column: CompiledColumn, value: unknown, asText: boolean): unknown {
+  if (asText && column.keepsStrings && typeof value === 'string') return jsonString(value);
+  const field = fieldValue(column, value);
+  if (!asText || field === SKIP || (typeof field === 'object' && field !== null)) return field;
+  return jsonFieldValue(field) ?? SKIP;
 }
 
 /** What `put` would set for the column, or SKIP where it leaves the column out. */
@@ -175,11 +198,6 @@ function fieldValue(column: CompiledColumn, value: unknown): unknown {
   return column.convert(value);
 }
 
-function put(row: Row, column: CompiledColumn, value: unknown): void {
-  const field = fieldValue(column, value);
-  if (field !== SKIP) setField(row, column.name, field);
-}
-
 function compileColumn(
   column: TableColumn,
   unsupported: SchemaError[] | undefined,
@@ -191,7 +209,12 @@ function compileColumn(
   };
   try {
     const type = parseType(column.type);
-    return { ...base, convert: compileConverter(type, column.name), nullable: isNullable(type) };
+    return {
+      ...base,
+      convert: compileConverter(type, column.name),
+      nullable: isNullable(type),
+      keepsStrings: keepsStrings(type),
+    };
   } catch (err) {
     if (!(err instanceof TypeParseError)) throw err;
     const error = new SchemaError(column.name, err.message);
@@ -201,6 +224,12 @@ function compileColumn(
     const convert: Converter = () => {
       throw new ConversionError(column.name, err.message);
     };
-    return { ...base, convert, nullable: false };
+    return { ...base, convert, nullable: false, keepsStrings: false };
   }
+}
+
+/** Types whose converter returns a string value unchanged (stringConverter, maybe Nullable). */
+function keepsStrings(type: ChType): boolean {
+  if (type.kind === 'Nullable' || type.kind === 'LowCardinality') return keepsStrings(type.inner);
+  return type.kind === 'String';
 }

@@ -330,29 +330,42 @@ export function decodeV3(data: Buffer): MailboxEntry {
   const values = n === 0 ? [] : (JSON.parse(data.toString('utf8', jsonStart)) as unknown);
   if (!Array.isArray(values) || values.length !== n) throw new Malformed('JSON count');
 
-  // Both lists are in offset order; the entry's events must be too (dedup keeps the first).
+  const events = mergeByOffset(offsets, times, values, keys, traces, rest);
+  return { topic, ...head, events };
+}
+
+/**
+ * The events of an entry of version 2 or 3: the JSON events from their columns (`values[i]` at
+ * `offsets[i]`, `times[i]`, with its key and trace context when it has one), merged with the
+ * other events (`rest`) by offset. Both lists are in offset order, and the entry's events must
+ * be too (dedup keeps the first).
+ */
+export function mergeByOffset(
+  offsets: ArrayLike<number>,
+  times: ArrayLike<number>,
+  values: readonly unknown[],
+  keys: readonly (string | null | undefined)[] | undefined,
+  traces: readonly (string | null | undefined)[] | undefined,
+  rest: readonly MailboxEvent[],
+): MailboxEvent[] {
   const events: MailboxEvent[] = [];
   let r = 0;
-  for (let i = 0; i < n; i += 1) {
-    const eventOffset = offsets[i] as number;
-    while (r < rest.length && (rest[r] as MailboxEvent).offset < eventOffset) {
+  for (let i = 0; i < offsets.length; i += 1) {
+    const offset = offsets[i] as number;
+    while (r < rest.length && (rest[r] as MailboxEvent).offset < offset) {
       events.push(rest[r] as MailboxEvent);
       r += 1;
     }
-    const event: MailboxEvent = {
-      offset: eventOffset,
-      timestamp: times[i] as number,
-      value: values[i],
-    };
+    const event: MailboxEvent = { offset, timestamp: times[i] as number, value: values[i] };
     const key = keys?.[i];
-    if (key !== undefined) event.key = key;
+    if (key !== undefined && key !== null) event.key = key;
     const traceparent = traces?.[i];
-    if (traceparent !== undefined) event.traceparent = traceparent;
+    if (traceparent !== undefined && traceparent !== null) event.traceparent = traceparent;
     events.push(event);
   }
   while (r < rest.length) {
     events.push(rest[r] as MailboxEvent);
     r += 1;
   }
-  return { topic, ...head, events };
+  return events;
 }

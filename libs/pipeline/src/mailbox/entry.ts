@@ -1,5 +1,5 @@
 import { Packr } from 'msgpackr';
-import { decodeV3, encodeV3, V3_MAGIC } from './entry-v3';
+import { decodeV3, encodeV3, mergeByOffset, V3_MAGIC } from './entry-v3';
 
 /**
  * One Kafka message as the consumer hands it to an actor. `value` is the parsed JSON; a message
@@ -180,25 +180,6 @@ function decodeV2(wire: WireEntryV2): MailboxEntry {
   ) {
     throw new Error(`malformed mailbox entry (version ${v})`);
   }
-  // Both lists are in offset order; the entry's events must be too (dedup keeps the first).
-  const events: MailboxEvent[] = [];
-  let r = 0;
-  for (let i = 0; i < offsets.length; i += 1) {
-    const offset = offsets[i] as number;
-    while (r < rest.length && (rest[r] as MailboxEvent).offset < offset) {
-      events.push(rest[r] as MailboxEvent);
-      r += 1;
-    }
-    const event: MailboxEvent = { offset, timestamp: timestamps[i] as number, value: values[i] };
-    const key = keys?.[i];
-    if (key !== undefined && key !== null) event.key = key;
-    const traceparent = traces?.[i];
-    if (traceparent !== undefined && traceparent !== null) event.traceparent = traceparent;
-    events.push(event);
-  }
-  while (r < rest.length) {
-    events.push(rest[r] as MailboxEvent);
-    r += 1;
-  }
+  const events = mergeByOffset(offsets, timestamps, values, keys, traces, rest);
   return { ...head, events };
 }
