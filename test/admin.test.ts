@@ -425,6 +425,86 @@ describe('admin REST API', () => {
     await api(app, 'DELETE', `/pipelines/${id}`);
   });
 
+  it('lists source gaps (offset resets) newest first, with the pipeline and on their own', async () => {
+    const id = pipelineId('gaps');
+    expect((await api(app, 'POST', '/pipelines', definition(id, table))).status).toBe(201);
+    const none = await api(app, 'GET', `/pipelines/${id}/source-gaps`);
+    expect(none.body).toEqual({ resets: 0, skippedOffsets: 0, recent: [] });
+
+    // As the consumer records them (SourceGapMonitor): one closed range, one never read after.
+    const topic = name('topic');
+    const gap = (expected: string, resumedAt: string, skipped: string, at: number) =>
+      ['topic', topic, 'partition', '2', 'expected', expected, 'resumedAt', resumedAt].concat([
+        'skipped',
+        skipped,
+        'resets',
+        '1',
+        'at',
+        String(at),
+      ]);
+    await redis.xadd(
+      keys.sourceGaps(id),
+      '1700000000000-0',
+      ...gap('10', '510', '500', 1_700_000_000_000),
+    );
+    await redis.xadd(
+      keys.sourceGaps(id),
+      '1700000000001-0',
+      ...gap('900', '', '', 1_700_000_000_001),
+    );
+    await redis.hset(keys.sourceGapTotals(id), 'resets', '2', 'skippedOffsets', '500');
+
+    const all = await api<{ resets: number; skippedOffsets: number; recent: unknown[] }>(
+      app,
+      'GET',
+      `/pipelines/${id}/source-gaps`,
+    );
+    expect(all.status).toBe(200);
+    expect(all.body).toEqual({
+      resets: 2,
+      skippedOffsets: 500,
+      recent: [
+        {
+          id: '1700000000001-0',
+          topic,
+          partition: 2,
+          expected: 900,
+          resumedAt: null,
+          skipped: null,
+          resets: 1,
+          at: new Date(1_700_000_000_001).toISOString(),
+        },
+        {
+          id: '1700000000000-0',
+          topic,
+          partition: 2,
+          expected: 10,
+          resumedAt: 510,
+          skipped: 500,
+          resets: 1,
+          at: new Date(1_700_000_000_000).toISOString(),
+        },
+      ],
+    });
+    const one = await api<{ recent: { id: string }[] }>(
+      app,
+      'GET',
+      `/pipelines/${id}/source-gaps?limit=1`,
+    );
+    expect(one.body.recent.map((g) => g.id)).toEqual(['1700000000001-0']);
+    const got = await api<{ sourceGaps: { resets: number } }>(app, 'GET', `/pipelines/${id}`);
+    expect(got.body.sourceGaps.resets).toBe(2);
+    const bad = await api(app, 'GET', `/pipelines/${id}/source-gaps?limit=0`);
+    expect(bad.status).toBe(400);
+    expect(pathsOf(bad.body)).toEqual(['limit']);
+    expect((await api(app, 'GET', `/pipelines/${pipelineId('ghost')}/source-gaps`)).status).toBe(
+      404,
+    );
+    // Deleting the pipeline removes its record with the rest of its state.
+    await api(app, 'DELETE', `/pipelines/${id}`);
+    expect(await redis.exists(keys.sourceGaps(id), keys.sourceGapTotals(id))).toBe(0);
+  });
+
   it('keeps definitions across a restart and applies PIPELINES_DIR at startup', async () => {
     const kept = pipelineId('kept');
     const stopped = pipelineId('stopped');

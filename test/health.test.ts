@@ -28,7 +28,19 @@ describe('health endpoints', () => {
       'ready',
     );
     const ready = (await running.get('/health/ready')).body as Readiness;
-    expect(Object.keys(ready.info ?? {}).sort()).toEqual(['clickhouse', 'kafka', 'redis']);
+    // sourceGaps (consumer role) only reports offset resets: it is up whatever they are.
+    expect(Object.keys(ready.info ?? {}).sort()).toEqual([
+      'clickhouse',
+      'kafka',
+      'redis',
+      'sourceGaps',
+    ]);
+    expect(ready.info?.sourceGaps).toEqual({
+      status: 'up',
+      resets: 0,
+      skippedOffsets: 0,
+      pipelines: {},
+    });
 
     await stackKill('redis', { dir: TEST_STACK_DIR });
     await running.waitFor(

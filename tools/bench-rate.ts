@@ -5,6 +5,7 @@
  * load than asked, so its latency is not the latency at that rate.
  */
 import { EventSource } from './bench-data';
+import { KeepUpWatch, RetentionProbe, SourceLossWatch } from './bench-guard';
 import { EventFeed, produceAtRate, type RateSender, type RateStats } from './bench-feed';
 import { cpuSeconds, latencyQuantiles, rowCount, statusBytes, tableSummary } from './bench-measure';
 import { mb, ownPids, sleep, waitForRows, type StackPids } from './bench-run';
@@ -108,6 +109,8 @@ export interface RateRunOptions {
   seconds: number;
   dupShare: number;
   eventSize: number;
+  /** Latency runs give up when the rows fall this many seconds of input behind (KeepUpWatch). */
+  giveUpS?: number;
 }
 
 function produceForRun(
@@ -115,8 +118,36 @@ function produceForRun(
   ctx: SystemContext,
   opts: RateRunOptions,
   feed: EventFeed,
+  stop?: () => boolean,
 ): Promise<RateStats> {
-  return produceAtRate(sender, opts.partitions, feed, opts.rate, opts.seconds * 1000);
+  return produceAtRate(sender, opts.partitions, feed, opts.rate, opts.seconds * 1000, stop);
+}
+
+/** Polls the rows while the producer runs; a guard's message ends the production. */
+function watchRows(
+  ctx: SystemContext,
+  warm: number,
+  everyMs: number,
+  check: (rows: number) => Promise<string | undefined> | string | undefined,
+) {
+  const state = { error: undefined as string | undefined, done: false };
+  const loop = (async () => {
+    while (!state.done && state.error === undefined) {
+      await sleep(everyMs);
+      if (state.done) break;
+      // A failed poll is skipped: this loop is awaited only at the end, so it must not reject.
+      const rows = await rowCount(ctx.ch, ctx.table).catch(() => undefined);
+      if (rows !== undefined) state.error = await check(rows - warm);
+    }
+  })();
+  return {
+    stopped: () => state.error !== undefined,
+    error: () => state.error,
+    finish: async () => {
+      state.done = true;
+      await loop;
+    },
+  };
 }
 
 /** The rows the events sent should leave in the table: unique events where the system dedups. */
@@ -148,9 +179,22 @@ export async function latencyRun(
     const warm = await rowCount(ctx.ch, ctx.table);
     feed.prepare(); // every body of the run, before the clock starts
     const cpuStart = cpuNow();
-    stats = await produceForRun(sender, ctx, opts, feed);
+    const keepUp = new KeepUpWatch(opts.rate, opts.giveUpS ?? 30);
+    const rowsPerEvent = () => rowsFor(name, feed) / Math.max(1, feed.produced);
+    const watch = watchRows(ctx, warm, 2_000, (rows) =>
+      keepUp.producing(rowsFor(name, feed), rows, rowsPerEvent()),
+    );
+    stats = await produceForRun(sender, ctx, opts, feed, watch.stopped);
+    await watch.finish();
+    const gaveUp = watch.error();
+    if (gaveUp !== undefined) throw new Error(gaveUp);
     // CPU is read when the rows are there, before the settle pause of waitForRows.
-    await waitForRows(ctx, warm + rowsFor(name, feed), timeoutMs, undefined, () => {
+    const target = warm + rowsFor(name, feed);
+    const draining = (rows: number) => {
+      const stalled = keepUp.draining(target - warm, rows - warm, Date.now());
+      if (stalled !== undefined) throw new Error(stalled);
+    };
+    await waitForRows(ctx, target, timeoutMs, draining, () => {
       cpuDelta = cpuNow().map((now, i) => now - (cpuStart[i] ?? 0));
     });
   } catch (err) {
@@ -195,6 +239,8 @@ export interface SustainedResult {
   system: SystemName;
   ok: boolean;
   error?: string;
+  /** The run stopped early: events were dropped by the broker before the system read them. */
+  inputLost?: boolean;
   rate: number;
   seconds: number;
   samples: SustainedSample[];
@@ -256,6 +302,9 @@ export async function sustainedRun(
   let stopSampling = false;
   let cpuStart = 0;
   let cpuUsed = 0;
+  const retention = new RetentionProbe(ctx.env.KAFKA_BROKERS.split(','), ctx.topic);
+  const loss = new SourceLossWatch();
+  let lost: string | undefined;
   try {
     await system.begin();
     await warmUp(ctx, sender, opts.partitions, 120_000);
@@ -288,11 +337,21 @@ export async function sustainedRun(
         };
         samples.push(sample);
         onSample(sample);
+        // Sluice counts resets itself; the others are judged by their lag (non-dedup: rows are
+        // events). Either way the run stops: its numbers would describe a lighter load.
+        const held = await retention.read().catch(() => undefined);
+        const resets = system.memory && {
+          resets: split?.sourceResets ?? 0,
+          skippedOffsets: split?.sourceSkipped ?? 0,
+        };
+        lost ??= loss.check(sample.lag, held, resets);
+        if (lost !== undefined) stopSampling = true;
       }
     })();
-    stats = await produceForRun(sender, ctx, opts, feed);
+    stats = await produceForRun(sender, ctx, opts, feed, () => lost !== undefined);
     stopSampling = true;
     await sampling;
+    if (lost !== undefined) throw new Error(lost);
     await waitForRows(ctx, warm + rowsFor(name, feed), 120_000);
     cpuUsed =
       ownPids(name, system, stack).reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpuStart;
@@ -300,6 +359,7 @@ export async function sustainedRun(
     error = err instanceof Error ? err.message : String(err);
   } finally {
     stopSampling = true;
+    await retention.close();
     await system.stop();
   }
   const q = await latencyQuantiles(ctx.ch, ctx.table, 'sus-');
@@ -312,6 +372,7 @@ export async function sustainedRun(
     system: name,
     ok: error === undefined,
     error,
+    ...(lost !== undefined && { inputLost: true }),
     rate: opts.rate,
     seconds: opts.seconds,
     samples,

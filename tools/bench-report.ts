@@ -111,6 +111,13 @@ export function comparisonTable(throughput: ThroughputResult[], latency: Latency
     ];
   });
   const slow = latency.filter((l) => !l.producer.atRate);
+  // A failed run's numbers describe something else than asked: say what, under the table.
+  const errors = [
+    ...throughput.map((r) => ({ phase: 'throughput', system: r.system, error: r.error })),
+    ...latency.map((l) => ({ phase: 'latency', system: l.system, error: l.error })),
+  ].flatMap(({ phase, system, error }) =>
+    error === undefined ? [] : [`ERROR ${system} (${phase}): ${error}`],
+  );
   const widths = head.map((h, i) =>
     Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)),
   );
@@ -127,6 +134,7 @@ export function comparisonTable(throughput: ThroughputResult[], latency: Latency
           `* the bench producer fell below 95% of the asked ${fmt(slow[0]?.rate)} events/s: p50/p99 are not at the asked rate`,
         ]
       : []),
+    ...errors,
   ].join('\n');
 }
 

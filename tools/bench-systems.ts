@@ -70,6 +70,9 @@ export interface MemorySplit {
   /** The actors' in-memory dedup tables and the keys in them. */
   dedup: number;
   dedupKeys: number;
+  /** Source offset resets and offsets they skipped (input lost at the source). */
+  sourceResets: number;
+  sourceSkipped: number;
 }
 
 export interface RunningSystem {
@@ -275,6 +278,8 @@ async function launchSluice(
         external: sum('external'),
         dedup: sum('dedup'),
         dedupKeys: sum('dedupKeys'),
+        sourceResets: sum('sourceResets'),
+        sourceSkipped: sum('sourceSkipped'),
       };
     },
     stop,
@@ -301,6 +306,8 @@ async function scrapeMemory(sluice: SluiceChild): Promise<MemorySplit> {
     external: total('nodejs_external_memory_bytes'),
     dedup: total('sluice_dedup_memory_bytes'),
     dedupKeys: total('sluice_dedup_keys'),
+    sourceResets: total('sluice_source_offset_resets_total'),
+    sourceSkipped: total('sluice_source_skipped_offsets_total'),
   };
 }
 

@@ -42,6 +42,7 @@ const { values: flags } = parseArgs({
     systems: { type: 'string', default: SYSTEM_NAMES.join(',') },
     'latency-rate': { type: 'string' },
     'latency-seconds': { type: 'string', default: '20' },
+    'latency-give-up-s': { type: 'string', default: '30' },
     'sluice-partitions': { type: 'string', default: '16' },
     'sluice-max-rows': { type: 'string', default: '10000' },
     'sluice-max-delay': { type: 'string', default: '1s' },
@@ -189,7 +190,8 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
         const latTopic = `lat-${run.id}-${system}`;
         await createTopic(latTopic, run.partitions, { dir: stackDirOf() });
         const ctx = context(run, system, 'lat', latTopic);
-        const opts = { partitions: run.partitions, rate, seconds, dupShare, eventSize };
+        const giveUpS = num('latency-give-up-s');
+        const opts = { partitions: run.partitions, rate, seconds, dupShare, eventSize, giveUpS };
         const sender = await senderFor(producer, run.env.KAFKA_BROKERS.split(','), latTopic);
         const result = await latencyRun(system, ctx, run.stack, sender, opts, timeoutMs).finally(
           () => sender.close(),
@@ -262,7 +264,7 @@ async function sustained(run: Run, systems: SystemName[]): Promise<SustainedResu
       ).finally(() => sender.close());
       results.push(result);
       out(
-        `\n  RSS ${result.rss.minMb}..${result.rss.maxMb} MB (median ${result.rss.medianMb}, within ±${result.rss.withinPct}%: ${result.rss.flat ? 'flat' : 'NOT flat'})${result.rssExDedup ? `, minus the dedup state ${result.rssExDedup.minMb}..${result.rssExDedup.maxMb} MB (±${result.rssExDedup.withinPct}%: ${result.rssExDedup.flat ? 'flat' : 'NOT flat'}); dedup ${result.dedup?.bytesPerKey ?? '-'} B per in-memory key` : ''}; lag max ${result.lag.maxEvents}, last ${result.lag.lastEvents} (${result.lag.growing ? 'growing' : 'bounded'}); p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events)${result.error ? `; ERROR ${result.error}` : ''}`,
+        `\n  RSS ${result.rss.minMb}..${result.rss.maxMb} MB (median ${result.rss.medianMb}, within ±${result.rss.withinPct}%: ${result.rss.flat ? 'flat' : 'NOT flat'})${result.rssExDedup ? `, minus the dedup state ${result.rssExDedup.minMb}..${result.rssExDedup.maxMb} MB (±${result.rssExDedup.withinPct}%: ${result.rssExDedup.flat ? 'flat' : 'NOT flat'}); dedup ${result.dedup?.bytesPerKey ?? '-'} B per in-memory key` : ''}; lag max ${result.lag.maxEvents}, last ${result.lag.lastEvents} (${result.lag.growing ? 'growing' : 'bounded'}); p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events)${result.error ? `\n  ERROR ${system}: ${result.error}` : ''}`,
       );
     }
   } finally {

@@ -20,6 +20,9 @@ import { PipelineAdmin } from './pipeline-admin.service';
 import { YAML_TYPES, mediaType } from './yaml-body.middleware';
 
 const DLQ_LIMIT = { default: 100, max: 10_000 };
+const GAPS_LIMIT = { default: 100, max: 1_000 };
+/** Source gaps shown with the pipeline itself; the rest under /source-gaps. */
+const GAPS_SHOWN = 5;
 /** Counters of join pipelines, reported with the others (the owner keeps them per partition). */
 const JOIN_COUNTERS = ['joined', 'unmatchedLeft', 'expiredRight', 'late'] as const;
 const JSON_TYPES = ['application/json', ''];
@@ -37,6 +40,16 @@ const STATUS_TEXT: Partial<Record<HttpStatus, string>> = {
   [HttpStatus.UNSUPPORTED_MEDIA_TYPE]: 'Unsupported Media Type',
   [HttpStatus.SERVICE_UNAVAILABLE]: 'Service Unavailable',
 };
+
+function parseLimit(text: string | undefined, bounds: { default: number; max: number }): number {
+  const limit = text === undefined ? bounds.default : Number(text);
+  if (!Number.isInteger(limit) || limit < 1 || limit > bounds.max) {
+    throw httpError(HttpStatus.BAD_REQUEST, 'invalid query', [
+      { path: 'limit', message: `must be a whole number from 1 to ${bounds.max}` },
+    ]);
+  }
+  return limit;
+}
 
 const notFound = (id: string) => httpError(HttpStatus.NOT_FOUND, `pipeline ${id} not found`);
 
@@ -99,9 +112,10 @@ export class PipelinesController {
   @Get(':id')
   async get(@Param('id') id: string) {
     const stored = await this.find(id);
-    const [{ counters, other }, lag] = await Promise.all([
+    const [{ counters, other }, lag, sourceGaps] = await Promise.all([
       this.state.counters(id, stored.definition.partitions),
       this.lag.of(stored.definition),
+      this.state.sourceGaps(id, GAPS_SHOWN),
     ]);
     const joinCounters: Record<string, number> = {};
     if (stored.definition.join) {
@@ -118,6 +132,8 @@ export class PipelinesController {
       // Source messages the consumer group has not committed yet; null when Kafka is away.
       lag,
       otherCounters: other,
+      // Input lost at the source: offsets kafkajs skipped after OFFSET_OUT_OF_RANGE.
+      sourceGaps,
     };
   }
 
@@ -141,14 +157,16 @@ export class PipelinesController {
 
   @Get(':id/dlq')
   async deadLetters(@Param('id') id: string, @Query('limit') limitText?: string) {
-    const limit = limitText === undefined ? DLQ_LIMIT.default : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > DLQ_LIMIT.max) {
-      throw httpError(HttpStatus.BAD_REQUEST, 'invalid query', [
-        { path: 'limit', message: `must be a whole number from 1 to ${DLQ_LIMIT.max}` },
-      ]);
-    }
+    const limit = parseLimit(limitText, DLQ_LIMIT);
     const stored = await this.find(id);
     return this.state.deadLetters(id, stored.definition.partitions, limit);
+  }
+
+  @Get(':id/source-gaps')
+  async sourceGaps(@Param('id') id: string, @Query('limit') limitText?: string) {
+    const limit = parseLimit(limitText, GAPS_LIMIT);
+    await this.find(id);
+    return this.state.sourceGaps(id, limit);
   }
 
   private async setStatus(id: string, status: PipelineStatus) {

@@ -27,17 +27,25 @@ export class HealthController {
     ]);
   }
 
-  /** Readiness: 200 when every server the enabled roles use answers, else 503 naming each one down. */
+  /**
+   * Readiness: 200 when every server the enabled roles use answers, else 503 naming each one
+   * down. Reports (e.g. `sourceGaps`) are listed as up with their details and never fail it.
+   */
   @Get('ready')
   @HealthCheck()
   ready() {
-    return this.health.check(
-      this.registry.entries().map(
+    return this.health.check([
+      ...this.registry.entries().map(
         ([name, probe]) =>
           () =>
             this.probe(name, probe),
       ),
-    );
+      ...this.registry.reporters().map(
+        ([name, report]) =>
+          () =>
+            this.indicators.check(name).up(report()),
+      ),
+    ]);
   }
 
   private async probe(name: string, probe: () => Promise<void>): Promise<HealthIndicatorResult> {

@@ -36,6 +36,29 @@ export interface DeadLetter {
   at: string;
 }
 
+/** One source offset reset as the consumer recorded it (see SourceGapMonitor). */
+export interface SourceGapRecord {
+  id: string;
+  topic: string;
+  partition: number;
+  /** The offset the consumer was to read next; null when it was not known. */
+  expected: number | null;
+  /** The first offset read after the reset; null when nothing was read before the consumer
+   * stopped. */
+  resumedAt: number | null;
+  /** Offsets never read (resumedAt - expected); 0 for a reset backwards; null when unknown. */
+  skipped: number | null;
+  resets: number;
+  at: string;
+}
+
+export interface SourceGapSummary {
+  resets: number;
+  skippedOffsets: number;
+  /** Newest first. */
+  recent: SourceGapRecord[];
+}
+
 const SCAN_COUNT = 1_000;
 
 /**
@@ -82,6 +105,19 @@ export class PipelineState {
     return all.sort((a, b) => compareIdsDesc(a.id, b.id)).slice(0, limit);
   }
 
+  /** Totals of the source offset resets recorded for the pipeline and the newest `limit`. */
+  async sourceGaps(id: string, limit: number): Promise<SourceGapSummary> {
+    const [totals, entries] = await Promise.all([
+      this.redis.hgetall(keys.sourceGapTotals(id)),
+      this.redis.xrevrange(keys.sourceGaps(id), '+', '-', 'COUNT', limit),
+    ]);
+    return {
+      resets: Number(totals.resets ?? 0),
+      skippedOffsets: Number(totals.skippedOffsets ?? 0),
+      recent: entries.map(([entryId, flat]) => toSourceGap(entryId, flat)),
+    };
+  }
+
   /**
    * Deletes every key of the pipeline's partitions (mailbox, checkpoint, lease, epoch, dedup
    * buckets and index, outbox, counters, dead letters) and pipeline-wide keys. SCAN rather than
@@ -113,9 +149,32 @@ function isCounterName(name: string): name is CounterName {
   return (COUNTER_NAMES as readonly string[]).includes(name);
 }
 
-function toDeadLetter(id: string, pipelinePartition: number, flat: string[]): DeadLetter {
+function fieldsOf(flat: string[]): Map<string, string> {
   const fields = new Map<string, string>();
   for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] as string, flat[i + 1] as string);
+  return fields;
+}
+
+function toSourceGap(id: string, flat: string[]): SourceGapRecord {
+  const fields = fieldsOf(flat);
+  const num = (name: string): number | null => {
+    const text = fields.get(name) ?? '';
+    return text === '' || !Number.isFinite(Number(text)) ? null : Number(text);
+  };
+  return {
+    id,
+    topic: fields.get('topic') ?? '',
+    partition: num('partition') ?? -1,
+    expected: num('expected'),
+    resumedAt: num('resumedAt'),
+    skipped: num('skipped'),
+    resets: num('resets') ?? 1,
+    at: isoTime(fields.get('at'), id),
+  };
+}
+
+function toDeadLetter(id: string, pipelinePartition: number, flat: string[]): DeadLetter {
+  const fields = fieldsOf(flat);
   const num = (name: string): number | null => {
     const text = fields.get(name);
     return text === undefined || text === '' || !Number.isFinite(Number(text))

@@ -1,4 +1,5 @@
 import { logLevel, type LogEntry, type logCreator } from 'kafkajs';
+import { offsetResetOf } from './offset-reset';
 
 export type KafkaLogLevel = 'error' | 'warn' | 'info';
 
@@ -17,6 +18,8 @@ export interface GroupLogBridge {
  */
 export function groupLogBridge(
   forward: (level: KafkaLogLevel, message: string, extra: Record<string, unknown>) => void,
+  /** Called, before `forward`, for each offset reset kafkajs logs (see OFFSET_RESET_MESSAGE). */
+  onOffsetReset?: (topic: string, partition: number) => void,
 ): GroupLogBridge {
   let generation: number | undefined;
   const logCreator: logCreator = () => (entry: LogEntry) => {
@@ -27,6 +30,10 @@ export function groupLogBridge(
         if (typeof value === 'number') generation = value;
       }
       return;
+    }
+    if (onOffsetReset && entry.level === logLevel.ERROR) {
+      const reset = offsetResetOf(entry);
+      if (reset) onOffsetReset(reset.topic, reset.partition);
     }
     const level: KafkaLogLevel =
       entry.level === logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'info';

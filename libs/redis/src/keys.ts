@@ -27,6 +27,12 @@ export const keys = {
   /** Counter bumped with every published assignment; owners poll it. */
   assignmentVersion: () => '{sl}:assignment-version',
 
+  /** Stream: source offset resets of the pipeline's consumers, one entry per skipped range
+   * (topic, partition, expected, resumedAt, skipped, resets, at); capped, newest kept. */
+  sourceGaps: (pipeline: string) => `{sl:${pipeline}}:source-gaps`,
+  /** Hash: totals over every source gap ever recorded: `resets`, `skippedOffsets`. */
+  sourceGapTotals: (pipeline: string) => `{sl:${pipeline}}:source-gap-totals`,
+
   /** Stream: the mailbox of one actor; entries are msgpack MailboxEntry under field `e`. */
   mailbox: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:mailbox`,
   /** Hash: the actor's checkpoint (cursor, per-source-partition watermarks, counters). */

@@ -78,6 +78,17 @@ export class SluiceMetrics {
     'Actor lease renewals that failed or found the lease taken',
     ['pipeline', 'reason'],
   );
+  /** Consumer: kafkajs found the offset it meant to read gone (or past the end) and reset. */
+  readonly sourceOffsetResets = this.counter(
+    'sluice_source_offset_resets_total',
+    'Offset resets of a source partition (OFFSET_OUT_OF_RANGE): input may have been lost',
+    ['pipeline', 'topic', 'partition'],
+  );
+  readonly sourceSkippedOffsets = this.counter(
+    'sluice_source_skipped_offsets_total',
+    'Source offsets never read because an offset reset jumped over them',
+    ['pipeline', 'topic', 'partition'],
+  );
   readonly batches = this.counter('sluice_batches_total', 'Batches committed to the outbox', [
     'pipeline',
   ]);

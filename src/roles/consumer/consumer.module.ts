@@ -5,11 +5,13 @@ import { loadHasher, type Hasher } from '@sluice/pipeline';
 import type { Telemetry } from '@sluice/telemetry';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../config';
 import { TELEMETRY } from '../../telemetry/tokens';
+import { ReadinessRegistry } from '../../health';
 import { KafkaModule, REDIS, RedisModule } from '../../infra';
 import { PipelineWatcher, type ActivePipeline } from '../../pipelines';
 import { RoleRegistry } from '../role-registry';
 import { RoleService } from '../role-service';
 import { PipelineConsumer, type ConsumerStats } from './pipeline-consumer';
+import { noSourceGaps, type SourceGapTotals } from './source-gaps';
 
 /**
  * The consumer role reads Kafka topics and appends their events to the pipeline partitions'
@@ -21,6 +23,8 @@ export class ConsumerRole extends RoleService {
   protected readonly role = 'consumer';
   private readonly logger = new Logger(ConsumerRole.name);
   private readonly consumers = new Map<string, { consumer: PipelineConsumer; json: string }>();
+  /** Per pipeline, source offset resets since this process started (across its consumers). */
+  private readonly gapTotals = new Map<string, SourceGapTotals>();
   private hasher: Hasher | undefined;
   private unsubscribe: (() => void) | undefined;
   /** Reconciliations run one after another, so a consumer is never started and stopped at once. */
@@ -33,8 +37,28 @@ export class ConsumerRole extends RoleService {
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
     @Inject(TELEMETRY) private readonly telemetry: Telemetry,
+    readiness: ReadinessRegistry,
   ) {
     super(registry);
+    // Reported, not failed on: a reset already happened and no restart brings the events back.
+    readiness.report('sourceGaps', () => this.sourceGaps());
+  }
+
+  /**
+   * Source offset resets seen by this process since it started (lost input, see
+   * SourceGapMonitor): totals and, per pipeline that had any, its own.
+   */
+  sourceGaps(): Record<string, unknown> {
+    let resets = 0;
+    let skippedOffsets = 0;
+    const pipelines: Record<string, SourceGapTotals> = {};
+    for (const [id, gaps] of this.gapTotals) {
+      if (gaps.resets === 0) continue;
+      resets += gaps.resets;
+      skippedOffsets += gaps.skippedOffsets;
+      pipelines[id] = { ...gaps };
+    }
+    return { resets, skippedOffsets, pipelines };
   }
 
   /** Per running pipeline, for metrics and the admin API. */
@@ -42,6 +66,12 @@ export class ConsumerRole extends RoleService {
     const result: Record<string, ConsumerStats> = {};
     for (const [id, { consumer }] of this.consumers) result[id] = consumer.stats;
     return result;
+  }
+
+  private gapTotal(id: string): SourceGapTotals {
+    let totals = this.gapTotals.get(id);
+    if (!totals) this.gapTotals.set(id, (totals = noSourceGaps()));
+    return totals;
   }
 
   protected async start(): Promise<void> {
@@ -96,6 +126,7 @@ export class ConsumerRole extends RoleService {
         fetchMaxWaitMs: this.config.fetchMaxWaitMs,
         entryVersion: this.config.mailboxEntryVersion,
         telemetry: this.telemetry,
+        sourceGaps: this.gapTotal(id),
       });
       this.consumers.set(id, { consumer, json });
       this.logger.log({ pipeline: id }, `starting the consumer of pipeline ${id}`);

@@ -26,8 +26,13 @@ export function createGroupClients(
   pipeline: CompiledPipeline,
   options: { clientId: string; fallbackBrokers: readonly string[]; fetchMaxWaitMs?: number },
   logger: Logger,
+  /** kafkajs reset a partition's offset (OFFSET_OUT_OF_RANGE): see SourceGapMonitor. */
+  onOffsetReset?: (topic: string, partition: number) => void,
 ): GroupClients {
-  const bridge = groupLogBridge((level, message, extra) => kafkaLog(logger, level, message, extra));
+  const bridge = groupLogBridge(
+    (level, message, extra) => kafkaLog(logger, level, message, extra),
+    onOffsetReset,
+  );
   const kafka = createKafka({
     ...kafkaOptionsOf(pipeline, options.fallbackBrokers),
     clientId: `${options.clientId}-${pipeline.id}`,

@@ -6,11 +6,13 @@ import type { Telemetry } from '@sluice/telemetry';
 import { Backpressure } from './backpressure';
 import { BatchIntake } from './batch-intake';
 import { createGroupClients } from './group-client';
-import { GroupSession } from './group-session';
+import { GroupSession, tpKey } from './group-session';
+import { groupIdOf } from './kafka-options';
 import { LagSeries } from './lag-series';
 import type { FlushResult } from './mailbox-coalescer';
 import { OffsetCommitter } from './offset-committer';
 import type { CoalesceLimits } from './partition-buffer';
+import { SourceGapMonitor, type SourceGapTotals } from './source-gaps';
 
 export interface PipelineConsumerOptions {
   redis: Redis;
@@ -27,6 +29,8 @@ export interface PipelineConsumerOptions {
   entryVersion?: UnparsedEntryVersion;
   /** Consume spans and consumer metrics; absent in tests that do not need them. */
   telemetry?: Telemetry;
+  /** Where source offset resets are totalled (kept by the role across consumers). */
+  sourceGaps?: SourceGapTotals;
 }
 
 /** In-process counters (not exactly-once: the actors count `consumed`). */
@@ -75,6 +79,7 @@ export class PipelineConsumer {
   private readonly backpressure: Backpressure;
   private readonly lagSeries: LagSeries;
   private readonly intake: BatchIntake;
+  private readonly gaps: SourceGapMonitor;
   private supervising: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   /** Ends the current run or backoff sleep early (stop, or a crash kafkajs will not restart). */
@@ -103,6 +108,18 @@ export class PipelineConsumer {
       isPaused: (topic, partition) => this.backpressure.isPaused(topic, partition),
     });
     this.session = this.newSession(-1);
+    this.gaps = new SourceGapMonitor(pipeline.id, {
+      redis: options.redis,
+      telemetry: options.telemetry,
+      logger: this.logger,
+      expectedNext: (topic, partition) => this.expectedNext(topic, partition),
+      totals: options.sourceGaps,
+    });
+  }
+
+  /** Offset resets of the source seen by this consumer (lost input, see SourceGapMonitor). */
+  get sourceGaps(): SourceGapTotals {
+    return this.gaps.summary;
   }
 
   get stats(): ConsumerStats {
@@ -159,7 +176,13 @@ export class PipelineConsumer {
   /** Connects and runs the consumer; resolves once stop() is called or kafkajs gives up. */
   private async runUntilEnded(onRunning: () => void): Promise<void> {
     const { pipeline, options } = this;
-    const { consumer, admin, generation } = createGroupClients(pipeline, options, this.logger);
+    const { consumer, admin, generation } = createGroupClients(
+      pipeline,
+      options,
+      this.logger,
+      (topic, partition) => this.gaps.resetLogged(topic, partition),
+    );
+    this.gaps.attach(consumer);
     this.consumer = consumer;
     this.admin = admin;
     const ended = new Promise<void>((resolve) => {
@@ -178,6 +201,9 @@ export class PipelineConsumer {
       this.session = this.newSession(generation() ?? -1, payload.memberAssignment);
       const assigned = payload.memberAssignment;
       this.lagSeries.drop((tp) => assigned[tp.topic]?.includes(tp.partition) === true);
+      this.gaps
+        .snapshotCommitted(admin, groupIdOf(pipeline.id), Object.keys(assigned))
+        .catch((err: Error) => this.logger.debug(`committed offsets at join: ${err.message}`));
       this.logger.log(
         { generation: this.session.generation, assignment: payload.memberAssignment },
         `joined group ${payload.groupId}, generation ${this.session.generation}`,
@@ -208,6 +234,10 @@ export class PipelineConsumer {
       });
     }
     if (this.stopRequested) return;
+    // Before kafkajs fetches (and may reset and commit over them): see SourceGapMonitor.
+    await this.gaps
+      .snapshotCommitted(admin, groupIdOf(pipeline.id), [...pipeline.sources.keys()])
+      .catch((err: Error) => this.logger.debug(`committed offsets at start: ${err.message}`));
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -240,6 +270,14 @@ export class PipelineConsumer {
     return new GroupSession(generation, context, assignment);
   }
 
+  /** The offset after everything this session read of `topic/partition` (buffered included). */
+  private expectedNext(topic: string, partition: number): number | undefined {
+    const state = this.session.partitions.get(tpKey(topic, partition));
+    if (!state) return undefined;
+    const buffered = this.session.coalescer.bufferedTo(state) ?? -1;
+    return Math.max(state.lastTo, buffered) + 1;
+  }
+
   private flushed({ state, longest, entries, batches }: FlushResult): void {
     this.appended.batches += batches;
     this.appended.entries += entries;
@@ -257,6 +295,7 @@ export class PipelineConsumer {
     if (this.commitTimer) clearInterval(this.commitTimer);
     this.commitTimer = undefined;
     this.session.coalescer.close();
+    this.gaps.flushOpen();
     if (consumer) {
       // Best effort: what stays uncommitted is read and appended again by the next session.
       await this.committer
