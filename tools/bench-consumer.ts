@@ -8,14 +8,9 @@
  *
  *   npm run build && node dist/tools/bench-consumer.js [events=288000] [rounds=7]
  */
-import {
-  decodeMailboxEntry,
-  encodeMailboxEntry,
-  loadHasher,
-  parsePipelineDefinition,
-} from '@sluice/pipeline';
+import { decodeMailboxEntry, loadHasher, parsePipelineDefinition } from '@sluice/pipeline';
 import { routeBatch, type RoutableMessage } from '../src/roles/consumer/batch-router';
-import { PartitionBuffer } from '../src/roles/consumer/partition-buffer';
+import { PartitionBuffer, releaseRange } from '../src/roles/consumer/partition-buffer';
 import { EventSource } from './bench-data';
 
 const EVENTS = Number(process.argv[2] ?? 288_000);
@@ -86,10 +81,9 @@ async function main(): Promise<void> {
       if (range === undefined) return;
       const e0 = cpuMs();
       const encoded: Buffer[] = [];
-      for (const events of range.byMailbox.values()) {
-        const head = { topic: 't', partition: 0, generation: 1, from: 0, to: range.to };
-        encoded.push(encodeMailboxEntry({ ...head, events }));
-      }
+      const head = { topic: 't', partition: 0, generation: 1, from: 0, to: range.to };
+      for (const builder of range.byMailbox.values()) encoded.push(builder.encode(head));
+      releaseRange(range);
       const e1 = cpuMs();
       for (const entry of encoded) decodeMailboxEntry(entry);
       decodeMs += cpuMs() - e1;

@@ -1,7 +1,12 @@
 import type { Redis } from 'ioredis';
-import { encodeMailboxEntry, type MailboxEvent, type UnparsedEntryVersion } from '@sluice/pipeline';
+import type { MailboxEvent, UnparsedEntryVersion } from '@sluice/pipeline';
 import { appendToMailboxes, type MailboxAppend } from './mailbox-appender';
-import { type BufferedRange, type CoalesceLimits, PartitionBuffer } from './partition-buffer';
+import {
+  type BufferedRange,
+  type CoalesceLimits,
+  PartitionBuffer,
+  releaseRange,
+} from './partition-buffer';
 import type { BatchProgress, JoinMarks, PartitionSession } from './partition-session';
 
 /** Consume spans of one batch: ended once its events are in the mailboxes. */
@@ -139,6 +144,7 @@ export class MailboxCoalescer {
       const longest = await appendToMailboxes(this.options.redis, this.options.pipelineId, appends);
       for (const spans of range.attached) spans.end();
       state.appended(range.byMailbox.keys(), range.to, range.progress);
+      releaseRange(range);
       this.options.flushed({ state, longest, entries: appends.length, batches: range.batches });
     } catch (err) {
       for (const spans of range.attached) spans.fail(err);
@@ -155,10 +161,10 @@ export class MailboxCoalescer {
     const { topic, partition, from } = state;
     const marks = range.progress && this.options.marks(state, range.progress);
     const appends: MailboxAppend[] = [];
-    for (const [mailbox, events] of range.byMailbox) {
-      const entry = { topic, partition, generation: this.options.generation, from, to: range.to };
-      const encoded = encodeMailboxEntry({ ...entry, ...marks, events }, this.options.entryVersion);
-      appends.push({ mailbox, entry: encoded });
+    const head = { topic, partition, generation: this.options.generation, from, to: range.to };
+    const entry = { ...head, ...marks };
+    for (const [mailbox, builder] of range.byMailbox) {
+      appends.push({ mailbox, entry: builder.encode(entry, this.options.entryVersion) });
     }
     return appends;
   }

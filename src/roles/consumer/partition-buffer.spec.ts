@@ -1,10 +1,10 @@
-import type { MailboxEvent } from '@sluice/pipeline';
-import { OutOfOrderBatchError, PartitionBuffer } from './partition-buffer';
+import { decodeMailboxEntry, type EntryBuilder, type MailboxEvent } from '@sluice/pipeline';
+import { OutOfOrderBatchError, PartitionBuffer, releaseRange } from './partition-buffer';
 
 const ev = (offset: number): MailboxEvent => ({ offset, timestamp: offset });
 const routed = (entries: [number, number[]][]) =>
   new Map(entries.map(([mailbox, offsets]) => [mailbox, offsets.map(ev)]));
-const offsets = (events: MailboxEvent[] | undefined) => events?.map((e) => e.offset);
+const offsets = (builder: EntryBuilder | undefined) => builder?.toEvents().map((e) => e.offset);
 
 describe('PartitionBuffer', () => {
   it('coalesces consecutive batches into one range per mailbox, in offset order', () => {
@@ -115,6 +115,35 @@ describe('PartitionBuffer', () => {
     const first = routed([[0, [0]]]);
     buffer.add(first, 0, 1);
     buffer.add(routed([[0, [1]]]), 1, 2);
-    expect(offsets(first.get(0))).toEqual([0]);
+    expect(first.get(0)?.map((e) => e.offset)).toEqual([0]);
+  });
+
+  it('copies the messages, so the routed batch and its bytes may be reused at once', () => {
+    const buffer = new PartitionBuffer({ maxEvents: 100, lingerMs: 50 });
+    const bytes = Buffer.from('{"a":1}{"b":"x,y"}');
+    const json = (offset: number, from: number, to: number): MailboxEvent => ({
+      offset,
+      timestamp: 5,
+      json: bytes.subarray(from, to),
+      key: `k${offset}`,
+    });
+    buffer.add(new Map([[2, [json(0, 0, 7)]]]), 0, 1);
+    buffer.add(
+      new Map([[2, [json(1, 7, 18), { offset: 2, timestamp: 6, value: { c: 2 } }]]]),
+      2,
+      2,
+    );
+    bytes.fill(0x20);
+    const range = buffer.take();
+    const builder = range?.byMailbox.get(2);
+    if (range === undefined || builder === undefined) throw new Error('nothing buffered');
+    const head = { topic: 't', partition: 0, generation: 1, from: 0, to: range.to };
+    expect(decodeMailboxEntry(builder.encode(head)).events).toEqual([
+      { offset: 0, timestamp: 5, value: { a: 1 }, key: 'k0' },
+      { offset: 1, timestamp: 5, value: { b: 'x,y' }, key: 'k1' },
+      { offset: 2, timestamp: 6, value: { c: 2 } },
+    ]);
+    releaseRange(range);
+    expect(range.byMailbox.size).toBe(0);
   });
 });

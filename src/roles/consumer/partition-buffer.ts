@@ -1,4 +1,10 @@
 import type { MailboxEvent } from '@sluice/pipeline';
+// The module itself, not the package index: compiled re-exports are getters.
+import {
+  entryBuilder,
+  type EntryBuilder,
+  releaseEntryBuilder,
+} from '@sluice/pipeline/mailbox/entry-builder';
 import type { BatchProgress } from './partition-session';
 
 /** When a source partition's buffered Kafka batches are appended to the mailboxes. */
@@ -9,9 +15,13 @@ export interface CoalesceLimits {
   lingerMs: number;
 }
 
-/** Consecutive Kafka batches of one source partition, grouped by mailbox, not yet appended. */
+/**
+ * Consecutive Kafka batches of one source partition, grouped by mailbox, not yet appended. The
+ * events are copied into entry builders as they are added (see EntryBuilder): nothing of the
+ * routed batch is held while the range lingers.
+ */
 export interface BufferedRange<T> {
-  byMailbox: Map<number, MailboxEvent[]>;
+  byMailbox: Map<number, EntryBuilder>;
   /** Last offset covered: the last batch's last offset. */
   to: number;
   events: number;
@@ -72,8 +82,10 @@ export class PartitionBuffer<T = never> {
   ): void {
     const range = this.range;
     if (range === undefined) {
+      const byMailbox = new Map<number, EntryBuilder>();
+      for (const [mailbox, events] of routed) addEvents(byMailbox, mailbox, events);
       this.range = {
-        byMailbox: new Map([...routed].map(([mailbox, events]) => [mailbox, [...events]])),
+        byMailbox,
         to,
         events: countEvents(routed),
         batches: 1,
@@ -84,7 +96,7 @@ export class PartitionBuffer<T = never> {
       return;
     }
     if (to <= range.to) throw new OutOfOrderBatchError(to, range.to);
-    for (const [mailbox, events] of routed) appendEvents(range.byMailbox, mailbox, events);
+    for (const [mailbox, events] of routed) addEvents(range.byMailbox, mailbox, events);
     range.to = to;
     range.events += countEvents(routed);
     range.batches += 1;
@@ -130,7 +142,14 @@ export class PartitionBuffer<T = never> {
     this.range = range;
     if (later === undefined) return;
     if (later.to <= range.to) throw new OutOfOrderBatchError(later.to, range.to);
-    for (const [mailbox, events] of later.byMailbox) appendEvents(range.byMailbox, mailbox, events);
+    for (const [mailbox, builder] of later.byMailbox) {
+      const earlier = range.byMailbox.get(mailbox);
+      if (earlier === undefined) range.byMailbox.set(mailbox, builder);
+      else {
+        earlier.addAll(builder);
+        releaseEntryBuilder(builder);
+      }
+    }
     range.to = later.to;
     range.events += later.events;
     range.batches += later.batches;
@@ -139,14 +158,20 @@ export class PartitionBuffer<T = never> {
   }
 }
 
-function appendEvents(
-  byMailbox: Map<number, MailboxEvent[]>,
+function addEvents(
+  byMailbox: Map<number, EntryBuilder>,
   mailbox: number,
   events: readonly MailboxEvent[],
 ): void {
-  const list = byMailbox.get(mailbox);
-  if (list === undefined) byMailbox.set(mailbox, [...events]);
-  else for (const event of events) list.push(event);
+  let builder = byMailbox.get(mailbox);
+  if (builder === undefined) byMailbox.set(mailbox, (builder = entryBuilder()));
+  for (const event of events) builder.add(event);
+}
+
+/** Once a taken range is appended: its builders go back to the pool. */
+export function releaseRange(range: BufferedRange<unknown>): void {
+  for (const builder of range.byMailbox.values()) releaseEntryBuilder(builder);
+  range.byMailbox.clear();
 }
 
 function countEvents(routed: ReadonlyMap<number, readonly MailboxEvent[]>): number {

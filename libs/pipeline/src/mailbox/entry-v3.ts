@@ -25,24 +25,24 @@ import type { MailboxEntry, MailboxEvent } from './entry';
  */
 export const V3_MAGIC = 0xc1;
 const VERSION = 3;
-const FLAG_KEYS = 1;
-const FLAG_TRACES = 2;
+export const FLAG_KEYS = 1;
+export const FLAG_TRACES = 2;
 const FLAG_MAX_TIME = 4;
 const FLAG_CAUGHT_UP = 8;
 const FLAG_CAUGHT_UP_TRUE = 16;
 const FLAG_PARTITIONS = 32;
-const FLAG_REST = 64;
+export const FLAG_REST = 64;
 /** Offsets not increasing or a value not a safe integer: raw doubles instead of steps. */
-const FLAG_WIDE = 128;
-const FIXED = 36;
+export const FLAG_WIDE = 128;
+export const FIXED = 36;
 const OPEN = 0x5b;
 const COMMA = 0x2c;
 const CLOSE = 0x5d;
 /** Most bytes of one event's two steps (two varints of up to 2^54). */
-const STEP_BYTES = 16;
-const MAX_TIME_STEP = 2 ** 51;
+export const STEP_BYTES = 16;
+export const MAX_TIME_STEP = 2 ** 51;
 
-const packr = new Packr({ useRecords: true, moreTypes: false });
+export const packr = new Packr({ useRecords: true, moreTypes: false });
 
 /** The texts' count is known by the caller (at least one event carries `json`). */
 export function encodeV3(entry: MailboxEntry, texts: number, textBytes: number): Buffer {
@@ -91,26 +91,8 @@ export function encodeV3(entry: MailboxEntry, texts: number, textBytes: number):
     (packedRest?.length ?? 0);
   const out = take(size);
   if (wide) flags |= FLAG_WIDE;
-  if (entry.maxTime !== undefined) flags |= FLAG_MAX_TIME;
-  if (entry.caughtUp !== undefined)
-    flags |= FLAG_CAUGHT_UP | (entry.caughtUp ? FLAG_CAUGHT_UP_TRUE : 0);
-  if (entry.partitions !== undefined) flags |= FLAG_PARTITIONS;
   if (packedRest !== undefined) flags |= FLAG_REST;
-  out[0] = V3_MAGIC;
-  out[1] = VERSION;
-  out[2] = flags;
-  out[3] = 0;
-  out.writeInt32LE(entry.generation, 4);
-  out.writeUInt32LE(entry.partition, 8);
-  out.writeDoubleLE(entry.from, 12);
-  out.writeDoubleLE(entry.to, 20);
-  out.writeUInt32LE(texts, 28);
-  out.writeUInt32LE(json, 32);
-  let at = FIXED;
-  if (entry.maxTime !== undefined) at = out.writeDoubleLE(entry.maxTime, at);
-  if (entry.partitions !== undefined) at = out.writeUInt32LE(entry.partitions, at);
-  at = out.writeUInt16LE(topicBytes, at);
-  at += out.write(entry.topic, at, 'utf8');
+  let at = writeHeader(out, entry, flags, texts, json, topicBytes);
 
   let offset = 0;
   let time = 0;
@@ -150,6 +132,42 @@ export function encodeV3(entry: MailboxEntry, texts: number, textBytes: number):
   return done(out, at);
 }
 
+/** Head of an entry: everything but the events. */
+export type EntryHead = Omit<MailboxEntry, 'events'>;
+
+/**
+ * The fixed header, the optional join fields and the topic; returns where the columns start.
+ * `flags` carries the column flags (keys, traces, rest, wide); the head's own are added here.
+ */
+export function writeHeader(
+  out: Buffer,
+  entry: EntryHead,
+  flags: number,
+  texts: number,
+  json: number,
+  topicBytes: number,
+): number {
+  if (entry.maxTime !== undefined) flags |= FLAG_MAX_TIME;
+  if (entry.caughtUp !== undefined)
+    flags |= FLAG_CAUGHT_UP | (entry.caughtUp ? FLAG_CAUGHT_UP_TRUE : 0);
+  if (entry.partitions !== undefined) flags |= FLAG_PARTITIONS;
+  out[0] = V3_MAGIC;
+  out[1] = VERSION;
+  out[2] = flags;
+  out[3] = 0;
+  out.writeInt32LE(entry.generation, 4);
+  out.writeUInt32LE(entry.partition, 8);
+  out.writeDoubleLE(entry.from, 12);
+  out.writeDoubleLE(entry.to, 20);
+  out.writeUInt32LE(texts, 28);
+  out.writeUInt32LE(json, 32);
+  let at = FIXED;
+  if (entry.maxTime !== undefined) at = out.writeDoubleLE(entry.maxTime, at);
+  if (entry.partitions !== undefined) at = out.writeUInt32LE(entry.partitions, at);
+  at = out.writeUInt16LE(topicBytes, at);
+  return at + out.write(entry.topic, at, 'utf8');
+}
+
 /**
  * Entries are cut from a shared slab, as msgpackr does with its own: a fresh ArrayBuffer per
  * entry of ~40 kB is external memory that V8 counts towards its next collection.
@@ -158,7 +176,7 @@ const SLAB_BYTES = 1 << 20;
 let slab = Buffer.allocUnsafe(0);
 let slabUsed = 0;
 
-function take(size: number): Buffer {
+export function take(size: number): Buffer {
   if (slab.length - slabUsed < size) {
     slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, size));
     slabUsed = 0;
@@ -167,7 +185,7 @@ function take(size: number): Buffer {
 }
 
 /** Keeps the used part; the next entry starts after it (8-aligned). */
-function done(out: Buffer, used: number): Buffer {
+export function done(out: Buffer, used: number): Buffer {
   if (out.buffer === slab.buffer) slabUsed += (used + 7) & ~7;
   return out.subarray(0, used);
 }
@@ -195,7 +213,7 @@ function writeTexts(
   return at;
 }
 
-function varintBytes(value: number): number {
+export function varintBytes(value: number): number {
   let n = 1;
   while (value >= 0x80) {
     value = Math.floor(value / 0x80);
@@ -205,7 +223,7 @@ function varintBytes(value: number): number {
 }
 
 /** LEB128 of a non-negative safe integer (arithmetic, not 32-bit operators). */
-function writeVarint(out: Buffer, at: number, value: number): number {
+export function writeVarint(out: Buffer, at: number, value: number): number {
   while (value >= 0x80) {
     out[at++] = (value % 0x80) | 0x80;
     value = Math.floor(value / 0x80);

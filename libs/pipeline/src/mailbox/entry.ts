@@ -94,7 +94,12 @@ export function encodeMailboxEntry(entry: MailboxEntry, version: UnparsedEntryVe
 }
 
 /** Version 3's fixed-width header fields; anything else (never seen from Kafka) goes as v2. */
-function fitsV3({ generation, partition, partitions, topic }: MailboxEntry): boolean {
+export function fitsV3({
+  generation,
+  partition,
+  partitions,
+  topic,
+}: Omit<MailboxEntry, 'events'>): boolean {
   return (
     generation === (generation | 0) &&
     partition === partition >>> 0 &&
