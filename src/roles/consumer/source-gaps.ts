@@ -131,7 +131,7 @@ export class SourceGapMonitor {
 
   /**
    * A session's buffers are dropped (rejoin, reconnect, stop): of each partition it read, only
-   * offsets before `appendedNext` reached the mailboxes. Nothing reads the rest again after a
+   * offsets before `next` reached the mailboxes. Nothing reads the rest again after a
    * reset, so an open reset counts it as skipped.
    */
   sessionEnded(appended: Iterable<{ topic: string; partition: number; next: number }>): void {
