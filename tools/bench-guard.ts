@@ -29,7 +29,10 @@ export class RetentionProbe {
   }
 
   async read(): Promise<Retention> {
-    this.connected ??= this.admin.connect();
+    this.connected ??= this.admin.connect().catch((err: unknown) => {
+      this.connected = undefined; // the next read tries again instead of failing for good
+      throw err;
+    });
     await this.connected;
     let retained = 0;
     let dropped = 0;

@@ -184,8 +184,12 @@ export async function latencyRun(
     const watch = watchRows(ctx, warm, 2_000, (rows) =>
       keepUp.producing(rowsFor(name, feed), rows, rowsPerEvent()),
     );
-    stats = await produceForRun(sender, ctx, opts, feed, watch.stopped);
-    await watch.finish();
+    try {
+      stats = await produceForRun(sender, ctx, opts, feed, watch.stopped);
+    } finally {
+      // Also when producing failed: the row poll must not go on into later systems' runs.
+      await watch.finish();
+    }
     const gaveUp = watch.error();
     if (gaveUp !== undefined) throw new Error(gaveUp);
     // CPU is read when the rows are there, before the settle pause of waitForRows.

@@ -33,7 +33,14 @@ export function groupLogBridge(
     }
     if (onOffsetReset && entry.level === logLevel.ERROR) {
       const reset = offsetResetOf(entry);
-      if (reset) onOffsetReset(reset.topic, reset.partition);
+      // Runs inside kafkajs's recovery from the reset: a throw would abort it.
+      try {
+        if (reset) onOffsetReset(reset.topic, reset.partition);
+      } catch (err) {
+        forward('error', `offset reset handler failed: ${(err as Error).message}`, {
+          namespace: entry.namespace,
+        });
+      }
     }
     const level: KafkaLogLevel =
       entry.level === logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'info';

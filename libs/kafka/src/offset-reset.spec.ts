@@ -103,4 +103,28 @@ describe('offset reset detection', () => {
     ]);
     expect(tracker.pending).toBe(0);
   });
+
+  it('keeps the lowest expected offset: a second reset, a session ending with data dropped', () => {
+    const tracker = new OffsetResetTracker();
+    tracker.reset('t', 0, 900, 1);
+    tracker.reset('t', 0, 700, 2);
+    tracker.reset('t', 0, 800, 3);
+    tracker.lower('t', 0, 750);
+    tracker.lower('t', 5, 1); // no open reset: nothing to lower
+    tracker.reset('t', 1, undefined, 4);
+    tracker.lower('t', 1, 40);
+    expect(tracker.batch('t', 0, 1_000)).toMatchObject({ expected: 700, skipped: 300, resets: 3 });
+    expect(tracker.batch('t', 1, 100)).toMatchObject({ expected: 40, skipped: 60 });
+  });
+
+  it('revoke closes only the resets of partitions no longer kept', () => {
+    const tracker = new OffsetResetTracker();
+    tracker.reset('t', 0, 10, 1);
+    tracker.reset('t', 1, 20, 2);
+    const gone = tracker.revoke((_topic, partition) => partition === 1);
+    expect(gone.map((g) => describeGap(g))).toEqual(['t/0 reset at offset 10, not read since']);
+    expect(tracker.pending).toBe(1);
+    expect(tracker.batch('t', 0, 99)).toBeUndefined();
+    expect(tracker.batch('t', 1, 25)).toMatchObject({ skipped: 5 });
+  });
 });

@@ -42,6 +42,10 @@ export interface SourceGap {
 
 const key = (topic: string, partition: number) => `${topic}/${partition}`;
 
+/** The lower of two offsets, an unknown one (undefined) aside. */
+const lowest = (a: number | undefined, b: number | undefined) =>
+  a === undefined ? b : b === undefined ? a : Math.min(a, b);
+
 /**
  * Pairs each offset reset with the first batch read after it. A reset is known the moment
  * kafkajs logs it, with the offset the consumer expected next; the offset it resumed at is
@@ -55,13 +59,16 @@ export class OffsetResetTracker {
     return this.open.size;
   }
 
-  /** Records a reset; a second reset before any batch only adds to the first's count. */
+  /**
+   * Records a reset; a second reset before any batch only adds to the first's count, and to its
+   * range: reading resumed after the lower of the two expected offsets.
+   */
   reset(topic: string, partition: number, expected: number | undefined, now: number): SourceGap {
     const k = key(topic, partition);
     const found = this.open.get(k);
     if (found) {
       found.resets += 1;
-      found.expected ??= expected;
+      found.expected = lowest(found.expected, expected);
       return found;
     }
     const gap: SourceGap = {
@@ -90,6 +97,27 @@ export class OffsetResetTracker {
     gap.resumedAt = firstOffset;
     if (gap.expected !== undefined) gap.skipped = Math.max(0, firstOffset - gap.expected);
     return gap;
+  }
+
+  /**
+   * The session that read `topic/partition` ended with only offsets before `next` appended: its
+   * buffered rest is dropped, and after a reset nothing reads it again (kafkajs committed over
+   * it), so an open reset of the partition counts it as skipped too.
+   */
+  lower(topic: string, partition: number, next: number): void {
+    const gap = this.open.get(key(topic, partition));
+    if (gap) gap.expected = lowest(gap.expected, next);
+  }
+
+  /** Forgets and returns the open resets of partitions `kept` says no (revoked in a rebalance). */
+  revoke(kept: (topic: string, partition: number) => boolean): SourceGap[] {
+    const gone: SourceGap[] = [];
+    for (const [k, gap] of this.open) {
+      if (kept(gap.topic, gap.partition)) continue;
+      this.open.delete(k);
+      gone.push(gap);
+    }
+    return gone;
   }
 
   /** Forgets every open reset (the session that would read them is over), returning them. */

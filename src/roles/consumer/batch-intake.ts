@@ -51,6 +51,7 @@ export class BatchIntake {
     // already must not be buffered twice (a range only grows forward).
     const buffered = coalescer.bufferedTo(state);
     if (buffered !== undefined && to <= buffered) {
+      if (buffered > state.readTo) state.readTo = buffered;
       payload.resolveOffset(String(buffered));
       return;
     }
@@ -80,6 +81,7 @@ export class BatchIntake {
     this.context.lagSeries.countBatch(topic, partition, messages.length, Number(batch.offsetLag()));
     this.eventsRead += messages.length;
     // kafkajs fetches on from here; the commit still waits for the append (state.pending).
+    if (to > state.readTo) state.readTo = to;
     payload.resolveOffset(lastOffset);
     // Throws on any Redis error: the range stays buffered and is appended before anything later.
     if (coalescer.due(state, Date.now())) await coalescer.flush(state);

@@ -114,6 +114,9 @@ export class ConsumerRole extends RoleService {
       stopping.push(current.consumer.stop());
     }
     await Promise.all(stopping);
+    // A deleted pipeline's totals go (a re-created id starts from none); a stopped or changed
+    // one keeps them.
+    for (const id of this.gapTotals.keys()) if (!pipelines.has(id)) this.gapTotals.delete(id);
     for (const [id, { active, json }] of wanted) {
       if (this.consumers.has(id)) continue;
       const consumer = new PipelineConsumer(active.pipeline, {

@@ -75,6 +75,11 @@ export class GroupSession {
     return state;
   }
 
+  /** The offset after all this session read of `topic/partition` (see SourceGapMonitor). */
+  nextToRead(topic: string, partition: number): number | undefined {
+    return this.partitions.get(tpKey(topic, partition))?.nextToRead;
+  }
+
   /** Once per session: each assigned partition is caught up when nothing is past its commit. */
   async startMarks(): Promise<void> {
     const admin = this.context.admin();

@@ -45,6 +45,9 @@ export class PartitionSession {
   caughtUp: boolean | undefined;
   /** The last offset appended in this session (`from - 1` before the first batch). */
   private last: number;
+  /** The last offset resolved to kafkajs (it fetches on from there): appended, buffered or in an
+   * append still awaited. Where reading would go on had it not been reset (SourceGapMonitor). */
+  readTo = -1;
   /** Processing time at which the marks last went to every mailbox. */
   private marksSentAt = Number.NEGATIVE_INFINITY;
 
@@ -62,6 +65,11 @@ export class PartitionSession {
 
   get lastTo(): number {
     return this.last;
+  }
+
+  /** The offset after everything this session read (appended, buffered or being appended). */
+  get nextToRead(): number {
+    return Math.max(this.last, this.readTo) + 1;
   }
 
   get pending(): number | undefined {

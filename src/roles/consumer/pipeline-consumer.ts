@@ -6,7 +6,7 @@ import type { Telemetry } from '@sluice/telemetry';
 import { Backpressure } from './backpressure';
 import { BatchIntake } from './batch-intake';
 import { createGroupClients } from './group-client';
-import { GroupSession, tpKey } from './group-session';
+import { GroupSession } from './group-session';
 import { groupIdOf } from './kafka-options';
 import { LagSeries } from './lag-series';
 import type { FlushResult } from './mailbox-coalescer';
@@ -112,14 +112,9 @@ export class PipelineConsumer {
       redis: options.redis,
       telemetry: options.telemetry,
       logger: this.logger,
-      expectedNext: (topic, partition) => this.expectedNext(topic, partition),
+      expectedNext: (topic, partition) => this.session.nextToRead(topic, partition),
       totals: options.sourceGaps,
     });
-  }
-
-  /** Offset resets of the source seen by this consumer (lost input, see SourceGapMonitor). */
-  get sourceGaps(): SourceGapTotals {
-    return this.gaps.summary;
   }
 
   get stats(): ConsumerStats {
@@ -150,6 +145,7 @@ export class PipelineConsumer {
       await Promise.race([this.supervising, bound]);
       clearTimeout(timer);
       await this.teardown();
+      this.gaps.flushOpen();
       this.lagSeries.drop(() => false);
       this.transition('stopped');
     })();
@@ -196,10 +192,11 @@ export class PipelineConsumer {
       });
     });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      // The old session's buffered batches were never committed: the new one reads them again.
-      this.session.coalescer.close();
-      this.session = this.newSession(generation() ?? -1, payload.memberAssignment);
       const assigned = payload.memberAssignment;
+      // The old session's buffered batches were never committed: the new one reads them again.
+      this.endSession();
+      this.gaps.joined(assigned);
+      this.session = this.newSession(generation() ?? -1, assigned);
       this.lagSeries.drop((tp) => assigned[tp.topic]?.includes(tp.partition) === true);
       this.gaps
         .snapshotCommitted(admin, groupIdOf(pipeline.id), Object.keys(assigned))
@@ -236,8 +233,9 @@ export class PipelineConsumer {
     if (this.stopRequested) return;
     // Before kafkajs fetches (and may reset and commit over them): see SourceGapMonitor.
     await this.gaps
-      .snapshotCommitted(admin, groupIdOf(pipeline.id), [...pipeline.sources.keys()])
+      .snapshotCommitted(admin, groupIdOf(pipeline.id), [...pipeline.sources.keys()], true)
       .catch((err: Error) => this.logger.debug(`committed offsets at start: ${err.message}`));
+    if (this.stopRequested) return;
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -270,12 +268,16 @@ export class PipelineConsumer {
     return new GroupSession(generation, context, assignment);
   }
 
-  /** The offset after everything this session read of `topic/partition` (buffered included). */
-  private expectedNext(topic: string, partition: number): number | undefined {
-    const state = this.session.partitions.get(tpKey(topic, partition));
-    if (!state) return undefined;
-    const buffered = this.session.coalescer.bufferedTo(state) ?? -1;
-    return Math.max(state.lastTo, buffered) + 1;
+  /** Drops the session's buffers (never committed); an open reset counts them as skipped. */
+  private endSession(): void {
+    const { partitions, coalescer } = this.session;
+    const appended = [...partitions.values()].map((state) => ({
+      topic: state.topic,
+      partition: state.partition,
+      next: state.lastTo + 1,
+    }));
+    this.gaps.sessionEnded(appended);
+    coalescer.close();
   }
 
   private flushed({ state, longest, entries, batches }: FlushResult): void {
@@ -294,8 +296,7 @@ export class PipelineConsumer {
     this.backpressure.clear();
     if (this.commitTimer) clearInterval(this.commitTimer);
     this.commitTimer = undefined;
-    this.session.coalescer.close();
-    this.gaps.flushOpen();
+    this.endSession();
     if (consumer) {
       // Best effort: what stays uncommitted is read and appended again by the next session.
       await this.committer

@@ -48,8 +48,13 @@ export const noSourceGaps = (): SourceGapTotals => ({
 export class SourceGapMonitor {
   private readonly tracker = new OffsetResetTracker();
   /** The group's committed offsets as last read (snapshotCommitted): the expected offset of a
-   * reset that happens before the session read anything (kafkajs commits over them). */
+   * reset that happens before the session read anything (kafkajs commits over them). Only read
+   * since the last group join: an older one may predate what another member read and committed. */
   private readonly committedAtJoin = new Map<string, number>();
+  /** Group joins seen; a snapshot read across a join is dropped. */
+  private joins = 0;
+  /** The start snapshot is taken before the first join and still holds at it (nothing fetched). */
+  private keepAtJoin = false;
   private readonly totals: SourceGapTotals;
   private consumer: Consumer | undefined;
   private stopListening: (() => void) | undefined;
@@ -61,14 +66,10 @@ export class SourceGapMonitor {
     this.totals = options.totals ?? noSourceGaps();
   }
 
-  get summary(): SourceGapTotals {
-    return { ...this.totals };
-  }
-
   /** The kafkajs consumer of the current connection (a new one per connection attempt). */
   attach(consumer: Consumer): void {
-    this.stopListening?.();
-    this.stopListening = undefined;
+    this.unlisten();
+    this.keepAtJoin = false;
     this.consumer = consumer;
     if (this.tracker.pending > 0) this.listen();
   }
@@ -85,34 +86,65 @@ export class SourceGapMonitor {
         first === null ? null : Number(first),
       );
       if (gap) this.closed(gap);
-      if (this.tracker.pending === 0) {
-        this.stopListening?.();
-        this.stopListening = undefined;
-      }
+      if (this.tracker.pending === 0) this.unlisten();
     });
   }
 
   /**
-   * Reads the group's committed offsets: before the consumer runs (kafkajs has fetched nothing
-   * yet, so none is overwritten by a reset) and again after each group join (partitions that
-   * another member read; a race with kafkajs's first fetch, which a reset's commit may win).
-   * Only offsets >= 0 are kept: a reset commits kafkajs's logical -2 (earliest) or -1 (latest).
+   * Reads the group's committed offsets: before the consumer runs (`atStart`: kafkajs has fetched
+   * nothing yet, so no reset has committed over them) and again after each group join (partitions
+   * that another member read; a race with kafkajs's first fetch, which a reset's commit may win:
+   * it commits kafkajs's logical -2 (earliest) or -1 (latest), and the offset is then unknown).
    */
-  async snapshotCommitted(admin: Admin, groupId: string, topics: string[]): Promise<void> {
+  async snapshotCommitted(
+    admin: Admin,
+    groupId: string,
+    topics: string[],
+    atStart = false,
+  ): Promise<void> {
+    const joins = this.joins;
     const result = await admin.fetchOffsets({ groupId, topics });
+    if (joins !== this.joins) return;
+    if (atStart) this.keepAtJoin = true;
     for (const { topic, partitions } of result) {
       for (const { partition, offset } of partitions) {
         const n = Number(offset);
         if (n >= 0) this.committedAtJoin.set(`${topic}/${partition}`, n);
+        else this.committedAtJoin.delete(`${topic}/${partition}`);
       }
     }
   }
 
+  /**
+   * The group was joined with `assigned` (call first thing in GROUP_JOIN). Committed offsets read
+   * before are dropped (the start snapshot aside at the first join), and the open resets of
+   * partitions no longer assigned are recorded without an end: this member will not read them.
+   */
+  joined(assigned: Readonly<Record<string, readonly number[]>>): void {
+    this.joins += 1;
+    if (this.keepAtJoin) this.keepAtJoin = false;
+    else this.committedAtJoin.clear();
+    const revoked = this.tracker.revoke((topic, p) => assigned[topic]?.includes(p) === true);
+    for (const gap of revoked) this.closed(gap);
+    if (this.tracker.pending === 0) this.unlisten();
+  }
+
+  /**
+   * A session's buffers are dropped (rejoin, reconnect, stop): of each partition it read, only
+   * offsets before `next` reached the mailboxes. Nothing reads the rest again after a
+   * reset, so an open reset counts it as skipped.
+   */
+  sessionEnded(appended: Iterable<{ topic: string; partition: number; next: number }>): void {
+    if (this.tracker.pending === 0) return;
+    for (const { topic, partition, next } of appended) this.tracker.lower(topic, partition, next);
+  }
+
   /** kafkajs logged a reset of `topic/partition` (called from its log bridge, synchronously). */
   resetLogged(topic: string, partition: number): void {
-    const expected =
-      this.options.expectedNext(topic, partition) ??
-      this.committedAtJoin.get(`${topic}/${partition}`);
+    const k = `${topic}/${partition}`;
+    const expected = this.options.expectedNext(topic, partition) ?? this.committedAtJoin.get(k);
+    // kafkajs commits over it right after this log line.
+    this.committedAtJoin.delete(k);
     this.tracker.reset(topic, partition, expected, Date.now());
     this.totals.resets += 1;
     this.totals.pendingResets = this.tracker.pending;
@@ -120,9 +152,18 @@ export class SourceGapMonitor {
     this.options.telemetry?.metrics.sourceOffsetResets.inc(this.labels(topic, partition));
   }
 
-  /** The consumer stops or reconnects: resets not read since are recorded without an end. */
+  /**
+   * The consumer stops: resets not read since are recorded without an end. (Not on a reconnect:
+   * kafkajs then resumes from the offset the reset committed, and the next batch closes it.)
+   */
   flushOpen(): void {
     for (const gap of this.tracker.drain()) this.closed(gap);
+    this.unlisten();
+  }
+
+  private unlisten(): void {
+    this.stopListening?.();
+    this.stopListening = undefined;
   }
 
   private closed(gap: SourceGap): void {
@@ -138,11 +179,22 @@ export class SourceGapMonitor {
     const text = describeGap(gap);
     this.totals.last = text;
     this.totals.lastAt = new Date(gap.at).toISOString();
-    this.options.logger.error(
-      { pipeline: this.pipelineId, sourceGap: gap },
-      `source offset reset: ${text}; those events were not delivered (retention passed them ` +
-        `before they were read)`,
-    );
+    const fields = { pipeline: this.pipelineId, sourceGap: gap };
+    if (skipped > 0) {
+      this.options.logger.error(
+        fields,
+        `source offset reset: ${text}; those events were not delivered (retention passed them ` +
+          `before they were read)`,
+      );
+    } else if (gap.skipped === 0) {
+      this.options.logger.warn(fields, `source offset reset: ${text}; no offset was skipped`);
+    } else {
+      this.options.logger.error(
+        fields,
+        `source offset reset: ${text}; events may not have been delivered (where reading was ` +
+          `to resume or where it resumed is not known)`,
+      );
+    }
     this.record(gap).catch((err: Error) =>
       this.options.logger.warn(`could not record the source gap ${text}: ${err.message}`),
     );
