@@ -42,13 +42,6 @@ const READ_COUNT = 100;
 /** Longest XREAD block: bounds how late a stop or a due flush is noticed. */
 const MAX_BLOCK_MS = 100;
 const RETRY_MS = 1_000;
-/**
- * Longest run of entry applies before the actor lets the event loop turn. One XREAD reply holds
- * up to 100 entries; applying them in one go holds back every other callback of the loop (the
- * writer's BullMQ fetches, one awaited round trip per job; lease renewals; in the all-in-one
- * process the consumer too) for the whole reply.
- */
-const YIELD_AFTER_MS = 5;
 
 /** How the writer retries: effectively forever, with the writer's capped exponential backoff. */
 export function batchJobOptions(id: string) {
@@ -237,15 +230,10 @@ export class PartitionActor {
         this.mailbox,
         p.cursor,
       );
-      let sliceStart = performance.now();
       for (const [idBuf, fields] of reply?.[0]?.[1] ?? []) {
-        // Also checked after a yield: a lease lost meanwhile stops the actor before its next entry.
         if (this.revokedReason !== undefined) return;
         this.applyRaw(p, idBuf.toString(), fields);
         if (p.isFull(maxRows)) await this.flush();
-        else if (performance.now() - sliceStart < YIELD_AFTER_MS) continue;
-        else await yieldToLoop();
-        sliceStart = performance.now();
       }
     }
   }
@@ -412,11 +400,6 @@ export class PartitionActor {
   get name(): string {
     return `${this.pipeline.id}/${this.partition}`;
   }
-}
-
-/** Resolves once the loop has run the I/O callbacks waiting now (setImmediate, not a microtask). */
-function yieldToLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function sleep(ms: number): Promise<void> {
