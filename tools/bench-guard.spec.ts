@@ -7,6 +7,9 @@ describe('bench guards', () => {
     expect(watch.check(10, undefined, { resets: 3, skippedOffsets: 42_000 })).toMatch(
       /^input lost at the source: 3 offset reset\(s\), 42,000 offsets skipped/,
     );
+    expect(new SourceLossWatch().check(10, undefined, { resets: 9, skippedOffsets: 0 })).toMatch(
+      /9 offset reset\(s\), not yet known how many offsets skipped/,
+    );
   });
 
   it('Sluice is judged by its counter only: in-flight mailboxes may exceed retention', () => {

@@ -75,7 +75,8 @@ export class SourceLossWatch {
     if (resets && resets.resets > 0) {
       return (
         `input lost at the source: ${resets.resets} offset reset(s), ` +
-        `${resets.skippedOffsets.toLocaleString()} offsets skipped (sluice_source_offset_resets_total); ` +
+        // A reset's skipped range is known only once the consumer reads past it: 0 means not yet.
+        `${resets.skippedOffsets > 0 ? resets.skippedOffsets.toLocaleString() : 'not yet known how many'} offsets skipped (sluice_source_offset_resets_total); ` +
         `the system fell behind the broker's retention`
       );
     }
