@@ -2,14 +2,13 @@ import { encodeMailboxEntry, fitsV3, type MailboxEvent, type UnparsedEntryVersio
 import {
   done,
   type EntryHead,
-  FIXED,
   FLAG_KEYS,
   FLAG_REST,
   FLAG_TRACES,
   FLAG_WIDE,
   MAX_TIME_STEP,
   packr,
-  STEP_BYTES,
+  sizeBound,
   take,
   writeHeader,
   writeVarint,
@@ -227,19 +226,8 @@ export class EntryBuilder {
     const traces = this.traces?.view;
     const topicBytes = Buffer.byteLength(head.topic);
     const json = this.json.used + 2;
-    const size =
-      FIXED +
-      12 +
-      2 +
-      topicBytes +
-      16 +
-      n * STEP_BYTES +
-      (keys?.length ?? 0) +
-      (traces?.length ?? 0) +
-      4 +
-      (packedRest?.length ?? 0) +
-      json;
-    const out = take(size);
+    const columnBytes = (keys?.length ?? 0) + (traces?.length ?? 0);
+    const out = take(sizeBound(topicBytes, n, columnBytes, packedRest?.length ?? 0, json));
     let flags = 0;
     if (keys !== undefined) flags |= FLAG_KEYS;
     if (traces !== undefined) flags |= FLAG_TRACES;

@@ -34,12 +34,12 @@ const FLAG_PARTITIONS = 32;
 export const FLAG_REST = 64;
 /** Offsets not increasing or a value not a safe integer: raw doubles instead of steps. */
 export const FLAG_WIDE = 128;
-export const FIXED = 36;
+const FIXED = 36;
 const OPEN = 0x5b;
 const COMMA = 0x2c;
 const CLOSE = 0x5d;
 /** Most bytes of one event's two steps (two varints of up to 2^54). */
-export const STEP_BYTES = 16;
+const STEP_BYTES = 16;
 export const MAX_TIME_STEP = 2 ** 51;
 
 export const packr = new Packr({ useRecords: true, moreTypes: false });
@@ -78,18 +78,7 @@ export function encodeV3(entry: MailboxEntry, texts: number, textBytes: number):
   const packedRest = rest.length > 0 ? packr.pack(rest) : undefined;
   const topicBytes = Buffer.byteLength(entry.topic);
   const json = textBytes + Math.max(texts - 1, 0) + 2;
-  const size =
-    FIXED +
-    12 +
-    2 +
-    topicBytes +
-    16 +
-    texts * STEP_BYTES +
-    columnBytes +
-    4 +
-    json +
-    (packedRest?.length ?? 0);
-  const out = take(size);
+  const out = take(sizeBound(topicBytes, texts, columnBytes, packedRest?.length ?? 0, json));
   if (wide) flags |= FLAG_WIDE;
   if (packedRest !== undefined) flags |= FLAG_REST;
   let at = writeHeader(out, entry, flags, texts, json, topicBytes);
@@ -134,6 +123,24 @@ export function encodeV3(entry: MailboxEntry, texts: number, textBytes: number):
 
 /** Head of an entry: everything but the events. */
 export type EntryHead = Omit<MailboxEntry, 'events'>;
+
+/**
+ * Bytes an entry can take at most (both encoders cut their buffer by it): the fixed header, both
+ * optional join fields (maxTime f64, partitions u32), the topic with its u16 length, the first
+ * step as two doubles, up to STEP_BYTES per further step, the key/trace columns, the rest with
+ * its u32 length and the JSON array.
+ */
+export function sizeBound(
+  topicBytes: number,
+  steps: number,
+  columnBytes: number,
+  restBytes: number,
+  jsonBytes: number,
+): number {
+  return (
+    FIXED + 12 + 2 + topicBytes + 16 + steps * STEP_BYTES + columnBytes + 4 + restBytes + jsonBytes
+  );
+}
 
 /**
  * The fixed header, the optional join fields and the topic; returns where the columns start.
