@@ -1,3 +1,4 @@
 export * from './redis-connection';
 export * from './keys';
 export * from './queues';
+export * from './holds';

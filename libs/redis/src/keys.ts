@@ -30,6 +30,9 @@ export const keys = {
   /** Stream: source offset resets of the pipeline's consumers, one entry per skipped range
    * (topic, partition, expected, resumedAt, skipped, resets, at); capped, newest kept. */
   sourceGaps: (pipeline: string) => `{sl:${pipeline}}:source-gaps`,
+  /** Hash: `<reason>:<partition|*>` -> JSON Hold: why the pipeline or a partition is held
+   * (libs/redis holds.ts). */
+  holds: (pipeline: string) => `{sl:${pipeline}}:holds`,
   /** Hash: totals over every source gap ever recorded: `resets`, `skippedOffsets`. */
   sourceGapTotals: (pipeline: string) => `{sl:${pipeline}}:source-gap-totals`,
 
