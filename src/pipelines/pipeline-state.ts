@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { keys } from '@sluice/redis';
@@ -33,6 +34,9 @@ export interface DeadLetter {
   offset: number | null;
   /** The original message text (or, for stage insert, the row as JSON). */
   message: string;
+  /** Present when the stored message is not UTF-8 (a producer's invalid bytes, kept as they
+   * are): `message` is then those bytes in base64. */
+  messageEncoding?: 'base64';
   at: string;
 }
 
@@ -92,14 +96,18 @@ export class PipelineState {
   async deadLetters(id: string, partitions: number, limit: number): Promise<DeadLetter[]> {
     const pipeline = this.redis.pipeline();
     for (let p = 0; p < partitions; p++) {
-      pipeline.xrevrange(keys.deadLetters(id, p), '+', '-', 'COUNT', limit);
+      // As bytes: a message that is not UTF-8 must not come back altered (see textFields).
+      pipeline.xrevrangeBuffer(keys.deadLetters(id, p), '+', '-', 'COUNT', limit);
     }
     const results = (await pipeline.exec()) ?? [];
     const all: DeadLetter[] = [];
     results.forEach(([err, value], p) => {
       if (err) throw err;
-      for (const [entryId, fields] of (value ?? []) as [string, string[]][]) {
-        all.push(toDeadLetter(entryId, p, fields));
+      for (const [entryId, fields] of (value ?? []) as [Buffer, Buffer[]][]) {
+        const { flat, binary } = textFields(fields);
+        const letter = toDeadLetter(entryId.toString(), p, flat);
+        if (binary) letter.messageEncoding = 'base64';
+        all.push(letter);
       }
     });
     return all.sort((a, b) => compareIdsDesc(a.id, b.id)).slice(0, limit);
@@ -153,6 +161,19 @@ function fieldsOf(flat: string[]): Map<string, string> {
   const fields = new Map<string, string>();
   for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] as string, flat[i + 1] as string);
   return fields;
+}
+
+/** Field names and values as text; a `message` that is not UTF-8 as base64 (`binary`). */
+function textFields(fields: readonly Buffer[]): { flat: string[]; binary: boolean } {
+  let binary = false;
+  const flat = fields.map((field, i) => {
+    if (i % 2 === 1 && fields[i - 1]?.toString() === 'message' && !isUtf8(field)) {
+      binary = true;
+      return field.toString('base64');
+    }
+    return field.toString();
+  });
+  return { flat, binary };
 }
 
 function toSourceGap(id: string, flat: string[]): SourceGapRecord {

@@ -126,14 +126,15 @@ export class StaleCheckpointError extends Error {
   override readonly name = 'StaleCheckpointError';
 }
 
-/** One dead-letter stream entry; `message` is the original text. */
+/** One dead-letter stream entry; `message` is the original text, or the original bytes when
+ * they are not UTF-8 (Redis keeps them as they are). */
 export interface DeadLetter {
   stage: string;
   error: string;
   topic: string;
   partition: number | '';
   offset: number | '';
-  message: string;
+  message: string | Buffer;
   at: number;
 }
 
