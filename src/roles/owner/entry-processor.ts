@@ -9,6 +9,7 @@ import {
   type RowBuilder,
 } from '@sluice/pipeline';
 import { DedupState } from '@sluice/pipeline/dedup';
+import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
 import type { DeadLetter } from '@sluice/redis/scripts';
 import { eventTimeMs } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
@@ -50,6 +51,8 @@ export class EntryProcessor {
   /** The open batch's rows, already JSONEachRow text: no row object outlives its event. */
   readonly lines = new JsonLines();
   deadLetters: DeadLetter[] = [];
+  /** Bytes of the dead letters' messages (they go into the same checkpoint as the rows). */
+  private deadLetterBytes = 0;
   counters = zeroCounters();
   /** Stream id of the last entry applied (or skipped). */
   cursor: string;
@@ -126,10 +129,16 @@ export class EntryProcessor {
   /**
    * Time to flush: maxRows rows, or maxRows events of any outcome, so a filter that drops most
    * events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
-   * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take.
+   * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take; or
+   * BATCH_FLUSH_BYTES of rows and dead-lettered messages.
    */
   isFull(maxRows: number): boolean {
-    return this.lines.count >= maxRows || this.counters.consumed >= maxRows;
+    return (
+      this.lines.count >= maxRows ||
+      this.counters.consumed >= maxRows ||
+      // Bytes too: a few large events must not make a checkpoint Redis refuses (input-rules.ts).
+      this.lines.size + this.deadLetterBytes >= BATCH_FLUSH_BYTES
+    );
   }
 
   /** Applies one stream entry under the gap rule of docs/architecture.md. */
@@ -196,6 +205,7 @@ export class EntryProcessor {
   reset(): void {
     this.lines.clear();
     this.deadLetters = [];
+    this.deadLetterBytes = 0;
     this.counters = zeroCounters();
     this.pendingSince = undefined;
     this.dedup?.commit();
@@ -210,6 +220,7 @@ export class EntryProcessor {
     now: number,
   ): void {
     this.counters.deadLettered += 1;
+    this.deadLetterBytes += message.length;
     this.deadLetters.push({ stage, error, ...at, message, at: now });
   }
 
@@ -297,13 +308,15 @@ export class EntryProcessor {
     const { topic, partition, event, now } = at;
     this.counters.deadLettered += 1;
     this.observer?.outcome(topic, event, 'dead-lettered', at.keyHash, stage, error);
+    const text = message ?? safeJson(event.value);
+    this.deadLetterBytes += text.length;
     this.deadLetters.push({
       stage,
       error,
       topic,
       partition,
       offset: event.offset,
-      message: message ?? safeJson(event.value),
+      message: text,
       at: now,
     });
   }
