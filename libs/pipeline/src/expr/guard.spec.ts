@@ -47,7 +47,9 @@ describe('matches() runs on RE2', () => {
   });
 
   it('has RE2 semantics: a match anywhere, (?i), \\d, Unicode classes', () => {
-    const expr = compile("s.matches('b+') && s.matches('(?i)^AB') && s.matches('\\\\d') && s.matches('\\\\pL')");
+    const expr = compile(
+      "s.matches('b+') && s.matches('(?i)^AB') && s.matches('\\\\d') && s.matches('\\\\pL')",
+    );
     expect(expr.test({ s: 'abb1' })).toBe(true);
     expect(expr.test({ s: 'ac1' })).toBe(false);
   });
@@ -96,7 +98,9 @@ describe('compile-time cost bound', () => {
       `${literal(100)}.all(a, ${literal(100)}.all(b, ${literal(100)}.all(c, a + b + c >= 0)))`,
     );
     expect(error.code).toBe('too_costly');
-    expect(error.message).toContain(`more than the evaluation budget of ${EVALUATION_BUDGET.maxSteps}`);
+    expect(error.message).toContain(
+      `more than the evaluation budget of ${EVALUATION_BUDGET.maxSteps}`,
+    );
     // Smaller literals are fine.
     expect(compile(`${literal(10)}.all(a, ${literal(10)}.all(b, a + b >= 0))`).evaluate({})).toBe(
       true,

@@ -26,7 +26,10 @@ export function compilePattern(source: string): PatternResult {
     pattern = RE2JS.compile(source);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
-    return { ok: false, reason: `invalid RE2 regular expression ${JSON.stringify(source)}: ${detail}` };
+    return {
+      ok: false,
+      reason: `invalid RE2 regular expression ${JSON.stringify(source)}: ${detail}`,
+    };
   }
   if (cache.size >= CACHE_MAX) cache.clear();
   cache.set(source, pattern);
@@ -48,7 +51,9 @@ export class InvalidPattern extends Error {
 /** CEL `text.matches(pattern)`: true when the pattern matches any part of the text. */
 export function re2Matches(text: string, source: string): boolean {
   // Compiling a pattern from event data costs about its length; a literal one is cached.
-  meter.charge(1 + Math.floor((text.length + (cache.has(source) ? 0 : source.length)) / CHARS_PER_STEP));
+  meter.charge(
+    1 + Math.floor((text.length + (cache.has(source) ? 0 : source.length)) / CHARS_PER_STEP),
+  );
   const compiled = compilePattern(source);
   if (!compiled.ok) throw new InvalidPattern(compiled.reason);
   const found = compiled.pattern.test(text);
