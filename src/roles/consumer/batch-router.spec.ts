@@ -8,7 +8,7 @@ import {
   type MailboxEvent,
 } from '@sluice/pipeline';
 import { exampleOrdersPipeline } from '@sluice/pipeline/definition/examples';
-import { routeBatch, type RoutableMessage } from './batch-router';
+import { maxEventTime, routeBatch, type RoutableMessage } from './batch-router';
 
 function compiled(): CompiledPipeline {
   const parsed = parsePipelineDefinition(exampleOrdersPipeline());
@@ -167,5 +167,27 @@ describe('routeBatch', () => {
     const [event] = [...routed.values()].flat();
     expect(event).toMatchObject({ value: { event_id: 'a' } });
     expect(event?.json).toBeUndefined();
+  });
+});
+
+describe('maxEventTime', () => {
+  it('leaves out event times more than maxFutureEventTime ahead: they never reach the join marks', () => {
+    const now = Date.parse('2026-06-01T00:00:00Z');
+    const at = (offset: number, ts: number): MailboxEvent => ({
+      offset,
+      timestamp: now,
+      value: { ts: new Date(ts).toISOString() },
+    });
+    const parsed = parsePipelineDefinition({
+      id: 'm',
+      source: { kafka: { brokers: ['127.0.0.1:9092'] }, topics: [{ name: 't', eventTime: 'ts' }] },
+      sink: { clickhouse: { url: 'http://127.0.0.1:8123', table: 'x' } },
+    });
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    const source = parsed.definition.sources.get('t');
+    const hour = 3_600_000;
+    const routed = [[at(0, now - hour), at(1, now + 50 * 24 * hour), at(2, now + hour - 1)]];
+    expect(maxEventTime(routed, source, hour, now)).toBe(now + hour - 1);
+    expect(maxEventTime([[at(0, now + 2 * hour)]], source, hour, now)).toBeUndefined();
   });
 });
