@@ -77,7 +77,7 @@ export class BatchIntake {
     // Join pipelines: the progress of this source partition, for the actors' watermarks.
     const progress = pipeline.join
       ? state.progressWith(
-          maxEventTime(routed.values(), source),
+          maxEventTime(routed.values(), source, pipeline.maxFutureEventTimeMs),
           Number(batch.highWatermark) <= to + 1,
         )
       : undefined;

@@ -11,7 +11,7 @@ import {
 import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
 import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
 import type { DeadLetter } from '@sluice/redis';
-import { eventTimeMs } from '@sluice/pipeline/join';
+import { sourceEventTime } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
 import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
 import { JoinStage, type JoinSink } from './join-stage';
@@ -270,9 +270,13 @@ export class EntryProcessor {
       try {
         const key = source.dedup.key.key(input);
         dedupHash = this.keyHash(topic, key);
-        dedupTime = source.eventTime
-          ? eventTimeMs(source.eventTime.evaluate(input))
-          : event.timestamp;
+        dedupTime = sourceEventTime(
+          source.eventTime,
+          input,
+          event.timestamp,
+          now,
+          this.pipeline.maxFutureEventTimeMs,
+        );
       } catch (err) {
         return this.dead(
           { topic, partition, event, now, keyHash: dedupHash },
@@ -345,7 +349,7 @@ export class EntryProcessor {
     // Like process(): only a refused event builds its `at` object (no closure per event).
     let prepared;
     try {
-      prepared = join.prepare(source, input, event.timestamp);
+      prepared = join.prepare(source, input, event.timestamp, now);
     } catch (err) {
       return this.dead({ topic, partition, event, now }, 'join', errorText(err));
     }
