@@ -71,10 +71,9 @@ export class EntryProcessor {
     /** `topic/partition` -> first offset not yet applied. */
     readonly next: Map<string, number>,
     cursor: string,
-    now = Date.now(),
   ) {
     this.cursor = cursor;
-    this.join = pipeline.join ? new JoinStage(pipeline, rowBuilder, now) : undefined;
+    this.join = pipeline.join ? new JoinStage(pipeline, rowBuilder) : undefined;
     this.joinSink = {
       row: (row, pair) => {
         this.lines.append(row);

@@ -40,7 +40,7 @@ async function processor(dedup: Record<string, unknown>) {
     ],
     ['customer_name'],
   );
-  return new EntryProcessor(parsed.definition, rows, await loadHasher(), new Map(), '0-0', 0);
+  return new EntryProcessor(parsed.definition, rows, await loadHasher(), new Map(), '0-0');
 }
 
 let offset = 0;
