@@ -26,16 +26,17 @@
  *   its partition is not caught up until it was appended, so it holds the watermark at most at
  *   its own partition's mark (late only when more than `lateness` behind it, Flink's rule);
  * - never held back forever: once every partition is caught up and quiet, the watermark grows
- *   with processing time, `idleTimeout + lateness + (release point - last mark)` after the last
- *   rise at the latest;
+ *   with processing time and passes an event time `t` at the latest
+ *   `(t - lowest mark) + idleTimeout + lateness` after the last mark rose (plus one marks
+ *   heartbeat, and one more `idleTimeout` when a partition never had an event);
  * - a live event (appended after its partition last said caught up) is late only when that
  *   partition was idle and its delivery delay (processing time at which the actor applies it
  *   minus its event time) exceeds `idleTimeout + lateness + d`, `d` being the delivery delay of
  *   the event that last raised the partition's mark (about 0 for live streams).
- * A partition that never had an event has no mark of its own. Once idle it takes the lowest mark
- * of the other partitions at that moment as its own (as if it had just delivered an event that
- * old) and from then on follows the rule above, so it too lets the watermark move only with
- * processing time, never in a jump.
+ * A partition that never had an event has no mark of its own. Once idle (caught up: nothing of
+ * it is unread) its mark is the lowest of the others minus `idleTimeoutMs`: it does not hold a
+ * replay back to the pace of processing time, and its first live event still gets the slack of
+ * an idle partition (late only when delayed more than `idleTimeout + lateness + d`).
  */
 /** How often a consumer repeats the marks of every partition it reads (join pipelines). */
 export function marksHeartbeatMs(idleTimeoutMs: number): number {
@@ -131,7 +132,7 @@ export class JoinWatermark {
    */
   private lowestMark(now: number): number | undefined {
     const validMs = marksValidMs(this.idleTimeoutMs);
-    const empties: SourceState[] = [];
+    let empty = false;
     let low = Number.POSITIVE_INFINITY;
     for (const topic of this.topics) {
       let heard = 0;
@@ -140,20 +141,17 @@ export class JoinWatermark {
         heard += 1;
         const quietFor = now - source.progressAt - this.idleTimeoutMs;
         const idle = source.caughtUp && now - source.heardAt <= validMs && quietFor >= 0;
-        if (idle && source.maxTime === NEG) empties.push(source);
+        if (idle && source.maxTime === NEG) empty = true;
         else low = Math.min(low, idle ? source.maxTime + quietFor : source.maxTime);
       }
       // Not heard from is not idle: whatever the silent partitions hold may be unread in Kafka.
       if (heard < Math.max(1, this.partitions.get(topic) ?? 0)) return undefined;
     }
     if (!Number.isFinite(low)) return undefined;
-    // Idle partitions without a mark take `low` as theirs the first time there is one (so
-    // adopting moves nothing); from then on they follow the quiet-partition rule above.
-    for (const source of empties) {
-      source.maxTime = low;
-      source.progressAt = now;
-    }
-    return low;
+    // An idle partition that never had an event has nothing unread (Kafka's numbers say so), so
+    // it need not hold a replay back; it stays `idleTimeoutMs` behind the others so that its
+    // first live event gets the slack of an idle partition's mark.
+    return empty ? low - this.idleTimeoutMs : low;
   }
 
   snapshot(): WatermarkSnapshot {
