@@ -102,7 +102,10 @@ export class EntryProcessor {
     for (const source of pipeline.sources.values()) {
       if (source.dedup) windowMs = Math.max(windowMs, source.dedup.windowMs);
     }
-    this.dedup = windowMs > 0 ? new DedupState(windowMs) : undefined;
+    // In a join, expiry also waits for the join watermark: sources with unread data hold it.
+    const join = this.join;
+    const floor = join && (() => join.state.watermark.value);
+    this.dedup = windowMs > 0 ? new DedupState(windowMs, floor) : undefined;
     const dedupSpec = pipeline.definition.dedup;
     this.perTopicDedup =
       dedupSpec !== undefined && (typeof dedupSpec.key !== 'string' || pipeline.join !== undefined);
