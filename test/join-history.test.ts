@@ -1,7 +1,14 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
-import { allCounters, joinPipeline } from './support/join-fixture';
-import { type History, joinHistory, produceHistory, rowDifferences } from './support/join-history';
+import { keys } from '@sluice/redis';
+import { allCounters, joinPipeline, joinStateMemory } from './support/join-fixture';
+import {
+  CLOCK,
+  type History,
+  joinHistory,
+  produceHistory,
+  rowDifferences,
+} from './support/join-history';
 import { clickhouse, postPipeline, uniquePipelineId } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
@@ -15,6 +22,12 @@ import { testStackEnv } from './support/stack-env';
 const ROUNDS = Number(process.env.JOIN_HISTORY_ROUNDS ?? 1);
 const REDIS_DB = 13; // its own cluster: no other test's pipelines or members
 const PAIRS = 2_400;
+/**
+ * A consumer whose fetches are throttled: it pauses its partitions whenever a mailbox holds more
+ * than 10 entries (backpressure, polled every 200 ms) and appends every batch at once, so the
+ * mailboxes the other consumer fills keep it paused and its partitions lag theirs.
+ */
+const SLOW = { MAILBOX_MAX_ENTRIES: '10', CONSUMER_LINGER_MS: '0' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line: string) => process.stdout.write(`[join-history] ${line}\n`);
 
@@ -45,15 +58,12 @@ describe('joins started over existing history: no event late', () => {
   let ch: ClickHouseClient;
   let redis: Redis;
   let procs: SluiceProcess[] = [];
-  let frozen: SluiceProcess | undefined;
 
   beforeAll(() => {
     ch = clickhouse();
     redis = new Redis(`${env.REDIS_URL}/${REDIS_DB}`);
   });
   afterEach(async () => {
-    if (frozen?.running) process.kill(frozen.pid, 'SIGCONT');
-    frozen = undefined;
     await Promise.all(procs.map((p) => p.stop()));
     procs = [];
   });
@@ -63,31 +73,34 @@ describe('joins started over existing history: no event late', () => {
     await ch.close();
   });
 
-  const start = async (name: string, roles?: string) => {
+  const start = async (name: string, roles?: string, extra: Record<string, string> = {}) => {
     const proc = await SluiceProcess.start({
-      env: { ...base, INSTANCE_ID: name, ...(roles ? { ROLES: roles } : {}) },
+      env: { ...base, INSTANCE_ID: name, ...(roles ? { ROLES: roles } : {}), ...extra },
     });
     procs.push(proc);
     return proc;
   };
 
-  /** Freezes `proc` 4/5 of the time (SIGSTOP/SIGCONT): its fetches, and so its sources, lag. */
-  const throttle = (proc: SluiceProcess): (() => void) => {
-    frozen = proc;
-    let on = true;
-    const cycling = (async () => {
-      while (on && proc.running) {
-        process.kill(proc.pid, 'SIGSTOP');
-        await sleep(400);
-        if (proc.running) process.kill(proc.pid, 'SIGCONT');
-        await sleep(100);
+  /**
+   * The largest spread in event time between the source partitions' marks any actor has
+   * checkpointed, sampled until `done`: how far one consumer's partitions lagged the others'.
+   */
+  const sampleSpread = (id: string, partitions: number, done: () => boolean) =>
+    (async () => {
+      let spread = 0;
+      while (!done()) {
+        for (let p = 0; p < partitions; p++) {
+          const meta = await redis.hget(keys.checkpoint(id, p), 'join').catch(() => null);
+          if (!meta) continue;
+          const src = (JSON.parse(meta) as { src: Record<string, [number | null]> }).src;
+          // The clock events at the partitions' ends are no lag.
+          const marks = Object.values(src).flatMap(([m]) => (m === null || m >= CLOCK ? [] : [m]));
+          if (marks.length > 1) spread = Math.max(spread, Math.max(...marks) - Math.min(...marks));
+        }
+        await sleep(300);
       }
+      return spread;
     })();
-    return () => {
-      on = false;
-      void cycling.then(() => proc.running && process.kill(proc.pid, 'SIGCONT'));
-    };
-  };
 
   async function run(c: Case, round: number): Promise<void> {
     await redis.flushdb();
@@ -100,11 +113,11 @@ describe('joins started over existing history: no event late', () => {
     let others: SluiceProcess[] = [];
     if (c.consumers === 'three' || c.consumers === 'killed') {
       others = await Promise.all([
-        start(`${id}-b`, 'consumer,owner'),
+        start(`${id}-b`, 'consumer,owner', c.consumers === 'killed' ? SLOW : {}),
         start(`${id}-c`, 'consumer,owner'),
       ]);
     } else if (c.consumers === 'throttled') {
-      others = [await start(`${id}-b`, 'consumer')];
+      others = [await start(`${id}-b`, 'consumer', SLOW)];
     }
     const definition = joinPipeline({
       id,
@@ -120,32 +133,34 @@ describe('joins started over existing history: no event late', () => {
     for (const topic of source.topics) topic.startFrom = 'earliest';
     await postPipeline(main, definition);
 
-    let release: (() => void) | undefined;
-    if (c.consumers === 'throttled' || c.consumers === 'killed') release = throttle(others[0]!);
+    let finished = false;
+    const spread = sampleSpread(id, c.partitions, () => finished);
     if (c.consumers === 'killed') {
-      // Mid-backlog: the throttled member has read only part of its partitions.
+      // Mid-backlog: the slow member has read only part of its partitions.
       await sleep(3_000);
-      release?.();
       await others[0]!.kill();
       log(`${tag}: SIGKILLed ${others[0]!.pid} mid-backlog`);
     }
 
     const total = history.orders.length + history.customers.length;
     let counters: Record<string, number> = {};
-    await main.waitFor(
-      async () => {
-        counters = await allCounters(main, id);
-        return (
-          counters.consumed === total && (counters.written === PAIRS || (counters.late ?? 0) > 0)
-        );
-      },
-      150_000,
-      () => `${tag}: every event consumed (last ${JSON.stringify(counters)})`,
-    );
-    release?.();
+    try {
+      await main.waitFor(
+        async () => {
+          counters = await allCounters(main, id);
+          const done = counters.written === PAIRS || (counters.late ?? 0) > 0;
+          return counters.consumed === total && done;
+        },
+        150_000,
+        () => `${tag}: every event consumed (last ${JSON.stringify(counters)})`,
+      );
+    } finally {
+      finished = true;
+    }
     await sleep(1_000);
     counters = await allCounters(main, id);
-    log(`${tag}: ${JSON.stringify(counters)}`);
+    const lag = Math.round((await spread) / 1_000);
+    log(`${tag}: ${JSON.stringify(counters)}; largest spread between marks ${lag} s`);
     await fetch(`http://127.0.0.1:${main.port}/api/v1/pipelines/${id}`, { method: 'DELETE' });
     expect({ tag, late: counters.late, deadLettered: counters.deadLettered }).toEqual({
       tag,
@@ -161,5 +176,54 @@ describe('joins started over existing history: no event late', () => {
   );
   it.each(runs)('%s consumer(s), %i pipeline partitions, round %i', async (_, __, round, c) => {
     await run(c, round);
+  });
+
+  it('releases unmatched left rows and expired state within the bound once all sources are quiet', async () => {
+    await redis.flushdb();
+    // No clock events: only caught-up quiet sources can move the watermark past the last windows.
+    const pairs = 600;
+    const history = joinHistory({ pairs, spanMs: 10 * 60_000, clocks: false, leadMs: 5_000 });
+    const { orders, customers, table } = await produceHistory(ch, 'jq', history);
+    const id = uniquePipelineId('jh-quiet');
+    const main = await start(`${id}-a`);
+    const definition = joinPipeline({
+      id,
+      orders,
+      customers,
+      table,
+      type: 'left',
+      window: '10s',
+      lateness: '1s',
+      partitions: 3,
+    });
+    (definition.join as Record<string, unknown>).idleTimeout = '1s';
+    await postPipeline(main, definition);
+    const total = history.orders.length + history.customers.length;
+    let counters: Record<string, number> = {};
+    await main.waitFor(
+      async () => (counters = await allCounters(main, id)).consumed === total,
+      60_000,
+      () => `every event consumed (last ${JSON.stringify(counters)})`,
+    );
+    const quietFrom = Date.now();
+    await main.waitFor(
+      async () => (counters = await allCounters(main, id)).written === pairs,
+      60_000,
+      () => `every order written (last ${JSON.stringify(counters)})`,
+    );
+    const released = Date.now() - quietFrom;
+    // README: (t - lowest mark) + idleTimeout + lateness, t = the last order's time + window +
+    // bucket; the lowest mark is the last customer's time, 6 s before the last order at most.
+    const bound = 6_000 + 10_000 + 2_500 + 1_000 + 1_000;
+    const state = await joinStateMemory(redis, id, 3);
+    log(
+      `quiet release: ${released} ms (bound ${bound} ms + delivery), state ${JSON.stringify(state)}`,
+    );
+    await fetch(`http://127.0.0.1:${main.port}/api/v1/pipelines/${id}`, { method: 'DELETE' });
+    expect(counters).toMatchObject({ ...history.counters, late: 0, deadLettered: 0 });
+    expect(await rowDifferences(ch, table, history.expected)).toEqual([]);
+    // Checkpoints (every 200 ms here), the writer and this poll add a few seconds at most.
+    expect(released).toBeLessThan(bound + 5_000);
+    expect(state.keys).toBe(0);
   });
 });

@@ -7,7 +7,7 @@ export const ORDER_PARTITIONS = 6;
 export const CUSTOMER_PARTITIONS = 2;
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 /** Far past every window: the last events of each partition push the watermark past them all. */
-const CLOCK = T0 + 3 * 3_600_000;
+export const CLOCK = T0 + 3 * 3_600_000;
 
 export interface HistoryOptions {
   /** Orders (one customer each, one minute before it); every tenth order has no customer. */
@@ -16,6 +16,8 @@ export interface HistoryOptions {
   spanMs: number;
   /** End every source partition with an event hours later, so every window closes at once. */
   clocks: boolean;
+  /** How long before its order each customer is (default one minute). */
+  leadMs?: number;
 }
 
 export interface History {
@@ -53,7 +55,7 @@ export function joinHistory(o: HistoryOptions): History {
         customer_id: alone ? `nobody${i}` : `c${i}`,
         amount: 1.5,
         region: 'EU',
-        ts: new Date(at + 60_000).toISOString(),
+        ts: new Date(at + (o.leadMs ?? 60_000)).toISOString(),
       },
     });
     expected.set(`o${i}`, alone ? null : `name-${i}`);
@@ -72,7 +74,7 @@ export function joinHistory(o: HistoryOptions): History {
       });
     }
   }
-  const alone = Math.floor((o.pairs + 0) / 10);
+  const alone = Math.floor(o.pairs / 10);
   return {
     orders,
     customers,
