@@ -130,14 +130,15 @@ export class EntryProcessor {
    * Time to flush: maxRows rows, or maxRows events of any outcome, so a filter that drops most
    * events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
    * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take; or
-   * BATCH_FLUSH_BYTES of rows and dead-lettered messages.
+   * BATCH_FLUSH_BYTES of rows, dead-lettered messages and buffered join events.
    */
   isFull(maxRows: number): boolean {
     return (
       this.lines.count >= maxRows ||
       this.counters.consumed >= maxRows ||
       // Bytes too: a few large events must not make a checkpoint Redis refuses (input-rules.ts).
-      this.lines.size + this.deadLetterBytes >= BATCH_FLUSH_BYTES
+      this.lines.size + this.deadLetterBytes + (this.join?.state.pendingAppendBytes ?? 0) >=
+        BATCH_FLUSH_BYTES
     );
   }
 
