@@ -67,7 +67,7 @@ class FakeRedis {
 
 describe('JoinState', () => {
   it('counts the bytes of buffered events its next checkpoint appends', () => {
-    const s = new JoinState(options(), 0);
+    const s = new JoinState(options());
     s.offer('left', ev('a', 0, { pad: 'x'.repeat(100_000) }));
     s.offer('right', ev('b', 0, { pad: 'y'.repeat(50_000) }));
     expect(s.pendingAppendBytes).toBeGreaterThan(150_000);
