@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { keys } from '@sluice/redis';
+import { keys, setHold } from '@sluice/redis';
 import { createTopic, produceMessages } from '@sluice/stack';
 import Redis from 'ioredis';
+import { scrape } from './support/metrics';
 import { TEST_STACK_DIR } from './support/paths';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
@@ -354,6 +355,53 @@ describe('admin REST API', () => {
       body: { statusCode: 404, error: 'Not Found', message: `pipeline ${id} not found` },
     });
     expect((await api(app, 'DELETE', `/pipelines/${id}`)).status).toBe(404);
+  });
+
+  it('shows holds in the status, the list, /health/ready and sluice_partition_held; delete removes them', async () => {
+    const id = pipelineId('holds');
+    expect((await api(app, 'POST', '/pipelines', definition(id, table))).status).toBe(201);
+    const empty = await api<Body & { holds?: unknown }>(app, 'GET', `/pipelines/${id}`);
+    expect(empty.body.holds).toEqual([]);
+
+    // Set as the roles set them (through libs/redis holds.ts): one partition, one whole pipeline.
+    await setHold(redis, id, { reason: 'dlq-full', partition: 2, detail: 'dlq 20/20 entries' });
+    await setHold(redis, id, { reason: 'table', partition: null, detail: 'table dropped' });
+    const got = await api<Body & { holds?: Record<string, unknown>[] }>(
+      app,
+      'GET',
+      `/pipelines/${id}`,
+    );
+    expect(got.body.holds).toEqual([
+      { partition: null, reason: 'table', detail: 'table dropped', since: expect.any(String) },
+      { partition: 2, reason: 'dlq-full', detail: 'dlq 20/20 entries', since: expect.any(String) },
+    ]);
+    const list = await api<{ id: string; holds: unknown }[]>(app, 'GET', '/pipelines');
+    expect(list.body.find((p) => p.id === id)?.holds).toEqual({
+      count: 2,
+      reasons: ['dlq-full', 'table'],
+    });
+
+    // Reported, never failed on: the process stays ready (a restart would not clear a hold).
+    const ready = await app.get('/health/ready');
+    expect(ready.status).toBe(200);
+    const report = (ready.body as { info: { holds: { status: string; holds: unknown[] } } }).info
+      .holds;
+    expect(report.status).toBe('up');
+    expect(report.holds).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ pipeline: id, partition: 2, reason: 'dlq-full' }),
+        expect.objectContaining({ pipeline: id, partition: null, reason: 'table' }),
+      ]),
+    );
+    const metrics = await scrape(app);
+    const series = (partition: string, reason: string) =>
+      `sluice_partition_held{pipeline="${id}",partition="${partition}",reason="${reason}"}`;
+    expect(metrics.get(series('2', 'dlq-full'))).toBe(1);
+    expect(metrics.get(series('*', 'table'))).toBe(1);
+
+    expect((await api(app, 'DELETE', `/pipelines/${id}`)).status).toBe(204);
+    expect(await redis.exists(keys.holds(id))).toBe(0);
+    expect((await scrape(app)).get(series('2', 'dlq-full'))).toBeUndefined();
   });
 
   it('returns dead letters of all partitions, newest first', async () => {

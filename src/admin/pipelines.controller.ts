@@ -13,7 +13,13 @@ import {
   Req,
 } from '@nestjs/common';
 import { type DefinitionError, PIPELINE_ID_RE, redactDefinition } from '@sluice/pipeline';
-import { PipelineState, PipelineStore, type PipelineStatus } from '../pipelines';
+import {
+  PipelineHolds,
+  PipelineState,
+  PipelineStore,
+  type PipelineStatus,
+  summarizeHolds,
+} from '../pipelines';
 import { ConsumerLag } from './consumer-lag';
 import { DefinitionInvalidError, DuplicatePipelineError, SinkUnavailableError } from './errors';
 import { PipelineAdmin } from './pipeline-admin.service';
@@ -61,6 +67,7 @@ export class PipelinesController {
     private readonly store: PipelineStore,
     private readonly state: PipelineState,
     private readonly lag: ConsumerLag,
+    private readonly holds: PipelineHolds,
   ) {}
 
   @Post()
@@ -103,8 +110,11 @@ export class PipelinesController {
     return Promise.all(
       ids.map(async (id) => {
         const { definition, status } = stored.get(id)!;
-        const { counters } = await this.state.counters(id, definition.partitions);
-        return { id, status, counters };
+        const [{ counters }, holds] = await Promise.all([
+          this.state.counters(id, definition.partitions),
+          this.holds.of(id),
+        ]);
+        return { id, status, counters, holds: summarizeHolds(holds) };
       }),
     );
   }
@@ -112,10 +122,11 @@ export class PipelinesController {
   @Get(':id')
   async get(@Param('id') id: string) {
     const stored = await this.find(id);
-    const [{ counters, other }, lag, sourceGaps] = await Promise.all([
+    const [{ counters, other }, lag, sourceGaps, holds] = await Promise.all([
       this.state.counters(id, stored.definition.partitions),
       this.lag.of(stored.definition),
       this.state.sourceGaps(id, GAPS_SHOWN),
+      this.holds.of(id),
     ]);
     const joinCounters: Record<string, number> = {};
     if (stored.definition.join) {
@@ -134,6 +145,9 @@ export class PipelinesController {
       otherCounters: other,
       // Input lost at the source: offsets kafkajs skipped after OFFSET_OUT_OF_RANGE.
       sourceGaps,
+      // Partitions (or the whole pipeline) stopped on purpose until an operator or a fix
+      // resolves the cause: nothing is dropped to get past them.
+      holds: holds.map(({ pipeline: _, ...hold }) => hold),
     };
   }
 

@@ -18,6 +18,8 @@ export interface ScrapeGauges {
   /** In-process dedup state of the actors held: keys and bytes of their tables. */
   dedupKeys: Gauge<'pipeline'>;
   dedupBytes: Gauge<'pipeline'>;
+  /** 1 per hold recorded in Redis (libs/redis holds.ts); partition `*` for a whole pipeline. */
+  partitionHeld: Gauge<'pipeline' | 'partition' | 'reason'>;
 }
 
 /** Dead-letter stages seen per checkpoint: stage -> events. */
@@ -118,6 +120,11 @@ export class SluiceMetrics {
       'sluice_dedup_memory_bytes',
       'Bytes of the in-memory dedup tables of the actors this process holds',
       ['pipeline'],
+    ),
+    partitionHeld: this.gauge(
+      'sluice_partition_held',
+      'Pipeline partitions held on purpose (gap, dlq-full, outbox-full, state-full, stuck, table): input stops until the cause is resolved',
+      ['pipeline', 'partition', 'reason'],
     ),
   };
 
