@@ -477,7 +477,7 @@ describe('admin REST API', () => {
     const id = pipelineId('gaps');
     expect((await api(app, 'POST', '/pipelines', definition(id, table))).status).toBe(201);
     const none = await api(app, 'GET', `/pipelines/${id}/source-gaps`);
-    expect(none.body).toEqual({ resets: 0, skippedOffsets: 0, recent: [] });
+    expect(none.body).toEqual({ resets: 0, skippedOffsets: 0, acceptedGaps: 0, recent: [] });
 
     // As the consumer records them (SourceGapMonitor): one closed range, one never read after.
     const topic = name('topic');
@@ -511,6 +511,7 @@ describe('admin REST API', () => {
     expect(all.body).toEqual({
       resets: 2,
       skippedOffsets: 500,
+      acceptedGaps: 0,
       recent: [
         {
           id: '1700000000001-0',
@@ -521,6 +522,8 @@ describe('admin REST API', () => {
           skipped: null,
           resets: 1,
           at: new Date(1_700_000_000_001).toISOString(),
+          origin: 'offset-reset',
+          pipelinePartition: null,
         },
         {
           id: '1700000000000-0',
@@ -531,6 +534,8 @@ describe('admin REST API', () => {
           skipped: 500,
           resets: 1,
           at: new Date(1_700_000_000_000).toISOString(),
+          origin: 'offset-reset',
+          pipelinePartition: null,
         },
       ],
     });

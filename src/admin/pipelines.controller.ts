@@ -5,14 +5,13 @@ import {
   Delete,
   Get,
   HttpCode,
-  HttpException,
   HttpStatus,
   Param,
   Post,
   Query,
   Req,
 } from '@nestjs/common';
-import { type DefinitionError, PIPELINE_ID_RE, redactDefinition } from '@sluice/pipeline';
+import { PIPELINE_ID_RE, redactDefinition } from '@sluice/pipeline';
 import {
   PipelineHolds,
   PipelineState,
@@ -21,7 +20,12 @@ import {
   summarizeHolds,
 } from '../pipelines';
 import { ConsumerLag } from './consumer-lag';
-import { DefinitionInvalidError, DuplicatePipelineError, SinkUnavailableError } from './errors';
+import {
+  DefinitionInvalidError,
+  DuplicatePipelineError,
+  httpError,
+  SinkUnavailableError,
+} from './errors';
 import { PipelineAdmin } from './pipeline-admin.service';
 import { YAML_TYPES, mediaType } from './yaml-body.middleware';
 
@@ -32,20 +36,6 @@ const GAPS_SHOWN = 5;
 /** Counters of join pipelines, reported with the others (the owner keeps them per partition). */
 const JOIN_COUNTERS = ['joined', 'unmatchedLeft', 'expiredRight', 'late'] as const;
 const JSON_TYPES = ['application/json', ''];
-
-/** Every error body: `{ statusCode, error, message, errors? }`. */
-function httpError(status: HttpStatus, message: string, errors?: readonly DefinitionError[]) {
-  const error = STATUS_TEXT[status] ?? 'Error';
-  return new HttpException({ statusCode: status, error, message, errors }, status);
-}
-
-const STATUS_TEXT: Partial<Record<HttpStatus, string>> = {
-  [HttpStatus.BAD_REQUEST]: 'Bad Request',
-  [HttpStatus.NOT_FOUND]: 'Not Found',
-  [HttpStatus.CONFLICT]: 'Conflict',
-  [HttpStatus.UNSUPPORTED_MEDIA_TYPE]: 'Unsupported Media Type',
-  [HttpStatus.SERVICE_UNAVAILABLE]: 'Service Unavailable',
-};
 
 function parseLimit(text: string | undefined, bounds: { default: number; max: number }): number {
   const limit = text === undefined ? bounds.default : Number(text);

@@ -17,23 +17,19 @@ return 1
 `;
 
 // KEYS: outbox entry, outbox index, counters, dead letters.
-// ARGV: batch id, dlq max length (0: unbounded), error, at, then one JSON row per argument.
+// ARGV: batch id, error, at, then one JSON row per argument.
 // EXISTS first and DEL last: if an XADD fails (out of memory), the batch stays in the outbox.
+// Never trimmed, even past the DLQ bound: the writer must not drop a dead letter; the actor holds
+// the partition (dlq-full) until entries are discarded or replayed.
 const DEAD_LETTER = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local maxlen = tonumber(ARGV[2])
-for i = 5, #ARGV do
-  local fields = {'stage', 'insert', 'error', ARGV[3], 'topic', '', 'partition', '', 'offset', '',
-    'message', ARGV[i], 'at', ARGV[4]}
-  if maxlen > 0 then
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', unpack(fields))
-  else
-    redis.call('XADD', KEYS[4], '*', unpack(fields))
-  end
+for i = 4, #ARGV do
+  redis.call('XADD', KEYS[4], '*', 'stage', 'insert', 'error', ARGV[2], 'topic', '',
+    'partition', '', 'offset', '', 'message', ARGV[i], 'at', ARGV[3])
 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[3], 'deadLettered', #ARGV - 4)
+redis.call('HINCRBY', KEYS[3], 'deadLettered', #ARGV - 3)
 return 1
 `;
 
@@ -76,7 +72,6 @@ export class WriterScripts {
     ref: BatchRef,
     rows: readonly Record<string, unknown>[],
     error: string,
-    maxEntries: number,
   ): Promise<boolean> {
     const { pipeline, partition, batchId } = ref;
     const done = await this.redis.sluiceWriterDeadLetter(
@@ -85,7 +80,6 @@ export class WriterScripts {
       keys.counters(pipeline, partition),
       keys.deadLetters(pipeline, partition),
       batchId,
-      maxEntries,
       error,
       new Date().toISOString(),
       ...rows.map((row) => JSON.stringify(row)),
