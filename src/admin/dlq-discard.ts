@@ -2,7 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { keys } from '@sluice/redis';
+import type { Telemetry } from '@sluice/telemetry';
 import { REDIS } from '../infra/tokens';
+import { TELEMETRY } from '../telemetry/tokens';
 
 /**
  * Which dead letters `POST /pipelines/:id/dlq/discard` removes: all (`{}`), the listed ids, or
@@ -73,7 +75,10 @@ const PAGE = 500;
 /** Removes dead letters for good; the held partitions (dlq-full) then take input again. */
 @Injectable()
 export class DlqDiscard {
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(TELEMETRY) private readonly telemetry: Telemetry,
+  ) {}
 
   /** How many entries were removed, over all partitions. */
   async discard(pipeline: string, partitions: number, selector: DiscardSelector): Promise<number> {
@@ -81,6 +86,7 @@ export class DlqDiscard {
     for (let p = 0; p < partitions; p++) {
       total += await this.discardIn(pipeline, p, selector);
     }
+    if (total > 0) this.telemetry.metrics.dlqDiscarded.inc({ pipeline }, total);
     return total;
   }
 

@@ -24,6 +24,8 @@ export interface GroupSessionContext {
   flushed: (result: FlushResult) => void;
   /** The admin client of the current connection, read at use: it changes on every reconnect. */
   admin: () => Admin | undefined;
+  /** Counts a failed mailbox append (retried; its offsets are not committed until it succeeds). */
+  appendFailed?: () => void;
 }
 
 /** One consumer group generation as this member saw it. */
@@ -40,7 +42,7 @@ export class GroupSession {
     /** Join pipelines: this member's partitions, told to every mailbox once at session start. */
     readonly assignment?: Record<string, number[]>,
   ) {
-    const { pipeline, redis, logger, flushed } = context;
+    const { pipeline, redis, logger, flushed, appendFailed } = context;
     this.coalescer = new MailboxCoalescer({
       redis,
       pipelineId: pipeline.id,
@@ -49,6 +51,7 @@ export class GroupSession {
       entryVersion: context.entryVersion,
       marks: (state, progress) => joinMarks(progress, state.topicPartitions),
       flushed,
+      appendFailed,
       failed: (state, err) =>
         logger.warn(`append of ${state.topic}/${state.partition} failed, retrying: ${String(err)}`),
     });

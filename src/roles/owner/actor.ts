@@ -82,6 +82,9 @@ export class PartitionActor {
   private readonly holds: ActorHolds;
   /** The last checkpoint wrote dead letters: check the DLQ bound before the next entry. */
   private deadLettersWritten = false;
+  /** Batch id -> when this actor committed it, for sluice_outbox_oldest_age_seconds (the
+   * scrape gauge prunes inserted batches and fills in those of earlier owners). */
+  readonly outboxTimes = new Map<string, number>();
   /** What holds the actor now, for logging the transitions only. */
   private heldFor: string | undefined;
 
@@ -344,6 +347,7 @@ export class PartitionActor {
       eventIndex: tel?.eventIndex(this.epoch, seq, started),
     }).catch((err: unknown) => {
       tel?.fail(err);
+      this.deps.telemetry?.metrics.checkpointFailures.inc({ pipeline: id });
       throw err;
     });
     // Already applied: this very step ran before and its reply was lost; the state is the same.
@@ -351,6 +355,7 @@ export class PartitionActor {
     this.seq = seq;
     this.gen += 1;
     if (p.deadLetters.length > 0) this.deadLettersWritten = true;
+    if (batch !== undefined) this.outboxTimes.set(batch, started);
     tel?.committed(p.allCounters(), payload?.length ?? 0);
     p.reset();
     if (batch !== undefined) {
