@@ -134,9 +134,12 @@ describe('deploy manifests', () => {
     const [alerts] = load(join(DEPLOY, 'prometheus', 'alerts.yml')) as [Doc];
     const rules = (alerts.groups as Doc[]).flatMap((g) => g.rules as Doc[]);
     const exported = new Set(
-      (await new SluiceMetrics({ defaultMetrics: false }).registry.getMetricsAsJSON()).map(
-        (m) => m.name,
-      ),
+      (
+        await new SluiceMetrics({
+          defaultMetrics: false,
+          eventLoopDelay: true,
+        }).registry.getMetricsAsJSON()
+      ).map((m) => m.name),
     );
     const named = new Set<string>();
     for (const rule of rules) {

@@ -4,3 +4,5 @@ export * from './queues';
 export * from './holds';
 export * from './source-gaps';
 export * from './gap-accept';
+export * from './dead-letters';
+export * from './outbox';

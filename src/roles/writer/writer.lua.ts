@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
-import { keys } from '@sluice/redis';
+import {
+  type DeadLetter,
+  DEAD_LETTER_FIELDS,
+  deadLetterArgs,
+  keys,
+  luaDeadLetterFields,
+} from '@sluice/redis';
 
 /*
  * The writer's two Redis steps. Each is one script so that a job run twice (a crash between the
@@ -17,25 +23,26 @@ return 1
 `;
 
 // KEYS: outbox entry, outbox index, counters, dead letters.
-// ARGV: batch id, error, at, then one JSON row per argument.
+// ARGV: batch id, then the dead letters, DEAD_LETTER_FIELDS each.
 // EXISTS first and DEL last: if an XADD fails (out of memory), the batch stays in the outbox.
 // Never trimmed, even past the DLQ bound: the writer must not drop a dead letter; the actor holds
 // the partition (dlq-full) until entries are discarded or replayed.
 const DEAD_LETTER = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 4, #ARGV do
-  redis.call('XADD', KEYS[4], '*', 'stage', 'insert', 'error', ARGV[2], 'topic', '',
-    'partition', '', 'offset', '', 'message', ARGV[i], 'at', ARGV[3])
+local n = 0
+for i = 2, #ARGV, ${DEAD_LETTER_FIELDS.length} do
+  redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
+  n = n + 1
 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[3], 'deadLettered', #ARGV - 3)
+redis.call('HINCRBY', KEYS[3], 'deadLettered', n)
 return 1
 `;
 
 interface WriterCommands {
   sluiceWriterComplete(...args: (string | number)[]): Promise<number>;
-  sluiceWriterDeadLetter(...args: (string | number)[]): Promise<number>;
+  sluiceWriterDeadLetter(...args: (string | number | Buffer)[]): Promise<number>;
 }
 
 export interface BatchRef {
@@ -74,15 +81,23 @@ export class WriterScripts {
     error: string,
   ): Promise<boolean> {
     const { pipeline, partition, batchId } = ref;
+    const at = new Date().toISOString();
+    const letters = rows.map((row): DeadLetter => ({
+      stage: 'insert',
+      error,
+      topic: '',
+      partition: '',
+      offset: '',
+      message: JSON.stringify(row),
+      at,
+    }));
     const done = await this.redis.sluiceWriterDeadLetter(
       keys.outboxBatch(pipeline, partition, batchId),
       keys.outboxIndex(pipeline, partition),
       keys.counters(pipeline, partition),
       keys.deadLetters(pipeline, partition),
       batchId,
-      error,
-      new Date().toISOString(),
-      ...rows.map((row) => JSON.stringify(row)),
+      ...letters.flatMap(deadLetterArgs),
     );
     return done === 1;
   }
