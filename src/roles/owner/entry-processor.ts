@@ -10,7 +10,7 @@ import {
 } from '@sluice/pipeline';
 import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
 import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
-import type { DeadLetter } from '@sluice/redis';
+import type { DeadLetter, SourceRange } from '@sluice/redis';
 import { sourceEventTime } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
 import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
@@ -38,6 +38,14 @@ export function zeroCounters(): ActorCounters {
   };
 }
 
+/** An entry `apply` stopped at: it continues from beyond `next` (see docs/architecture.md). */
+export interface MailboxGap {
+  /** The entry's stream id: the actor reads it again once the gap is accepted. */
+  streamId: string;
+  /** The source offsets this actor never applied: `next`..`from - 1` of the entry. */
+  range: SourceRange;
+}
+
 /** Where an entry ended up, for logs and tests. */
 export type EntryOutcome = 'applied' | 'stale' | 'gap' | 'first';
 
@@ -56,6 +64,8 @@ export class EntryProcessor {
   counters = zeroCounters();
   /** Stream id of the last entry applied (or skipped). */
   cursor: string;
+  /** The entry `apply` stopped at with a gap; nothing is applied until `acceptGap`. */
+  gap: MailboxGap | undefined;
   /** Wall-clock ms of the first change since the last checkpoint; undefined when none. */
   pendingSince: number | undefined;
   readonly dedup: DedupState | undefined;
@@ -142,16 +152,25 @@ export class EntryProcessor {
     );
   }
 
-  /** Applies one stream entry under the gap rule of docs/architecture.md. */
+  /**
+   * Applies one stream entry under the gap rule of docs/architecture.md. An entry that leaves a
+   * gap is not applied, nor is the cursor moved past it: the actor holds there (`gap`).
+   */
   apply(streamId: string, entry: MailboxEntry, now: number): EntryOutcome {
-    this.cursor = streamId;
-    this.pendingSince ??= now;
     const tp = `${entry.topic}/${entry.partition}`;
     const known = this.next.get(tp);
     if (known !== undefined && entry.from > known) {
-      this.counters.outOfOrderDropped += 1;
+      const range = {
+        topic: entry.topic,
+        partition: entry.partition,
+        from: known,
+        to: entry.from - 1,
+      };
+      this.gap = { streamId, range };
       return 'gap';
     }
+    this.cursor = streamId;
+    this.pendingSince ??= now;
     const next = known ?? Number.NEGATIVE_INFINITY;
     let applied = false;
     for (const event of entry.events) {
@@ -171,6 +190,12 @@ export class EntryProcessor {
     this.next.set(tp, Math.max(known ?? 0, entry.to + 1));
     if (known === undefined) return 'first';
     return applied ? 'applied' : 'stale';
+  }
+
+  /** An operator gave up the gap's range: `next` moves past it and the entry applies again. */
+  acceptGap(range: SourceRange): void {
+    this.next.set(`${range.topic}/${range.partition}`, range.to + 1);
+    this.gap = undefined;
   }
 
   /** A stream entry that does not decode: counted and dead-lettered, so nothing is silent. */

@@ -102,12 +102,7 @@ export class BatchWriter {
         throw err;
       }
       const reason = describe(err);
-      const moved = await this.scripts.deadLetter(
-        ref,
-        batchRows(batch),
-        reason,
-        pipeline.dlq.maxEntries,
-      );
+      const moved = await this.scripts.deadLetter(ref, batchRows(batch), reason);
       tel?.deadLettered(reason, moved);
       if (moved) {
         this.logger.warn(

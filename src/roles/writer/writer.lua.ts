@@ -23,18 +23,15 @@ return 1
 `;
 
 // KEYS: outbox entry, outbox index, counters, dead letters.
-// ARGV: batch id, dlq max length (0: unbounded), then the dead letters, DEAD_LETTER_FIELDS each.
+// ARGV: batch id, then the dead letters, DEAD_LETTER_FIELDS each.
 // EXISTS first and DEL last: if an XADD fails (out of memory), the batch stays in the outbox.
+// Never trimmed, even past the DLQ bound: the writer must not drop a dead letter; the actor holds
+// the partition (dlq-full) until entries are discarded or replayed.
 const DEAD_LETTER = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local maxlen = tonumber(ARGV[2])
 local n = 0
-for i = 3, #ARGV, ${DEAD_LETTER_FIELDS.length} do
-  if maxlen > 0 then
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', ${luaDeadLetterFields('i')})
-  else
-    redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
-  end
+for i = 2, #ARGV, ${DEAD_LETTER_FIELDS.length} do
+  redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
   n = n + 1
 end
 redis.call('DEL', KEYS[1])
@@ -82,7 +79,6 @@ export class WriterScripts {
     ref: BatchRef,
     rows: readonly Record<string, unknown>[],
     error: string,
-    maxEntries: number,
   ): Promise<boolean> {
     const { pipeline, partition, batchId } = ref;
     const at = new Date().toISOString();
@@ -101,7 +97,6 @@ export class WriterScripts {
       keys.counters(pipeline, partition),
       keys.deadLetters(pipeline, partition),
       batchId,
-      maxEntries,
       ...letters.flatMap(deadLetterArgs),
     );
     return done === 1;
