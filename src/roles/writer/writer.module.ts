@@ -18,6 +18,7 @@ import { RoleService } from '../role-service';
 import { retryDelayMs } from './backoff';
 import { BatchWriter, type BatchOutcome } from './batch-writer';
 import { SinkClients } from './sink-clients';
+import { TableWatch } from './table-watch';
 
 /**
  * A crashed writer leaves its jobs "stalled"; BullMQ fails a job for good once it stalled more
@@ -59,6 +60,8 @@ export class WriterRole extends RoleService {
     this.sinks = new SinkClients(insertTimeoutMs, this.config.writerConcurrency);
     const writer = new BatchWriter(this.redis, this.watcher, this.sinks, {
       insertTimeoutMs,
+      stuckAfterMs: this.config.writerStuckAfterMs,
+      tables: new TableWatch(this.config.schemaRefreshMs),
       telemetry: this.telemetry,
     });
     // BullMQ blocks on its connection, which needs maxRetriesPerRequest null: its own one.
