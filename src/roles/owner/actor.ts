@@ -7,7 +7,7 @@ import {
   decodeMailboxEntry,
   type Hasher,
   MAILBOX_FIELD,
-  type RowBuilder,
+  type RowMaker,
 } from '@sluice/pipeline';
 import { type BatchJob, batchId, keys } from '@sluice/redis';
 import {
@@ -81,7 +81,7 @@ export class PartitionActor {
     readonly pipeline: CompiledPipeline,
     readonly partition: number,
     readonly epoch: number,
-    private readonly rowBuilder: RowBuilder,
+    private readonly rowBuilder: RowMaker,
     private readonly deps: ActorDeps,
   ) {
     this.lease = leaseValue(deps.ownerId, epoch);

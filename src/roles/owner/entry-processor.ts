@@ -6,7 +6,7 @@ import {
   type MailboxEntry,
   type MailboxEvent,
   type Row,
-  type RowBuilder,
+  type RowMaker,
 } from '@sluice/pipeline';
 import { DedupState } from '@sluice/pipeline/dedup';
 import type { DeadLetter } from '@sluice/redis/scripts';
@@ -66,7 +66,7 @@ export class EntryProcessor {
 
   constructor(
     private readonly pipeline: CompiledPipeline,
-    private readonly rowBuilder: RowBuilder,
+    private readonly rowBuilder: RowMaker,
     private readonly hasher: Hasher,
     /** `topic/partition` -> first offset not yet applied. */
     readonly next: Map<string, number>,
