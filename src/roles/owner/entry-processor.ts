@@ -8,8 +8,8 @@ import {
   type Row,
   type RowMaker,
 } from '@sluice/pipeline';
-import { DedupState } from '@sluice/pipeline/dedup';
-import type { DeadLetter } from '@sluice/redis/scripts';
+import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
+import type { DeadLetter } from '@sluice/redis';
 import { eventTimeMs } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
 import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
@@ -61,13 +61,14 @@ export class EntryProcessor {
   private readonly joinSink: JoinSink;
   /** Told every outcome (traces, find-my-event); telemetry owns it, the actor resets it. */
   observer: EventObserver | undefined;
-  private readonly perTopicDedup: boolean;
+  /** The dedup key hash, scoped as find-my-event expects it (libs/pipeline dedup-key.ts). */
+  private readonly keyHash: DedupKeyHash;
   private readonly transformColumns: readonly string[];
 
   constructor(
     private readonly pipeline: CompiledPipeline,
     private readonly rowBuilder: RowMaker,
-    private readonly hasher: Hasher,
+    hasher: Hasher,
     /** `topic/partition` -> first offset not yet applied. */
     readonly next: Map<string, number>,
     cursor: string,
@@ -97,16 +98,13 @@ export class EntryProcessor {
       dead: (stage, error, message, at) => this.deadLetter(stage, error, message, at, Date.now()),
     };
     // One bucketed state per actor, sized by the widest window; each source checks its own window
-    // (to within a bucket). Keys are scoped by topic with per-topic specs and in every join, so
-    // two topics never deduplicate each other (order id 7 is not customer id 7).
+    // (to within a bucket).
     let windowMs = 0;
     for (const source of pipeline.sources.values()) {
       if (source.dedup) windowMs = Math.max(windowMs, source.dedup.windowMs);
     }
     this.dedup = windowMs > 0 ? new DedupState(windowMs) : undefined;
-    const dedupSpec = pipeline.definition.dedup;
-    this.perTopicDedup =
-      dedupSpec !== undefined && (typeof dedupSpec.key !== 'string' || pipeline.join !== undefined);
+    this.keyHash = dedupKeyHasher(pipeline, hasher);
     this.transformColumns = pipeline.columns.map((c) => c.column);
   }
 
@@ -257,7 +255,7 @@ export class EntryProcessor {
     if (source.dedup && this.dedup) {
       try {
         const key = source.dedup.key.key(input);
-        dedupHash = this.hasher.hash64(this.perTopicDedup ? `${topic}\u0000${key}` : key);
+        dedupHash = this.keyHash(topic, key);
         dedupTime = source.eventTime
           ? eventTimeMs(source.eventTime.evaluate(input))
           : event.timestamp;
@@ -311,7 +309,7 @@ export class EntryProcessor {
     if (!this.observer?.wantsKeys || spec === undefined) return undefined;
     try {
       const key = spec.key.key(input);
-      return this.hasher.hash64(this.perTopicDedup ? `${topic}\u0000${key}` : key);
+      return this.keyHash(topic, key);
     } catch {
       return undefined;
     }
@@ -339,7 +337,7 @@ export class EntryProcessor {
     if (source.dedup && this.dedup) {
       try {
         const key = source.dedup.key.key(input);
-        dedupHash = this.hasher.hash64(this.perTopicDedup ? `${topic}\u0000${key}` : key);
+        dedupHash = this.keyHash(topic, key);
       } catch (err) {
         return this.dead({ topic, partition, event, now }, 'dedup', errorText(err));
       }

@@ -9,13 +9,20 @@ import {
   suggestsSchemaChange,
 } from '@sluice/clickhouse';
 import type { CompiledPipeline } from '@sluice/pipeline';
-import { type BatchJob, clearHold, keys, setHold } from '@sluice/redis';
+import {
+  type BatchJob,
+  checkBatchJob,
+  clearHold,
+  type DecodedBatch,
+  decodeOutboxBatch,
+  keys,
+  MalformedBatchError,
+  retryDelayMs,
+  setHold,
+} from '@sluice/redis';
 import { InsertTelemetry, type Telemetry } from '@sluice/telemetry';
 import type { PipelineWatcher } from '../../pipelines';
-import { retryDelayMs } from './backoff';
-import { checkBatchJob, decodeOutboxBatch, type DecodedBatch, MalformedBatchError } from './outbox';
 import { insertAroundRefusals } from './refused-rows';
-import { SettleScript } from './settle.lua';
 import type { SinkClient, SinkClients } from './sink-clients';
 import { StuckBatches } from './stuck-batches';
 import { type TableState, type TableWatch, unknownFields } from './table-watch';
@@ -53,7 +60,6 @@ export class BatchWriter {
   private readonly scripts: WriterScripts;
   /** Per pipeline: the DESCRIBE (checkedAt) after which this process last cleared its table hold. */
   private readonly tableCleared = new Map<string, number>();
-  private readonly settleScript: SettleScript;
   private readonly stuck: StuckBatches;
 
   constructor(
@@ -63,7 +69,6 @@ export class BatchWriter {
     private readonly options: BatchWriterOptions,
   ) {
     this.scripts = new WriterScripts(redis);
-    this.settleScript = new SettleScript(redis);
     this.stuck = new StuckBatches(redis, options.stuckAfterMs, this.logger, options.telemetry);
   }
 
@@ -196,7 +201,7 @@ export class BatchWriter {
         : `${describe(r.error)} (in a range of rows not split further)`,
     }));
     const written = lines.length - refused.length;
-    const moved = await this.settleScript.settle(ref, written, letters, pipeline.dlq.maxEntries);
+    const moved = await this.scripts.settle(ref, written, letters, pipeline.dlq.maxEntries);
     const reason = letters[0]?.error ?? describe(error);
     tel?.partlyWritten(written, refused.length, reason, moved);
     if (moved) {
@@ -261,7 +266,7 @@ export class BatchWriter {
 
   /**
    * Re-schedules the job with a capped delay and without spending one of its attempts: the
-   * job's own backoff (exponential, uncapped) would wait hours after a long outage, and a job
+   * job's own backoff spends an attempt each time (batchJobOptions), and a job
    * that runs out of attempts is failed for good while its batch still waits in the outbox.
    */
   private async retryLater(
