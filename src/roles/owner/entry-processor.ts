@@ -9,8 +9,9 @@ import {
   type RowMaker,
 } from '@sluice/pipeline';
 import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
+import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
 import type { DeadLetter } from '@sluice/redis';
-import { eventTimeMs } from '@sluice/pipeline/join';
+import { sourceEventTime } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
 import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
 import { JoinStage, type JoinSink } from './join-stage';
@@ -50,6 +51,8 @@ export class EntryProcessor {
   /** The open batch's rows, already JSONEachRow text: no row object outlives its event. */
   readonly lines = new JsonLines();
   deadLetters: DeadLetter[] = [];
+  /** Bytes of the dead letters' messages (they go into the same checkpoint as the rows). */
+  private deadLetterBytes = 0;
   counters = zeroCounters();
   /** Stream id of the last entry applied (or skipped). */
   cursor: string;
@@ -124,10 +127,16 @@ export class EntryProcessor {
   /**
    * Time to flush: maxRows rows, or maxRows events of any outcome, so a filter that drops most
    * events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
-   * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take.
+   * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take; or
+   * BATCH_FLUSH_BYTES of rows and dead-lettered messages.
    */
   isFull(maxRows: number): boolean {
-    return this.lines.count >= maxRows || this.counters.consumed >= maxRows;
+    return (
+      this.lines.count >= maxRows ||
+      this.counters.consumed >= maxRows ||
+      // Bytes too: a few large events must not make a checkpoint Redis refuses (input-rules.ts).
+      this.lines.size + this.deadLetterBytes >= BATCH_FLUSH_BYTES
+    );
   }
 
   /** Applies one stream entry under the gap rule of docs/architecture.md. */
@@ -194,6 +203,7 @@ export class EntryProcessor {
   reset(): void {
     this.lines.clear();
     this.deadLetters = [];
+    this.deadLetterBytes = 0;
     this.counters = zeroCounters();
     this.pendingSince = undefined;
     this.dedup?.commit();
@@ -208,6 +218,7 @@ export class EntryProcessor {
     now: number,
   ): void {
     this.counters.deadLettered += 1;
+    this.deadLetterBytes += message.length;
     this.deadLetters.push({ stage, error, ...at, message, at: now });
   }
 
@@ -222,8 +233,11 @@ export class EntryProcessor {
     this.counters.consumed += 1;
     // No closure per event (it was one allocation per event): see `dead`.
     const { error, raw } = event;
-    if (error !== undefined)
-      return this.dead({ topic, partition, event, now }, 'parse', error, raw ?? '');
+    if (error !== undefined) {
+      // Bytes that are not UTF-8 are dead-lettered as they are (rawBytes), never as text.
+      const message = event.rawBytes === undefined ? (raw ?? '') : Buffer.from(event.rawBytes);
+      return this.dead({ topic, partition, event, now }, 'parse', error, message);
+    }
     const source = this.pipeline.sources.get(topic);
     if (source === undefined) {
       const reason = `topic ${topic} is not a source of this pipeline`;
@@ -256,9 +270,13 @@ export class EntryProcessor {
       try {
         const key = source.dedup.key.key(input);
         dedupHash = this.keyHash(topic, key);
-        dedupTime = source.eventTime
-          ? eventTimeMs(source.eventTime.evaluate(input))
-          : event.timestamp;
+        dedupTime = sourceEventTime(
+          source.eventTime,
+          input,
+          event.timestamp,
+          now,
+          this.pipeline.maxFutureEventTimeMs,
+        );
       } catch (err) {
         return this.dead(
           { topic, partition, event, now, keyHash: dedupHash },
@@ -288,17 +306,19 @@ export class EntryProcessor {
   }
 
   /** Only a refused event builds its `at` object: the accepted path allocates nothing here. */
-  private dead(at: DeadAt, stage: string, error: string, message?: string): void {
+  private dead(at: DeadAt, stage: string, error: string, message?: string | Buffer): void {
     const { topic, partition, event, now } = at;
     this.counters.deadLettered += 1;
     this.observer?.outcome(topic, event, 'dead-lettered', at.keyHash, stage, error);
+    const text = message ?? safeJson(event.value);
+    this.deadLetterBytes += text.length;
     this.deadLetters.push({
       stage,
       error,
       topic,
       partition,
       offset: event.offset,
-      message: message ?? safeJson(event.value),
+      message: text,
       at: now,
     });
   }
@@ -329,7 +349,7 @@ export class EntryProcessor {
     // Like process(): only a refused event builds its `at` object (no closure per event).
     let prepared;
     try {
-      prepared = join.prepare(source, input, event.timestamp);
+      prepared = join.prepare(source, input, event.timestamp, now);
     } catch (err) {
       return this.dead({ topic, partition, event, now }, 'join', errorText(err));
     }

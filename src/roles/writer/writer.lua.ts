@@ -51,7 +51,7 @@ return 1
 
 interface WriterCommands {
   sluiceWriterComplete(...args: (string | number)[]): Promise<number>;
-  sluiceWriterSettle(...args: (string | number)[]): Promise<number>;
+  sluiceWriterSettle(...args: (string | number | Buffer)[]): Promise<number>;
 }
 
 /** A row ClickHouse refused: its JSONEachRow line (no newline) and the server's message. */
