@@ -46,9 +46,6 @@ class TableHeldError extends Error {
   override readonly name = 'TableHeldError';
 }
 
-/** A data error is checked against a DESCRIBE at most this old (one per burst of batches). */
-const FRESH_DESCRIBE_MS = 1_000;
-
 /**
  * Writes one announced batch: outbox entry -> ClickHouse (token = batch id) -> one Redis script
  * that deletes the entry and counts the rows. Every step may run twice (a crash, a lost BullMQ
@@ -134,7 +131,7 @@ export class BatchWriter {
         tel?.failed(err, String(serverCodeOf(err) ?? 'other'));
         throw err;
       }
-      const outcome = await this.settleRefused(ref, pipeline, sink, batch, err, tel);
+      const outcome = await this.settleRefused(ref, pipeline, sink, batch, err, Date.now(), tel);
       await this.stuck.settled(job);
       return outcome;
     }
@@ -156,19 +153,22 @@ export class BatchWriter {
     sink: SinkClient,
     batch: DecodedBatch,
     refusal: unknown,
+    refusedAt: number,
     tel: InsertTelemetry | undefined,
   ): Promise<BatchOutcome> {
-    const { tables } = this.options;
-    tables.invalidate(sink.key, batch.database, batch.table);
-    const table = await tables.state(
+    // Described after the refusal, so a column dropped before it shows as dropped.
+    const table = await this.options.tables.state(
       sink.client,
       sink.key,
       batch.database,
       batch.table,
-      FRESH_DESCRIBE_MS,
+      refusedAt,
     );
     // Without a fresh DESCRIBE the refusal cannot be told from a schema change: retry later.
-    if (table === undefined || Date.now() - table.checkedAt > 10 * FRESH_DESCRIBE_MS) throw refusal;
+    if (table === undefined || table.checkedAt < refusedAt) {
+      tel?.failed(refusal, String(serverCodeOf(refusal) ?? 'other'));
+      throw refusal;
+    }
     await this.holdUnlessExactlyOnce(ref.pipeline, table);
     const lines = bodyLines(batch.body);
     const dropped = unknownFields(lines, table.columns);

@@ -34,11 +34,14 @@ export class TableWatch {
   constructor(
     private readonly refreshMs: number,
     private readonly now: () => number = Date.now,
+    /** What DESCRIBE and the exactly-once check say about a table (replaced in unit specs). */
+    private readonly read: TableReader = readTable,
   ) {}
 
   /**
-   * The table's state, described again when older than `refreshMs` (or than `maxAgeMs`), or
-   * after `invalidate`. When ClickHouse does not answer, the last known state (or undefined):
+   * The table's state, described again when older than `refreshMs`, after `invalidate`, or when
+   * described before `after` (epoch ms: e.g. when an insert failed, so the answer reflects the
+   * table as it was then). When ClickHouse does not answer, the last known state (or undefined):
    * the insert itself then fails and is retried.
    */
   async state(
@@ -46,7 +49,7 @@ export class TableWatch {
     clientKey: string,
     database: string,
     table: string,
-    maxAgeMs = this.refreshMs,
+    after = 0,
   ): Promise<TableState | undefined> {
     const key = `${clientKey}\u0000${database}\u0000${table}`;
     let entry = this.tables.get(key);
@@ -54,11 +57,17 @@ export class TableWatch {
       entry = {};
       this.tables.set(key, entry);
     }
-    const fresh =
-      entry.state !== undefined &&
+    const fresh = (state: TableState | undefined): state is TableState =>
+      state !== undefined &&
       !entry.stale &&
-      this.now() - entry.state.checkedAt < Math.min(maxAgeMs, this.refreshMs);
-    if (fresh) return entry.state;
+      state.checkedAt >= after &&
+      this.now() - state.checkedAt < this.refreshMs;
+    if (fresh(entry.state)) return entry.state;
+    // A DESCRIBE already under way may have started before `after`: wait for it, then judge.
+    if (entry.refreshing !== undefined) {
+      const state = await entry.refreshing;
+      if (fresh(state) || state === undefined) return state;
+    }
     const current = entry;
     current.refreshing ??= this.describe(client, database, table)
       .then((state) => {
@@ -84,22 +93,33 @@ export class TableWatch {
     database: string,
     table: string,
   ): Promise<TableState> {
-    const schema = new ClickHouseSchema(client);
     const checkedAt = this.now();
-    try {
-      const problems = await schema.checkExactlyOnce(database, table);
-      const columns = await schema.describeTable(database, table);
-      return {
-        columns: new Set(columns.map((c) => c.name)),
-        problem: problems.length > 0 ? problems.map((p) => p.message).join('; ') : undefined,
-        checkedAt,
-      };
-    } catch (err) {
-      if (err instanceof UnknownTableError) {
-        return { columns: new Set(), problem: err.message, checkedAt };
-      }
-      throw err;
-    }
+    return { ...(await this.read(client, database, table)), checkedAt };
+  }
+}
+
+export type TableReader = (
+  client: ClickHouseClient,
+  database: string,
+  table: string,
+) => Promise<Omit<TableState, 'checkedAt'>>;
+
+async function readTable(
+  client: ClickHouseClient,
+  database: string,
+  table: string,
+): Promise<Omit<TableState, 'checkedAt'>> {
+  const schema = new ClickHouseSchema(client);
+  try {
+    const problems = await schema.checkExactlyOnce(database, table);
+    const columns = await schema.describeTable(database, table);
+    return {
+      columns: new Set(columns.map((c) => c.name)),
+      problem: problems.length > 0 ? problems.map((p) => p.message).join('; ') : undefined,
+    };
+  } catch (err) {
+    if (err instanceof UnknownTableError) return { columns: new Set(), problem: err.message };
+    throw err;
   }
 }
 
