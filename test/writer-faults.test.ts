@@ -322,4 +322,52 @@ describe('ClickHouse faults on the writer path', () => {
       await feed.catch(() => undefined);
     }
   });
+
+  it("holds the pipeline ('table') while its table is gone or cannot deduplicate, then lands everything once", async () => {
+    const table = uniqueName('wf_table');
+    const create = (settings: string) =>
+      ch.command({
+        query: `CREATE TABLE ${table} (event_id String, ts DateTime64(3, 'UTC'), user_id UInt32,
+                  project LowCardinality(String), action String, amount Float64)
+                ENGINE = MergeTree ORDER BY event_id ${settings}`,
+      });
+    await create('SETTINGS non_replicated_deduplication_window = 1000');
+    const { id, topic } = await start(table);
+    const tableHold = async () => (await readHolds(redis, id)).find((h) => h.reason === 'table');
+    // Running first: its actors have described the table and write into it.
+    await produceAll(producer, topic, PARTITIONS, [event({ id: 't-warm' }, 0)]);
+    await waitForSettled(app, id, 1, 60_000);
+
+    await ch.command({ query: `DROP TABLE ${table} SYNC` });
+    await produceAll(producer, topic, PARTITIONS, [
+      event({ id: 't-0' }, 0),
+      event({ id: 't-1' }, 1),
+    ]);
+    await app.waitFor(async () => (await tableHold()) !== undefined, 30_000, 'a table hold');
+    expect((await tableHold())?.detail).toMatch(/does not exist/);
+
+    // Recreated without a deduplication window: still held, now saying what to set.
+    await create('');
+    await app.waitFor(
+      async () => /deduplication window/.test((await tableHold())?.detail ?? ''),
+      30_000,
+      'the hold naming the missing window',
+    );
+    expect((await tableHold())?.detail).toMatch(/non_replicated_deduplication_window = 1000/);
+    expect(await countersOf(app, id)).toMatchObject({ written: 1, deadLettered: 0 });
+
+    await ch.command({
+      query: `ALTER TABLE ${table} MODIFY SETTING non_replicated_deduplication_window = 1000`,
+    });
+    const counters = await waitForSettled(app, id, 3, 60_000);
+    expect(counters).toMatchObject({ written: 3, deadLettered: 0 });
+    const ids = await tableIds(ch, table);
+    expect(new Map(ids)).toEqual(
+      new Map([
+        ['t-0', 1],
+        ['t-1', 1],
+      ]),
+    );
+    await app.waitFor(async () => (await tableHold()) === undefined, 30_000, 'the hold cleared');
+  });
 });
