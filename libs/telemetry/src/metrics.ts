@@ -117,6 +117,24 @@ export class SluiceMetrics {
   readonly batches = this.counter('sluice_batches_total', 'Batches committed to the outbox', [
     'pipeline',
   ]);
+  /** Writer: failed insert attempts that will be retried, by ClickHouse code (or 'other'). */
+  readonly insertRetries = this.counter(
+    'sluice_insert_retries_total',
+    'Insert attempts that failed and will be retried (never dead-lettered), by ClickHouse error code',
+    ['pipeline', 'code'],
+  );
+  /** Writer: batches that kept failing past WRITER_STUCK_AFTER_MS (counted once per batch). */
+  readonly insertStuck = this.counter(
+    'sluice_insert_stuck_total',
+    'Batches that have failed to insert for longer than WRITER_STUCK_AFTER_MS (still retried)',
+    ['pipeline', 'partition'],
+  );
+  /** Writer: refused batches split to find the rows ClickHouse refuses. */
+  readonly insertSplits = this.counter(
+    'sluice_insert_splits_total',
+    'Refused batches split to dead-letter only the refused rows',
+    ['pipeline'],
+  );
 
   readonly consumerLag = new Gauge({
     name: 'sluice_consumer_lag',

@@ -7,7 +7,7 @@ import {
   decodeMailboxEntry,
   type Hasher,
   MAILBOX_FIELD,
-  type RowBuilder,
+  type RowMaker,
 } from '@sluice/pipeline';
 import {
   BATCH_JOB_NAME,
@@ -87,7 +87,7 @@ export class PartitionActor {
     readonly pipeline: CompiledPipeline,
     readonly partition: number,
     readonly epoch: number,
-    private readonly rowBuilder: RowBuilder,
+    private readonly rowBuilder: RowMaker,
     private readonly deps: ActorDeps,
   ) {
     this.lease = leaseValue(deps.ownerId, epoch);

@@ -5,7 +5,7 @@ import {
   type MailboxEntry,
   OMIT_COLUMN,
   type Row,
-  type RowBuilder,
+  type RowMaker,
 } from '@sluice/pipeline';
 import {
   type JoinEvent,
@@ -57,7 +57,7 @@ export class JoinStage {
 
   constructor(
     private readonly pipeline: CompiledPipeline,
-    private readonly rowBuilder: RowBuilder,
+    private readonly rowBuilder: RowMaker,
   ) {
     const join = pipeline.join;
     if (!join) throw new Error(`pipeline ${pipeline.id} has no join`);
