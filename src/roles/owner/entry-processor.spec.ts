@@ -6,6 +6,7 @@ import {
   parsePipelineDefinition,
   RowBuilder,
 } from '@sluice/pipeline';
+import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
 import { EntryProcessor } from './entry-processor';
 
 const T0 = Date.parse('2024-05-01T12:00:00Z');
@@ -74,6 +75,43 @@ describe('EntryProcessor', () => {
     ]);
     // A row that failed to convert does not mark its key seen.
     expect(p.dedup?.isDuplicate((await loadHasher()).hash64('c'), T0)).toBe(false);
+  });
+
+  it('is full at BATCH_FLUSH_BYTES of rows and dead letters, whatever the row count', async () => {
+    const p = await processor();
+    const mib = 1024 * 1024;
+    const big = (offset: number) => ev(offset, `${offset}${'x'.repeat(9 * mib)}`);
+    const entry = (offset: number, events: MailboxEvent[]): MailboxEntry => ({
+      ...{ topic: 't', partition: 0, generation: 1, from: 0, to: offset },
+      events,
+    });
+    p.apply('1-0', entry(1, [big(0), big(1)]), T0);
+    p.apply(
+      '2-0',
+      entry(2, [{ offset: 2, timestamp: T0, raw: 'y'.repeat(9 * mib), error: 'e' }]),
+      T0,
+    );
+    expect(p.rowCount).toBe(2);
+    expect(p.isFull(10_000)).toBe(false);
+    p.apply('3-0', entry(3, [big(3)]), T0);
+    expect(BATCH_FLUSH_BYTES).toBe(32 * mib);
+    expect(p.isFull(10_000)).toBe(true);
+    p.reset();
+    expect(p.isFull(10_000)).toBe(false);
+  });
+
+  it('dead-letters a message that is not UTF-8 with its bytes as they are', async () => {
+    const p = await processor();
+    const bytes = Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]);
+    const events: MailboxEvent[] = [
+      { offset: 0, timestamp: T0, rawBytes: bytes, error: 'invalid UTF-8 at byte 2' },
+      ev(1, 'a'),
+    ];
+    p.apply('1-0', { topic: 't', partition: 0, generation: 1, from: 0, to: 1, events }, T0);
+    expect(p.rows).toEqual([{ id: 'a', n: 1 }]);
+    const [letter] = p.deadLetters;
+    expect(letter).toMatchObject({ stage: 'parse', error: 'invalid UTF-8 at byte 2', offset: 0 });
+    expect(Buffer.isBuffer(letter?.message) && letter.message.equals(bytes)).toBe(true);
   });
 
   it('dead-letters a row that does not serialize, keeps the others, leaves its key unseen', async () => {
