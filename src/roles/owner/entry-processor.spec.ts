@@ -219,7 +219,7 @@ describe('EntryProcessor with a join', () => {
       ['order_id', 'customer_name', 'amount_cents'],
     );
     const hasher = await loadHasher();
-    const p = new EntryProcessor(parsed.definition, rows, hasher, new Map(), '0-0', T0);
+    const p = new EntryProcessor(parsed.definition, rows, hasher, new Map(), '0-0');
     const outcomes: {
       topic: string;
       outcome: string;

@@ -75,10 +75,9 @@ export class EntryProcessor {
     /** `topic/partition` -> first offset not yet applied. */
     readonly next: Map<string, number>,
     cursor: string,
-    now = Date.now(),
   ) {
     this.cursor = cursor;
-    this.join = pipeline.join ? new JoinStage(pipeline, rowBuilder, now) : undefined;
+    this.join = pipeline.join ? new JoinStage(pipeline, rowBuilder) : undefined;
     this.joinSink = {
       row: (row, pair) => {
         this.lines.append(row);
@@ -106,7 +105,10 @@ export class EntryProcessor {
     for (const source of pipeline.sources.values()) {
       if (source.dedup) windowMs = Math.max(windowMs, source.dedup.windowMs);
     }
-    this.dedup = windowMs > 0 ? new DedupState(windowMs) : undefined;
+    // In a join, expiry also waits for the join watermark: sources with unread data hold it.
+    const join = this.join;
+    const floor = join && (() => join.state.watermark.value);
+    this.dedup = windowMs > 0 ? new DedupState(windowMs, floor) : undefined;
     this.keyHash = dedupKeyHasher(pipeline, hasher);
     this.transformColumns = pipeline.columns.map((c) => c.column);
   }

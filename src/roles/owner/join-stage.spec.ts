@@ -43,7 +43,7 @@ async function processor(dedup: Record<string, unknown>, extra: Record<string, u
     ],
     ['customer_name'],
   );
-  return new EntryProcessor(parsed.definition, rows, await loadHasher(), new Map(), '0-0', NOW);
+  return new EntryProcessor(parsed.definition, rows, await loadHasher(), new Map(), '0-0');
 }
 
 let offset = 0;

@@ -59,21 +59,17 @@ export class JoinStage {
   constructor(
     private readonly pipeline: CompiledPipeline,
     private readonly rowBuilder: RowBuilder,
-    now: number,
   ) {
     const join = pipeline.join;
     if (!join) throw new Error(`pipeline ${pipeline.id} has no join`);
-    this.state = new JoinState(
-      {
-        type: join.type,
-        windowMs: join.windowMs,
-        latenessMs: join.latenessMs,
-        idleTimeoutMs: join.idleTimeoutMs,
-        leftTopic: join.left.topic,
-        rightTopic: join.right.topic,
-      },
-      now,
-    );
+    this.state = new JoinState({
+      type: join.type,
+      windowMs: join.windowMs,
+      latenessMs: join.latenessMs,
+      idleTimeoutMs: join.idleTimeoutMs,
+      leftTopic: join.left.topic,
+      rightTopic: join.right.topic,
+    });
     this.columns = pipeline.columns.map((c) => c.column);
   }
 
