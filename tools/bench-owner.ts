@@ -117,7 +117,7 @@ async function main(): Promise<void> {
           expireAt: Date.now(),
           maxBytes: 1 << 30,
           count: log.indexRecords,
-          segment: log.indexSegment(1, seq, Date.now()),
+          segment: log.indexSegment({ epoch: 1, run: 1, seq }, Date.now()),
         },
       });
       log.committed();

@@ -16,6 +16,7 @@ import {
   batchJobOptions,
   encodeOutboxBatch,
   keys,
+  newRunId,
 } from '@sluice/redis';
 import {
   FencedError,
@@ -61,6 +62,8 @@ export class PartitionActor {
   private conn: Redis | undefined;
   private processor: EntryProcessor | undefined;
   private seq = 0;
+  /** Drawn anew at every restore: part of every batch id of this run (see batchId). */
+  private runId = 0;
   /** Generation of the last checkpoint written or restored (see the checkpoint script). */
   private gen = 0;
   private stopping = false;
@@ -168,6 +171,9 @@ export class PartitionActor {
     }
     this.seq = checkpoint?.seq ?? 0;
     this.gen = checkpoint?.gen ?? 0;
+    // Before anything can be flushed: the seq restored here may have been issued before (a
+    // pipeline deleted and recreated, Redis back in time), the run never was.
+    this.runId = newRunId();
     if (this.deps.telemetry) {
       this.telemetry ??= new ActorTelemetry(this.deps.telemetry, id, this.partition);
       this.telemetry.log.reset();
@@ -188,6 +194,7 @@ export class PartitionActor {
     this.log('restored', {
       cursor: processor.cursor,
       seq: this.seq,
+      run: this.runId.toString(16).padStart(8, '0'),
       reannounced: outbox.length,
       dedupKeys: processor.dedup?.size ?? 0,
       ...(join && { joinRecords: join.size.records, joinWatermark: join.watermark.value }),
@@ -254,7 +261,8 @@ export class PartitionActor {
     const { id, sink } = this.pipeline;
     const rows = p.rowCount;
     const seq = rows > 0 ? this.seq + 1 : this.seq;
-    const batch = rows > 0 ? batchId(id, this.partition, this.epoch, seq) : undefined;
+    const position = { epoch: this.epoch, run: this.runId, seq };
+    const batch = rows > 0 ? batchId(id, this.partition, position) : undefined;
     const dedup = p.dedup;
     const changes = dedup?.changes();
     const started = Date.now();
@@ -297,7 +305,7 @@ export class PartitionActor {
           expireAt: (start) => Math.max(dedup.expiresAt(start), started + dedup.windowMs),
         },
       join: p.join?.state.changes(),
-      eventIndex: tel?.eventIndex(this.epoch, seq, started),
+      eventIndex: tel?.eventIndex(position, started),
     }).catch((err: unknown) => {
       tel?.fail(err);
       throw err;
