@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { keys, readDeadLetter, type StoredDeadLetter, streamEntryTime } from '@sluice/redis';
+import { keys, readDeadLetterBuffers, type StoredDeadLetter, streamEntryTime } from '@sluice/redis';
 import { REDIS } from '../infra/tokens';
 
 /** Counters every pipeline reports. */
@@ -76,14 +76,15 @@ export class PipelineState {
   async deadLetters(id: string, partitions: number, limit: number): Promise<StoredDeadLetter[]> {
     const pipeline = this.redis.pipeline();
     for (let p = 0; p < partitions; p++) {
-      pipeline.xrevrange(keys.deadLetters(id, p), '+', '-', 'COUNT', limit);
+      // As bytes: a message that is not UTF-8 must not come back altered (see readDeadLetterBuffers).
+      pipeline.xrevrangeBuffer(keys.deadLetters(id, p), '+', '-', 'COUNT', limit);
     }
     const results = (await pipeline.exec()) ?? [];
     const all: StoredDeadLetter[] = [];
     results.forEach(([err, value], p) => {
       if (err) throw err;
-      for (const [entryId, fields] of (value ?? []) as [string, string[]][]) {
-        all.push(readDeadLetter(entryId, p, fields));
+      for (const [entryId, fields] of (value ?? []) as [Buffer, Buffer[]][]) {
+        all.push(readDeadLetterBuffers(entryId.toString(), p, fields));
       }
     });
     return all.sort((a, b) => compareIdsDesc(a.id, b.id)).slice(0, limit);

@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 /*
  * The dead-letter record: one entry of a partition's dead-letter stream (`keys.deadLetters`).
  * The actor's checkpoint script, the writer's script, the admin API and the tests all read or
@@ -24,19 +26,20 @@ export interface DeadLetter {
   topic: string;
   partition: number | '';
   offset: number | '';
-  /** The original message text (for stage insert: the row as JSON). */
-  message: string;
+  /** The original message text (for stage insert: the row as JSON), or the original bytes when
+   * they are not UTF-8 (Redis keeps them as they are). */
+  message: string | Buffer;
   /** Epoch ms (the actor) or ISO 8601 text (the writer). */
   at: number | string;
 }
 
 /** The record as script arguments, in DEAD_LETTER_FIELDS order. */
-export function deadLetterArgs(d: DeadLetter): (string | number)[] {
+export function deadLetterArgs(d: DeadLetter): (string | number | Buffer)[] {
   return [d.stage, d.error, d.topic, d.partition, d.offset, d.message, d.at];
 }
 
 /** The record as XADD's field/value list (fixtures, and clients that XADD themselves). */
-export function deadLetterEntry(d: DeadLetter): (string | number)[] {
+export function deadLetterEntry(d: DeadLetter): (string | number | Buffer)[] {
   const values = deadLetterArgs(d);
   return DEAD_LETTER_FIELDS.flatMap((field, i) => [field, values[i] ?? '']);
 }
@@ -64,6 +67,9 @@ export interface StoredDeadLetter {
   partition: number | null;
   offset: number | null;
   message: string;
+  /** Present when the stored message is not UTF-8 (a producer's invalid bytes, kept as they
+   * are): `message` is then those bytes in base64. */
+  messageEncoding?: 'base64';
   /** ISO 8601. */
   at: string;
 }
@@ -97,4 +103,26 @@ export function streamEntryTime(at: string | undefined, id: string): string {
   const ms = /^\d+$/.test(text) ? Number(text) : text === '' ? Number(id.split('-')[0]) : NaN;
   if (Number.isFinite(ms)) return new Date(ms).toISOString();
   return text;
+}
+
+/**
+ * Reads one stream entry fetched as bytes (XRANGE with buffers), so that a message that is not
+ * UTF-8 comes back unaltered: as base64, flagged by `messageEncoding`.
+ */
+export function readDeadLetterBuffers(
+  id: string,
+  n: number,
+  fields: readonly Buffer[],
+): StoredDeadLetter {
+  let binary = false;
+  const flat = fields.map((field, i) => {
+    if (i % 2 === 1 && fields[i - 1]?.toString() === 'message' && !isUtf8(field)) {
+      binary = true;
+      return field.toString('base64');
+    }
+    return field.toString();
+  });
+  const letter = readDeadLetter(id, n, flat);
+  if (binary) letter.messageEncoding = 'base64';
+  return letter;
 }

@@ -13,6 +13,8 @@ export interface BatchIntakeContext {
   /** The current group session, read at use: a rebalance replaces it while a batch awaits. */
   session: () => GroupSession;
   isPaused: (topic: string, partition: number) => boolean;
+  /** MAX_MESSAGE_BYTES (routeBatch's default when absent). */
+  maxMessageBytes?: number;
 }
 
 /**
@@ -34,7 +36,7 @@ export class BatchIntake {
     // A paused partition's batch is left unresolved: kafkajs fetches it again after resume.
     if (!live() || this.context.isPaused(topic, partition)) return;
 
-    const { pipeline, hasher, telemetry } = this.context;
+    const { pipeline, hasher, telemetry, maxMessageBytes } = this.context;
     const session = this.context.session();
     const { coalescer } = session;
     const state = await session.partition(topic, partition);
@@ -62,7 +64,14 @@ export class BatchIntake {
     const source = pipeline.sources.get(topic);
     const routed = routeBatch(
       messages,
-      { topic, partition, partitions: pipeline.partitions, source, joined: !!pipeline.join },
+      {
+        topic,
+        partition,
+        partitions: pipeline.partitions,
+        source,
+        joined: !!pipeline.join,
+        maxMessageBytes,
+      },
       hasher,
     );
     // Join pipelines: the progress of this source partition, for the actors' watermarks.

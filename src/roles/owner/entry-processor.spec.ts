@@ -76,6 +76,20 @@ describe('EntryProcessor', () => {
     expect(p.dedup?.isDuplicate((await loadHasher()).hash64('c'), T0)).toBe(false);
   });
 
+  it('dead-letters a message that is not UTF-8 with its bytes as they are', async () => {
+    const p = await processor();
+    const bytes = Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]);
+    const events: MailboxEvent[] = [
+      { offset: 0, timestamp: T0, rawBytes: bytes, error: 'invalid UTF-8 at byte 2' },
+      ev(1, 'a'),
+    ];
+    p.apply('1-0', { topic: 't', partition: 0, generation: 1, from: 0, to: 1, events }, 0);
+    expect(p.rows).toEqual([{ id: 'a', n: 1 }]);
+    const [letter] = p.deadLetters;
+    expect(letter).toMatchObject({ stage: 'parse', error: 'invalid UTF-8 at byte 2', offset: 0 });
+    expect(Buffer.isBuffer(letter?.message) && letter.message.equals(bytes)).toBe(true);
+  });
+
   it('dead-letters a row that does not serialize, keeps the others, leaves its key unseen', async () => {
     // A stand-in builder: a BigInt cannot be JSON-encoded (real converters never return one).
     const build = (input: Record<string, unknown>) =>

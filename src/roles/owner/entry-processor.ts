@@ -222,8 +222,11 @@ export class EntryProcessor {
     this.counters.consumed += 1;
     // No closure per event (it was one allocation per event): see `dead`.
     const { error, raw } = event;
-    if (error !== undefined)
-      return this.dead({ topic, partition, event, now }, 'parse', error, raw ?? '');
+    if (error !== undefined) {
+      // Bytes that are not UTF-8 are dead-lettered as they are (rawBytes), never as text.
+      const message = event.rawBytes === undefined ? (raw ?? '') : Buffer.from(event.rawBytes);
+      return this.dead({ topic, partition, event, now }, 'parse', error, message);
+    }
     const source = this.pipeline.sources.get(topic);
     if (source === undefined) {
       const reason = `topic ${topic} is not a source of this pipeline`;
@@ -288,7 +291,7 @@ export class EntryProcessor {
   }
 
   /** Only a refused event builds its `at` object: the accepted path allocates nothing here. */
-  private dead(at: DeadAt, stage: string, error: string, message?: string): void {
+  private dead(at: DeadAt, stage: string, error: string, message?: string | Buffer): void {
     const { topic, partition, event, now } = at;
     this.counters.deadLettered += 1;
     this.observer?.outcome(topic, event, 'dead-lettered', at.keyHash, stage, error);

@@ -45,7 +45,7 @@ return 1
 
 interface WriterCommands {
   sluiceWriterComplete(...args: (string | number)[]): Promise<number>;
-  sluiceWriterDeadLetter(...args: (string | number)[]): Promise<number>;
+  sluiceWriterDeadLetter(...args: (string | number | Buffer)[]): Promise<number>;
 }
 
 export interface BatchRef {

@@ -7,7 +7,7 @@ import {
   FLAG_TRACES,
   FLAG_WIDE,
   MAX_TIME_STEP,
-  packr,
+  packRest,
   sizeBound,
   take,
   writeHeader,
@@ -221,7 +221,7 @@ export class EntryBuilder {
       lastOffset = offset;
       lastTime = time;
     }
-    const packedRest = this.rest.length > 0 ? packr.pack(this.rest) : undefined;
+    const packedRest = this.rest.length > 0 ? packRest(this.rest) : undefined;
     const keys = this.keys?.view;
     const traces = this.traces?.view;
     const topicBytes = Buffer.byteLength(head.topic);
