@@ -42,9 +42,9 @@ const COLUMNS = [
 
 /** Frames the command as ioredis would send it, and answers 'applied'. */
 const framingOnly = {
-  call: (name: string, args: unknown[]) => {
+  callBuffer: (name: string, args: unknown[]) => {
     new Command(name, args as string[]).toWritable(undefined as never);
-    return Promise.resolve(1);
+    return Promise.resolve([1, Buffer.alloc(0)]);
   },
 } as unknown as Redis;
 

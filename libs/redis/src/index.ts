@@ -4,3 +4,5 @@ export * from './queues';
 export * from './holds';
 export * from './dead-letters';
 export * from './outbox';
+export * from './row-sources';
+export * from './dedup-forgets';

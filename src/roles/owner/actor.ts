@@ -49,6 +49,12 @@ const READ_COUNT = 100;
 /** Longest XREAD block: bounds how late a stop or a due flush is noticed. */
 const MAX_BLOCK_MS = 100;
 const RETRY_MS = 1_000;
+/**
+ * How often an actor with dedup reads its forget list between checkpoints (keys of rows the
+ * writer dead-lettered at insert): bounds how long after a dead letter a re-sent copy of the
+ * event may still be taken for a duplicate. Checkpoint replies carry the list too.
+ */
+const FORGETS_POLL_MS = 1_000;
 
 /**
  * The actor of one (pipeline, partition): restores from its checkpoint, then reads its mailbox in
@@ -73,6 +79,7 @@ export class PartitionActor {
   private running: Promise<void> | undefined;
   private readonly lease: string;
   private readonly mailbox: string;
+  private forgetsPolledAt = 0;
   private telemetry: ActorTelemetry | undefined;
 
   constructor(
@@ -162,6 +169,11 @@ export class PartitionActor {
       const buckets = await readDedupBuckets(conn, id, this.partition);
       for (const [start, data] of buckets) processor.dedup.load(start, data);
     }
+    // Dedup keys of rows dead-lettered at insert that no checkpoint consumed yet.
+    processor.applyForgets(
+      (await conn.getBuffer(keys.dedupForgets(id, this.partition))) ?? Buffer.alloc(0),
+      Date.now(),
+    );
     const join = processor.join?.state;
     if (join) {
       join.restoreMeta(checkpoint?.join, Date.now());
@@ -208,6 +220,11 @@ export class PartitionActor {
       const p = this.processor as EntryProcessor;
       const now = Date.now();
       p.tick(now);
+      if (p.dedup && now - this.forgetsPolledAt >= FORGETS_POLL_MS) {
+        this.forgetsPolledAt = now;
+        const list = await conn.getBuffer(keys.dedupForgets(this.pipeline.id, this.partition));
+        if (list !== null) p.applyForgets(list, now);
+      }
       if (p.isFull(maxRows)) {
         await this.flush();
         continue;
@@ -282,9 +299,10 @@ export class PartitionActor {
             count: rows,
             createdAt: started,
             ...tel?.payloadExtras(),
+            ...p.rowSources(),
           });
     tel?.checkpointStarted();
-    const outcome = await writeCheckpoint(await this.connection(), {
+    const { outcome, forgets } = await writeCheckpoint(await this.connection(), {
       pipeline: id,
       partition: this.partition,
       leaseValue: this.lease,
@@ -293,12 +311,14 @@ export class PartitionActor {
       next: p.next,
       seq,
       gen: this.gen + 1,
+      forgetsConsumed: p.forgetsApplied,
       counters: p.allCounters(),
       deadLetters: p.deadLetters,
       deadLetterMaxLen: this.pipeline.dlq.maxEntries,
       dedup: dedup &&
         changes && {
           appends: changes.appends,
+          forgotten: changes.forgotten,
           expired: changes.expired,
           // Redis keeps a bucket while the window covers it, and at least a window from now so a
           // replay of old event times still finds its state after a restart.
@@ -316,6 +336,9 @@ export class PartitionActor {
     this.gen += 1;
     tel?.committed(p.allCounters(), payload?.length ?? 0);
     p.reset();
+    // Keys the writer asked to forget since the last step: out of the state now, out of Redis
+    // (and off the list) in the next step.
+    p.applyForgets(forgets, Date.now());
     if (batch !== undefined) {
       await this.deps.queue.add(
         BATCH_JOB_NAME,

@@ -6,9 +6,9 @@ import { isRetryable } from '@sluice/clickhouse';
 import type { CompiledPipeline } from '@sluice/pipeline';
 import {
   type BatchJob,
-  batchRows,
   checkBatchJob,
   decodeOutboxBatch,
+  insertDeadLetters,
   keys,
   MalformedBatchError,
   retryDelayMs,
@@ -102,10 +102,11 @@ export class BatchWriter {
         throw err;
       }
       const reason = describe(err);
+      const at = new Date().toISOString();
+      const refused = Array.from({ length: batch.count }, (_, row) => ({ row, error: reason }));
       const moved = await this.scripts.deadLetter(
         ref,
-        batchRows(batch),
-        reason,
+        insertDeadLetters(batch, refused, at),
         pipeline.dlq.maxEntries,
       );
       tel?.deadLettered(reason, moved);

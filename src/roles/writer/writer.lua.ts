@@ -22,20 +22,25 @@ redis.call('HINCRBY', KEYS[3], 'written', tonumber(ARGV[2]))
 return 1
 `;
 
-// KEYS: outbox entry, outbox index, counters, dead letters.
-// ARGV: batch id, dlq max length (0: unbounded), then the dead letters, DEAD_LETTER_FIELDS each.
+// KEYS: outbox entry, outbox index, counters, dead letters, dedup forget list.
+// ARGV: batch id, dlq max length (0: unbounded), dedup keys to forget (dedup-forgets.ts, '' for
+// none), then the dead letters, DEAD_LETTER_FIELDS each.
 // EXISTS first and DEL last: if an XADD fails (out of memory), the batch stays in the outbox.
+// The keys are forgotten in the same step: a dead letter never leaves its key marked seen.
 const DEAD_LETTER = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local maxlen = tonumber(ARGV[2])
 local n = 0
-for i = 3, #ARGV, ${DEAD_LETTER_FIELDS.length} do
+for i = 4, #ARGV, ${DEAD_LETTER_FIELDS.length} do
   if maxlen > 0 then
     redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', ${luaDeadLetterFields('i')})
   else
     redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
   end
   n = n + 1
+end
+if ARGV[3] ~= '' then
+  redis.call('APPEND', KEYS[5], ARGV[3])
 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
@@ -60,7 +65,7 @@ export class WriterScripts {
 
   constructor(redis: Redis) {
     redis.defineCommand('sluiceWriterComplete', { numberOfKeys: 3, lua: COMPLETE });
-    redis.defineCommand('sluiceWriterDeadLetter', { numberOfKeys: 4, lua: DEAD_LETTER });
+    redis.defineCommand('sluiceWriterDeadLetter', { numberOfKeys: 5, lua: DEAD_LETTER });
     this.redis = redis as Redis & WriterCommands;
   }
 
@@ -77,32 +82,26 @@ export class WriterScripts {
     return done === 1;
   }
 
-  /** Moves the batch's rows to the dead-letter stream; true when this call did it. */
+  /**
+   * Dead-letters a batch's refused rows and removes the batch from the outbox, forgetting the
+   * rows' dedup keys (`insertDeadLetters` in libs/redis builds both); true when this call did it.
+   */
   async deadLetter(
     ref: BatchRef,
-    rows: readonly Record<string, unknown>[],
-    error: string,
+    refused: { letters: readonly DeadLetter[]; forgets: Buffer },
     maxEntries: number,
   ): Promise<boolean> {
     const { pipeline, partition, batchId } = ref;
-    const at = new Date().toISOString();
-    const letters = rows.map((row): DeadLetter => ({
-      stage: 'insert',
-      error,
-      topic: '',
-      partition: '',
-      offset: '',
-      message: JSON.stringify(row),
-      at,
-    }));
     const done = await this.redis.sluiceWriterDeadLetter(
       keys.outboxBatch(pipeline, partition, batchId),
       keys.outboxIndex(pipeline, partition),
       keys.counters(pipeline, partition),
       keys.deadLetters(pipeline, partition),
+      keys.dedupForgets(pipeline, partition),
       batchId,
       maxEntries,
-      ...letters.flatMap(deadLetterArgs),
+      refused.forgets,
+      ...refused.letters.flatMap(deadLetterArgs),
     );
     return done === 1;
   }
