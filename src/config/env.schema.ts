@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { DEFAULT_MAX_MESSAGE_BYTES } from '@sluice/pipeline/mailbox/input-rules';
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  MAX_MESSAGE_BYTES_LIMIT,
+} from '@sluice/pipeline/mailbox/input-rules';
 import { SAMPLER_NAMES } from '@sluice/telemetry/sampling';
 import { ALL_ROLES, isRole, type Role } from './roles';
 
@@ -101,7 +104,9 @@ export const envSchema = z.object({
   /** Consumer: ...or until this many events of the partition are buffered (bounds memory). */
   CONSUMER_LINGER_MAX_EVENTS: intFromString(1, 1_000_000).default(4_000),
   /** Consumer: a larger Kafka message is dead-lettered unread (README "Input rules"). */
-  MAX_MESSAGE_BYTES: intFromString(1024, 256 * 1024 * 1024).default(DEFAULT_MAX_MESSAGE_BYTES),
+  MAX_MESSAGE_BYTES: intFromString(1024, MAX_MESSAGE_BYTES_LIMIT).default(
+    DEFAULT_MAX_MESSAGE_BYTES,
+  ),
   /**
    * Consumer: longest fetch long-poll when a broker has no new data (kafkajs maxWaitTimeInMs). A
    * real broker answers as soon as data arrives, whatever this is; librdkafka's mock (the local

@@ -2,6 +2,8 @@ export * from './redis-connection';
 export * from './keys';
 export * from './queues';
 export * from './holds';
+export * from './source-gaps';
+export * from './gap-accept';
 export * from './dead-letters';
 export * from './outbox';
 export * from './row-sources';

@@ -104,11 +104,7 @@ export class BatchWriter {
       const reason = describe(err);
       const at = new Date().toISOString();
       const refused = Array.from({ length: batch.count }, (_, row) => ({ row, error: reason }));
-      const moved = await this.scripts.deadLetter(
-        ref,
-        insertDeadLetters(batch, refused, at),
-        pipeline.dlq.maxEntries,
-      );
+      const moved = await this.scripts.deadLetter(ref, insertDeadLetters(batch, refused, at));
       tel?.deadLettered(reason, moved);
       if (moved) {
         this.logger.warn(

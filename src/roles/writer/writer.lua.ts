@@ -23,24 +23,21 @@ return 1
 `;
 
 // KEYS: outbox entry, outbox index, counters, dead letters, dedup forget list.
-// ARGV: batch id, dlq max length (0: unbounded), dedup keys to forget (dedup-forgets.ts, '' for
-// none), then the dead letters, DEAD_LETTER_FIELDS each.
+// ARGV: batch id, dedup keys to forget (dedup-forgets.ts, '' for none), then the dead letters,
+// DEAD_LETTER_FIELDS each.
 // EXISTS first and DEL last: if an XADD fails (out of memory), the batch stays in the outbox.
-// The keys are forgotten in the same step: a dead letter never leaves its key marked seen.
+// Never trimmed, even past the DLQ bound: the writer must not drop a dead letter; the actor holds
+// the partition (dlq-full) until entries are discarded or replayed. The keys are forgotten in
+// the same step: a dead letter never leaves its key marked seen.
 const DEAD_LETTER = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local maxlen = tonumber(ARGV[2])
 local n = 0
-for i = 4, #ARGV, ${DEAD_LETTER_FIELDS.length} do
-  if maxlen > 0 then
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', ${luaDeadLetterFields('i')})
-  else
-    redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
-  end
+for i = 3, #ARGV, ${DEAD_LETTER_FIELDS.length} do
+  redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
   n = n + 1
 end
-if ARGV[3] ~= '' then
-  redis.call('APPEND', KEYS[5], ARGV[3])
+if ARGV[2] ~= '' then
+  redis.call('APPEND', KEYS[5], ARGV[2])
 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
@@ -89,7 +86,6 @@ export class WriterScripts {
   async deadLetter(
     ref: BatchRef,
     refused: { letters: readonly DeadLetter[]; forgets: Buffer },
-    maxEntries: number,
   ): Promise<boolean> {
     const { pipeline, partition, batchId } = ref;
     const done = await this.redis.sluiceWriterDeadLetter(
@@ -99,7 +95,6 @@ export class WriterScripts {
       keys.deadLetters(pipeline, partition),
       keys.dedupForgets(pipeline, partition),
       batchId,
-      maxEntries,
       refused.forgets,
       ...refused.letters.flatMap(deadLetterArgs),
     );
