@@ -6,6 +6,7 @@ import {
   Registry,
   type LabelValues,
 } from 'prom-client';
+import { EventLoopDelay } from './event-loop-delay';
 import { WeightedHistogram } from './weighted-histogram';
 
 /** Gauges read on scrape (mailbox depth, outbox size, actors held); each call fills its series. */
@@ -18,6 +19,12 @@ export interface ScrapeGauges {
   /** In-process dedup state of the actors held: keys and bytes of their tables. */
   dedupKeys: Gauge<'pipeline'>;
   dedupBytes: Gauge<'pipeline'>;
+  /** Age of the oldest batch committed and not yet inserted, per actor held here. */
+  outboxOldestAge: Gauge<'pipeline' | 'partition'>;
+  /** Entries in the partition's dead-letter stream (bounded by dlq.maxEntries: a dlq-full hold). */
+  dlqEntries: Gauge<'pipeline' | 'partition'>;
+  /** 1 per hold recorded in Redis (libs/redis holds.ts); partition `*` for a whole pipeline. */
+  partitionHeld: Gauge<'pipeline' | 'partition' | 'reason'>;
 }
 
 /** Dead-letter stages seen per checkpoint: stage -> events. */
@@ -89,9 +96,45 @@ export class SluiceMetrics {
     'Source offsets never read because an offset reset jumped over them',
     ['pipeline', 'topic', 'partition'],
   );
+  /** Actor: a checkpoint step failed (Redis error or stale generation); the actor restores. */
+  readonly checkpointFailures = this.counter(
+    'sluice_checkpoint_failures_total',
+    'Actor checkpoints that failed (Redis error, stale generation, fenced); the actor restores and retries',
+    ['pipeline'],
+  );
+  /** Consumer: a mailbox append failed; the range is retried and its offsets are not committed. */
+  readonly mailboxAppendFailures = this.counter(
+    'sluice_mailbox_append_failures_total',
+    'Mailbox appends that failed and are retried (the Kafka offsets wait for them)',
+    ['pipeline'],
+  );
+  /** Admin: dead letters removed by POST /pipelines/:id/dlq/discard. */
+  readonly dlqDiscarded = this.counter(
+    'sluice_dlq_discarded_total',
+    'Dead letters discarded by an operator',
+    ['pipeline'],
+  );
   readonly batches = this.counter('sluice_batches_total', 'Batches committed to the outbox', [
     'pipeline',
   ]);
+  /** Writer: failed insert attempts that will be retried, by ClickHouse code (or 'other'). */
+  readonly insertRetries = this.counter(
+    'sluice_insert_retries_total',
+    'Insert attempts that failed and will be retried (never dead-lettered), by ClickHouse error code',
+    ['pipeline', 'code'],
+  );
+  /** Writer: batches that kept failing past WRITER_STUCK_AFTER_MS (counted once per batch). */
+  readonly insertStuck = this.counter(
+    'sluice_insert_stuck_total',
+    'Batches that have failed to insert for longer than WRITER_STUCK_AFTER_MS (still retried)',
+    ['pipeline', 'partition'],
+  );
+  /** Writer: refused batches split to find the rows ClickHouse refuses. */
+  readonly insertSplits = this.counter(
+    'sluice_insert_splits_total',
+    'Refused batches split to dead-letter only the refused rows',
+    ['pipeline'],
+  );
 
   readonly consumerLag = new Gauge({
     name: 'sluice_consumer_lag',
@@ -118,6 +161,20 @@ export class SluiceMetrics {
       'sluice_dedup_memory_bytes',
       'Bytes of the in-memory dedup tables of the actors this process holds',
       ['pipeline'],
+    ),
+    outboxOldestAge: this.gauge(
+      'sluice_outbox_oldest_age_seconds',
+      'Age of the oldest batch in the outbox (committed by the actor, not yet inserted)',
+      ['pipeline', 'partition'],
+    ),
+    dlqEntries: this.gauge('sluice_dlq_entries', 'Entries in the dead-letter queue', [
+      'pipeline',
+      'partition',
+    ]),
+    partitionHeld: this.gauge(
+      'sluice_partition_held',
+      'Pipeline partitions held on purpose (gap, dlq-full, outbox-full, state-full, stuck, table): input stops until the cause is resolved',
+      ['pipeline', 'partition', 'reason'],
     ),
   };
 
@@ -151,8 +208,14 @@ export class SluiceMetrics {
     this.registry,
   );
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  /** `sluice_event_loop_delay_seconds`, filled on scrape. */
+  private readonly eventLoopDelay?: EventLoopDelay;
+
+  /** `eventLoopDelay` defaults to `defaultMetrics` (both on in a process, off in most specs). */
+  constructor(options: { defaultMetrics?: boolean; eventLoopDelay?: boolean } = {}) {
+    const defaults = options.defaultMetrics ?? true;
+    if (defaults) collectDefaultMetrics({ register: this.registry });
+    if (options.eventLoopDelay ?? defaults) this.eventLoopDelay = new EventLoopDelay(this.registry);
   }
 
   /** Runs `sampler` on every scrape until the returned function is called. */
@@ -165,6 +228,7 @@ export class SluiceMetrics {
   async scrape(): Promise<string> {
     for (const gauge of Object.values(this.gauges) as Gauge<string>[]) gauge.reset();
     await Promise.allSettled([...this.samplers].map((s) => withDeadline(s(this.gauges))));
+    this.eventLoopDelay?.collect();
     return this.registry.metrics();
   }
 

@@ -77,7 +77,7 @@ export class BatchIntake {
     // Join pipelines: the progress of this source partition, for the actors' watermarks.
     const progress = pipeline.join
       ? state.progressWith(
-          maxEventTime(routed.values(), source),
+          maxEventTime(routed.values(), source, pipeline.maxFutureEventTimeMs),
           Number(batch.highWatermark) <= to + 1,
         )
       : undefined;
@@ -86,7 +86,9 @@ export class BatchIntake {
     }
     // Before encoding: a traced event's entry carries its consume span's context.
     const traced = telemetry?.tracing.consume(pipeline.id, topic, partition, routed);
-    coalescer.add(state, routed, to, Date.now(), progress, traced);
+    let bytes = 0;
+    for (const message of messages) bytes += message.value?.length ?? 0;
+    coalescer.add(state, routed, to, Date.now(), progress, traced, bytes);
     this.context.lagSeries.countBatch(topic, partition, messages.length, Number(batch.offsetLag()));
     this.eventsRead += messages.length;
     // kafkajs fetches on from here; the commit still waits for the append (state.pending).

@@ -9,7 +9,7 @@ import {
 } from '@sluice/pipeline';
 import { exampleOrdersPipeline } from '@sluice/pipeline/definition/examples';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '@sluice/pipeline/mailbox/input-rules';
-import { routeBatch, type RoutableMessage } from './batch-router';
+import { maxEventTime, routeBatch, type RoutableMessage } from './batch-router';
 
 function compiled(): CompiledPipeline {
   const parsed = parsePipelineDefinition(exampleOrdersPipeline());
@@ -244,5 +244,27 @@ describe('routeBatch', () => {
       const [event] = await route([message(0, text)], false);
       expect(event?.error).toMatch(/larger than MAX_MESSAGE_BYTES \(8388608\)/);
     });
+  });
+});
+
+describe('maxEventTime', () => {
+  it('leaves out event times more than maxFutureEventTime ahead: they never reach the join marks', () => {
+    const now = Date.parse('2026-06-01T00:00:00Z');
+    const at = (offset: number, ts: number): MailboxEvent => ({
+      offset,
+      timestamp: now,
+      value: { ts: new Date(ts).toISOString() },
+    });
+    const parsed = parsePipelineDefinition({
+      id: 'm',
+      source: { kafka: { brokers: ['127.0.0.1:9092'] }, topics: [{ name: 't', eventTime: 'ts' }] },
+      sink: { clickhouse: { url: 'http://127.0.0.1:8123', table: 'x' } },
+    });
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    const source = parsed.definition.sources.get('t');
+    const hour = 3_600_000;
+    const routed = [[at(0, now - hour), at(1, now + 50 * 24 * hour), at(2, now + hour - 1)]];
+    expect(maxEventTime(routed, source, hour, now)).toBe(now + hour - 1);
+    expect(maxEventTime([[at(0, now + 2 * hour)]], source, hour, now)).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IHeaders, KafkaMessage } from 'kafkajs';
-import { eventTimeMs } from '@sluice/pipeline/join';
+import { sourceEventTime } from '@sluice/pipeline/join';
 // The modules themselves, not the package index: compiled re-exports are getters, called per
 // message on this path.
 import { scanJsonObject, UNSURE, VALID } from '@sluice/pipeline/mailbox/key-scan';
@@ -182,12 +182,14 @@ function headerText(header: IHeaders[string]): string | undefined {
 
 /**
  * The highest event time among parsed events (join pipelines stamp it on their entries, see
- * MailboxEntry.maxTime); events whose time cannot be read are left out, the actor dead-letters
- * them. Undefined when no event has a time.
+ * MailboxEntry.maxTime); events whose time cannot be read or is more than `maxFutureMs` ahead of
+ * `now` are left out, the actor dead-letters them. Undefined when no event has a time.
  */
 export function maxEventTime(
   routed: Iterable<readonly MailboxEvent[]>,
   source: CompiledSource | undefined,
+  maxFutureMs: number,
+  now = Date.now(),
 ): number | undefined {
   let max: number | undefined;
   for (const events of routed) {
@@ -195,9 +197,8 @@ export function maxEventTime(
       if (event.error !== undefined) continue;
       let time: number;
       try {
-        time = source?.eventTime
-          ? eventTimeMs(source.eventTime.evaluate(event.value as Record<string, unknown>))
-          : event.timestamp;
+        const value = event.value as Record<string, unknown>;
+        time = sourceEventTime(source?.eventTime, value, event.timestamp, now, maxFutureMs);
       } catch {
         continue;
       }

@@ -35,6 +35,8 @@ export interface MailboxCoalescerOptions {
   flushed: (result: FlushResult) => void;
   /** A linger-timer flush failed; the range stays buffered and is tried again. */
   failed: (state: PartitionSession, err: unknown) => void;
+  /** Every failed append, whoever awaited it (sluice_mailbox_append_failures_total). */
+  appendFailed?: () => void;
 }
 
 const RETRY_MS = 500;
@@ -84,9 +86,10 @@ export class MailboxCoalescer {
     now: number,
     progress: BatchProgress | undefined,
     spans: AppendSpans | undefined,
+    bytes = 0,
   ): void {
     const slot = this.slot(state);
-    slot.buffer.add(routed, to, now, progress, spans);
+    slot.buffer.add(routed, to, now, progress, spans, bytes);
     this.schedule(state, slot);
   }
 
@@ -147,6 +150,7 @@ export class MailboxCoalescer {
       releaseRange(range);
       this.options.flushed({ state, longest, entries: appends.length, batches: range.batches });
     } catch (err) {
+      this.options.appendFailed?.();
       for (const spans of range.attached) spans.fail(err);
       range.attached = [];
       slot.buffer.putBack(range);
@@ -164,7 +168,10 @@ export class MailboxCoalescer {
     const head = { topic, partition, generation: this.options.generation, from, to: range.to };
     const entry = { ...head, ...marks };
     for (const [mailbox, builder] of range.byMailbox) {
-      appends.push({ mailbox, entry: builder.encode(entry, this.options.entryVersion) });
+      // Parts of one mailbox follow each other in the append's pipeline, so in its stream.
+      for (const part of builder.encodeParts(entry, this.options.entryVersion)) {
+        appends.push({ mailbox, entry: part });
+      }
     }
     return appends;
   }

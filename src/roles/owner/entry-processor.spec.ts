@@ -6,6 +6,7 @@ import {
   parsePipelineDefinition,
   RowBuilder,
 } from '@sluice/pipeline';
+import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
 import { EntryProcessor } from './entry-processor';
 
 const T0 = Date.parse('2024-05-01T12:00:00Z');
@@ -56,7 +57,7 @@ describe('EntryProcessor', () => {
           { offset: 5, timestamp: T0, value: [1, 2] },
         ],
       },
-      0,
+      T0,
     );
     expect(p.rows).toEqual([{ id: 'a', n: 1 }]);
     expect(p.counters).toEqual({
@@ -76,6 +77,29 @@ describe('EntryProcessor', () => {
     expect(p.dedup?.isDuplicate((await loadHasher()).hash64('c'), T0)).toBe(false);
   });
 
+  it('is full at BATCH_FLUSH_BYTES of rows and dead letters, whatever the row count', async () => {
+    const p = await processor();
+    const mib = 1024 * 1024;
+    const big = (offset: number) => ev(offset, `${offset}${'x'.repeat(9 * mib)}`);
+    const entry = (offset: number, events: MailboxEvent[]): MailboxEntry => ({
+      ...{ topic: 't', partition: 0, generation: 1, from: 0, to: offset },
+      events,
+    });
+    p.apply('1-0', entry(1, [big(0), big(1)]), T0);
+    p.apply(
+      '2-0',
+      entry(2, [{ offset: 2, timestamp: T0, raw: 'y'.repeat(9 * mib), error: 'e' }]),
+      T0,
+    );
+    expect(p.rowCount).toBe(2);
+    expect(p.isFull(10_000)).toBe(false);
+    p.apply('3-0', entry(3, [big(3)]), T0);
+    expect(BATCH_FLUSH_BYTES).toBe(32 * mib);
+    expect(p.isFull(10_000)).toBe(true);
+    p.reset();
+    expect(p.isFull(10_000)).toBe(false);
+  });
+
   it('dead-letters a message that is not UTF-8 with its bytes as they are', async () => {
     const p = await processor();
     const bytes = Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]);
@@ -83,7 +107,7 @@ describe('EntryProcessor', () => {
       { offset: 0, timestamp: T0, rawBytes: bytes, error: 'invalid UTF-8 at byte 2' },
       ev(1, 'a'),
     ];
-    p.apply('1-0', { topic: 't', partition: 0, generation: 1, from: 0, to: 1, events }, 0);
+    p.apply('1-0', { topic: 't', partition: 0, generation: 1, from: 0, to: 1, events }, T0);
     expect(p.rows).toEqual([{ id: 'a', n: 1 }]);
     const [letter] = p.deadLetters;
     expect(letter).toMatchObject({ stage: 'parse', error: 'invalid UTF-8 at byte 2', offset: 0 });
@@ -114,15 +138,15 @@ describe('EntryProcessor', () => {
       to: from + ids.length - 1,
       events: ids.map((id, i) => ev(from + i, id)),
     });
-    p.apply('1-0', entry(0, ['a', 'big', 'b']), 0);
+    p.apply('1-0', entry(0, ['a', 'big', 'b']), T0);
     expect(p.rows).toEqual([{ id: 'a' }, { id: 'b' }]);
     expect(p.rowCount).toBe(2);
     expect(p.deadLetters.map((d) => [d.stage, d.offset])).toEqual([['transform', 1]]);
-    p.apply('2-0', entry(3, ['big']), 0);
+    p.apply('2-0', entry(3, ['big']), T0);
     expect(p.counters.duplicates).toBe(0);
   });
 
-  it('skips applied offsets, drops entries that leave a gap, never moves next back', async () => {
+  it('skips applied offsets, stops at an entry that leaves a gap until it is accepted, never moves next back', async () => {
     const p = await processor();
     const entry = (from: number, to: number, offsets: number[]) => ({
       topic: 't',
@@ -132,18 +156,48 @@ describe('EntryProcessor', () => {
       to,
       events: offsets.map((o) => ev(o, `k${o}`)),
     });
-    expect(p.apply('1-0', entry(0, 1, [0, 1]), 0)).toBe('first');
-    expect(p.apply('2-0', entry(0, 1, [0, 1]), 0)).toBe('stale');
-    expect(p.apply('3-0', entry(5, 6, [5, 6]), 0)).toBe('gap');
+    expect(p.apply('1-0', entry(0, 1, [0, 1]), T0)).toBe('first');
+    expect(p.apply('2-0', entry(0, 1, [0, 1]), T0)).toBe('stale');
+    expect(p.apply('3-0', entry(5, 6, [5, 6]), T0)).toBe('gap');
+    // Nothing of it applied, the cursor still before it: the actor reads it again.
     expect(p.next.get('t/0')).toBe(2);
-    expect(p.apply('4-0', entry(0, 3, [1, 2, 3]), 0)).toBe('applied');
-    expect(p.apply('5-0', entry(0, 0, []), 0)).toBe('stale');
-    expect(p.next.get('t/0')).toBe(4);
-    expect(p.rows.map((r) => r.id)).toEqual(['k0', 'k1', 'k2', 'k3']);
-    expect(p.counters.outOfOrderDropped).toBe(1);
-    // The re-appended [0, 1] and the 1 of [1, 2, 3]; the dropped entry's events are not counted.
-    expect(p.counters.staleSkipped).toBe(3);
+    expect(p.cursor).toBe('2-0');
+    expect(p.gap).toEqual({ streamId: '3-0', range: { topic: 't', partition: 0, from: 2, to: 4 } });
+    expect(p.rows.map((r) => r.id)).toEqual(['k0', 'k1']);
+    p.acceptGap({ topic: 't', partition: 0, from: 2, to: 4 });
+    expect(p.gap).toBeUndefined();
+    expect(p.apply('3-0', entry(5, 6, [5, 6]), T0)).toBe('applied');
+    expect(p.apply('4-0', entry(0, 3, [1, 2, 3]), T0)).toBe('stale');
+    expect(p.apply('5-0', entry(5, 5, []), T0)).toBe('stale');
+    expect(p.next.get('t/0')).toBe(7);
+    expect(p.rows.map((r) => r.id)).toEqual(['k0', 'k1', 'k5', 'k6']);
+    expect(p.counters.outOfOrderDropped).toBe(0);
+    // The re-appended [0, 1] and [1, 2, 3] behind next.
+    expect(p.counters.staleSkipped).toBe(5);
     expect(p.cursor).toBe('5-0');
+  });
+});
+
+describe('EntryProcessor event-time plausibility', () => {
+  it('dead-letters an event time more than maxFutureEventTime ahead at dedup, writes its neighbours', async () => {
+    const p = await processor();
+    const day = 86_400_000;
+    const events = [ev(0, 'a'), ev(1, 'far', 1, T0 + 30 * day), ev(2, 'b', 1, T0 + 59 * 60_000)];
+    p.apply('1-0', { topic: 't', partition: 0, generation: 1, from: 0, to: 2, events }, T0);
+    expect(p.rows.map((r) => r.id)).toEqual(['a', 'b']);
+    expect(p.deadLetters).toEqual([
+      expect.objectContaining({
+        stage: 'dedup',
+        offset: 1,
+        error:
+          'event time 2024-05-31T12:00:00.000Z is more than 1h ahead of the clock ' +
+          '(2024-05-01T12:00:00.000Z; source.maxFutureEventTime)',
+      }),
+    ]);
+    // Not marked seen: once its time is plausible it is written.
+    const again = [ev(3, 'far', 1, T0 + 60_000)];
+    p.apply('2-0', { topic: 't', partition: 0, generation: 1, from: 3, to: 3, events: again }, T0);
+    expect(p.rows.map((r) => r.id)).toEqual(['a', 'b', 'far']);
   });
 });
 
@@ -151,7 +205,7 @@ describe('EntryProcessor batch bound', () => {
   it('is full at maxRows events of any outcome, not only at maxRows rows', async () => {
     const p = await processor();
     const events = Array.from({ length: 10 }, (_, i) => ev(i, `k${i}`, -1));
-    p.apply('1-0', { topic: 't', partition: 0, generation: 1, from: 0, to: 9, events }, 0);
+    p.apply('1-0', { topic: 't', partition: 0, generation: 1, from: 0, to: 9, events }, T0);
     expect(p.rows).toHaveLength(0);
     expect(p.counters.filtered).toBe(10);
     expect(p.isFull(11)).toBe(false);

@@ -6,11 +6,12 @@ import {
   type MailboxEntry,
   type MailboxEvent,
   type Row,
-  type RowBuilder,
+  type RowMaker,
 } from '@sluice/pipeline';
 import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
-import type { DeadLetter } from '@sluice/redis';
-import { eventTimeMs } from '@sluice/pipeline/join';
+import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
+import type { DeadLetter, SourceRange } from '@sluice/redis';
+import { sourceEventTime } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
 import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
 import { JoinStage, type JoinSink } from './join-stage';
@@ -37,6 +38,14 @@ export function zeroCounters(): ActorCounters {
   };
 }
 
+/** An entry `apply` stopped at: it continues from beyond `next` (see docs/architecture.md). */
+export interface MailboxGap {
+  /** The entry's stream id: the actor reads it again once the gap is accepted. */
+  streamId: string;
+  /** The source offsets this actor never applied: `next`..`from - 1` of the entry. */
+  range: SourceRange;
+}
+
 /** Where an entry ended up, for logs and tests. */
 export type EntryOutcome = 'applied' | 'stale' | 'gap' | 'first';
 
@@ -50,9 +59,13 @@ export class EntryProcessor {
   /** The open batch's rows, already JSONEachRow text: no row object outlives its event. */
   readonly lines = new JsonLines();
   deadLetters: DeadLetter[] = [];
+  /** Bytes of the dead letters' messages (they go into the same checkpoint as the rows). */
+  private deadLetterBytes = 0;
   counters = zeroCounters();
   /** Stream id of the last entry applied (or skipped). */
   cursor: string;
+  /** The entry `apply` stopped at with a gap; nothing is applied until `acceptGap`. */
+  gap: MailboxGap | undefined;
   /** Wall-clock ms of the first change since the last checkpoint; undefined when none. */
   pendingSince: number | undefined;
   readonly dedup: DedupState | undefined;
@@ -67,7 +80,7 @@ export class EntryProcessor {
 
   constructor(
     private readonly pipeline: CompiledPipeline,
-    private readonly rowBuilder: RowBuilder,
+    private readonly rowBuilder: RowMaker,
     hasher: Hasher,
     /** `topic/partition` -> first offset not yet applied. */
     readonly next: Map<string, number>,
@@ -126,22 +139,38 @@ export class EntryProcessor {
   /**
    * Time to flush: maxRows rows, or maxRows events of any outcome, so a filter that drops most
    * events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
-   * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take.
+   * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take; or
+   * BATCH_FLUSH_BYTES of rows, dead-lettered messages and buffered join events.
    */
   isFull(maxRows: number): boolean {
-    return this.lines.count >= maxRows || this.counters.consumed >= maxRows;
+    return (
+      this.lines.count >= maxRows ||
+      this.counters.consumed >= maxRows ||
+      // Bytes too: a few large events must not make a checkpoint Redis refuses (input-rules.ts).
+      this.lines.size + this.deadLetterBytes + (this.join?.state.pendingAppendBytes ?? 0) >=
+        BATCH_FLUSH_BYTES
+    );
   }
 
-  /** Applies one stream entry under the gap rule of docs/architecture.md. */
+  /**
+   * Applies one stream entry under the gap rule of docs/architecture.md. An entry that leaves a
+   * gap is not applied, nor is the cursor moved past it: the actor holds there (`gap`).
+   */
   apply(streamId: string, entry: MailboxEntry, now: number): EntryOutcome {
-    this.cursor = streamId;
-    this.pendingSince ??= now;
     const tp = `${entry.topic}/${entry.partition}`;
     const known = this.next.get(tp);
     if (known !== undefined && entry.from > known) {
-      this.counters.outOfOrderDropped += 1;
+      const range = {
+        topic: entry.topic,
+        partition: entry.partition,
+        from: known,
+        to: entry.from - 1,
+      };
+      this.gap = { streamId, range };
       return 'gap';
     }
+    this.cursor = streamId;
+    this.pendingSince ??= now;
     const next = known ?? Number.NEGATIVE_INFINITY;
     let applied = false;
     for (const event of entry.events) {
@@ -161,6 +190,12 @@ export class EntryProcessor {
     this.next.set(tp, Math.max(known ?? 0, entry.to + 1));
     if (known === undefined) return 'first';
     return applied ? 'applied' : 'stale';
+  }
+
+  /** An operator gave up the gap's range: `next` moves past it and the entry applies again. */
+  acceptGap(range: SourceRange): void {
+    this.next.set(`${range.topic}/${range.partition}`, range.to + 1);
+    this.gap = undefined;
   }
 
   /** A stream entry that does not decode: counted and dead-lettered, so nothing is silent. */
@@ -196,6 +231,7 @@ export class EntryProcessor {
   reset(): void {
     this.lines.clear();
     this.deadLetters = [];
+    this.deadLetterBytes = 0;
     this.counters = zeroCounters();
     this.pendingSince = undefined;
     this.dedup?.commit();
@@ -210,6 +246,7 @@ export class EntryProcessor {
     now: number,
   ): void {
     this.counters.deadLettered += 1;
+    this.deadLetterBytes += message.length;
     this.deadLetters.push({ stage, error, ...at, message, at: now });
   }
 
@@ -261,9 +298,13 @@ export class EntryProcessor {
       try {
         const key = source.dedup.key.key(input);
         dedupHash = this.keyHash(topic, key);
-        dedupTime = source.eventTime
-          ? eventTimeMs(source.eventTime.evaluate(input))
-          : event.timestamp;
+        dedupTime = sourceEventTime(
+          source.eventTime,
+          input,
+          event.timestamp,
+          now,
+          this.pipeline.maxFutureEventTimeMs,
+        );
       } catch (err) {
         return this.dead(
           { topic, partition, event, now, keyHash: dedupHash },
@@ -297,13 +338,15 @@ export class EntryProcessor {
     const { topic, partition, event, now } = at;
     this.counters.deadLettered += 1;
     this.observer?.outcome(topic, event, 'dead-lettered', at.keyHash, stage, error);
+    const text = message ?? safeJson(event.value);
+    this.deadLetterBytes += text.length;
     this.deadLetters.push({
       stage,
       error,
       topic,
       partition,
       offset: event.offset,
-      message: message ?? safeJson(event.value),
+      message: text,
       at: now,
     });
   }
@@ -334,7 +377,7 @@ export class EntryProcessor {
     // Like process(): only a refused event builds its `at` object (no closure per event).
     let prepared;
     try {
-      prepared = join.prepare(source, input, event.timestamp);
+      prepared = join.prepare(source, input, event.timestamp, now);
     } catch (err) {
       return this.dead({ topic, partition, event, now }, 'join', errorText(err));
     }

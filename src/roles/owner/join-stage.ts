@@ -5,14 +5,14 @@ import {
   type MailboxEntry,
   OMIT_COLUMN,
   type Row,
-  type RowBuilder,
+  type RowMaker,
 } from '@sluice/pipeline';
 import {
   type JoinEvent,
   type JoinPair,
   type JoinSide,
   JoinState,
-  eventTimeMs,
+  sourceEventTime,
 } from '@sluice/pipeline/join';
 import { errorText, safeJson } from './entry-helpers';
 
@@ -57,7 +57,7 @@ export class JoinStage {
 
   constructor(
     private readonly pipeline: CompiledPipeline,
-    private readonly rowBuilder: RowBuilder,
+    private readonly rowBuilder: RowMaker,
   ) {
     const join = pipeline.join;
     if (!join) throw new Error(`pipeline ${pipeline.id} has no join`);
@@ -72,16 +72,19 @@ export class JoinStage {
     this.columns = pipeline.columns.map((c) => c.column);
   }
 
-  /** Side, key and event time of an event; throws with the reason when one cannot be read. */
+  /** Side, key and event time of an event; throws with the reason when one cannot be read or
+   * the event time is implausibly far ahead of `now` (it would hold state and the watermark). */
   prepare(
     source: CompiledSource,
     input: Readonly<Record<string, unknown>>,
     timestamp: number,
+    now: number,
   ): JoinInput {
     const join = this.pipeline.join!;
     const side = source.joinSide;
     if (side === undefined) throw new Error(`topic ${source.topic} is not a side of the join`);
-    const time = source.eventTime ? eventTimeMs(source.eventTime.evaluate(input)) : timestamp;
+    const maxFuture = this.pipeline.maxFutureEventTimeMs;
+    const time = sourceEventTime(source.eventTime, input, timestamp, now, maxFuture);
     return { side, key: join[side].key.key(input), time };
   }
 

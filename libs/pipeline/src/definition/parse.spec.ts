@@ -22,6 +22,7 @@ describe('parsePipelineDefinition: defaults', () => {
       source: {
         kafka: { brokers: ['localhost:9092'], sasl: null, ssl: false },
         topics: [{ name: 'clicks', format: 'json', startFrom: 'earliest' }],
+        maxFutureEventTime: '1h',
       },
       partitions: 16,
       sink: {
@@ -34,7 +35,7 @@ describe('parsePipelineDefinition: defaults', () => {
           batch: { maxRows: 10000, maxDelay: '1s' },
         },
       },
-      dlq: { maxEntries: 100000 },
+      dlq: { maxEntries: 100000, maxBytes: 268435456 },
     });
   });
 

@@ -127,4 +127,32 @@ describe('EntryBuilder', () => {
     const after = encodeMailboxEntry({ ...head, events: [events[2] as MailboxEvent] });
     expect(decodeMailboxEntry(after).events).toEqual([events[2]]);
   });
+
+  it('cuts an entry larger than the bound into parts an actor applies as the whole', () => {
+    const head = { topic: 't', partition: 2, generation: 4, from: 3, to: 60, maxTime: 9 };
+    const events: MailboxEvent[] = [];
+    for (let offset = 3; offset <= 58; offset += 1) {
+      const body = JSON.stringify({ n: offset, pad: 'x'.repeat(offset * 3) });
+      if (offset % 7 === 0) events.push({ offset, timestamp: 1, value: JSON.parse(body) });
+      else if (offset % 11 === 0) events.push({ offset, timestamp: 1, raw: body, error: 'e' });
+      else events.push({ offset, timestamp: 1, json: Buffer.from(body), key: `k${offset}` });
+    }
+    for (const version of [3, 2] as const) {
+      const builder = built(events, 20);
+      const whole = decodeMailboxEntry(builder.encode(head, version));
+      expect(builder.encodeParts(head, version, 1 << 20)).toHaveLength(1);
+      const parts = builder.encodeParts(head, version, 2_000).map(decodeMailboxEntry);
+      expect(parts.length).toBeGreaterThan(3);
+      // The events once each, in order; each part ends at its last event but the last.
+      expect(parts.flatMap((p) => p.events)).toEqual(whole.events);
+      for (const [i, part] of parts.entries()) {
+        expect(part.from).toBe(3);
+        const last = i === parts.length - 1;
+        expect(part.to).toBe(last ? 60 : part.events[part.events.length - 1]?.offset);
+        expect(part.maxTime).toBe(last ? 9 : undefined);
+        expect(builder.encodeParts(head, version, 2_000)[i]?.length).toBeLessThanOrEqual(2_000);
+      }
+      releaseEntryBuilder(builder);
+    }
+  });
 });

@@ -17,12 +17,26 @@ export const MAX_JSON_DEPTH = 128;
 /** Default of MAX_MESSAGE_BYTES: well above Kafka's default 1 MB message size. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
-/**
- * Most bytes of one mailbox entry and of one checkpoint's batch (the outbox body) before it is
- * split or flushed: far below Redis's 512 MB bulk limit (proto-max-bulk-len), past which an
- * XADD or a script call fails every time it is retried.
+/** Largest MAX_MESSAGE_BYTES allowed: one message always fits a mailbox entry part (below). */
+export const MAX_MESSAGE_BYTES_LIMIT = 32 * 1024 * 1024;
+
+/*
+ * Byte bounds, far below Redis's 512 MB bulk limit (proto-max-bulk-len), past which an XADD or a
+ * script call fails every time it is retried and the partition stalls.
  */
+
+/** Most bytes of one mailbox entry: a larger one is split into parts (EntryBuilder.encodeParts). */
 export const MAX_ENTRY_BYTES = 64 * 1024 * 1024;
+
+/** A consumer appends a source partition's buffered batches once their messages reach this. */
+export const ENTRY_FLUSH_BYTES = 16 * 1024 * 1024;
+
+/**
+ * An actor closes its open batch once its rows and dead letters reach this (the outbox body and
+ * the checkpoint call). Entries are applied whole, so a batch can pass it by what one entry
+ * adds: at most MAX_ENTRY_BYTES of messages.
+ */
+export const BATCH_FLUSH_BYTES = 32 * 1024 * 1024;
 
 /**
  * Why a message's bytes are refused, or undefined when they pass. Size first (nothing of an
