@@ -21,6 +21,11 @@ export interface SluiceConfig {
   memberTimeoutMs: number;
   writerConcurrency: number;
   mailboxMaxEntries: number;
+  /** REDIS_MIN_REPLICAS and how long one WAIT may take. */
+  redisSync: { replicas: number; timeoutMs: number };
+  redisAllowEviction: boolean;
+  /** Per-actor bounds at which the partition stops taking entries (see README "Bounds"). */
+  bounds: { outboxBatches: number; outboxBytes: number; dedupKeys: number; joinRecords: number };
   coalesce: { lingerMs: number; maxEvents: number };
   fetchMaxWaitMs: number;
   mailboxEntryVersion: UnparsedEntryVersion;
@@ -132,6 +137,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       data.MEMBER_TIMEOUT_MS ?? Math.max(data.LEASE_TTL_MS, 2 * data.HEARTBEAT_INTERVAL_MS),
     writerConcurrency: data.WRITER_CONCURRENCY,
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
+    redisSync: { replicas: data.REDIS_MIN_REPLICAS, timeoutMs: data.REDIS_REPLICA_WAIT_MS },
+    redisAllowEviction: data.REDIS_ALLOW_EVICTION,
+    bounds: {
+      outboxBatches: data.OUTBOX_MAX_BATCHES,
+      outboxBytes: data.OUTBOX_MAX_BYTES,
+      dedupKeys: data.DEDUP_MAX_KEYS,
+      joinRecords: data.JOIN_MAX_RECORDS,
+    },
     coalesce: { lingerMs: data.CONSUMER_LINGER_MS, maxEvents: data.CONSUMER_LINGER_MAX_EVENTS },
     fetchMaxWaitMs: data.CONSUMER_FETCH_MAX_WAIT_MS,
     mailboxEntryVersion: data.MAILBOX_ENTRY_VERSION === 2 ? 2 : 3,

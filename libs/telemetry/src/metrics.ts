@@ -18,6 +18,10 @@ export interface ScrapeGauges {
   /** In-process dedup state of the actors held: keys and bytes of their tables. */
   dedupKeys: Gauge<'pipeline'>;
   dedupBytes: Gauge<'pipeline'>;
+  /** Actors of this process that stopped taking entries at a bound, by reason. */
+  actorsPaused: Gauge<'pipeline' | 'partition' | 'reason'>;
+  /** Join records buffered by the actors this process holds. */
+  joinRecords: Gauge<'pipeline'>;
 }
 
 /** Dead-letter stages seen per checkpoint: stage -> events. */
@@ -89,6 +93,12 @@ export class SluiceMetrics {
     'Source offsets never read because an offset reset jumped over them',
     ['pipeline', 'topic', 'partition'],
   );
+  /** A WAIT/WAITAOF got fewer replica acknowledgements than REDIS_MIN_REPLICAS in time. */
+  readonly replicaWaitFailures = this.counter(
+    'sluice_redis_replica_wait_failures_total',
+    'WAITs that fewer replicas than REDIS_MIN_REPLICAS acknowledged in time (nothing committed or announced)',
+    ['role'],
+  );
   readonly batches = this.counter('sluice_batches_total', 'Batches committed to the outbox', [
     'pipeline',
   ]);
@@ -117,6 +127,16 @@ export class SluiceMetrics {
     dedupBytes: this.gauge(
       'sluice_dedup_memory_bytes',
       'Bytes of the in-memory dedup tables of the actors this process holds',
+      ['pipeline'],
+    ),
+    actorsPaused: this.gauge(
+      'sluice_actor_paused',
+      'Actors of this process not taking entries because a bound is reached (outbox-full, state-full)',
+      ['pipeline', 'partition', 'reason'],
+    ),
+    joinRecords: this.gauge(
+      'sluice_join_records',
+      'Join records buffered by the actors this process holds',
       ['pipeline'],
     ),
   };
