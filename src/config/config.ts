@@ -27,6 +27,8 @@ export interface SluiceConfig {
   /** Per-actor bounds at which the partition stops taking entries (see README "Bounds"). */
   bounds: { outboxBatches: number; outboxBytes: number; dedupKeys: number; joinRecords: number };
   coalesce: { lingerMs: number; maxEvents: number };
+  /** Consumer: MAX_MESSAGE_BYTES. */
+  maxMessageBytes: number;
   fetchMaxWaitMs: number;
   mailboxEntryVersion: UnparsedEntryVersion;
   instanceId: string;
@@ -146,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       joinRecords: data.JOIN_MAX_RECORDS,
     },
     coalesce: { lingerMs: data.CONSUMER_LINGER_MS, maxEvents: data.CONSUMER_LINGER_MAX_EVENTS },
+    maxMessageBytes: data.MAX_MESSAGE_BYTES,
     fetchMaxWaitMs: data.CONSUMER_FETCH_MAX_WAIT_MS,
     mailboxEntryVersion: data.MAILBOX_ENTRY_VERSION === 2 ? 2 : 3,
     instanceId: data.INSTANCE_ID ?? `${hostname()}-${process.pid}`,

@@ -43,22 +43,23 @@ export class OffsetCommitter {
   }
 
   /**
-   * Covers and commits the appended offsets. Join pipelines also tell every mailbox each
-   * partition's marks at session start and again every heartbeat, so actors see caught-up quiet
-   * sources as idle only on fresh words from a live consumer (see JoinWatermark).
+   * Covers and commits the appended offsets. Join pipelines also tell every mailbox the marks of
+   * each assigned partition, fetched yet or not, at session start and again every heartbeat,
+   * with `caughtUp` from Kafka's log end offsets, so actors see caught-up quiet sources as idle
+   * only on fresh words from a live consumer, and sources with unread data never (JoinWatermark).
    */
   private async commit(session: GroupSession, consumer: Consumer): Promise<void> {
     const join = this.pipeline.join;
-    if (join) await session.startMarks();
     const now = Date.now();
-    const every = join ? marksHeartbeatMs(join.idleTimeoutMs) : Number.POSITIVE_INFINITY;
+    const heartbeat =
+      join !== undefined &&
+      (await session.refreshLogEnds(now, marksHeartbeatMs(join.idleTimeoutMs)));
     const offsets: { state: PartitionSession; offset: number }[] = [];
     const coverage: MailboxAppend[] = [];
-    const covered: { state: PartitionSession; mailboxes: number[]; to: number; due: boolean }[] =
-      [];
+    const covered: { state: PartitionSession; mailboxes: number[]; to: number }[] = [];
     for (const state of session.partitions.values()) {
       const offset = state.pending;
-      const due = join !== undefined && state.marksDue(now, every);
+      const due = heartbeat && state.caughtUp !== undefined;
       if (offset === undefined && !due) continue;
       if (offset !== undefined) offsets.push({ state, offset });
       const { topic, partition, from } = state;
@@ -74,7 +75,7 @@ export class OffsetCommitter {
       });
       const mailboxes = due ? this.allMailboxes() : state.coverageFor(to + 1);
       for (const mailbox of mailboxes) coverage.push({ mailbox, entry: empty });
-      covered.push({ state, mailboxes, to, due });
+      covered.push({ state, mailboxes, to });
     }
     if (covered.length === 0) return;
     const since = this.sync?.session ?? 0;
@@ -82,10 +83,7 @@ export class OffsetCommitter {
     // Appended ranges were replicated before they became pending; this covers the coverage
     // entries (and everything else the connection wrote) before Kafka forgets the offsets.
     await this.sync?.confirm(since, () => !this.giveUp);
-    for (const { state, mailboxes, to, due } of covered) {
-      state.covered(mailboxes, to);
-      if (due) state.marksSent(now);
-    }
+    for (const { state, mailboxes, to } of covered) state.covered(mailboxes, to);
     if (offsets.length === 0) return;
     await consumer.commitOffsets(
       offsets.map(({ state, offset }) => ({

@@ -9,9 +9,16 @@ import {
   MAILBOX_FIELD,
   type RowBuilder,
 } from '@sluice/pipeline';
-import { type BatchJob, batchId, keys, type ReplicaSync } from '@sluice/redis';
 import {
+  BATCH_JOB_NAME,
+  type BatchJob,
+  batchId,
+  batchJobOptions,
   encodeOutboxBatch,
+  keys,
+  type ReplicaSync,
+} from '@sluice/redis';
+import {
   FencedError,
   leaseValue,
   readCheckpoint,
@@ -50,17 +57,6 @@ const MAX_BLOCK_MS = 100;
 const RETRY_MS = 1_000;
 /** How often a paused actor (outbox or state at its bound) looks again. */
 const PAUSED_POLL_MS = 500;
-
-/** How the writer retries: effectively forever, with the writer's capped exponential backoff. */
-export function batchJobOptions(id: string) {
-  return {
-    jobId: id,
-    removeOnComplete: true,
-    removeOnFail: false,
-    attempts: 1_000_000,
-    backoff: { type: 'exponential', delay: 500 },
-  };
-}
 
 /**
  * The actor of one (pipeline, partition): restores from its checkpoint, then reads its mailbox in
@@ -207,7 +203,7 @@ export class PartitionActor {
     if (outbox.length > 0) {
       await this.deps.queue.addBulk(
         outbox.map((batch) => ({
-          name: 'batch',
+          name: BATCH_JOB_NAME,
           data: { pipeline: id, partition: this.partition, batchId: batch },
           opts: batchJobOptions(batch),
         })),
@@ -358,7 +354,7 @@ export class PartitionActor {
       this.bounds.wrote(batch, payload?.length ?? 0);
       if (this.bounds.outboxBounded) await this.bounds.check(conn, this.stateSize());
       await this.deps.queue.add(
-        'batch',
+        BATCH_JOB_NAME,
         { pipeline: id, partition: this.partition, batchId: batch },
         batchJobOptions(batch),
       );

@@ -141,16 +141,12 @@ export class JoinState {
   private released: { side: JoinSide; start: number }[] = [];
   private dirty = false;
 
-  constructor(
-    readonly options: JoinOptions,
-    now: number,
-  ) {
+  constructor(readonly options: JoinOptions) {
     this.bucketMs = joinBucketMs(options.windowMs);
     this.watermark = new JoinWatermark(
       [options.leftTopic, options.rightTopic],
       options.latenessMs,
       options.idleTimeoutMs,
-      now,
     );
   }
 
