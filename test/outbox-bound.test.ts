@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { readHolds } from '@sluice/redis';
 import { stackKill, stackUp } from '@sluice/stack';
 import { connectProducer, generateEvents, produceAll } from './support/events';
-import { scrape, total } from './support/metrics';
+import { pausedActors, scrape } from './support/metrics';
 import { TEST_STACK_DIR } from './support/paths';
 import {
   clickhouse,
@@ -102,8 +102,7 @@ describe('outbox bound during a ClickHouse outage', () => {
     const holds = await readHolds(redis, id);
     log(`holds: ${JSON.stringify(holds)}`);
     expect(holds.map((h) => h.detail).join()).toContain(`OUTBOX_MAX_BATCHES ${OUTBOX_MAX_BATCHES}`);
-    const metrics = await scrape(app);
-    expect(total(metrics, 'sluice_actor_paused', 'reason="outbox-full"')).toBe(PARTITIONS);
+    expect(pausedActors(await scrape(app), id, 'outbox-full')).toBe(PARTITIONS);
 
     // Held: nothing more is taken in, the backlog waits in Kafka, the outbox stays bounded.
     const before = await countersOf(app, id);
