@@ -77,6 +77,8 @@ export class OwnerRole extends RoleService {
       schemas,
       ownerId: this.config.instanceId,
       leaseTtlMs: this.config.leaseTtlMs,
+      sync: this.config.redisSync,
+      limits: this.config.bounds,
       logger: this.logger,
       telemetry: this.telemetry,
       membership: this.membership,
