@@ -32,7 +32,6 @@ describe('checkpoint script with the find-my-event log', () => {
       gen: seq,
       counters: { consumed: writer.count },
       deadLetters: [],
-      deadLetterMaxLen: 100,
       eventIndex: {
         bucketStart: BUCKET,
         expireAt: Date.now() + 600_000,

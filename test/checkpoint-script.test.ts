@@ -38,7 +38,6 @@ describe('checkpoint script', () => {
     deadLetters: [
       { stage: 'join', error: 'late', topic: 't', partition: 0, offset: 3, message: '{}', at: 1 },
     ],
-    deadLetterMaxLen: 1_000,
     dedup: {
       appends: new Map([[1_000, Buffer.alloc(8, gen)]]),
       expired: [],

@@ -110,7 +110,6 @@ async function main(): Promise<void> {
         gen: seq,
         counters: p.allCounters(),
         deadLetters: p.deadLetters,
-        deadLetterMaxLen: 1000,
         dedup: changes && { ...changes, expireAt: () => Date.now() },
         eventIndex: {
           bucketStart: 0,

@@ -38,7 +38,7 @@ function joinWithOneDedupSpec(): CompiledPipeline {
 /** The key hashes the actor reports for find-my-event, one per outcome. */
 async function actorKeyHashes(pipeline: CompiledPipeline): Promise<bigint[]> {
   const rows = RowBuilder.compile([{ name: 'order_id', type: 'String', defaultKind: '' }], []);
-  const p = new EntryProcessor(pipeline, rows, await loadHasher(), new Map(), '0-0', T0);
+  const p = new EntryProcessor(pipeline, rows, await loadHasher(), new Map(), '0-0');
   const hashes: bigint[] = [];
   p.observer = {
     wantsKeys: true,

@@ -2,5 +2,7 @@ export * from './redis-connection';
 export * from './keys';
 export * from './queues';
 export * from './holds';
+export * from './source-gaps';
+export * from './gap-accept';
 export * from './dead-letters';
 export * from './outbox';

@@ -76,7 +76,9 @@ export const keys = {
   outboxIndex: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:outbox-index`,
   /** Hash: counters of this partition (consumed, filtered, duplicates, written, deadLettered). */
   counters: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:counters`,
-  /** Stream: dead-letter entries of this partition. */
+  /** String: JSON source range of the mailbox gap an operator accepted (libs/redis gap-accept.ts). */
+  gapAccepted: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:gap-accepted`,
+  /** Stream: dead-letter entries of this partition; never trimmed (see the dlq-full hold). */
   deadLetters: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:dlq`,
   /** String: find-my-event log of one time bucket, one segment appended per checkpoint
    * (libs/telemetry event-index.ts). The first index's hashes were `:events:<bucket>`. */

@@ -28,6 +28,7 @@ import {
   writeCheckpoint,
 } from '@sluice/redis/scripts';
 import { ActorTelemetry, type Telemetry } from '@sluice/telemetry';
+import { ActorHolds } from './actor-holds';
 import { EntryProcessor } from './entry-processor';
 
 export type ActorState = 'Restoring' | 'Active' | 'Revoking' | 'Closed';
@@ -48,6 +49,8 @@ const READ_COUNT = 100;
 /** Longest XREAD block: bounds how late a stop or a due flush is noticed. */
 const MAX_BLOCK_MS = 100;
 const RETRY_MS = 1_000;
+/** While held: how often a stop, an accepted gap or a DLQ below its bound is noticed. */
+const HOLD_POLL_MS = 200;
 
 /**
  * The actor of one (pipeline, partition): restores from its checkpoint, then reads its mailbox in
@@ -71,6 +74,14 @@ export class PartitionActor {
   private readonly lease: string;
   private readonly mailbox: string;
   private telemetry: ActorTelemetry | undefined;
+  private readonly holds: ActorHolds;
+  /** The last checkpoint wrote dead letters: check the DLQ bound before the next entry. */
+  private deadLettersWritten = false;
+  /** Batch id -> when this actor committed it, for sluice_outbox_oldest_age_seconds (the
+   * scrape gauge prunes inserted batches and fills in those of earlier owners). */
+  readonly outboxTimes = new Map<string, number>();
+  /** What holds the actor now, for logging the transitions only. */
+  private heldFor: string | undefined;
 
   constructor(
     readonly pipeline: CompiledPipeline,
@@ -81,6 +92,7 @@ export class PartitionActor {
   ) {
     this.lease = leaseValue(deps.ownerId, epoch);
     this.mailbox = keys.mailbox(pipeline.id, partition);
+    this.holds = new ActorHolds(pipeline.id, partition, pipeline.dlq);
   }
 
   get state(): ActorState {
@@ -199,6 +211,7 @@ export class PartitionActor {
     const { maxRows, maxDelayMs } = this.pipeline.batch;
     while (!this.stopping && this.revokedReason === undefined) {
       const p = this.processor as EntryProcessor;
+      if (await this.held(p, conn)) continue;
       const now = Date.now();
       p.tick(now);
       if (p.isFull(maxRows)) {
@@ -228,9 +241,39 @@ export class PartitionActor {
       for (const [idBuf, fields] of reply?.[0]?.[1] ?? []) {
         if (this.revokedReason !== undefined) return;
         this.applyRaw(p, idBuf.toString(), fields);
+        if (p.gap) break;
         if (p.isFull(maxRows)) await this.flush();
       }
     }
+  }
+
+  /**
+   * True while a hold stops input (see ActorHolds): what was applied before it is checkpointed,
+   * then the actor waits a poll interval without reading its mailbox. A gap is given up only
+   * when an operator accepted exactly that range; the entry is then read again and applied.
+   */
+  private async held(p: EntryProcessor, conn: Redis): Promise<boolean> {
+    const force = this.deadLettersWritten;
+    this.deadLettersWritten = false;
+    const reasons: string[] = [];
+    if (await this.holds.dlqFull(conn, Date.now(), force)) reasons.push('dlq-full');
+    const gap = p.gap;
+    if (gap && (await this.holds.gapAccepted(conn, gap))) {
+      this.log('gap accepted by an operator, going on', { ...gap.range, streamId: gap.streamId });
+      p.acceptGap(gap.range);
+    } else if (gap) reasons.push('gap');
+    const reason = reasons.length > 0 ? reasons.join(', ') : undefined;
+    if (reason !== this.heldFor) {
+      if (reason)
+        this.deps.logger.warn({ ...this.ids(), reason }, `actor ${this.name}: held (${reason})`);
+      else this.log('hold cleared, taking input again');
+      this.heldFor = reason;
+    }
+    if (!reason) return false;
+    await this.flush();
+    if (p.gap) await this.holds.holdGap(conn, p.gap);
+    await sleep(HOLD_POLL_MS);
+    return true;
   }
 
   private applyRaw(p: EntryProcessor, id: string, fields: Buffer[]): void {
@@ -287,7 +330,6 @@ export class PartitionActor {
       gen: this.gen + 1,
       counters: p.allCounters(),
       deadLetters: p.deadLetters,
-      deadLetterMaxLen: this.pipeline.dlq.maxEntries,
       dedup: dedup &&
         changes && {
           appends: changes.appends,
@@ -300,12 +342,15 @@ export class PartitionActor {
       eventIndex: tel?.eventIndex(this.epoch, seq, started),
     }).catch((err: unknown) => {
       tel?.fail(err);
+      this.deps.telemetry?.metrics.checkpointFailures.inc({ pipeline: id });
       throw err;
     });
     // Already applied: this very step ran before and its reply was lost; the state is the same.
     if (outcome === 'already-applied') this.log('checkpoint step was already applied', { seq });
     this.seq = seq;
     this.gen += 1;
+    if (p.deadLetters.length > 0) this.deadLettersWritten = true;
+    if (batch !== undefined) this.outboxTimes.set(batch, started);
     tel?.committed(p.allCounters(), payload?.length ?? 0);
     p.reset();
     if (batch !== undefined) {

@@ -146,7 +146,7 @@ describe('EntryProcessor', () => {
     expect(p.counters.duplicates).toBe(0);
   });
 
-  it('skips applied offsets, drops entries that leave a gap, never moves next back', async () => {
+  it('skips applied offsets, stops at an entry that leaves a gap until it is accepted, never moves next back', async () => {
     const p = await processor();
     const entry = (from: number, to: number, offsets: number[]) => ({
       topic: 't',
@@ -159,14 +159,21 @@ describe('EntryProcessor', () => {
     expect(p.apply('1-0', entry(0, 1, [0, 1]), T0)).toBe('first');
     expect(p.apply('2-0', entry(0, 1, [0, 1]), T0)).toBe('stale');
     expect(p.apply('3-0', entry(5, 6, [5, 6]), T0)).toBe('gap');
+    // Nothing of it applied, the cursor still before it: the actor reads it again.
     expect(p.next.get('t/0')).toBe(2);
-    expect(p.apply('4-0', entry(0, 3, [1, 2, 3]), T0)).toBe('applied');
-    expect(p.apply('5-0', entry(0, 0, []), T0)).toBe('stale');
-    expect(p.next.get('t/0')).toBe(4);
-    expect(p.rows.map((r) => r.id)).toEqual(['k0', 'k1', 'k2', 'k3']);
-    expect(p.counters.outOfOrderDropped).toBe(1);
-    // The re-appended [0, 1] and the 1 of [1, 2, 3]; the dropped entry's events are not counted.
-    expect(p.counters.staleSkipped).toBe(3);
+    expect(p.cursor).toBe('2-0');
+    expect(p.gap).toEqual({ streamId: '3-0', range: { topic: 't', partition: 0, from: 2, to: 4 } });
+    expect(p.rows.map((r) => r.id)).toEqual(['k0', 'k1']);
+    p.acceptGap({ topic: 't', partition: 0, from: 2, to: 4 });
+    expect(p.gap).toBeUndefined();
+    expect(p.apply('3-0', entry(5, 6, [5, 6]), T0)).toBe('applied');
+    expect(p.apply('4-0', entry(0, 3, [1, 2, 3]), T0)).toBe('stale');
+    expect(p.apply('5-0', entry(5, 5, []), T0)).toBe('stale');
+    expect(p.next.get('t/0')).toBe(7);
+    expect(p.rows.map((r) => r.id)).toEqual(['k0', 'k1', 'k5', 'k6']);
+    expect(p.counters.outOfOrderDropped).toBe(0);
+    // The re-appended [0, 1] and [1, 2, 3] behind next.
+    expect(p.counters.staleSkipped).toBe(5);
     expect(p.cursor).toBe('5-0');
   });
 });
@@ -219,7 +226,7 @@ describe('EntryProcessor with a join', () => {
       ['order_id', 'customer_name', 'amount_cents'],
     );
     const hasher = await loadHasher();
-    const p = new EntryProcessor(parsed.definition, rows, hasher, new Map(), '0-0', T0);
+    const p = new EntryProcessor(parsed.definition, rows, hasher, new Map(), '0-0');
     const outcomes: {
       topic: string;
       outcome: string;

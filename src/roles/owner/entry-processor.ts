@@ -10,7 +10,7 @@ import {
 } from '@sluice/pipeline';
 import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
 import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
-import type { DeadLetter } from '@sluice/redis';
+import type { DeadLetter, SourceRange } from '@sluice/redis';
 import { sourceEventTime } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
 import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
@@ -38,6 +38,14 @@ export function zeroCounters(): ActorCounters {
   };
 }
 
+/** An entry `apply` stopped at: it continues from beyond `next` (see docs/architecture.md). */
+export interface MailboxGap {
+  /** The entry's stream id: the actor reads it again once the gap is accepted. */
+  streamId: string;
+  /** The source offsets this actor never applied: `next`..`from - 1` of the entry. */
+  range: SourceRange;
+}
+
 /** Where an entry ended up, for logs and tests. */
 export type EntryOutcome = 'applied' | 'stale' | 'gap' | 'first';
 
@@ -56,6 +64,8 @@ export class EntryProcessor {
   counters = zeroCounters();
   /** Stream id of the last entry applied (or skipped). */
   cursor: string;
+  /** The entry `apply` stopped at with a gap; nothing is applied until `acceptGap`. */
+  gap: MailboxGap | undefined;
   /** Wall-clock ms of the first change since the last checkpoint; undefined when none. */
   pendingSince: number | undefined;
   readonly dedup: DedupState | undefined;
@@ -75,10 +85,9 @@ export class EntryProcessor {
     /** `topic/partition` -> first offset not yet applied. */
     readonly next: Map<string, number>,
     cursor: string,
-    now = Date.now(),
   ) {
     this.cursor = cursor;
-    this.join = pipeline.join ? new JoinStage(pipeline, rowBuilder, now) : undefined;
+    this.join = pipeline.join ? new JoinStage(pipeline, rowBuilder) : undefined;
     this.joinSink = {
       row: (row, pair) => {
         this.lines.append(row);
@@ -106,7 +115,10 @@ export class EntryProcessor {
     for (const source of pipeline.sources.values()) {
       if (source.dedup) windowMs = Math.max(windowMs, source.dedup.windowMs);
     }
-    this.dedup = windowMs > 0 ? new DedupState(windowMs) : undefined;
+    // In a join, expiry also waits for the join watermark: sources with unread data hold it.
+    const join = this.join;
+    const floor = join && (() => join.state.watermark.value);
+    this.dedup = windowMs > 0 ? new DedupState(windowMs, floor) : undefined;
     this.keyHash = dedupKeyHasher(pipeline, hasher);
     this.transformColumns = pipeline.columns.map((c) => c.column);
   }
@@ -128,27 +140,37 @@ export class EntryProcessor {
    * Time to flush: maxRows rows, or maxRows events of any outcome, so a filter that drops most
    * events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
    * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take; or
-   * BATCH_FLUSH_BYTES of rows and dead-lettered messages.
+   * BATCH_FLUSH_BYTES of rows, dead-lettered messages and buffered join events.
    */
   isFull(maxRows: number): boolean {
     return (
       this.lines.count >= maxRows ||
       this.counters.consumed >= maxRows ||
       // Bytes too: a few large events must not make a checkpoint Redis refuses (input-rules.ts).
-      this.lines.size + this.deadLetterBytes >= BATCH_FLUSH_BYTES
+      this.lines.size + this.deadLetterBytes + (this.join?.state.pendingAppendBytes ?? 0) >=
+        BATCH_FLUSH_BYTES
     );
   }
 
-  /** Applies one stream entry under the gap rule of docs/architecture.md. */
+  /**
+   * Applies one stream entry under the gap rule of docs/architecture.md. An entry that leaves a
+   * gap is not applied, nor is the cursor moved past it: the actor holds there (`gap`).
+   */
   apply(streamId: string, entry: MailboxEntry, now: number): EntryOutcome {
-    this.cursor = streamId;
-    this.pendingSince ??= now;
     const tp = `${entry.topic}/${entry.partition}`;
     const known = this.next.get(tp);
     if (known !== undefined && entry.from > known) {
-      this.counters.outOfOrderDropped += 1;
+      const range = {
+        topic: entry.topic,
+        partition: entry.partition,
+        from: known,
+        to: entry.from - 1,
+      };
+      this.gap = { streamId, range };
       return 'gap';
     }
+    this.cursor = streamId;
+    this.pendingSince ??= now;
     const next = known ?? Number.NEGATIVE_INFINITY;
     let applied = false;
     for (const event of entry.events) {
@@ -168,6 +190,12 @@ export class EntryProcessor {
     this.next.set(tp, Math.max(known ?? 0, entry.to + 1));
     if (known === undefined) return 'first';
     return applied ? 'applied' : 'stale';
+  }
+
+  /** An operator gave up the gap's range: `next` moves past it and the entry applies again. */
+  acceptGap(range: SourceRange): void {
+    this.next.set(`${range.topic}/${range.partition}`, range.to + 1);
+    this.gap = undefined;
   }
 
   /** A stream entry that does not decode: counted and dead-lettered, so nothing is silent. */

@@ -2,6 +2,7 @@ import {
   type CompiledPipeline,
   type CompiledSource,
   ConversionError,
+  isBudgetExceeded,
   type MailboxEntry,
   OMIT_COLUMN,
   type Row,
@@ -58,21 +59,17 @@ export class JoinStage {
   constructor(
     private readonly pipeline: CompiledPipeline,
     private readonly rowBuilder: RowMaker,
-    now: number,
   ) {
     const join = pipeline.join;
     if (!join) throw new Error(`pipeline ${pipeline.id} has no join`);
-    this.state = new JoinState(
-      {
-        type: join.type,
-        windowMs: join.windowMs,
-        latenessMs: join.latenessMs,
-        idleTimeoutMs: join.idleTimeoutMs,
-        leftTopic: join.left.topic,
-        rightTopic: join.right.topic,
-      },
-      now,
-    );
+    this.state = new JoinState({
+      type: join.type,
+      windowMs: join.windowMs,
+      latenessMs: join.latenessMs,
+      idleTimeoutMs: join.idleTimeoutMs,
+      leftTopic: join.left.topic,
+      rightTopic: join.right.topic,
+    });
     this.columns = pipeline.columns.map((c) => c.column);
   }
 
@@ -155,7 +152,8 @@ export class JoinStage {
       try {
         if (!filter.test(scope)) return sink.filtered();
       } catch (err) {
-        if (outer && filter.roots.has('right')) return sink.filtered();
+        // An overrun is the left event's cost, not a missing right side: dead-lettered.
+        if (outer && filter.roots.has('right') && !isBudgetExceeded(err)) return sink.filtered();
         return sink.dead('filter', errorText(err), message(), position);
       }
     }
@@ -165,7 +163,9 @@ export class JoinStage {
         try {
           return c.expression.evaluate(scope);
         } catch (err) {
-          if (outer && c.expression.roots.has('right')) return OMIT_COLUMN;
+          if (outer && c.expression.roots.has('right') && !isBudgetExceeded(err)) {
+            return OMIT_COLUMN;
+          }
           throw new ConversionError(this.columns[i] ?? c.column, errorText(err));
         }
       });

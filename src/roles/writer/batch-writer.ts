@@ -204,7 +204,7 @@ export class BatchWriter {
         : `${describe(r.error)} (in a range of rows not split further)`,
     }));
     const written = lines.length - refused.length;
-    const moved = await this.scripts.settle(ref, written, letters, pipeline.dlq.maxEntries);
+    const moved = await this.scripts.settle(ref, written, letters);
     const reason = letters[0]?.error ?? describe(error);
     tel?.partlyWritten(written, refused.length, reason, moved);
     if (moved) {

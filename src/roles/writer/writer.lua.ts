@@ -26,24 +26,20 @@ return 1
 // stream, each with the server's error for it; the rows that landed (under their range tokens)
 // are counted written.
 // KEYS: outbox entry, outbox index, counters, dead letters.
-// ARGV: batch id, dlq max length (0: unbounded), rows written, then the dead letters,
-// DEAD_LETTER_FIELDS each.
+// ARGV: batch id, rows written, then the dead letters, DEAD_LETTER_FIELDS each.
 // EXISTS first and DEL last: if an XADD fails (out of memory), the batch stays in the outbox.
+// Never trimmed, even past the DLQ bound: the writer must not drop a dead letter; the actor holds
+// the partition (dlq-full) until entries are discarded or replayed.
 const SETTLE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local maxlen = tonumber(ARGV[2])
 local n = 0
-for i = 4, #ARGV, ${DEAD_LETTER_FIELDS.length} do
-  if maxlen > 0 then
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', ${luaDeadLetterFields('i')})
-  else
-    redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
-  end
+for i = 3, #ARGV, ${DEAD_LETTER_FIELDS.length} do
+  redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
   n = n + 1
 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-local written = tonumber(ARGV[3])
+local written = tonumber(ARGV[2])
 if written > 0 then redis.call('HINCRBY', KEYS[3], 'written', written) end
 if n > 0 then redis.call('HINCRBY', KEYS[3], 'deadLettered', n) end
 return 1
@@ -97,7 +93,6 @@ export class WriterScripts {
     ref: BatchRef,
     written: number,
     refused: readonly RefusedLine[],
-    maxEntries: number,
   ): Promise<boolean> {
     const { pipeline, partition, batchId } = ref;
     const at = new Date().toISOString();
@@ -116,7 +111,6 @@ export class WriterScripts {
       keys.counters(pipeline, partition),
       keys.deadLetters(pipeline, partition),
       batchId,
-      maxEntries,
       written,
       ...letters.flatMap(deadLetterArgs),
     );

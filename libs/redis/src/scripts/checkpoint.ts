@@ -13,9 +13,9 @@ import { LuaScript, type ScriptArg } from './lua-script';
  * 5 counters, 6 dead letters, 7 mailbox, 8 dedup index, 9 join index, then one key per appended
  * dedup bucket, one per expired bucket, one per join bucket append, one per join matched-flags
  * append, two (records, flags) per released join bucket. ARGV: 1 lease value, 2 batch id
- * ('' = no rows), 3 batch payload, 4 cursor, 5 next (JSON), 6 seq, 7 dead-letter stream bound,
- * 8 checkpoint generation, then counted groups: counters (name, increment), dead letters
- * (DEAD_LETTER_FIELDS), bucket appends (start, expire-at ms, bytes), expired buckets (start), join appends
+ * ('' = no rows), 3 batch payload, 4 cursor, 5 next (JSON), 6 seq, 7 checkpoint generation,
+ * then counted groups: counters (name, increment), dead letters (DEAD_LETTER_FIELDS), bucket
+ * appends (start, expire-at ms, bytes), expired buckets (start), join appends
  * (index member, score, bytes), join matched appends (bytes), join releases (index member), and
  * last the join watermark snapshot ('' = none), then optionally the find-my-event index (record
  * count, expire-at ms, most bytes per bucket log, the segment; its key last in KEYS). The lease check
@@ -33,7 +33,7 @@ const CHECKPOINT = new LuaScript(
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED lease is no longer ' .. ARGV[1])
 end
-local gen = tonumber(ARGV[8])
+local gen = tonumber(ARGV[7])
 local stored = tonumber(redis.call('HGET', KEYS[2], 'gen') or '0')
 if stored == gen then
   return 0
@@ -45,15 +45,17 @@ if ARGV[2] ~= '' then
   redis.call('SET', KEYS[4], ARGV[3])
   redis.call('SADD', KEYS[3], ARGV[2])
 end
-redis.call('HSET', KEYS[2], 'cursor', ARGV[4], 'next', ARGV[5], 'seq', ARGV[6], 'gen', ARGV[8])
-local i = 9
+redis.call('HSET', KEYS[2], 'cursor', ARGV[4], 'next', ARGV[5], 'seq', ARGV[6], 'gen', ARGV[7])
+local i = 8
 local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2
 end
+-- Never trimmed: a dead letter leaves only when an operator discards or replays it. The actor
+-- stops taking input while the stream is at its bound (dlq-full hold), so it stays bounded.
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[7], '*', ${luaDeadLetterFields('i')})
+  redis.call('XADD', KEYS[6], '*', ${luaDeadLetterFields('i')})
   i = i + ${DEAD_LETTER_FIELDS.length}
 end
 local k = 10
@@ -176,7 +178,6 @@ export interface CheckpointWrite {
   gen: number;
   counters: Readonly<Record<string, number>>;
   deadLetters: readonly DeadLetter[];
-  deadLetterMaxLen: number;
   dedup?: DedupWrite;
   join?: JoinWrite;
   eventIndex?: EventIndexWrite;
@@ -224,7 +225,6 @@ export async function writeCheckpoint(
     w.cursor,
     JSON.stringify(Object.fromEntries(w.next)),
     w.seq,
-    w.deadLetterMaxLen,
     w.gen,
   ];
   const counters = Object.entries(w.counters).filter(([, v]) => v !== 0);
