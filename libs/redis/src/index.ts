@@ -6,3 +6,5 @@ export * from './source-gaps';
 export * from './gap-accept';
 export * from './dead-letters';
 export * from './outbox';
+export * from './row-sources';
+export * from './dedup-forgets';

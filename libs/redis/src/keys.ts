@@ -50,6 +50,9 @@ export const keys = {
   /** String: packed 8-byte key hashes first seen in one dedup time bucket; expires with it. */
   dedupBucket: (pipeline: string, partition: number, bucketStartMs: number) =>
     `${tag(pipeline, partition)}:dedup:${bucketStartMs}`,
+  /** String: dedup keys to forget (rows dead-lettered at insert), appended by the writer and
+   * consumed by the actor's checkpoint (dedup-forgets.ts). */
+  dedupForgets: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:dedup-forget`,
   /** Sorted set: dedup bucket start times held for this actor (score = start ms). */
   dedupIndex: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:dedup-index`,
   /** String: msgpack records of one join side's events buffered in one event-time bucket,

@@ -16,6 +16,7 @@ import {
   batchJobOptions,
   encodeOutboxBatch,
   keys,
+  newRunId,
 } from '@sluice/redis';
 import {
   FencedError,
@@ -49,6 +50,12 @@ const READ_COUNT = 100;
 /** Longest XREAD block: bounds how late a stop or a due flush is noticed. */
 const MAX_BLOCK_MS = 100;
 const RETRY_MS = 1_000;
+/**
+ * How often an actor with dedup reads its forget list between checkpoints (keys of rows the
+ * writer dead-lettered at insert): bounds how long after a dead letter a re-sent copy of the
+ * event may still be taken for a duplicate. Checkpoint replies carry the list too.
+ */
+const FORGETS_POLL_MS = 1_000;
 /** While held: how often a stop, an accepted gap or a DLQ below its bound is noticed. */
 const HOLD_POLL_MS = 200;
 
@@ -64,6 +71,8 @@ export class PartitionActor {
   private conn: Redis | undefined;
   private processor: EntryProcessor | undefined;
   private seq = 0;
+  /** Drawn anew at every restore: part of every batch id of this run (see batchId). */
+  private runId = 0;
   /** Generation of the last checkpoint written or restored (see the checkpoint script). */
   private gen = 0;
   private stopping = false;
@@ -73,6 +82,7 @@ export class PartitionActor {
   private running: Promise<void> | undefined;
   private readonly lease: string;
   private readonly mailbox: string;
+  private forgetsPolledAt = 0;
   private telemetry: ActorTelemetry | undefined;
   private readonly holds: ActorHolds;
   /** The last checkpoint wrote dead letters: check the DLQ bound before the next entry. */
@@ -171,6 +181,11 @@ export class PartitionActor {
       const buckets = await readDedupBuckets(conn, id, this.partition);
       for (const [start, data] of buckets) processor.dedup.load(start, data);
     }
+    // Dedup keys of rows dead-lettered at insert that no checkpoint consumed yet.
+    processor.applyForgets(
+      (await conn.getBuffer(keys.dedupForgets(id, this.partition))) ?? Buffer.alloc(0),
+      Date.now(),
+    );
     const join = processor.join?.state;
     if (join) {
       join.restoreMeta(checkpoint?.join, Date.now());
@@ -180,6 +195,9 @@ export class PartitionActor {
     }
     this.seq = checkpoint?.seq ?? 0;
     this.gen = checkpoint?.gen ?? 0;
+    // Before anything can be flushed: the seq restored here may have been issued before (a
+    // pipeline deleted and recreated, Redis back in time), the run never was.
+    this.runId = newRunId();
     if (this.deps.telemetry) {
       this.telemetry ??= new ActorTelemetry(this.deps.telemetry, id, this.partition);
       this.telemetry.log.reset();
@@ -200,6 +218,7 @@ export class PartitionActor {
     this.log('restored', {
       cursor: processor.cursor,
       seq: this.seq,
+      run: this.runId.toString(16).padStart(8, '0'),
       reannounced: outbox.length,
       dedupKeys: processor.dedup?.size ?? 0,
       ...(join && { joinRecords: join.size.records, joinWatermark: join.watermark.value }),
@@ -214,6 +233,11 @@ export class PartitionActor {
       if (await this.held(p, conn)) continue;
       const now = Date.now();
       p.tick(now);
+      if (p.dedup && now - this.forgetsPolledAt >= FORGETS_POLL_MS) {
+        this.forgetsPolledAt = now;
+        const list = await conn.getBuffer(keys.dedupForgets(this.pipeline.id, this.partition));
+        if (list !== null) p.applyForgets(list, now);
+      }
       if (p.isFull(maxRows)) {
         await this.flush();
         continue;
@@ -297,7 +321,8 @@ export class PartitionActor {
     const { id, sink } = this.pipeline;
     const rows = p.rowCount;
     const seq = rows > 0 ? this.seq + 1 : this.seq;
-    const batch = rows > 0 ? batchId(id, this.partition, this.epoch, seq) : undefined;
+    const position = { epoch: this.epoch, run: this.runId, seq };
+    const batch = rows > 0 ? batchId(id, this.partition, position) : undefined;
     const dedup = p.dedup;
     const changes = dedup?.changes();
     const started = Date.now();
@@ -317,9 +342,10 @@ export class PartitionActor {
             count: rows,
             createdAt: started,
             ...tel?.payloadExtras(),
+            ...p.rowSources(),
           });
     tel?.checkpointStarted();
-    const outcome = await writeCheckpoint(await this.connection(), {
+    const { outcome, forgets } = await writeCheckpoint(await this.connection(), {
       pipeline: id,
       partition: this.partition,
       leaseValue: this.lease,
@@ -328,18 +354,20 @@ export class PartitionActor {
       next: p.next,
       seq,
       gen: this.gen + 1,
+      forgetsConsumed: p.forgetsApplied,
       counters: p.allCounters(),
       deadLetters: p.deadLetters,
       dedup: dedup &&
         changes && {
           appends: changes.appends,
+          forgotten: changes.forgotten,
           expired: changes.expired,
           // Redis keeps a bucket while the window covers it, and at least a window from now so a
           // replay of old event times still finds its state after a restart.
           expireAt: (start) => Math.max(dedup.expiresAt(start), started + dedup.windowMs),
         },
       join: p.join?.state.changes(),
-      eventIndex: tel?.eventIndex(this.epoch, seq, started),
+      eventIndex: tel?.eventIndex(position, started),
     }).catch((err: unknown) => {
       tel?.fail(err);
       this.deps.telemetry?.metrics.checkpointFailures.inc({ pipeline: id });
@@ -353,6 +381,9 @@ export class PartitionActor {
     if (batch !== undefined) this.outboxTimes.set(batch, started);
     tel?.committed(p.allCounters(), payload?.length ?? 0);
     p.reset();
+    // Keys the writer asked to forget since the last step: out of the state now, out of Redis
+    // (and off the list) in the next step.
+    p.applyForgets(forgets, Date.now());
     if (batch !== undefined) {
       await this.deps.queue.add(
         BATCH_JOB_NAME,

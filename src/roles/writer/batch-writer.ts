@@ -15,6 +15,7 @@ import {
   clearHold,
   type DecodedBatch,
   decodeOutboxBatch,
+  insertDeadLetters,
   keys,
   MalformedBatchError,
   retryDelayMs,
@@ -197,15 +198,19 @@ export class BatchWriter {
       error,
       (from, to, token) => this.insert(sink, batch, lines.slice(from, to).join(''), token, options),
     );
-    const letters = refused.map((r) => ({
-      line: (lines[r.row] as string).trimEnd(),
+    const rows = refused.map((r) => ({
+      row: r.row,
       error: r.alone
         ? describe(r.error)
         : `${describe(r.error)} (in a range of rows not split further)`,
     }));
     const written = lines.length - refused.length;
-    const moved = await this.scripts.settle(ref, written, letters);
-    const reason = letters[0]?.error ?? describe(error);
+    const moved = await this.scripts.settle(
+      ref,
+      written,
+      insertDeadLetters(batch, rows, new Date().toISOString()),
+    );
+    const reason = rows[0]?.error ?? describe(error);
     tel?.partlyWritten(written, refused.length, reason, moved);
     if (moved) {
       this.logger.warn(
