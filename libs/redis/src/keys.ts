@@ -33,6 +33,9 @@ export const keys = {
   /** Hash: `<reason>:<partition|*>` -> JSON Hold: why the pipeline or a partition is held
    * (libs/redis holds.ts). */
   holds: (pipeline: string) => `{sl:${pipeline}}:holds`,
+  /** String: epoch ms when a writer last found the pipeline's sink table changed (a column
+   * dropped under rows in flight); owners describe the table again when it moves. */
+  schemaChanged: (pipeline: string) => `{sl:${pipeline}}:schema-changed`,
   /** Hash: totals over every source gap ever recorded: `resets`, `skippedOffsets`. */
   sourceGapTotals: (pipeline: string) => `{sl:${pipeline}}:source-gap-totals`,
 

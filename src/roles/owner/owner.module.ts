@@ -67,7 +67,7 @@ export class OwnerRole extends RoleService {
       prefix: BATCH_QUEUE_PREFIX,
     });
     this.queue.on('error', (err) => this.logger.warn(`batch queue: ${err.message}`));
-    const schemas = new SinkSchemas(this.config.schemaRefreshMs);
+    const schemas = new SinkSchemas(this.config.schemaRefreshMs, this.redis);
     this.schemas = schemas;
     const placement = new ActorPlacement({
       redis: this.redis,

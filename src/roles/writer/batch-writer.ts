@@ -58,6 +58,8 @@ export class BatchWriter {
   private readonly scripts: WriterScripts;
   /** Per pipeline: the DESCRIBE (checkedAt) after which this process last cleared its table hold. */
   private readonly tableCleared = new Map<string, number>();
+  /** Per pipeline: when this process last marked its table changed for the owners. */
+  private readonly markedAt = new Map<string, number>();
   private readonly stuck: StuckBatches;
 
   constructor(
@@ -179,6 +181,7 @@ export class BatchWriter {
       this.logger.warn(
         `batch ${ref.batchId}: ${batch.database}.${batch.table} no longer has ${dropped.join(', ')}; sending its rows without them`,
       );
+      await this.markTableChanged(ref.pipeline);
       try {
         await this.insert(sink, batch, batch.body, ref.batchId, options);
         const counted = await this.scripts.complete(ref, batch.count);
@@ -215,6 +218,18 @@ export class BatchWriter {
       );
     }
     return refused.length > 0 ? 'dead-lettered' : 'written';
+  }
+
+  /**
+   * Tells the owners (keys.schemaChanged) to describe the table now rather than at their next
+   * periodic refresh, so they stop building rows with a dropped column. At most once a second
+   * per pipeline from this process.
+   */
+  private async markTableChanged(pipeline: string): Promise<void> {
+    const now = Date.now();
+    if (now - (this.markedAt.get(pipeline) ?? 0) < 1_000) return;
+    this.markedAt.set(pipeline, now);
+    await this.redis.set(keys.schemaChanged(pipeline), now).catch(() => undefined);
   }
 
   private async insert(
