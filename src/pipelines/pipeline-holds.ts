@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { type Hold, keys, readHolds, withTimeout } from '@sluice/redis';
+import { type Hold, keys, readHolds, type SourceRange, withTimeout } from '@sluice/redis';
 import type { ScrapeGauges, Telemetry } from '@sluice/telemetry';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { ReadinessRegistry } from '../health/readiness.registry';
@@ -15,6 +15,8 @@ export interface HoldView {
   reason: Hold['reason'];
   detail: string;
   since: string;
+  /** `gap` holds: the source offsets never applied (what accept-gap gives up). */
+  range?: SourceRange;
 }
 
 /** The list's short form: how many holds and which reasons. */
@@ -94,5 +96,6 @@ function view(pipeline: string, h: Hold): HoldView {
     reason: h.reason,
     detail: h.detail,
     since: new Date(h.since).toISOString(),
+    ...(h.range && { range: h.range }),
   };
 }

@@ -8,3 +8,5 @@ export * from './dead-letters';
 export * from './outbox';
 export * from './row-sources';
 export * from './dedup-forgets';
+export * from './replica-sync';
+export * from './eviction';

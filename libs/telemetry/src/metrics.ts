@@ -25,6 +25,10 @@ export interface ScrapeGauges {
   dlqEntries: Gauge<'pipeline' | 'partition'>;
   /** 1 per hold recorded in Redis (libs/redis holds.ts); partition `*` for a whole pipeline. */
   partitionHeld: Gauge<'pipeline' | 'partition' | 'reason'>;
+  /** Actors of this process that stopped taking entries at a bound, by reason. */
+  actorsPaused: Gauge<'pipeline' | 'partition' | 'reason'>;
+  /** Join records buffered by the actors this process holds. */
+  joinRecords: Gauge<'pipeline'>;
 }
 
 /** Dead-letter stages seen per checkpoint: stage -> events. */
@@ -114,9 +118,33 @@ export class SluiceMetrics {
     'Dead letters discarded by an operator',
     ['pipeline'],
   );
+  /** A WAIT/WAITAOF got fewer replica acknowledgements than REDIS_MIN_REPLICAS in time. */
+  readonly replicaWaitFailures = this.counter(
+    'sluice_redis_replica_wait_failures_total',
+    'WAITs that fewer replicas than REDIS_MIN_REPLICAS acknowledged in time (nothing committed or announced)',
+    ['role'],
+  );
   readonly batches = this.counter('sluice_batches_total', 'Batches committed to the outbox', [
     'pipeline',
   ]);
+  /** Writer: failed insert attempts that will be retried, by ClickHouse code (or 'other'). */
+  readonly insertRetries = this.counter(
+    'sluice_insert_retries_total',
+    'Insert attempts that failed and will be retried (never dead-lettered), by ClickHouse error code',
+    ['pipeline', 'code'],
+  );
+  /** Writer: batches that kept failing past WRITER_STUCK_AFTER_MS (counted once per batch). */
+  readonly insertStuck = this.counter(
+    'sluice_insert_stuck_total',
+    'Batches that have failed to insert for longer than WRITER_STUCK_AFTER_MS (still retried)',
+    ['pipeline', 'partition'],
+  );
+  /** Writer: refused batches split to find the rows ClickHouse refuses. */
+  readonly insertSplits = this.counter(
+    'sluice_insert_splits_total',
+    'Refused batches split to dead-letter only the refused rows',
+    ['pipeline'],
+  );
 
   readonly consumerLag = new Gauge({
     name: 'sluice_consumer_lag',
@@ -157,6 +185,16 @@ export class SluiceMetrics {
       'sluice_partition_held',
       'Pipeline partitions held on purpose (gap, dlq-full, outbox-full, state-full, stuck, table): input stops until the cause is resolved',
       ['pipeline', 'partition', 'reason'],
+    ),
+    actorsPaused: this.gauge(
+      'sluice_actor_paused',
+      'Actors of this process not taking entries because a bound is reached (outbox-full, state-full)',
+      ['pipeline', 'partition', 'reason'],
+    ),
+    joinRecords: this.gauge(
+      'sluice_join_records',
+      'Join records buffered by the actors this process holds',
+      ['pipeline'],
     ),
   };
 

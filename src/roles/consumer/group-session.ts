@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Admin } from 'kafkajs';
 import type { CompiledPipeline, UnparsedEntryVersion } from '@sluice/pipeline';
+import type { ReplicaSync } from '@sluice/redis';
 import { groupIdOf } from './kafka-options';
 import { type FlushResult, MailboxCoalescer } from './mailbox-coalescer';
 import type { CoalesceLimits } from './partition-buffer';
@@ -17,6 +18,8 @@ export const tpKey = (topic: string, partition: number) => `${topic}/${partition
 export interface GroupSessionContext {
   pipeline: CompiledPipeline;
   redis: Redis;
+  /** REDIS_MIN_REPLICAS on the connection of `redis`: an append counts once replicated. */
+  sync?: ReplicaSync;
   coalesce: CoalesceLimits;
   entryVersion: UnparsedEntryVersion;
   logger: Logger;
@@ -47,6 +50,7 @@ export class GroupSession {
     const { pipeline, redis, logger, flushed, appendFailed } = context;
     this.coalescer = new MailboxCoalescer({
       redis,
+      sync: context.sync,
       pipelineId: pipeline.id,
       generation,
       limits: coalesceLimitsOf(pipeline, context.coalesce),

@@ -7,7 +7,7 @@ import {
   decodeMailboxEntry,
   type Hasher,
   MAILBOX_FIELD,
-  type RowBuilder,
+  type RowMaker,
 } from '@sluice/pipeline';
 import {
   BATCH_JOB_NAME,
@@ -17,6 +17,7 @@ import {
   encodeOutboxBatch,
   keys,
   newRunId,
+  type ReplicaSync,
 } from '@sluice/redis';
 import {
   FencedError,
@@ -30,6 +31,8 @@ import {
 } from '@sluice/redis/scripts';
 import { ActorTelemetry, type Telemetry } from '@sluice/telemetry';
 import { ActorHolds } from './actor-holds';
+import { ActorBounds, type ActorLimits, NO_LIMITS, type StateSize } from './actor-bounds';
+import { actorReplicaSync } from './actor-sync';
 import { EntryProcessor } from './entry-processor';
 
 export type ActorState = 'Restoring' | 'Active' | 'Revoking' | 'Closed';
@@ -43,6 +46,10 @@ export interface ActorDeps {
   readonly leaseTtlMs: number;
   readonly logger: Logger;
   readonly telemetry?: Telemetry;
+  /** REDIS_MIN_REPLICAS: a checkpoint is announced once that many replicas have it. */
+  readonly sync?: { replicas: number; timeoutMs: number };
+  /** Where the actor stops taking entries (see ActorBounds); none when absent. */
+  readonly limits?: ActorLimits;
 }
 
 /** Entries per XREAD; one entry is one Kafka batch's events for this partition. */
@@ -58,6 +65,8 @@ const RETRY_MS = 1_000;
 const FORGETS_POLL_MS = 1_000;
 /** While held: how often a stop, an accepted gap or a DLQ below its bound is noticed. */
 const HOLD_POLL_MS = 200;
+/** How often a paused actor (outbox or state at its bound) looks again. */
+const PAUSED_POLL_MS = 500;
 
 /**
  * The actor of one (pipeline, partition): restores from its checkpoint, then reads its mailbox in
@@ -69,6 +78,8 @@ const HOLD_POLL_MS = 200;
 export class PartitionActor {
   private currentState: ActorState = 'Restoring';
   private conn: Redis | undefined;
+  private sync: ReplicaSync | undefined;
+  private readonly bounds: ActorBounds;
   private processor: EntryProcessor | undefined;
   private seq = 0;
   /** Drawn anew at every restore: part of every batch id of this run (see batchId). */
@@ -97,12 +108,23 @@ export class PartitionActor {
     readonly pipeline: CompiledPipeline,
     readonly partition: number,
     readonly epoch: number,
-    private readonly rowBuilder: RowBuilder,
+    private readonly rowBuilder: RowMaker,
     private readonly deps: ActorDeps,
   ) {
     this.lease = leaseValue(deps.ownerId, epoch);
     this.mailbox = keys.mailbox(pipeline.id, partition);
     this.holds = new ActorHolds(pipeline.id, partition, pipeline.dlq);
+    this.bounds = new ActorBounds(pipeline.id, partition, deps.limits ?? NO_LIMITS, deps.logger);
+  }
+
+  /** The bound this actor is paused at, if any (scrape gauge). */
+  get pausedReason(): string | undefined {
+    return this.bounds.reason;
+  }
+
+  /** For the scrape gauges: buffered join records (undefined without a join). */
+  get joinRecords(): number | undefined {
+    return this.processor?.join?.state.size.records;
   }
 
   get state(): ActorState {
@@ -145,6 +167,8 @@ export class PartitionActor {
         if (this.revokedReason === undefined) {
           this.transition('Revoking', 'stopping');
           await this.flush();
+          // Its next owner looks again at start; a stopped pipeline is not held.
+          await this.bounds.release(await this.connection());
           await releaseLease(this.deps.redis, this.pipeline.id, this.partition, this.lease);
         }
         break;
@@ -205,6 +229,7 @@ export class PartitionActor {
     }
     // A batch committed before a crash may never have been announced; BullMQ ignores known ids.
     const outbox = await conn.smembers(keys.outboxIndex(id, this.partition));
+    if (outbox.length > 0 && !(await this.syncRestored(conn))) return;
     if (outbox.length > 0) {
       await this.deps.queue.addBulk(
         outbox.map((batch) => ({
@@ -215,6 +240,7 @@ export class PartitionActor {
       );
     }
     this.processor = processor;
+    await this.bounds.check(conn, this.stateSize());
     this.log('restored', {
       cursor: processor.cursor,
       seq: this.seq,
@@ -251,6 +277,12 @@ export class PartitionActor {
         await this.flush();
         continue;
       }
+      if (this.bounds.reason !== undefined) {
+        // Held at a bound: the open batch still flushes on time, nothing more is read.
+        await sleep(Math.min(PAUSED_POLL_MS, due === undefined ? PAUSED_POLL_MS : due - now));
+        await this.bounds.check(conn, this.stateSize());
+        continue;
+      }
       const block =
         due === undefined ? MAX_BLOCK_MS : Math.max(1, Math.min(MAX_BLOCK_MS, due - now));
       const reply = await conn.xreadBuffer(
@@ -267,6 +299,11 @@ export class PartitionActor {
         this.applyRaw(p, idBuf.toString(), fields);
         if (p.gap) break;
         if (p.isFull(maxRows)) await this.flush();
+        if (this.bounds.stateFull(this.stateSize())) {
+          // At most one entry over the bound; the rest of the reply is read again after it.
+          await this.bounds.check(conn, this.stateSize());
+          break;
+        }
       }
     }
   }
@@ -345,7 +382,9 @@ export class PartitionActor {
             ...p.rowSources(),
           });
     tel?.checkpointStarted();
-    const { outcome, forgets } = await writeCheckpoint(await this.connection(), {
+    const conn = await this.connection();
+    const since = this.sync?.session ?? 0;
+    const { outcome, forgets } = await writeCheckpoint(conn, {
       pipeline: id,
       partition: this.partition,
       leaseValue: this.lease,
@@ -385,6 +424,11 @@ export class PartitionActor {
     // (and off the list) in the next step.
     p.applyForgets(forgets, Date.now());
     if (batch !== undefined) {
+      // Announced only once replicated: a batch inserted and then lost to a failover would leave
+      // its rows in ClickHouse and the actor redoing them under the same batch id.
+      await this.syncCheckpoint(since);
+      this.bounds.wrote(batch, payload?.length ?? 0);
+      if (this.bounds.outboxBounded) await this.bounds.check(conn, this.stateSize());
       await this.deps.queue.add(
         BATCH_JOB_NAME,
         { pipeline: id, partition: this.partition, batchId: batch },
@@ -395,6 +439,34 @@ export class PartitionActor {
         `actor ${this.name}: batch ${batch} committed`,
       );
     }
+  }
+
+  private stateSize(): StateSize {
+    const p = this.processor;
+    return { dedupKeys: p?.dedup?.size ?? 0, joinRecords: p?.join?.state.size.records ?? 0 };
+  }
+
+  /** REDIS_MIN_REPLICAS: waits (retrying) until the replicas have the checkpoint. */
+  private async syncCheckpoint(since: number): Promise<void> {
+    await this.sync?.confirm(since, () => !this.stopping && this.revokedReason === undefined);
+  }
+
+  /**
+   * Before re-announcing restored batches: they may have been written by an earlier connection
+   * whose WAIT failed. WAIT only covers this connection's own writes, and the replication stream
+   * is ordered, so a write here (renewing the lease) acknowledged by the replicas proves they
+   * have everything read before it. False when the lease is no longer ours.
+   */
+  private async syncRestored(conn: Redis): Promise<boolean> {
+    if (!this.sync?.enabled) return true;
+    const since = this.sync.session;
+    const { id } = this.pipeline;
+    if (!(await renewLease(conn, id, this.partition, this.lease, this.deps.leaseTtlMs))) {
+      this.revokedReason = 'lease lost: another owner holds it';
+      return false;
+    }
+    await this.syncCheckpoint(since);
+    return true;
   }
 
   private async renew(): Promise<void> {
@@ -436,6 +508,9 @@ export class PartitionActor {
         enableOfflineQueue: false,
       });
       this.conn.on('error', () => undefined);
+      const { sync, logger, telemetry } = this.deps;
+      const actor = { name: this.name, ids: this.ids() };
+      this.sync = actorReplicaSync(this.conn, sync, actor, logger, telemetry);
     }
     if (this.conn.status === 'wait') await this.conn.connect();
     return this.conn;

@@ -6,7 +6,7 @@ import {
   type MailboxEntry,
   type MailboxEvent,
   type Row,
-  type RowBuilder,
+  type RowMaker,
 } from '@sluice/pipeline';
 import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
 import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
@@ -84,7 +84,7 @@ export class EntryProcessor {
 
   constructor(
     private readonly pipeline: CompiledPipeline,
-    private readonly rowBuilder: RowBuilder,
+    private readonly rowBuilder: RowMaker,
     hasher: Hasher,
     /** `topic/partition` -> first offset not yet applied. */
     readonly next: Map<string, number>,
