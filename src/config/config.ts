@@ -20,6 +20,10 @@ export interface SluiceConfig {
   heartbeatIntervalMs: number;
   memberTimeoutMs: number;
   writerConcurrency: number;
+  /** A batch failing to insert for longer is reported stuck (and still retried). */
+  writerStuckAfterMs: number;
+  /** The sink table is described again at least this often. */
+  schemaRefreshMs: number;
   mailboxMaxEntries: number;
   /** REDIS_MIN_REPLICAS and how long one WAIT may take. */
   redisSync: { replicas: number; timeoutMs: number };
@@ -138,6 +142,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     memberTimeoutMs:
       data.MEMBER_TIMEOUT_MS ?? Math.max(data.LEASE_TTL_MS, 2 * data.HEARTBEAT_INTERVAL_MS),
     writerConcurrency: data.WRITER_CONCURRENCY,
+    writerStuckAfterMs: data.WRITER_STUCK_AFTER_MS,
+    schemaRefreshMs: data.SCHEMA_REFRESH_MS,
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
     redisSync: { replicas: data.REDIS_MIN_REPLICAS, timeoutMs: data.REDIS_REPLICA_WAIT_MS },
     redisAllowEviction: data.REDIS_ALLOW_EVICTION,
