@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { destination } from 'pino';
 import { AdminModule } from './admin/admin.module';
+import { AuthModule } from './auth';
 import { ClusterModule } from './cluster';
 import { ConfigModule, type SluiceConfig } from './config';
 import { HealthModule } from './health';
@@ -32,6 +33,8 @@ export class AppModule {
             destination({ dest: 1, sync: true }),
           ],
         }),
+        // Before any controller: the global access guard and the check that every route declares it.
+        AuthModule,
         HealthModule,
         TelemetryModule,
         // Every process serves admin REST and keeps pipeline definitions in Redis.

@@ -2,6 +2,7 @@ import { Controller, Get, Query } from '@nestjs/common';
 import { ClusterView } from '../cluster';
 import { PipelineWatcher } from '../pipelines';
 import { ConsumerLag } from './consumer-lag';
+import { Access } from '../auth';
 
 /**
  * The cluster as any process sees it: members (roles, heartbeat age, actors held), the
@@ -17,6 +18,7 @@ export class ClusterController {
   ) {}
 
   @Get()
+  @Access('read')
   async describe(@Query('lag') lag?: string) {
     const cluster = await this.view.describe();
     const withLag = lag !== 'false' && lag !== '0';

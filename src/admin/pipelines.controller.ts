@@ -17,6 +17,7 @@ import { PipelineState, PipelineStore, type PipelineStatus } from '../pipelines'
 import { ConsumerLag } from './consumer-lag';
 import { DefinitionInvalidError, DuplicatePipelineError, SinkUnavailableError } from './errors';
 import { PipelineAdmin } from './pipeline-admin.service';
+import { Access } from '../auth';
 import { YAML_TYPES, mediaType } from './yaml-body.middleware';
 
 const DLQ_LIMIT = { default: 100, max: 10_000 };
@@ -64,6 +65,7 @@ export class PipelinesController {
   ) {}
 
   @Post()
+  @Access('admin')
   async create(@Req() req: IncomingMessage, @Body() body: unknown) {
     const type = mediaType(req);
     const yaml = YAML_TYPES.includes(type);
@@ -97,6 +99,7 @@ export class PipelinesController {
   }
 
   @Get()
+  @Access('read')
   async list() {
     const stored = await this.store.list();
     const ids = [...stored.keys()].sort();
@@ -110,6 +113,7 @@ export class PipelinesController {
   }
 
   @Get(':id')
+  @Access('read')
   async get(@Param('id') id: string) {
     const stored = await this.find(id);
     const [{ counters, other }, lag, sourceGaps] = await Promise.all([
@@ -138,24 +142,28 @@ export class PipelinesController {
   }
 
   @Delete(':id')
+  @Access('admin')
   @HttpCode(HttpStatus.NO_CONTENT)
   async remove(@Param('id') id: string): Promise<void> {
     if (!(await this.admin.remove(id))) throw notFound(id);
   }
 
   @Post(':id/stop')
+  @Access('operate')
   @HttpCode(HttpStatus.OK)
   stop(@Param('id') id: string) {
     return this.setStatus(id, 'stopped');
   }
 
   @Post(':id/resume')
+  @Access('operate')
   @HttpCode(HttpStatus.OK)
   resume(@Param('id') id: string) {
     return this.setStatus(id, 'running');
   }
 
   @Get(':id/dlq')
+  @Access('read')
   async deadLetters(@Param('id') id: string, @Query('limit') limitText?: string) {
     const limit = parseLimit(limitText, DLQ_LIMIT);
     const stored = await this.find(id);
@@ -163,6 +171,7 @@ export class PipelinesController {
   }
 
   @Get(':id/source-gaps')
+  @Access('read')
   async sourceGaps(@Param('id') id: string, @Query('limit') limitText?: string) {
     const limit = parseLimit(limitText, GAPS_LIMIT);
     await this.find(id);

@@ -1,6 +1,7 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { RoleRegistry } from '../roles/role-registry';
+import { Access } from '../auth';
 
 const startedAt = new Date();
 
@@ -13,6 +14,7 @@ export class ProcessController {
   ) {}
 
   @Get()
+  @Access('read')
   describe() {
     return {
       instanceId: this.config.instanceId,

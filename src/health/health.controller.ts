@@ -8,7 +8,10 @@ import {
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { ReadinessRegistry } from './readiness.registry';
 import { withTimeout } from '@sluice/redis';
+import { Access } from '../auth';
 
+// Probes never need a token: a load balancer or kubelet has none.
+@Access('public')
 @Controller('health')
 export class HealthController {
   constructor(

@@ -1,0 +1,3 @@
+export { Access, type AccessLevel } from './access.decorator';
+export { AuthModule } from './auth.module';
+export * from './tokens';
