@@ -34,7 +34,7 @@ export class AppModule {
           ],
         }),
         // Before any controller: the global access guard and the check that every route declares it.
-        AuthModule,
+        AuthModule.forConfig(config),
         HealthModule,
         TelemetryModule,
         // Every process serves admin REST and keeps pipeline definitions in Redis.

@@ -36,6 +36,16 @@ async function bootstrap(): Promise<void> {
   app.useLogger(app.get(Logger));
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   armShutdownDeadline(config.shutdownTimeoutMs, app.get(Logger));
+  // CORS stays off (browsers of other origins may neither read answers nor send non-simple
+  // requests) unless the operator names the origins of a UI that needs it.
+  if (config.api.corsOrigins.length > 0) {
+    app.enableCors({
+      origin: config.api.corsOrigins.includes('*') ? '*' : config.api.corsOrigins,
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type'],
+      maxAge: 600,
+    });
+  }
   await app.listen(config.port, '0.0.0.0');
   const server = app.getHttpServer() as Server;
   const address = server.address() as { port: number } | null;

@@ -1,6 +1,6 @@
 import { Controller, Get, HttpException, HttpStatus, Param, Query } from '@nestjs/common';
 import { EventLookup, EventLookupError } from './event-lookup';
-import { Access } from '../auth';
+import { Access, Costly } from '../auth';
 
 /** GET /api/v1/pipelines/:id/events/:key: what Sluice knows of an event, by its dedup key. */
 @Controller('api/v1/pipelines')
@@ -9,6 +9,7 @@ export class EventsController {
 
   @Get(':id/events/:key')
   @Access('read')
+  @Costly()
   async find(@Param('id') id: string, @Param('key') key: string, @Query('topic') topic?: string) {
     const pipeline = await this.lookup.pipeline(id);
     if (pipeline === undefined) {

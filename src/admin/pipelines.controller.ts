@@ -17,8 +17,8 @@ import { PipelineState, PipelineStore, type PipelineStatus } from '../pipelines'
 import { ConsumerLag } from './consumer-lag';
 import { DefinitionInvalidError, DuplicatePipelineError, SinkUnavailableError } from './errors';
 import { PipelineAdmin } from './pipeline-admin.service';
-import { Access } from '../auth';
-import { YAML_TYPES, mediaType } from './yaml-body.middleware';
+import { Access, Costly } from '../auth';
+import { JSON_TYPES, YAML_TYPES, mediaType } from '../auth/media-types';
 
 const DLQ_LIMIT = { default: 100, max: 10_000 };
 const GAPS_LIMIT = { default: 100, max: 1_000 };
@@ -26,7 +26,6 @@ const GAPS_LIMIT = { default: 100, max: 1_000 };
 const GAPS_SHOWN = 5;
 /** Counters of join pipelines, reported with the others (the owner keeps them per partition). */
 const JOIN_COUNTERS = ['joined', 'unmatchedLeft', 'expiredRight', 'late'] as const;
-const JSON_TYPES = ['application/json', ''];
 
 /** Every error body: `{ statusCode, error, message, errors? }`. */
 function httpError(status: HttpStatus, message: string, errors?: readonly DefinitionError[]) {
@@ -66,6 +65,7 @@ export class PipelinesController {
 
   @Post()
   @Access('admin')
+  @Costly()
   async create(@Req() req: IncomingMessage, @Body() body: unknown) {
     const type = mediaType(req);
     const yaml = YAML_TYPES.includes(type);
@@ -164,6 +164,7 @@ export class PipelinesController {
 
   @Get(':id/dlq')
   @Access('read')
+  @Costly()
   async deadLetters(@Param('id') id: string, @Query('limit') limitText?: string) {
     const limit = parseLimit(limitText, DLQ_LIMIT);
     const stored = await this.find(id);

@@ -27,6 +27,7 @@ function configWith(api: Partial<ApiAccessConfig>): SluiceConfig {
     tokens: parseApiTokens(`r:read:${tokenDigest('R')},o:operate:${tokenDigest('O')}`).tokens,
     metricsDigest: undefined,
     corsOrigins: [],
+    rateLimitPerMinute: 0,
     ...api,
   };
   return { api: full } as SluiceConfig;

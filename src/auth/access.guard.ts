@@ -11,6 +11,7 @@ import { Reflector } from '@nestjs/core';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { ACCESS_KEY, type AccessLevel } from './access.decorator';
 import { accessError } from './http-error';
+import { bodyTypeAllowed, mediaType } from './media-types';
 import { type ApiRole, bearerToken, isLoopback, matchToken, roleAllows } from './tokens';
 
 /** Methods that change nothing: never audited. */
@@ -49,13 +50,20 @@ export class AccessGuard implements CanActivate {
     if (level === 'public') return true;
     if (level === 'metrics') return this.checkMetrics(req, res);
     const audited = !READ_METHODS.has(req.method ?? 'GET');
+    let caller: Caller | undefined;
     try {
-      const caller = this.checkApi(req, res, level);
+      caller = this.checkApi(req, res, level);
+      if (!bodyTypeAllowed(req)) {
+        throw accessError(
+          HttpStatus.UNSUPPORTED_MEDIA_TYPE,
+          `send application/json (or a YAML type where a definition is sent), not ${mediaType(req) || 'no content type'}`,
+        );
+      }
       if (audited) this.auditOnFinish(req, res, caller);
       return true;
     } catch (err) {
       // Refusals of state-changing requests are audited too: they show who tried what.
-      if (audited) this.audit(req, res, this.refusedCaller(req), 'refused');
+      if (audited) this.audit(req, res, caller ?? this.refusedCaller(req), 'refused');
       throw err;
     }
   }

@@ -17,6 +17,8 @@ export interface ApiAccessConfig {
   metricsDigest: Buffer | undefined;
   /** Origins allowed by CORS; empty leaves CORS off. */
   corsOrigins: string[];
+  /** Requests a minute one client may make to each costly route; 0 = no limit. */
+  rateLimitPerMinute: number;
 }
 
 /** The validated configuration every module receives through the `SluiceConfig` provider. */
@@ -169,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       tokens: data.API_TOKENS ?? [],
       metricsDigest: data.METRICS_TOKEN,
       corsOrigins: data.CORS_ORIGINS ?? [],
+      rateLimitPerMinute: data.API_RATE_LIMIT,
     },
     embeddedStack,
   };

@@ -153,6 +153,11 @@ export const envSchema = z.object({
       message: 'must be comma-separated origins such as https://ops.example.com',
     })
     .optional(),
+  /**
+   * Requests a minute one client address may make to each costly route (creating a pipeline, DLQ
+   * reads, event lookups); past it 429. 0 turns the limit off.
+   */
+  API_RATE_LIMIT: intFromString(0, 1_000_000).default(120),
   /** Pipelines (JSON or YAML files) applied at startup. */
   PIPELINES_DIR: z.string().min(1).optional(),
   /** Where the embedded local stack keeps its state; see libs/stack. */
