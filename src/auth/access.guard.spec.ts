@@ -39,7 +39,13 @@ function context(
   headers: Record<string, string>,
   remote = '10.1.1.1',
 ) {
-  const req = { method, headers, url: '/x', socket: { remoteAddress: remote } };
+  const type = method === 'POST' ? { 'content-type': 'application/json' } : {};
+  const req = {
+    method,
+    headers: { ...type, ...headers },
+    url: '/x',
+    socket: { remoteAddress: remote },
+  };
   const res = { setHeader: jest.fn(), once: jest.fn(), statusCode: 200 };
   return {
     getType: () => 'http',
@@ -74,6 +80,16 @@ describe('AccessGuard', () => {
     expect(statusOf(() => guard.canActivate(context('read', 'GET', bearer('R'))))).toBe(200);
     expect(statusOf(() => guard.canActivate(context('operate', 'POST', bearer('R'))))).toBe(403);
     expect(statusOf(() => guard.canActivate(context('operate', 'POST', bearer('O'))))).toBe(200);
+  });
+
+  it('refuses a POST whose body is not JSON or YAML (cross-site simple requests)', () => {
+    const post = (type: Record<string, string>) =>
+      statusOf(() => guard.canActivate(context('operate', 'POST', { ...bearer('O'), ...type })));
+    expect(post({ 'content-type': 'text/plain' })).toBe(415);
+    expect(post({ 'content-type': 'application/x-www-form-urlencoded' })).toBe(415);
+    expect(post({ 'content-type': '' })).toBe(415);
+    expect(post({ 'content-type': 'application/yaml' })).toBe(200);
+    expect(post({ 'content-type': 'application/json; charset=utf-8' })).toBe(200);
   });
 
   it('treats a route with no declaration as admin', () => {
