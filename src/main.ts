@@ -4,6 +4,7 @@ import 'reflect-metadata';
 import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
+import { serveApiDocs } from './admin/api-docs';
 import { AppModule } from './app.module';
 import { ConfigError, loadConfig, type SluiceConfig } from './config';
 import { resolveEnvironment } from './config/embedded-stack';
@@ -46,6 +47,9 @@ async function bootstrap(): Promise<void> {
       maxAge: 600,
     });
   }
+  // Routes of their own (not controllers), served to every client like /health: the API's
+  // shape is no secret, and the docs page's own requests carry the token the user enters.
+  serveApiDocs(app);
   await app.listen(config.port, '0.0.0.0');
   const server = app.getHttpServer() as Server;
   const address = server.address() as { port: number } | null;

@@ -5,7 +5,9 @@ import {
   UseGuards,
   applyDecorators,
 } from '@nestjs/common';
+import { ApiResponse } from '@nestjs/swagger';
 import { ThrottlerGuard, type ThrottlerLimitDetail } from '@nestjs/throttler';
+import { ERROR_REF } from './error-schema';
 import { accessError } from './http-error';
 
 /** The throttler of the costly routes (see `Costly`); its limit is API_RATE_LIMIT per minute. */
@@ -32,4 +34,8 @@ export class CostlyRateGuard extends ThrottlerGuard {
  * dead letters or the event index), per client address: one client must not be able to stall the
  * Redis or the event loop the pipelines share.
  */
-export const Costly = () => applyDecorators(UseGuards(CostlyRateGuard));
+export const Costly = () =>
+  applyDecorators(
+    UseGuards(CostlyRateGuard),
+    ApiResponse({ status: 429, description: 'over API_RATE_LIMIT a minute', schema: ERROR_REF }),
+  );
