@@ -26,6 +26,8 @@ export class AppModule {
               formatters: { level: (label: string) => ({ level: label }) },
               // Probes hit health endpoints every few seconds; logging each drowns the rest.
               autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
+              // Request lines carry the headers: a bearer token must never reach a log.
+              redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '***' },
             },
             // Synchronous: after a clean close Nest re-raises SIGTERM at once, and an async
             // stdout buffer would lose the last lines (the roles' draining/stopped). Sluice logs
