@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { keys } from '@sluice/redis';
+import { deadLetterEntry, keys, type StoredDeadLetter as DeadLetterView } from '@sluice/redis';
 import { createTopic, produceMessages } from '@sluice/stack';
 import Redis from 'ioredis';
 import { TEST_STACK_DIR } from './support/paths';
@@ -26,11 +26,6 @@ interface Body {
   counters?: Record<string, number>;
   otherCounters?: Record<string, number>;
   lag?: number | null;
-}
-
-interface DeadLetterView {
-  error: string;
-  [field: string]: unknown;
 }
 
 async function api<T = Body>(
@@ -360,22 +355,16 @@ describe('admin REST API', () => {
   it('returns dead letters of all partitions, newest first', async () => {
     const id = pipelineId('dlq');
     expect((await api(app, 'POST', '/pipelines', definition(id, table))).status).toBe(201);
-    const letter = (n: number, stage: string) => [
-      'stage',
-      stage,
-      'error',
-      `error ${n}`,
-      'topic',
-      stage === 'insert' ? '' : name('topic'),
-      'partition',
-      stage === 'insert' ? '' : String(n % 3),
-      'offset',
-      stage === 'insert' ? '' : String(100 + n),
-      'message',
-      `{"n": ${n}`,
-      'at',
-      String(1_700_000_000_000 + n),
-    ];
+    const letter = (n: number, stage: string) =>
+      deadLetterEntry({
+        stage,
+        error: `error ${n}`,
+        topic: stage === 'insert' ? '' : name('topic'),
+        partition: stage === 'insert' ? '' : n % 3,
+        offset: stage === 'insert' ? '' : 100 + n,
+        message: `{"n": ${n}`,
+        at: 1_700_000_000_000 + n,
+      });
     // Explicit ids: entry 0 is the oldest, entry 4 the newest, spread over partitions.
     for (const [n, p] of [
       [0, 0],

@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ClickHouseClient, createClient } from '@clickhouse/client';
 import { parsePipelineDefinition } from '@sluice/pipeline';
-import { BATCH_QUEUE, BATCH_QUEUE_PREFIX, type BatchJob, batchId, keys } from '@sluice/redis';
+import {
+  BATCH_JOB_NAME,
+  BATCH_QUEUE,
+  BATCH_QUEUE_PREFIX,
+  type BatchJob,
+  batchId,
+  batchJobOptions,
+  keys,
+} from '@sluice/redis';
 import { stackDown, stackKill, stackUp } from '@sluice/stack';
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import Redis from 'ioredis';
@@ -21,14 +29,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function unique(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
 }
-
-/** The owner's job options (contract): retried practically forever with backoff. */
-const JOB_OPTS = {
-  attempts: 1_000_000,
-  backoff: { type: 'exponential', delay: 500 },
-  // Lets a test announce the same batch id again after the first job completed.
-  removeOnComplete: true,
-};
 
 describe('writer role', () => {
   const env = testStackEnv();
@@ -124,7 +124,7 @@ describe('writer role', () => {
   }
 
   function announce(ref: BatchJob): Promise<Job<BatchJob>> {
-    return queue.add('batch', ref, { ...JOB_OPTS, jobId: ref.batchId });
+    return queue.add(BATCH_JOB_NAME, ref, batchJobOptions(ref.batchId));
   }
 
   /**

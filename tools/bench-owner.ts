@@ -18,7 +18,8 @@ import {
   parsePipelineDefinition,
   RowBuilder,
 } from '@sluice/pipeline';
-import { encodeOutboxBatch, writeCheckpoint } from '@sluice/redis/scripts';
+import { encodeOutboxBatch } from '@sluice/redis';
+import { writeCheckpoint } from '@sluice/redis/scripts';
 import { BatchLog, Tracing } from '@sluice/telemetry';
 import { EntryProcessor } from '../src/roles/owner/entry-processor';
 import { EventSource } from './bench-data';

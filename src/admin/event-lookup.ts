@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { type CompiledPipeline, loadHasher } from '@sluice/pipeline';
+import { dedupKeyHash, dedupKeysPerTopic } from '@sluice/pipeline/dedup';
 import { batchId, keys } from '@sluice/redis';
 import {
   type EventOutcomeReport,
@@ -58,7 +59,8 @@ export class EventLookup {
     if (retentionMs <= 0) {
       throw new EventLookupError('the event index is off (EVENT_INDEX_RETENTION_MS=0)');
     }
-    const perTopic = typeof pipeline.definition.dedup?.key !== 'string';
+    // Join pipelines scope keys by topic even with one dedup spec: the actor's rule, shared.
+    const perTopic = dedupKeysPerTopic(pipeline);
     const sources = [...pipeline.sources.values()].filter((s) => s.dedup !== undefined);
     if (sources.length === 0) {
       throw new EventLookupError(
@@ -76,7 +78,7 @@ export class EventLookup {
       source = chosen;
     }
     const hasher = await loadHasher();
-    const hash = hasher.hash64(perTopic ? `${source.topic}\u0000${key}` : key);
+    const hash = dedupKeyHash(pipeline, hasher, source.topic, key);
     const routedByKey = sources.every((s) => s.routingKey === s.dedup?.key);
     const partitions = routedByKey
       ? [hasher.partitionOf(key, pipeline.partitions)]

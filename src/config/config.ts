@@ -40,6 +40,8 @@ export interface SluiceConfig {
   writerConcurrency: number;
   mailboxMaxEntries: number;
   coalesce: { lingerMs: number; maxEvents: number };
+  /** Consumer: MAX_MESSAGE_BYTES. */
+  maxMessageBytes: number;
   fetchMaxWaitMs: number;
   mailboxEntryVersion: UnparsedEntryVersion;
   instanceId: string;
@@ -159,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     writerConcurrency: data.WRITER_CONCURRENCY,
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
     coalesce: { lingerMs: data.CONSUMER_LINGER_MS, maxEvents: data.CONSUMER_LINGER_MAX_EVENTS },
+    maxMessageBytes: data.MAX_MESSAGE_BYTES,
     fetchMaxWaitMs: data.CONSUMER_FETCH_MAX_WAIT_MS,
     mailboxEntryVersion: data.MAILBOX_ENTRY_VERSION === 2 ? 2 : 3,
     instanceId: data.INSTANCE_ID ?? `${hostname()}-${process.pid}`,

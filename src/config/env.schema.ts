@@ -1,4 +1,8 @@
 import { z } from 'zod';
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  MAX_MESSAGE_BYTES_LIMIT,
+} from '@sluice/pipeline/mailbox/input-rules';
 import { SAMPLER_NAMES } from '@sluice/telemetry/sampling';
 import { ALL_ROLES, isRole, type Role } from './roles';
 import { parseApiTokens, parseDigest } from '../auth/tokens';
@@ -110,6 +114,10 @@ export const envSchema = z.object({
   CONSUMER_LINGER_MS: intFromString(0, 10_000).default(200),
   /** Consumer: ...or until this many events of the partition are buffered (bounds memory). */
   CONSUMER_LINGER_MAX_EVENTS: intFromString(1, 1_000_000).default(4_000),
+  /** Consumer: a larger Kafka message is dead-lettered unread (README "Input rules"). */
+  MAX_MESSAGE_BYTES: intFromString(1024, MAX_MESSAGE_BYTES_LIMIT).default(
+    DEFAULT_MAX_MESSAGE_BYTES,
+  ),
   /**
    * Consumer: longest fetch long-poll when a broker has no new data (kafkajs maxWaitTimeInMs). A
    * real broker answers as soon as data arrives, whatever this is; librdkafka's mock (the local

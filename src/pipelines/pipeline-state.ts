@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { keys } from '@sluice/redis';
+import { keys, readDeadLetterBuffers, type StoredDeadLetter, streamEntryTime } from '@sluice/redis';
 import { REDIS } from '../infra/tokens';
 import { newestAcross } from './newest-entries';
 
@@ -19,22 +19,6 @@ export interface CounterSums {
   counters: PipelineCounters;
   /** Any other counter the roles keep (e.g. outOfOrderDropped), summed the same way. */
   other: Record<string, number>;
-}
-
-/** One dead-letter stream entry, as the actor (stages parse..transform) or the writer (insert)
- * wrote it. Writer entries have no source position: topic is '' and partition/offset null. */
-export interface DeadLetter {
-  /** Stream entry id; ids of one partition grow with time. */
-  id: string;
-  pipelinePartition: number;
-  stage: string;
-  error: string;
-  topic: string;
-  partition: number | null;
-  offset: number | null;
-  /** The original message text (or, for stage insert, the row as JSON). */
-  message: string;
-  at: string;
 }
 
 /** One source offset reset as the consumer recorded it (see SourceGapMonitor). */
@@ -94,19 +78,20 @@ export class PipelineState {
    * in total (plus a page per partition), never `limit` per partition: one request must not stall
    * the Redis that leases share.
    */
-  async deadLetters(id: string, partitions: number, limit: number): Promise<DeadLetter[]> {
+  async deadLetters(id: string, partitions: number, limit: number): Promise<StoredDeadLetter[]> {
     return newestAcross(partitions, limit, async (requests) => {
       const pipeline = this.redis.pipeline();
       for (const { stream, before, count } of requests) {
         const end = before === '+' ? '+' : `(${before}`;
-        pipeline.xrevrange(keys.deadLetters(id, stream), end, '-', 'COUNT', count);
+        // As bytes: a message that is not UTF-8 must not come back altered (see readDeadLetterBuffers).
+        pipeline.xrevrangeBuffer(keys.deadLetters(id, stream), end, '-', 'COUNT', count);
       }
       const results = (await pipeline.exec()) ?? [];
       return results.map(([err, value], i) => {
         if (err) throw err;
         const partition = requests[i]!.stream;
-        return ((value ?? []) as [string, string[]][]).map(([entryId, fields]) =>
-          toDeadLetter(entryId, partition, fields),
+        return ((value ?? []) as [Buffer, Buffer[]][]).map(([entryId, fields]) =>
+          readDeadLetterBuffers(entryId.toString(), partition, fields),
         );
       });
     });
@@ -176,35 +161,6 @@ function toSourceGap(id: string, flat: string[]): SourceGapRecord {
     resumedAt: num('resumedAt'),
     skipped: num('skipped'),
     resets: num('resets') ?? 1,
-    at: isoTime(fields.get('at'), id),
+    at: streamEntryTime(fields.get('at'), id),
   };
-}
-
-function toDeadLetter(id: string, pipelinePartition: number, flat: string[]): DeadLetter {
-  const fields = fieldsOf(flat);
-  const num = (name: string): number | null => {
-    const text = fields.get(name);
-    return text === undefined || text === '' || !Number.isFinite(Number(text))
-      ? null
-      : Number(text);
-  };
-  return {
-    id,
-    pipelinePartition,
-    stage: fields.get('stage') ?? '',
-    error: fields.get('error') ?? '',
-    topic: fields.get('topic') ?? '',
-    partition: num('partition'),
-    offset: num('offset'),
-    message: fields.get('message') ?? '',
-    at: isoTime(fields.get('at'), id),
-  };
-}
-
-// `at` may be written as epoch ms or as ISO text; fall back to the stream id's time.
-function isoTime(at: string | undefined, id: string): string {
-  const text = at ?? '';
-  const ms = /^\d+$/.test(text) ? Number(text) : text === '' ? Number(id.split('-')[0]) : NaN;
-  if (Number.isFinite(ms)) return new Date(ms).toISOString();
-  return text;
 }

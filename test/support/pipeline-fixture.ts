@@ -1,4 +1,5 @@
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { StoredDeadLetter } from '@sluice/redis';
 import { createTopic } from '@sluice/stack';
 import type { GeneratedStream } from './events';
 import { TEST_STACK_DIR } from './paths';
@@ -184,14 +185,8 @@ export async function tableIds(ch: ClickHouseClient, table: string): Promise<Map
   return new Map(rows.map((r) => [r.event_id, Number(r.n)]));
 }
 
-export interface DeadLetterView {
-  stage: string;
-  message: string;
-  topic: string;
-  partition: number | null;
-  offset: number | null;
-  error: string;
-}
+/** A dead letter as GET /pipelines/:id/dlq returns it (the record of libs/redis). */
+export type DeadLetterView = StoredDeadLetter;
 
 export async function deadLettersOf(app: SluiceProcess, id: string): Promise<DeadLetterView[]> {
   const { status, body } = await app.get(`/api/v1/pipelines/${id}/dlq?limit=10000`);

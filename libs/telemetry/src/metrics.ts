@@ -6,6 +6,7 @@ import {
   Registry,
   type LabelValues,
 } from 'prom-client';
+import { EventLoopDelay } from './event-loop-delay';
 import { WeightedHistogram } from './weighted-histogram';
 
 /** Gauges read on scrape (mailbox depth, outbox size, actors held); each call fills its series. */
@@ -151,8 +152,14 @@ export class SluiceMetrics {
     this.registry,
   );
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  /** `sluice_event_loop_delay_seconds`, filled on scrape. */
+  private readonly eventLoopDelay?: EventLoopDelay;
+
+  /** `eventLoopDelay` defaults to `defaultMetrics` (both on in a process, off in most specs). */
+  constructor(options: { defaultMetrics?: boolean; eventLoopDelay?: boolean } = {}) {
+    const defaults = options.defaultMetrics ?? true;
+    if (defaults) collectDefaultMetrics({ register: this.registry });
+    if (options.eventLoopDelay ?? defaults) this.eventLoopDelay = new EventLoopDelay(this.registry);
   }
 
   /** Runs `sampler` on every scrape until the returned function is called. */
@@ -165,6 +172,7 @@ export class SluiceMetrics {
   async scrape(): Promise<string> {
     for (const gauge of Object.values(this.gauges) as Gauge<string>[]) gauge.reset();
     await Promise.allSettled([...this.samplers].map((s) => withDeadline(s(this.gauges))));
+    this.eventLoopDelay?.collect();
     return this.registry.metrics();
   }
 

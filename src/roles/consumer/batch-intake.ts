@@ -13,6 +13,8 @@ export interface BatchIntakeContext {
   /** The current group session, read at use: a rebalance replaces it while a batch awaits. */
   session: () => GroupSession;
   isPaused: (topic: string, partition: number) => boolean;
+  /** MAX_MESSAGE_BYTES (routeBatch's default when absent). */
+  maxMessageBytes?: number;
 }
 
 /**
@@ -34,7 +36,7 @@ export class BatchIntake {
     // A paused partition's batch is left unresolved: kafkajs fetches it again after resume.
     if (!live() || this.context.isPaused(topic, partition)) return;
 
-    const { pipeline, hasher, telemetry } = this.context;
+    const { pipeline, hasher, telemetry, maxMessageBytes } = this.context;
     const session = this.context.session();
     const { coalescer } = session;
     const state = await session.partition(topic, partition);
@@ -62,13 +64,20 @@ export class BatchIntake {
     const source = pipeline.sources.get(topic);
     const routed = routeBatch(
       messages,
-      { topic, partition, partitions: pipeline.partitions, source, joined: !!pipeline.join },
+      {
+        topic,
+        partition,
+        partitions: pipeline.partitions,
+        source,
+        joined: !!pipeline.join,
+        maxMessageBytes,
+      },
       hasher,
     );
     // Join pipelines: the progress of this source partition, for the actors' watermarks.
     const progress = pipeline.join
       ? state.progressWith(
-          maxEventTime(routed.values(), source),
+          maxEventTime(routed.values(), source, pipeline.maxFutureEventTimeMs),
           Number(batch.highWatermark) <= to + 1,
         )
       : undefined;
@@ -77,7 +86,9 @@ export class BatchIntake {
     }
     // Before encoding: a traced event's entry carries its consume span's context.
     const traced = telemetry?.tracing.consume(pipeline.id, topic, partition, routed);
-    coalescer.add(state, routed, to, Date.now(), progress, traced);
+    let bytes = 0;
+    for (const message of messages) bytes += message.value?.length ?? 0;
+    coalescer.add(state, routed, to, Date.now(), progress, traced, bytes);
     this.context.lagSeries.countBatch(topic, partition, messages.length, Number(batch.offsetLag()));
     this.eventsRead += messages.length;
     // kafkajs fetches on from here; the commit still waits for the append (state.pending).

@@ -8,7 +8,8 @@ import {
   type MailboxEvent,
 } from '@sluice/pipeline';
 import { exampleOrdersPipeline } from '@sluice/pipeline/definition/examples';
-import { routeBatch, type RoutableMessage } from './batch-router';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '@sluice/pipeline/mailbox/input-rules';
+import { maxEventTime, routeBatch, type RoutableMessage } from './batch-router';
 
 function compiled(): CompiledPipeline {
   const parsed = parsePipelineDefinition(exampleOrdersPipeline());
@@ -167,5 +168,103 @@ describe('routeBatch', () => {
     const [event] = [...routed.values()].flat();
     expect(event).toMatchObject({ value: { event_id: 'a' } });
     expect(event?.json).toBeUndefined();
+  });
+
+  describe('input rules (README "Input rules")', () => {
+    const bytesMessage = (offset: number, value: Buffer): RoutableMessage => ({
+      offset: String(offset),
+      timestamp: '1700000000000',
+      value,
+      key: null,
+    });
+    const invalidUtf8 = Buffer.concat([
+      Buffer.from('{"event_id":"u","s":"a'),
+      Buffer.from([0xe6, 0x97, 0xff]),
+      Buffer.from('"}'),
+    ]);
+    const deep = (levels: number) =>
+      `{"event_id":"d","x":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`;
+
+    /** The routed events of one batch by offset, with the unparsed ones parsed. */
+    async function route(messages: RoutableMessage[], joined: boolean, maxMessageBytes?: number) {
+      const hasher = await loadHasher();
+      const target = {
+        topic: 'orders',
+        partition: 0,
+        partitions: 4,
+        source: compiled().sources.get('orders'),
+        joined,
+        maxMessageBytes,
+      };
+      return [...routeBatch(messages, target, hasher).values()]
+        .flat()
+        .sort((a, b) => a.offset - b.offset);
+    }
+
+    it.each([false, true])(
+      'refuses deep nesting, invalid UTF-8 and oversize messages alone (joined: %s)',
+      async (joined) => {
+        const messages = [
+          message(0, '{"event_id":"a"}'),
+          message(1, deep(129)),
+          message(2, deep(128)),
+          bytesMessage(3, invalidUtf8),
+          message(4, JSON.stringify({ event_id: 'big', s: 'x'.repeat(2000) })),
+          message(5, '{"event_id":"b"}'),
+        ];
+        const events = await route(messages, joined, 1024);
+        expect(events.map((e) => e.offset)).toEqual([0, 1, 2, 3, 4, 5]);
+        expect(events.map((e) => e.error !== undefined)).toEqual([
+          false,
+          true,
+          false,
+          true,
+          true,
+          false,
+        ]);
+        expect(valueOf(events[2] as MailboxEvent)).toEqual(JSON.parse(deep(128)));
+        expect(events[1]).toMatchObject({
+          error: 'nested too deeply: more than 128 levels of objects and arrays',
+          raw: deep(129),
+        });
+        // Not text: the bytes as the producer sent them, copied out of the Kafka batch.
+        expect(events[3]?.raw).toBeUndefined();
+        expect(Buffer.from(events[3]?.rawBytes ?? []).equals(invalidUtf8)).toBe(true);
+        expect(events[3]?.rawBytes?.buffer).not.toBe(invalidUtf8.buffer);
+        expect(events[3]?.error).toBe('invalid UTF-8 at byte 22; the original bytes are kept');
+        expect(events[4]).toMatchObject({ raw: '' });
+        expect(events[4]?.error).toMatch(
+          /^message of 2025 bytes is larger than MAX_MESSAGE_BYTES \(1024\)/,
+        );
+      },
+    );
+
+    it('takes MAX_MESSAGE_BYTES from the default when none is given', async () => {
+      const text = JSON.stringify({ event_id: 'a', s: 'x'.repeat(DEFAULT_MAX_MESSAGE_BYTES) });
+      const [event] = await route([message(0, text)], false);
+      expect(event?.error).toMatch(/larger than MAX_MESSAGE_BYTES \(8388608\)/);
+    });
+  });
+});
+
+describe('maxEventTime', () => {
+  it('leaves out event times more than maxFutureEventTime ahead: they never reach the join marks', () => {
+    const now = Date.parse('2026-06-01T00:00:00Z');
+    const at = (offset: number, ts: number): MailboxEvent => ({
+      offset,
+      timestamp: now,
+      value: { ts: new Date(ts).toISOString() },
+    });
+    const parsed = parsePipelineDefinition({
+      id: 'm',
+      source: { kafka: { brokers: ['127.0.0.1:9092'] }, topics: [{ name: 't', eventTime: 'ts' }] },
+      sink: { clickhouse: { url: 'http://127.0.0.1:8123', table: 'x' } },
+    });
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    const source = parsed.definition.sources.get('t');
+    const hour = 3_600_000;
+    const routed = [[at(0, now - hour), at(1, now + 50 * 24 * hour), at(2, now + hour - 1)]];
+    expect(maxEventTime(routed, source, hour, now)).toBe(now + hour - 1);
+    expect(maxEventTime([[at(0, now + 2 * hour)]], source, hour, now)).toBeUndefined();
   });
 });

@@ -1,8 +1,10 @@
+import { isUtf8 } from 'node:buffer';
 import type { IHeaders, KafkaMessage } from 'kafkajs';
-import { eventTimeMs } from '@sluice/pipeline/join';
+import { sourceEventTime } from '@sluice/pipeline/join';
 // The modules themselves, not the package index: compiled re-exports are getters, called per
 // message on this path.
 import { scanJsonObject, UNSURE, VALID } from '@sluice/pipeline/mailbox/key-scan';
+import { DEFAULT_MAX_MESSAGE_BYTES, messageProblem } from '@sluice/pipeline/mailbox/input-rules';
 import { partitionOfPosition } from '@sluice/pipeline/mailbox/routing';
 import type { CompiledSource, Hasher, MailboxEvent } from '@sluice/pipeline';
 
@@ -20,6 +22,8 @@ export interface RouteTarget {
   source: CompiledSource | undefined;
   /** Join pipelines read every event's time here (maxEventTime), so they need parsed values. */
   joined?: boolean;
+  /** MAX_MESSAGE_BYTES: a larger message is dead-lettered (README "Input rules"). */
+  maxMessageBytes?: number;
 }
 
 /**
@@ -58,6 +62,7 @@ export function routeBatch(
 ): Map<number, MailboxEvent[]> {
   const byMailbox = new Map<number, MailboxEvent[]>();
   const unparsed = unparsedOf(target);
+  const maxBytes = target.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   // One producer send gives its messages one timestamp text: read it once.
   let timestampText = '';
   let timestamp = 0;
@@ -66,7 +71,15 @@ export function routeBatch(
     let event: MailboxEvent | undefined;
     let mailbox = -1;
     const bytes = message.value;
-    if (unparsed !== undefined && bytes !== null && bytes.length > 0) {
+    // The scanner takes any byte from 0x80 up as it is: size and UTF-8 are checked first (it
+    // refuses deeper nesting than the input rules allow, which the parse path then reports).
+    if (
+      unparsed !== undefined &&
+      bytes !== null &&
+      bytes.length > 0 &&
+      bytes.length <= maxBytes &&
+      isUtf8(bytes)
+    ) {
       const scanned = scanJsonObject(bytes, unparsed.field);
       if (scanned !== UNSURE) {
         if (message.timestamp !== timestampText) {
@@ -85,7 +98,7 @@ export function routeBatch(
     }
     if (event === undefined) {
       // Unsure, or a source whose events the consumer needs parsed: the original way.
-      const parsed = parseMessage(message, offset);
+      const parsed = parseMessage(message, offset, maxBytes);
       event = parsed.event;
       mailbox = mailboxOf(parsed.value, offset, target, hasher);
     }
@@ -129,11 +142,24 @@ function addKeyAndTrace(event: MailboxEvent, message: RoutableMessage): void {
 function parseMessage(
   message: RoutableMessage,
   offset: number,
+  maxBytes: number,
 ): { event: MailboxEvent; value?: Readonly<Record<string, unknown>> } {
   const event = eventOf(message, offset);
-
-  const raw = message.value === null ? '' : message.value.toString('utf8');
-  if (raw === '') return { event: { ...event, raw, error: 'empty message' } };
+  const bytes = message.value;
+  if (bytes === null || bytes.length === 0) {
+    return { event: { ...event, raw: '', error: 'empty message' } };
+  }
+  const problem = messageProblem(bytes, maxBytes);
+  if (problem !== undefined) {
+    if (bytes.length > maxBytes) return { event: { ...event, raw: '', error: problem } };
+    // Copied: the Kafka fetch buffer must not outlive the batch. Bytes that are not UTF-8 stay
+    // bytes, so the dead letter holds exactly what the producer sent.
+    if (!isUtf8(bytes)) {
+      return { event: { ...event, rawBytes: Buffer.from(bytes), error: problem } };
+    }
+    return { event: { ...event, raw: bytes.toString('utf8'), error: problem } };
+  }
+  const raw = bytes.toString('utf8');
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -156,12 +182,14 @@ function headerText(header: IHeaders[string]): string | undefined {
 
 /**
  * The highest event time among parsed events (join pipelines stamp it on their entries, see
- * MailboxEntry.maxTime); events whose time cannot be read are left out, the actor dead-letters
- * them. Undefined when no event has a time.
+ * MailboxEntry.maxTime); events whose time cannot be read or is more than `maxFutureMs` ahead of
+ * `now` are left out, the actor dead-letters them. Undefined when no event has a time.
  */
 export function maxEventTime(
   routed: Iterable<readonly MailboxEvent[]>,
   source: CompiledSource | undefined,
+  maxFutureMs: number,
+  now = Date.now(),
 ): number | undefined {
   let max: number | undefined;
   for (const events of routed) {
@@ -169,9 +197,8 @@ export function maxEventTime(
       if (event.error !== undefined) continue;
       let time: number;
       try {
-        time = source?.eventTime
-          ? eventTimeMs(source.eventTime.evaluate(event.value as Record<string, unknown>))
-          : event.timestamp;
+        const value = event.value as Record<string, unknown>;
+        time = sourceEventTime(source?.eventTime, value, event.timestamp, now, maxFutureMs);
       } catch {
         continue;
       }

@@ -126,6 +126,7 @@ export class ConsumerRole extends RoleService {
         fallbackBrokers: this.config.kafkaBrokers,
         mailboxMaxEntries: this.config.mailboxMaxEntries,
         coalesce: this.config.coalesce,
+        maxMessageBytes: this.config.maxMessageBytes,
         fetchMaxWaitMs: this.config.fetchMaxWaitMs,
         entryVersion: this.config.mailboxEntryVersion,
         telemetry: this.telemetry,

@@ -32,12 +32,14 @@ export class GroupSession {
   private starts: Promise<Map<string, number>> | undefined;
   readonly partitions = new Map<string, PartitionSession>();
   readonly coalescer: MailboxCoalescer;
-  private startMarked = false;
+  /** When the log end offsets were last fetched (refreshLogEnds). */
+  private logEndsAt = Number.NEGATIVE_INFINITY;
+  private readonly neverCommitted = new Set<string>();
 
   constructor(
     readonly generation: number,
     private readonly context: GroupSessionContext,
-    /** Join pipelines: this member's partitions, told to every mailbox once at session start. */
+    /** This member's partitions: join pipelines tell every mailbox their marks, fetched or not. */
     readonly assignment?: Record<string, number[]>,
   ) {
     const { pipeline, redis, logger, flushed } = context;
@@ -80,19 +82,47 @@ export class GroupSession {
     return this.partitions.get(tpKey(topic, partition))?.nextToRead;
   }
 
-  /** Once per session: each assigned partition is caught up when nothing is past its commit. */
-  async startMarks(): Promise<void> {
+  /**
+   * Join pipelines, at most every `everyMs`: for every assigned partition, fetched yet or not,
+   * whether what this session appended reaches Kafka's log end offset (PartitionSession.logEnd),
+   * so the marks heartbeat that follows tells every actor, from Kafka's numbers, which sources
+   * still have unread data. False when not due, before the assignment is known, or when Kafka
+   * did not answer (no heartbeat then: the actors stop believing older words once they go stale).
+   */
+  async refreshLogEnds(now: number, everyMs: number): Promise<boolean> {
     const admin = this.context.admin();
-    if (this.startMarked || this.assignment === undefined || !admin) return;
+    if (now - this.logEndsAt < everyMs || this.assignment === undefined || !admin) return false;
+    const offsets = new Map<string, { low: string; high: string; partition: number }[]>();
+    try {
+      for (const topic of Object.keys(this.assignment)) {
+        offsets.set(topic, await admin.fetchTopicOffsets(topic));
+      }
+    } catch (err) {
+      this.context.logger.debug(`log end offsets: ${(err as Error).message}`);
+      return false;
+    }
+    const uncommitted = await this.uncommitted();
     for (const [topic, partitions] of Object.entries(this.assignment)) {
-      const highs = await admin.fetchTopicOffsets(topic);
+      const ends = offsets.get(topic) ?? [];
+      const latest = this.context.pipeline.sources.get(topic)?.startFrom === 'latest';
       for (const partition of partitions) {
-        const high = highs.find((h) => h.partition === partition)?.high;
+        const end = ends.find((o) => o.partition === partition);
         const state = await this.partition(topic, partition);
-        if (high !== undefined) state.startMarks(state.from >= Number(high));
+        if (end === undefined) state.caughtUp = false;
+        else {
+          const startsAtEnd = latest && uncommitted.has(tpKey(topic, partition));
+          state.logEnd(Number(end.low), Number(end.high), ends.length, startsAtEnd);
+        }
       }
     }
-    this.startMarked = true;
+    this.logEndsAt = now;
+    return true;
+  }
+
+  /** Partitions the group had committed nothing for when the session began. */
+  private async uncommitted(): Promise<Set<string>> {
+    await this.sessionStarts();
+    return this.neverCommitted;
   }
 
   private sessionStarts(): Promise<Map<string, number>> {
@@ -117,6 +147,7 @@ export class GroupSession {
     const starts = new Map<string, number>();
     for (const { topic, partitions } of result) {
       for (const { partition, offset } of partitions) {
+        if (Number(offset) < 0) this.neverCommitted.add(tpKey(topic, partition));
         starts.set(tpKey(topic, partition), Math.max(0, Number(offset)));
       }
     }

@@ -84,9 +84,10 @@ export class MailboxCoalescer {
     now: number,
     progress: BatchProgress | undefined,
     spans: AppendSpans | undefined,
+    bytes = 0,
   ): void {
     const slot = this.slot(state);
-    slot.buffer.add(routed, to, now, progress, spans);
+    slot.buffer.add(routed, to, now, progress, spans, bytes);
     this.schedule(state, slot);
   }
 
@@ -164,7 +165,10 @@ export class MailboxCoalescer {
     const head = { topic, partition, generation: this.options.generation, from, to: range.to };
     const entry = { ...head, ...marks };
     for (const [mailbox, builder] of range.byMailbox) {
-      appends.push({ mailbox, entry: builder.encode(entry, this.options.entryVersion) });
+      // Parts of one mailbox follow each other in the append's pipeline, so in its stream.
+      for (const part of builder.encodeParts(entry, this.options.entryVersion)) {
+        appends.push({ mailbox, entry: part });
+      }
     }
     return appends;
   }

@@ -31,22 +31,23 @@ export class OffsetCommitter {
   }
 
   /**
-   * Covers and commits the appended offsets. Join pipelines also tell every mailbox each
-   * partition's marks at session start and again every heartbeat, so actors see caught-up quiet
-   * sources as idle only on fresh words from a live consumer (see JoinWatermark).
+   * Covers and commits the appended offsets. Join pipelines also tell every mailbox the marks of
+   * each assigned partition, fetched yet or not, at session start and again every heartbeat,
+   * with `caughtUp` from Kafka's log end offsets, so actors see caught-up quiet sources as idle
+   * only on fresh words from a live consumer, and sources with unread data never (JoinWatermark).
    */
   private async commit(session: GroupSession, consumer: Consumer): Promise<void> {
     const join = this.pipeline.join;
-    if (join) await session.startMarks();
     const now = Date.now();
-    const every = join ? marksHeartbeatMs(join.idleTimeoutMs) : Number.POSITIVE_INFINITY;
+    const heartbeat =
+      join !== undefined &&
+      (await session.refreshLogEnds(now, marksHeartbeatMs(join.idleTimeoutMs)));
     const offsets: { state: PartitionSession; offset: number }[] = [];
     const coverage: MailboxAppend[] = [];
-    const covered: { state: PartitionSession; mailboxes: number[]; to: number; due: boolean }[] =
-      [];
+    const covered: { state: PartitionSession; mailboxes: number[]; to: number }[] = [];
     for (const state of session.partitions.values()) {
       const offset = state.pending;
-      const due = join !== undefined && state.marksDue(now, every);
+      const due = heartbeat && state.caughtUp !== undefined;
       if (offset === undefined && !due) continue;
       if (offset !== undefined) offsets.push({ state, offset });
       const { topic, partition, from } = state;
@@ -62,14 +63,11 @@ export class OffsetCommitter {
       });
       const mailboxes = due ? this.allMailboxes() : state.coverageFor(to + 1);
       for (const mailbox of mailboxes) coverage.push({ mailbox, entry: empty });
-      covered.push({ state, mailboxes, to, due });
+      covered.push({ state, mailboxes, to });
     }
     if (covered.length === 0) return;
     await appendToMailboxes(this.redis, this.pipeline.id, coverage);
-    for (const { state, mailboxes, to, due } of covered) {
-      state.covered(mailboxes, to);
-      if (due) state.marksSent(now);
-    }
+    for (const { state, mailboxes, to } of covered) state.covered(mailboxes, to);
     if (offsets.length === 0) return;
     await consumer.commitOffsets(
       offsets.map(({ state, offset }) => ({

@@ -60,6 +60,22 @@ describe('PartitionBuffer', () => {
     expect(buffer.due(1_001)).toBe(true);
   });
 
+  it('is full at the byte limit too, counting a put-back range', () => {
+    const buffer = new PartitionBuffer({ maxEvents: 1_000, lingerMs: 50, maxBytes: 1_000 });
+    buffer.add(routed([[0, [-1]]]), -1, 900);
+    buffer.take();
+    buffer.add(routed([[0, [0]]]), 0, 1_000, undefined, undefined, 600);
+    expect(buffer.full).toBe(false);
+    const range = buffer.take();
+    buffer.add(routed([[0, [1]]]), 1, 1_001, undefined, undefined, 300);
+    if (range) buffer.putBack(range);
+    expect(buffer.bytes).toBe(900);
+    expect(buffer.full).toBe(false);
+    buffer.add(routed([[0, [2]]]), 2, 1_002, undefined, undefined, 100);
+    expect(buffer.full).toBe(true);
+    expect(buffer.due(1_002)).toBe(true);
+  });
+
   it('with no linger every batch is due at once', () => {
     const buffer = new PartitionBuffer({ maxEvents: 1_000, lingerMs: 0 });
     buffer.add(routed([[0, [4]]]), 4, 1_000);

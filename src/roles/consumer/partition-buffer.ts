@@ -5,6 +5,7 @@ import {
   type EntryBuilder,
   releaseEntryBuilder,
 } from '@sluice/pipeline/mailbox/entry-builder';
+import { ENTRY_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
 import type { BatchProgress } from './partition-session';
 
 /** When a source partition's buffered Kafka batches are appended to the mailboxes. */
@@ -13,6 +14,8 @@ export interface CoalesceLimits {
   maxEvents: number;
   /** Append once the oldest buffered batch has waited this long; 0 appends every batch at once. */
   lingerMs: number;
+  /** Append once the buffered messages hold this many bytes; default ENTRY_FLUSH_BYTES. */
+  maxBytes?: number;
 }
 
 /**
@@ -25,6 +28,8 @@ export interface BufferedRange<T> {
   /** Last offset covered: the last batch's last offset. */
   to: number;
   events: number;
+  /** Bytes of the buffered messages (their Kafka values). */
+  bytes: number;
   batches: number;
   /** Join pipelines: the progress after the last batch (maxTime over all of them). */
   progress: BatchProgress | undefined;
@@ -63,6 +68,10 @@ export class PartitionBuffer<T = never> {
     return this.range?.events ?? 0;
   }
 
+  get bytes(): number {
+    return this.range?.bytes ?? 0;
+  }
+
   /** The last offset buffered; undefined when nothing is. */
   get lastOffset(): number | undefined {
     return this.range?.to;
@@ -72,13 +81,14 @@ export class PartitionBuffer<T = never> {
     return this.range === undefined;
   }
 
-  /** Buffers one routed Kafka batch ending at offset `to`. */
+  /** Buffers one routed Kafka batch ending at offset `to`, whose messages hold `bytes`. */
   add(
     routed: ReadonlyMap<number, MailboxEvent[]>,
     to: number,
     now: number,
     progress?: BatchProgress,
     attached?: T,
+    bytes = 0,
   ): void {
     const range = this.range;
     if (range === undefined) {
@@ -88,6 +98,7 @@ export class PartitionBuffer<T = never> {
         byMailbox,
         to,
         events: countEvents(routed),
+        bytes,
         batches: 1,
         progress,
         since: now,
@@ -99,6 +110,7 @@ export class PartitionBuffer<T = never> {
     for (const [mailbox, events] of routed) addEvents(range.byMailbox, mailbox, events);
     range.to = to;
     range.events += countEvents(routed);
+    range.bytes += bytes;
     range.batches += 1;
     range.progress = mergeProgress(range.progress, progress);
     if (attached !== undefined) range.attached.push(attached);
@@ -123,9 +135,12 @@ export class PartitionBuffer<T = never> {
     return this.full || now >= dueAt;
   }
 
-  /** Full: nothing more may be buffered before a flush succeeds (bounds memory). */
+  /** Full: nothing more may be buffered before a flush succeeds (bounds memory and entries). */
   get full(): boolean {
-    return this.events >= this.limits.maxEvents;
+    return (
+      this.events >= this.limits.maxEvents ||
+      this.bytes >= (this.limits.maxBytes ?? ENTRY_FLUSH_BYTES)
+    );
   }
 
   /** Removes and returns everything buffered. */
@@ -152,6 +167,7 @@ export class PartitionBuffer<T = never> {
     }
     range.to = later.to;
     range.events += later.events;
+    range.bytes += later.bytes;
     range.batches += later.batches;
     range.progress = mergeProgress(range.progress, later.progress);
     range.attached.push(...later.attached);

@@ -41,20 +41,41 @@ describe('PartitionSession', () => {
     expect(session.lastTo).toBe(199);
   });
 
-  it('says at session start whether the partition is caught up, then repeats its marks', () => {
+  it('is caught up only once what it appended reaches the log end offset, fetched or not', () => {
+    // Assigned, never fetched: committed 40, Kafka has up to 100.
     const session = new PartitionSession('customers', 0, 40, 2, 4);
     expect(session.lastTo).toBe(39);
-    expect(session.marksDue(0, 2_500)).toBe(false);
-    session.startMarks(true);
-    expect(session.coverageMarks()).toEqual({ caughtUp: true, partitions: 4 });
-    expect(session.marksDue(0, 2_500)).toBe(true);
-    session.marksSent(0);
-    expect(session.marksDue(2_499, 2_500)).toBe(false);
-    expect(session.marksDue(2_500, 2_500)).toBe(true);
-    // A batch already read says more than the session start.
-    const read = new PartitionSession('customers', 1, 0, 2, 4);
-    read.appended([0], 9, { maxTime: 1, caughtUp: false });
-    read.startMarks(true);
-    expect(read.caughtUp).toBe(false);
+    expect(session.coverageMarks()).toEqual({});
+    session.logEnd(0, 100, 4);
+    expect(session.coverageMarks()).toEqual({ caughtUp: false, partitions: 4 });
+    // Read up to 99 but only appended up to 59 (paused, lingering): still not caught up.
+    session.readTo = 99;
+    session.appended([0], 59, { maxTime: 7, caughtUp: false });
+    session.logEnd(0, 100, 4);
+    expect(session.caughtUp).toBe(false);
+    session.appended([1], 99, { maxTime: 9, caughtUp: true });
+    session.logEnd(0, 100, 6);
+    expect(session.coverageMarks()).toEqual({ maxTime: 9, caughtUp: true, partitions: 6 });
+    // New data in Kafka: not caught up until it is appended, whatever the last batch said.
+    session.logEnd(0, 101, 6);
+    expect(session.caughtUp).toBe(false);
+    // An empty partition (or one whose data is all below the log start) is caught up at once.
+    const empty = new PartitionSession('customers', 1, 0, 2, 4);
+    empty.logEnd(0, 0, 4);
+    expect(empty.caughtUp).toBe(true);
+    const trimmed = new PartitionSession('customers', 1, 0, 2, 4);
+    trimmed.logEnd(30, 30, 4);
+    expect(trimmed.caughtUp).toBe(true);
+  });
+
+  it('startFrom latest with nothing committed reads on from the log end of its first look', () => {
+    const session = new PartitionSession('orders', 0, 0, 2, 1);
+    session.logEnd(0, 500, 1, true);
+    expect(session.caughtUp).toBe(true);
+    session.logEnd(0, 502, 1, true);
+    expect(session.caughtUp).toBe(false);
+    session.appended([0], 501, { maxTime: 1, caughtUp: true });
+    session.logEnd(0, 502, 1, true);
+    expect(session.caughtUp).toBe(true);
   });
 });

@@ -39,8 +39,9 @@ export class PartitionSession {
   private readonly coveredTo: number[];
   /** The offset to commit next (last appended + 1); undefined when nothing is waiting. */
   private pendingOffset: number | undefined;
-  /** Join pipelines: highest event time read in this session and whether the last batch reached
-   * the high watermark; stamped on every entry, coverage entries included. */
+  /** Join pipelines: highest event time read in this session, and whether what this session
+   * appended reaches Kafka's log end offset (as of the last batch's fetch or the last look at the
+   * log end, whichever came later); stamped on every entry, coverage entries included. */
   maxTime: number | undefined;
   caughtUp: boolean | undefined;
   /** The last offset appended in this session (`from - 1` before the first batch). */
@@ -48,8 +49,9 @@ export class PartitionSession {
   /** The last offset resolved to kafkajs (it fetches on from there): appended, buffered or in an
    * append still awaited. Where reading would go on had it not been reset (SourceGapMonitor). */
   readTo = -1;
-  /** Processing time at which the marks last went to every mailbox. */
-  private marksSentAt = Number.NEGATIVE_INFINITY;
+  /** Where kafkajs started reading a partition with nothing committed and `startFrom: latest`:
+   * the log end offset at the session's first look, before anything was appended. */
+  private startedAtEnd: number | undefined;
 
   constructor(
     readonly topic: string,
@@ -57,7 +59,7 @@ export class PartitionSession {
     readonly from: number,
     mailboxes: number,
     /** How many partitions the topic has (0: unknown), stamped on join pipelines' entries. */
-    readonly topicPartitions = 0,
+    public topicPartitions = 0,
   ) {
     this.coveredTo = new Array<number>(mailboxes).fill(-1);
     this.last = from - 1;
@@ -101,20 +103,18 @@ export class PartitionSession {
   }
 
   /**
-   * At session start, before any batch: whether the committed offset is at the high watermark.
-   * Restored actors believe no partition caught up until told so again by a live consumer.
+   * Join pipelines: Kafka's offsets of the partition (`start` the log start, `end` the log end)
+   * and its topic's partition count, as just fetched. Caught up means everything from `start` to
+   * `end` is appended (in the mailboxes), never "not fetched yet", whatever the reason (not
+   * fetched, paused, slow). `startsAtEnd`: nothing is committed and the source starts from the
+   * latest offset, so kafkajs reads from the log end it found at the start (taken here as the
+   * first end seen before anything was appended).
    */
-  startMarks(caughtUp: boolean): void {
-    this.caughtUp ??= caughtUp;
-  }
-
-  /** Join pipelines repeat every partition's marks to every mailbox at least this often. */
-  marksDue(now: number, everyMs: number): boolean {
-    return this.caughtUp !== undefined && now - this.marksSentAt >= everyMs;
-  }
-
-  marksSent(now: number): void {
-    this.marksSentAt = now;
+  logEnd(start: number, end: number, partitions: number, startsAtEnd = false): void {
+    if (startsAtEnd && this.last < this.from) this.startedAtEnd ??= end;
+    const position = Math.max(this.last + 1, start, this.startedAtEnd ?? 0);
+    this.caughtUp = position >= end;
+    if (partitions > 0) this.topicPartitions = partitions;
   }
 
   /** What a batch ending after everything appended so far would be stamped with. */

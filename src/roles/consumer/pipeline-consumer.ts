@@ -23,6 +23,8 @@ export interface PipelineConsumerOptions {
   mailboxMaxEntries: number;
   /** How long and how much a source partition buffers before appending (see PartitionBuffer). */
   coalesce: CoalesceLimits;
+  /** MAX_MESSAGE_BYTES; default DEFAULT_MAX_MESSAGE_BYTES. */
+  maxMessageBytes?: number;
   /** Longest fetch long-poll (kafkajs maxWaitTimeInMs); default FETCH_MAX_WAIT_MS. */
   fetchMaxWaitMs?: number;
   /** Mailbox entry version for unparsed messages (MAILBOX_ENTRY_VERSION); default 3. */
@@ -106,6 +108,7 @@ export class PipelineConsumer {
       lagSeries: this.lagSeries,
       session: () => this.session,
       isPaused: (topic, partition) => this.backpressure.isPaused(topic, partition),
+      maxMessageBytes: options.maxMessageBytes,
     });
     this.session = this.newSession(-1);
     this.gaps = new SourceGapMonitor(pipeline.id, {

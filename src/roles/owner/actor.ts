@@ -9,9 +9,15 @@ import {
   MAILBOX_FIELD,
   type RowBuilder,
 } from '@sluice/pipeline';
-import { type BatchJob, batchId, keys } from '@sluice/redis';
 import {
+  BATCH_JOB_NAME,
+  type BatchJob,
+  batchId,
+  batchJobOptions,
   encodeOutboxBatch,
+  keys,
+} from '@sluice/redis';
+import {
   FencedError,
   leaseValue,
   readCheckpoint,
@@ -42,17 +48,6 @@ const READ_COUNT = 100;
 /** Longest XREAD block: bounds how late a stop or a due flush is noticed. */
 const MAX_BLOCK_MS = 100;
 const RETRY_MS = 1_000;
-
-/** How the writer retries: effectively forever, with the writer's capped exponential backoff. */
-export function batchJobOptions(id: string) {
-  return {
-    jobId: id,
-    removeOnComplete: true,
-    removeOnFail: false,
-    attempts: 1_000_000,
-    backoff: { type: 'exponential', delay: 500 },
-  };
-}
 
 /**
  * The actor of one (pipeline, partition): restores from its checkpoint, then reads its mailbox in
@@ -183,7 +178,7 @@ export class PartitionActor {
     if (outbox.length > 0) {
       await this.deps.queue.addBulk(
         outbox.map((batch) => ({
-          name: 'batch',
+          name: BATCH_JOB_NAME,
           data: { pipeline: id, partition: this.partition, batchId: batch },
           opts: batchJobOptions(batch),
         })),
@@ -315,7 +310,7 @@ export class PartitionActor {
     p.reset();
     if (batch !== undefined) {
       await this.deps.queue.add(
-        'batch',
+        BATCH_JOB_NAME,
         { pipeline: id, partition: this.partition, batchId: batch },
         batchJobOptions(batch),
       );

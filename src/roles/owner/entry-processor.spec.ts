@@ -6,6 +6,7 @@ import {
   parsePipelineDefinition,
   RowBuilder,
 } from '@sluice/pipeline';
+import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
 import { EntryProcessor } from './entry-processor';
 
 const T0 = Date.parse('2024-05-01T12:00:00Z');
@@ -56,7 +57,7 @@ describe('EntryProcessor', () => {
           { offset: 5, timestamp: T0, value: [1, 2] },
         ],
       },
-      0,
+      T0,
     );
     expect(p.rows).toEqual([{ id: 'a', n: 1 }]);
     expect(p.counters).toEqual({
@@ -74,6 +75,43 @@ describe('EntryProcessor', () => {
     ]);
     // A row that failed to convert does not mark its key seen.
     expect(p.dedup?.isDuplicate((await loadHasher()).hash64('c'), T0)).toBe(false);
+  });
+
+  it('is full at BATCH_FLUSH_BYTES of rows and dead letters, whatever the row count', async () => {
+    const p = await processor();
+    const mib = 1024 * 1024;
+    const big = (offset: number) => ev(offset, `${offset}${'x'.repeat(9 * mib)}`);
+    const entry = (offset: number, events: MailboxEvent[]): MailboxEntry => ({
+      ...{ topic: 't', partition: 0, generation: 1, from: 0, to: offset },
+      events,
+    });
+    p.apply('1-0', entry(1, [big(0), big(1)]), T0);
+    p.apply(
+      '2-0',
+      entry(2, [{ offset: 2, timestamp: T0, raw: 'y'.repeat(9 * mib), error: 'e' }]),
+      T0,
+    );
+    expect(p.rowCount).toBe(2);
+    expect(p.isFull(10_000)).toBe(false);
+    p.apply('3-0', entry(3, [big(3)]), T0);
+    expect(BATCH_FLUSH_BYTES).toBe(32 * mib);
+    expect(p.isFull(10_000)).toBe(true);
+    p.reset();
+    expect(p.isFull(10_000)).toBe(false);
+  });
+
+  it('dead-letters a message that is not UTF-8 with its bytes as they are', async () => {
+    const p = await processor();
+    const bytes = Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]);
+    const events: MailboxEvent[] = [
+      { offset: 0, timestamp: T0, rawBytes: bytes, error: 'invalid UTF-8 at byte 2' },
+      ev(1, 'a'),
+    ];
+    p.apply('1-0', { topic: 't', partition: 0, generation: 1, from: 0, to: 1, events }, T0);
+    expect(p.rows).toEqual([{ id: 'a', n: 1 }]);
+    const [letter] = p.deadLetters;
+    expect(letter).toMatchObject({ stage: 'parse', error: 'invalid UTF-8 at byte 2', offset: 0 });
+    expect(Buffer.isBuffer(letter?.message) && letter.message.equals(bytes)).toBe(true);
   });
 
   it('dead-letters a row that does not serialize, keeps the others, leaves its key unseen', async () => {
@@ -100,11 +138,11 @@ describe('EntryProcessor', () => {
       to: from + ids.length - 1,
       events: ids.map((id, i) => ev(from + i, id)),
     });
-    p.apply('1-0', entry(0, ['a', 'big', 'b']), 0);
+    p.apply('1-0', entry(0, ['a', 'big', 'b']), T0);
     expect(p.rows).toEqual([{ id: 'a' }, { id: 'b' }]);
     expect(p.rowCount).toBe(2);
     expect(p.deadLetters.map((d) => [d.stage, d.offset])).toEqual([['transform', 1]]);
-    p.apply('2-0', entry(3, ['big']), 0);
+    p.apply('2-0', entry(3, ['big']), T0);
     expect(p.counters.duplicates).toBe(0);
   });
 
@@ -118,12 +156,12 @@ describe('EntryProcessor', () => {
       to,
       events: offsets.map((o) => ev(o, `k${o}`)),
     });
-    expect(p.apply('1-0', entry(0, 1, [0, 1]), 0)).toBe('first');
-    expect(p.apply('2-0', entry(0, 1, [0, 1]), 0)).toBe('stale');
-    expect(p.apply('3-0', entry(5, 6, [5, 6]), 0)).toBe('gap');
+    expect(p.apply('1-0', entry(0, 1, [0, 1]), T0)).toBe('first');
+    expect(p.apply('2-0', entry(0, 1, [0, 1]), T0)).toBe('stale');
+    expect(p.apply('3-0', entry(5, 6, [5, 6]), T0)).toBe('gap');
     expect(p.next.get('t/0')).toBe(2);
-    expect(p.apply('4-0', entry(0, 3, [1, 2, 3]), 0)).toBe('applied');
-    expect(p.apply('5-0', entry(0, 0, []), 0)).toBe('stale');
+    expect(p.apply('4-0', entry(0, 3, [1, 2, 3]), T0)).toBe('applied');
+    expect(p.apply('5-0', entry(0, 0, []), T0)).toBe('stale');
     expect(p.next.get('t/0')).toBe(4);
     expect(p.rows.map((r) => r.id)).toEqual(['k0', 'k1', 'k2', 'k3']);
     expect(p.counters.outOfOrderDropped).toBe(1);
@@ -133,11 +171,34 @@ describe('EntryProcessor', () => {
   });
 });
 
+describe('EntryProcessor event-time plausibility', () => {
+  it('dead-letters an event time more than maxFutureEventTime ahead at dedup, writes its neighbours', async () => {
+    const p = await processor();
+    const day = 86_400_000;
+    const events = [ev(0, 'a'), ev(1, 'far', 1, T0 + 30 * day), ev(2, 'b', 1, T0 + 59 * 60_000)];
+    p.apply('1-0', { topic: 't', partition: 0, generation: 1, from: 0, to: 2, events }, T0);
+    expect(p.rows.map((r) => r.id)).toEqual(['a', 'b']);
+    expect(p.deadLetters).toEqual([
+      expect.objectContaining({
+        stage: 'dedup',
+        offset: 1,
+        error:
+          'event time 2024-05-31T12:00:00.000Z is more than 1h ahead of the clock ' +
+          '(2024-05-01T12:00:00.000Z; source.maxFutureEventTime)',
+      }),
+    ]);
+    // Not marked seen: once its time is plausible it is written.
+    const again = [ev(3, 'far', 1, T0 + 60_000)];
+    p.apply('2-0', { topic: 't', partition: 0, generation: 1, from: 3, to: 3, events: again }, T0);
+    expect(p.rows.map((r) => r.id)).toEqual(['a', 'b', 'far']);
+  });
+});
+
 describe('EntryProcessor batch bound', () => {
   it('is full at maxRows events of any outcome, not only at maxRows rows', async () => {
     const p = await processor();
     const events = Array.from({ length: 10 }, (_, i) => ev(i, `k${i}`, -1));
-    p.apply('1-0', { topic: 't', partition: 0, generation: 1, from: 0, to: 9, events }, 0);
+    p.apply('1-0', { topic: 't', partition: 0, generation: 1, from: 0, to: 9, events }, T0);
     expect(p.rows).toHaveLength(0);
     expect(p.counters.filtered).toBe(10);
     expect(p.isFull(11)).toBe(false);
@@ -158,7 +219,7 @@ describe('EntryProcessor with a join', () => {
       ['order_id', 'customer_name', 'amount_cents'],
     );
     const hasher = await loadHasher();
-    const p = new EntryProcessor(parsed.definition, rows, hasher, new Map(), '0-0', T0);
+    const p = new EntryProcessor(parsed.definition, rows, hasher, new Map(), '0-0');
     const outcomes: {
       topic: string;
       outcome: string;

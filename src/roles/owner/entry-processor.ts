@@ -8,9 +8,10 @@ import {
   type Row,
   type RowBuilder,
 } from '@sluice/pipeline';
-import { DedupState } from '@sluice/pipeline/dedup';
-import type { DeadLetter } from '@sluice/redis/scripts';
-import { eventTimeMs } from '@sluice/pipeline/join';
+import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
+import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
+import type { DeadLetter } from '@sluice/redis';
+import { sourceEventTime } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
 import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
 import { JoinStage, type JoinSink } from './join-stage';
@@ -50,6 +51,8 @@ export class EntryProcessor {
   /** The open batch's rows, already JSONEachRow text: no row object outlives its event. */
   readonly lines = new JsonLines();
   deadLetters: DeadLetter[] = [];
+  /** Bytes of the dead letters' messages (they go into the same checkpoint as the rows). */
+  private deadLetterBytes = 0;
   counters = zeroCounters();
   /** Stream id of the last entry applied (or skipped). */
   cursor: string;
@@ -61,20 +64,20 @@ export class EntryProcessor {
   private readonly joinSink: JoinSink;
   /** Told every outcome (traces, find-my-event); telemetry owns it, the actor resets it. */
   observer: EventObserver | undefined;
-  private readonly perTopicDedup: boolean;
+  /** The dedup key hash, scoped as find-my-event expects it (libs/pipeline dedup-key.ts). */
+  private readonly keyHash: DedupKeyHash;
   private readonly transformColumns: readonly string[];
 
   constructor(
     private readonly pipeline: CompiledPipeline,
     private readonly rowBuilder: RowBuilder,
-    private readonly hasher: Hasher,
+    hasher: Hasher,
     /** `topic/partition` -> first offset not yet applied. */
     readonly next: Map<string, number>,
     cursor: string,
-    now = Date.now(),
   ) {
     this.cursor = cursor;
-    this.join = pipeline.join ? new JoinStage(pipeline, rowBuilder, now) : undefined;
+    this.join = pipeline.join ? new JoinStage(pipeline, rowBuilder) : undefined;
     this.joinSink = {
       row: (row, pair) => {
         this.lines.append(row);
@@ -97,16 +100,16 @@ export class EntryProcessor {
       dead: (stage, error, message, at) => this.deadLetter(stage, error, message, at, Date.now()),
     };
     // One bucketed state per actor, sized by the widest window; each source checks its own window
-    // (to within a bucket). Keys are scoped by topic with per-topic specs and in every join, so
-    // two topics never deduplicate each other (order id 7 is not customer id 7).
+    // (to within a bucket).
     let windowMs = 0;
     for (const source of pipeline.sources.values()) {
       if (source.dedup) windowMs = Math.max(windowMs, source.dedup.windowMs);
     }
-    this.dedup = windowMs > 0 ? new DedupState(windowMs) : undefined;
-    const dedupSpec = pipeline.definition.dedup;
-    this.perTopicDedup =
-      dedupSpec !== undefined && (typeof dedupSpec.key !== 'string' || pipeline.join !== undefined);
+    // In a join, expiry also waits for the join watermark: sources with unread data hold it.
+    const join = this.join;
+    const floor = join && (() => join.state.watermark.value);
+    this.dedup = windowMs > 0 ? new DedupState(windowMs, floor) : undefined;
+    this.keyHash = dedupKeyHasher(pipeline, hasher);
     this.transformColumns = pipeline.columns.map((c) => c.column);
   }
 
@@ -126,10 +129,17 @@ export class EntryProcessor {
   /**
    * Time to flush: maxRows rows, or maxRows events of any outcome, so a filter that drops most
    * events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
-   * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take.
+   * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take; or
+   * BATCH_FLUSH_BYTES of rows, dead-lettered messages and buffered join events.
    */
   isFull(maxRows: number): boolean {
-    return this.lines.count >= maxRows || this.counters.consumed >= maxRows;
+    return (
+      this.lines.count >= maxRows ||
+      this.counters.consumed >= maxRows ||
+      // Bytes too: a few large events must not make a checkpoint Redis refuses (input-rules.ts).
+      this.lines.size + this.deadLetterBytes + (this.join?.state.pendingAppendBytes ?? 0) >=
+        BATCH_FLUSH_BYTES
+    );
   }
 
   /** Applies one stream entry under the gap rule of docs/architecture.md. */
@@ -196,6 +206,7 @@ export class EntryProcessor {
   reset(): void {
     this.lines.clear();
     this.deadLetters = [];
+    this.deadLetterBytes = 0;
     this.counters = zeroCounters();
     this.pendingSince = undefined;
     this.dedup?.commit();
@@ -210,6 +221,7 @@ export class EntryProcessor {
     now: number,
   ): void {
     this.counters.deadLettered += 1;
+    this.deadLetterBytes += message.length;
     this.deadLetters.push({ stage, error, ...at, message, at: now });
   }
 
@@ -224,8 +236,11 @@ export class EntryProcessor {
     this.counters.consumed += 1;
     // No closure per event (it was one allocation per event): see `dead`.
     const { error, raw } = event;
-    if (error !== undefined)
-      return this.dead({ topic, partition, event, now }, 'parse', error, raw ?? '');
+    if (error !== undefined) {
+      // Bytes that are not UTF-8 are dead-lettered as they are (rawBytes), never as text.
+      const message = event.rawBytes === undefined ? (raw ?? '') : Buffer.from(event.rawBytes);
+      return this.dead({ topic, partition, event, now }, 'parse', error, message);
+    }
     const source = this.pipeline.sources.get(topic);
     if (source === undefined) {
       const reason = `topic ${topic} is not a source of this pipeline`;
@@ -257,10 +272,14 @@ export class EntryProcessor {
     if (source.dedup && this.dedup) {
       try {
         const key = source.dedup.key.key(input);
-        dedupHash = this.hasher.hash64(this.perTopicDedup ? `${topic}\u0000${key}` : key);
-        dedupTime = source.eventTime
-          ? eventTimeMs(source.eventTime.evaluate(input))
-          : event.timestamp;
+        dedupHash = this.keyHash(topic, key);
+        dedupTime = sourceEventTime(
+          source.eventTime,
+          input,
+          event.timestamp,
+          now,
+          this.pipeline.maxFutureEventTimeMs,
+        );
       } catch (err) {
         return this.dead(
           { topic, partition, event, now, keyHash: dedupHash },
@@ -290,17 +309,19 @@ export class EntryProcessor {
   }
 
   /** Only a refused event builds its `at` object: the accepted path allocates nothing here. */
-  private dead(at: DeadAt, stage: string, error: string, message?: string): void {
+  private dead(at: DeadAt, stage: string, error: string, message?: string | Buffer): void {
     const { topic, partition, event, now } = at;
     this.counters.deadLettered += 1;
     this.observer?.outcome(topic, event, 'dead-lettered', at.keyHash, stage, error);
+    const text = message ?? safeJson(event.value);
+    this.deadLetterBytes += text.length;
     this.deadLetters.push({
       stage,
       error,
       topic,
       partition,
       offset: event.offset,
-      message: message ?? safeJson(event.value),
+      message: text,
       at: now,
     });
   }
@@ -311,7 +332,7 @@ export class EntryProcessor {
     if (!this.observer?.wantsKeys || spec === undefined) return undefined;
     try {
       const key = spec.key.key(input);
-      return this.hasher.hash64(this.perTopicDedup ? `${topic}\u0000${key}` : key);
+      return this.keyHash(topic, key);
     } catch {
       return undefined;
     }
@@ -331,7 +352,7 @@ export class EntryProcessor {
     // Like process(): only a refused event builds its `at` object (no closure per event).
     let prepared;
     try {
-      prepared = join.prepare(source, input, event.timestamp);
+      prepared = join.prepare(source, input, event.timestamp, now);
     } catch (err) {
       return this.dead({ topic, partition, event, now }, 'join', errorText(err));
     }
@@ -339,7 +360,7 @@ export class EntryProcessor {
     if (source.dedup && this.dedup) {
       try {
         const key = source.dedup.key.key(input);
-        dedupHash = this.hasher.hash64(this.perTopicDedup ? `${topic}\u0000${key}` : key);
+        dedupHash = this.keyHash(topic, key);
       } catch (err) {
         return this.dead({ topic, partition, event, now }, 'dedup', errorText(err));
       }

@@ -9,6 +9,8 @@ import { EntryProcessor } from './entry-processor';
 
 // The join path of the entry processor: dedup before the join, the join stage, marks, late events.
 const T0 = Date.parse('2026-03-01T00:00:00Z');
+// Processing time: a day after the events (a replay), so no event time is in the future.
+const NOW = T0 + 86_400_000;
 const MIN = 60_000;
 
 async function processor(dedup: Record<string, unknown>) {
@@ -40,7 +42,7 @@ async function processor(dedup: Record<string, unknown>) {
     ],
     ['customer_name'],
   );
-  return new EntryProcessor(parsed.definition, rows, await loadHasher(), new Map(), '0-0', 0);
+  return new EntryProcessor(parsed.definition, rows, await loadHasher(), new Map(), '0-0');
 }
 
 let offset = 0;
@@ -61,7 +63,7 @@ function apply(
   topic: string,
   events: MailboxEvent[],
   marks: Partial<MailboxEntry> = {},
-  now = 0,
+  now = NOW,
 ) {
   const to = events.length > 0 ? Math.max(...events.map((e) => e.offset)) : offset;
   stream += 1;
@@ -121,6 +123,26 @@ describe('EntryProcessor on a join pipeline', () => {
     expect(p.counters.deadLettered).toBe(1);
   });
 
+  it('dead-letters an event time more than maxFutureEventTime ahead: no watermark jump, nothing buffered', async () => {
+    const p = await processor({ key: 'id', window: '1h' });
+    // Two hours ahead of the processing time, on both sides: a jump of every source's mark.
+    const ahead = NOW - T0 + 2 * 60 * MIN;
+    apply(p, 'customers', [customer('c', 'c2', 0), customer('far-c', 'c9', ahead)]);
+    apply(p, 'orders', [order('a', 'c2', 0), order('far-o', 'c9', ahead)]);
+    expect(p.deadLetters).toEqual([
+      expect.objectContaining({ stage: 'join', topic: 'customers', offset: offset - 3 }),
+      expect.objectContaining({ stage: 'join', topic: 'orders', offset: offset - 1 }),
+    ]);
+    expect(p.deadLetters[0]?.error).toMatch(
+      /^event time 2026-03-02T02:00:00\.000Z is more than 1h ahead of the clock \(2026-03-02T00:00:00\.000Z; source\.maxFutureEventTime\)$/,
+    );
+    expect(p.join?.state.watermark.value).toBe(T0);
+    // The events around it: joined, and one a minute later is not late.
+    apply(p, 'orders', [order('b', 'c2', MIN)]);
+    expect(p.counters.deadLettered).toBe(2);
+    expect(p.allCounters()).toMatchObject({ late: 0, joined: 2 });
+  });
+
   it('reads the marks of an empty entry that reaches what is applied, not of one behind it', async () => {
     const p = await processor({ key: 'id', window: '1h' });
     apply(p, 'customers', [customer('c', 'c2', 0)]);
@@ -139,7 +161,7 @@ describe('EntryProcessor on a join pipeline', () => {
         maxTime: T0 + 30 * MIN,
         partitions: 1,
       },
-      0,
+      NOW,
     );
     p.apply(
       '101-0',
@@ -153,7 +175,7 @@ describe('EntryProcessor on a join pipeline', () => {
         maxTime: T0 + 30 * MIN,
         partitions: 1,
       },
-      0,
+      NOW,
     );
     expect(p.join?.state.watermark.value).toBe(T0);
     p.apply(
@@ -168,7 +190,7 @@ describe('EntryProcessor on a join pipeline', () => {
         maxTime: T0 + 30 * MIN,
         partitions: 1,
       },
-      0,
+      NOW,
     );
     expect(p.join?.state.watermark.value).toBe(T0 + 30 * MIN);
   });

@@ -12,7 +12,7 @@ import {
   type JoinPair,
   type JoinSide,
   JoinState,
-  eventTimeMs,
+  sourceEventTime,
 } from '@sluice/pipeline/join';
 import { errorText, safeJson } from './entry-helpers';
 
@@ -58,34 +58,33 @@ export class JoinStage {
   constructor(
     private readonly pipeline: CompiledPipeline,
     private readonly rowBuilder: RowBuilder,
-    now: number,
   ) {
     const join = pipeline.join;
     if (!join) throw new Error(`pipeline ${pipeline.id} has no join`);
-    this.state = new JoinState(
-      {
-        type: join.type,
-        windowMs: join.windowMs,
-        latenessMs: join.latenessMs,
-        idleTimeoutMs: join.idleTimeoutMs,
-        leftTopic: join.left.topic,
-        rightTopic: join.right.topic,
-      },
-      now,
-    );
+    this.state = new JoinState({
+      type: join.type,
+      windowMs: join.windowMs,
+      latenessMs: join.latenessMs,
+      idleTimeoutMs: join.idleTimeoutMs,
+      leftTopic: join.left.topic,
+      rightTopic: join.right.topic,
+    });
     this.columns = pipeline.columns.map((c) => c.column);
   }
 
-  /** Side, key and event time of an event; throws with the reason when one cannot be read. */
+  /** Side, key and event time of an event; throws with the reason when one cannot be read or
+   * the event time is implausibly far ahead of `now` (it would hold state and the watermark). */
   prepare(
     source: CompiledSource,
     input: Readonly<Record<string, unknown>>,
     timestamp: number,
+    now: number,
   ): JoinInput {
     const join = this.pipeline.join!;
     const side = source.joinSide;
     if (side === undefined) throw new Error(`topic ${source.topic} is not a side of the join`);
-    const time = source.eventTime ? eventTimeMs(source.eventTime.evaluate(input)) : timestamp;
+    const maxFuture = this.pipeline.maxFutureEventTimeMs;
+    const time = sourceEventTime(source.eventTime, input, timestamp, now, maxFuture);
     return { side, key: join[side].key.key(input), time };
   }
 

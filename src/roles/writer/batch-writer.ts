@@ -4,11 +4,17 @@ import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isRetryable } from '@sluice/clickhouse';
 import type { CompiledPipeline } from '@sluice/pipeline';
-import { type BatchJob, keys } from '@sluice/redis';
+import {
+  type BatchJob,
+  batchRows,
+  checkBatchJob,
+  decodeOutboxBatch,
+  keys,
+  MalformedBatchError,
+  retryDelayMs,
+} from '@sluice/redis';
 import { InsertTelemetry, type Telemetry } from '@sluice/telemetry';
 import type { PipelineWatcher } from '../../pipelines';
-import { retryDelayMs } from './backoff';
-import { batchRows, checkBatchJob, decodeOutboxBatch, MalformedBatchError } from './outbox';
 import type { SinkClients } from './sink-clients';
 import { WriterScripts } from './writer.lua';
 
@@ -125,7 +131,7 @@ export class BatchWriter {
 
   /**
    * Re-schedules the job with a capped delay and without spending one of its attempts: the
-   * job's own backoff (exponential, uncapped) would wait hours after a long outage, and a job
+   * job's own backoff spends an attempt each time (batchJobOptions), and a job
    * that runs out of attempts is failed for good while its batch still waits in the outbox.
    */
   private async retryLater(

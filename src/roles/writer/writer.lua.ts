@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
-import { keys } from '@sluice/redis';
+import {
+  type DeadLetter,
+  DEAD_LETTER_FIELDS,
+  deadLetterArgs,
+  keys,
+  luaDeadLetterFields,
+} from '@sluice/redis';
 
 /*
  * The writer's two Redis steps. Each is one script so that a job run twice (a crash between the
@@ -17,29 +23,29 @@ return 1
 `;
 
 // KEYS: outbox entry, outbox index, counters, dead letters.
-// ARGV: batch id, dlq max length (0: unbounded), error, at, then one JSON row per argument.
+// ARGV: batch id, dlq max length (0: unbounded), then the dead letters, DEAD_LETTER_FIELDS each.
 // EXISTS first and DEL last: if an XADD fails (out of memory), the batch stays in the outbox.
 const DEAD_LETTER = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local maxlen = tonumber(ARGV[2])
-for i = 5, #ARGV do
-  local fields = {'stage', 'insert', 'error', ARGV[3], 'topic', '', 'partition', '', 'offset', '',
-    'message', ARGV[i], 'at', ARGV[4]}
+local n = 0
+for i = 3, #ARGV, ${DEAD_LETTER_FIELDS.length} do
   if maxlen > 0 then
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', unpack(fields))
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', ${luaDeadLetterFields('i')})
   else
-    redis.call('XADD', KEYS[4], '*', unpack(fields))
+    redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
   end
+  n = n + 1
 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[3], 'deadLettered', #ARGV - 4)
+redis.call('HINCRBY', KEYS[3], 'deadLettered', n)
 return 1
 `;
 
 interface WriterCommands {
   sluiceWriterComplete(...args: (string | number)[]): Promise<number>;
-  sluiceWriterDeadLetter(...args: (string | number)[]): Promise<number>;
+  sluiceWriterDeadLetter(...args: (string | number | Buffer)[]): Promise<number>;
 }
 
 export interface BatchRef {
@@ -79,6 +85,16 @@ export class WriterScripts {
     maxEntries: number,
   ): Promise<boolean> {
     const { pipeline, partition, batchId } = ref;
+    const at = new Date().toISOString();
+    const letters = rows.map((row): DeadLetter => ({
+      stage: 'insert',
+      error,
+      topic: '',
+      partition: '',
+      offset: '',
+      message: JSON.stringify(row),
+      at,
+    }));
     const done = await this.redis.sluiceWriterDeadLetter(
       keys.outboxBatch(pipeline, partition, batchId),
       keys.outboxIndex(pipeline, partition),
@@ -86,9 +102,7 @@ export class WriterScripts {
       keys.deadLetters(pipeline, partition),
       batchId,
       maxEntries,
-      error,
-      new Date().toISOString(),
-      ...rows.map((row) => JSON.stringify(row)),
+      ...letters.flatMap(deadLetterArgs),
     );
     return done === 1;
   }

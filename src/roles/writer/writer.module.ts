@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import {
   BATCH_QUEUE,
   BATCH_QUEUE_PREFIX,
+  BATCH_WORKER_OPTIONS,
   type BatchJob,
   closeRedis,
   createRedis,
@@ -15,23 +16,8 @@ import { ClickHouseModule, REDIS, RedisModule } from '../../infra';
 import { PipelineWatcher } from '../../pipelines';
 import { RoleRegistry } from '../role-registry';
 import { RoleService } from '../role-service';
-import { retryDelayMs } from './backoff';
 import { BatchWriter, type BatchOutcome } from './batch-writer';
 import { SinkClients } from './sink-clients';
-
-/**
- * A crashed writer leaves its jobs "stalled"; BullMQ fails a job for good once it stalled more
- * often than this. A batch must never end up failed while it waits in the outbox (a failed job's
- * id also blocks re-announcing it), so crashes are allowed practically without limit.
- */
-const MAX_STALLED_COUNT = 1_000_000;
-/**
- * A killed writer's batches wait for its lock to expire and the next stalled check: shorter
- * than BullMQ's 30 s + 30 s so a crash delays them by seconds. Two writers running one batch
- * (a lock lost to a long pause) is harmless: the token and the DEL-guarded script absorb it.
- */
-const LOCK_DURATION_MS = 15_000;
-const STALLED_INTERVAL_MS = 5_000;
 
 /** The writer role takes batches from the BullMQ queue and inserts them into ClickHouse. */
 @Injectable()
@@ -74,11 +60,7 @@ export class WriterRole extends RoleService {
         connection: this.connection,
         prefix: BATCH_QUEUE_PREFIX,
         concurrency: this.config.writerConcurrency,
-        maxStalledCount: MAX_STALLED_COUNT,
-        lockDuration: LOCK_DURATION_MS,
-        stalledInterval: STALLED_INTERVAL_MS,
-        // Used when a job's backoff names a custom type; the writer delays retries itself.
-        settings: { backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade) },
+        ...BATCH_WORKER_OPTIONS,
       },
     );
     this.worker.on('error', (err: Error) => this.logger.warn(`writer worker: ${err.message}`));

@@ -80,6 +80,43 @@ describe('floats and decimals', () => {
     expect(reason('Decimal(5, 2)', '999.999')).toMatch(/does not fit/);
     expect(reason('Decimal(5, 2)', 'x')).toMatch(/not a decimal/);
   });
+
+  it('refuses a Decimal given as a JSON number whose digits a double cannot hold', () => {
+    // 12345678901234567890.12 arrived as the double 12345678901234567168: refused like an
+    // Int64 beyond 2^53, where it was silently rounded before.
+    const exactly = /cannot be exact as a JSON number .*; send it as a string/;
+    expect(reason('Decimal(38, 2)', Number('12345678901234567890.12'))).toMatch(exactly);
+    expect(reason('Decimal(38, 10)', 1234567.123456789)).toMatch(exactly);
+    expect(reason('Decimal(38, 20)', 0.1 + 0.2)).toMatch(exactly);
+    expect(reason('Decimal(38, 0)', 1e20)).toMatch(exactly);
+    // Digits past the scale are rounded away, so computed doubles still fit narrow scales;
+    // integers up to 2^53 and 15 significant digits are exact.
+    expect(convert('Decimal(18, 2)', 1234567.123456789)).toBe('1234567.12');
+    expect(convert('Decimal(18, 0)', 9007199254740991)).toBe(9007199254740991);
+    expect(convert('Decimal(38, 10)', 12345.6789012345)).toBe(12345.6789012345);
+    expect(convert('Decimal(38, 10)', 0.000123456789012345)).toBe('0.0001234568');
+    // As text, every digit is kept.
+    expect(convert('Decimal(38, 2)', '12345678901234567890.12')).toBe('12345678901234567890.12');
+  });
+
+  it('reads number texts in linear time and refuses over-long ones before parsing', () => {
+    const digits = '1'.repeat(400_000);
+    for (const type of ['Float64', 'Float32', 'Int64', 'UInt256', 'Decimal(38, 2)']) {
+      const started = performance.now();
+      expect(reason(type, digits)).toBe(
+        'a number text of 400000 characters is longer than the 1000 allowed',
+      );
+      expect(reason(type, `${'1'.repeat(999)}x`)).toMatch(/not|expected/);
+      expect(performance.now() - started).toBeLessThan(200);
+    }
+    // Every shape the old FLOAT_TEXT regex took, and only those.
+    for (const text of ['1', '-1', '+1.', '.5', '1.5e3', '1E-3', '0.0', `${'9'.repeat(300)}`]) {
+      expect(convert('Float64', text)).toBe(Number(text));
+    }
+    for (const text of ['', '.', '-', '1e', '1e+', 'e3', '1..2', '1.5.', ' 1', '1 ', '0x10']) {
+      expect(reason('Float64', text)).toMatch(/expected a number/);
+    }
+  });
 });
 
 describe('strings, bools, ids', () => {

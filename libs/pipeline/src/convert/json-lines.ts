@@ -24,6 +24,11 @@ export class JsonLines {
     return this.rows;
   }
 
+  /** About the bytes of the text so far (pending text counted one byte a character). */
+  get size(): number {
+    return this.used + this.pending.length;
+  }
+
   append(row: Row): void {
     this.appendLine(`${JSON.stringify(row)}\n`);
   }

@@ -1,6 +1,13 @@
 import { isIP } from 'node:net';
-import { formatDigits, numberDigits, roundDigits, splitDecimal } from './decimal';
+import {
+  type DecimalDigits,
+  formatDigits,
+  numberDigits,
+  roundDigits,
+  splitDecimal,
+} from './decimal';
 import { ConversionError } from './errors';
+import { DOUBLE_DIGITS, isFloatText, numberTextProblem } from './number-text';
 import type { IntBits } from './types';
 
 /** JS value in, value for a JSONEachRow field out; throws ConversionError. */
@@ -55,6 +62,9 @@ export function intConverter(bits: IntBits, signed: boolean, column: string): Co
       return fail(column, `${v} is out of range for ${name}`);
     }
     if (typeof v === 'string') {
+      // Length first: BigInt() of a long text costs more than linear time.
+      const tooLong = numberTextProblem(v);
+      if (tooLong !== undefined) return fail(column, tooLong);
       if (!INTEGER_TEXT.test(v)) return fail(column, `${describe(v)} is not an integer`);
       if (v.length <= 15) {
         const n = Number(v);
@@ -75,7 +85,6 @@ export function intConverter(bits: IntBits, signed: boolean, column: string): Co
       : slow(value);
 }
 
-const FLOAT_TEXT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const FLOAT32_MAX = 3.4028234663852886e38;
 const SPECIAL_FLOATS: Readonly<Record<string, string>> = {
   nan: 'nan',
@@ -104,7 +113,9 @@ export function floatConverter(bits: 32 | 64, column: string): Converter {
     if (typeof v === 'string') {
       const special = SPECIAL_FLOATS[v];
       if (special !== undefined) return special;
-      if (FLOAT_TEXT.test(v)) return check(Number(v));
+      const tooLong = numberTextProblem(v);
+      if (tooLong !== undefined) return fail(column, tooLong);
+      if (isFloatText(v)) return check(Number(v));
     }
     return fail(column, `expected a number, got ${describe(value)}`);
   };
@@ -121,14 +132,30 @@ export function decimalConverter(precision: number, scale: number, column: strin
       // When r / 10^scale reads back as v, the shortest text of v (what JSON.stringify writes)
       // has at most `scale` fraction digits, so ClickHouse reads the number exactly: no digit
       // work and no allocation for the common case.
+      // Below 10^15 the value has at most DOUBLE_DIGITS significant digits (see `inexact`).
       const r = Math.round(v * factor);
-      if (Math.abs(r) <= Number.MAX_SAFE_INTEGER && r / factor === v) return v;
+      if (Math.abs(r) < 1e15 && r / factor === v) return v;
+      if (Number.isSafeInteger(v)) return v;
     }
     let digits;
     if (typeof v === 'number') {
       if (!Number.isFinite(v)) return fail(column, `${v} is not a decimal number`);
       digits = numberDigits(v);
+      const rounded = roundDigits(digits, scale);
+      if (rounded.int.length > intDigits)
+        return fail(column, `${describe(v)} does not fit ${name}`);
+      if (Math.abs(v) > Number.MAX_SAFE_INTEGER || inexact(rounded)) {
+        // Like an Int64 beyond 2^53: JSON.parse made it a double, which may have lost digits.
+        return fail(
+          column,
+          `${v} cannot be exact as a JSON number (at most ${DOUBLE_DIGITS} significant digits, ` +
+            'or an integer up to 2^53); send it as a string',
+        );
+      }
+      return formatDigits(rounded);
     } else if (typeof v === 'string' || typeof v === 'bigint') {
+      const tooLong = typeof v === 'string' ? numberTextProblem(v) : undefined;
+      if (tooLong !== undefined) return fail(column, tooLong);
       digits = splitDecimal(typeof v === 'string' ? v : v.toString());
       if (digits === undefined) return fail(column, `${describe(v)} is not a decimal number`);
     } else {
@@ -139,6 +166,19 @@ export function decimalConverter(precision: number, scale: number, column: strin
     return formatDigits(rounded);
   };
 }
+
+/**
+ * A double's digits, rounded to the column's scale, that need more significant digits than a
+ * double holds: what the producer sent may have had other digits there, lost by JSON.parse.
+ */
+function inexact(d: DecimalDigits): boolean {
+  const digits = d.int === '' ? d.frac.replace(LEADING_ZEROS, '') : d.int + d.frac;
+  let significant = digits.length;
+  while (significant > 0 && digits.charCodeAt(significant - 1) === 48) significant -= 1;
+  return significant > DOUBLE_DIGITS;
+}
+
+const LEADING_ZEROS = /^0+/;
 
 export function stringConverter(column: string): Converter {
   return (value) => {

@@ -1,5 +1,11 @@
 import { splitDecimal } from './decimal';
 
+/** An event's text as a dead-letter reason quotes it: at most 40 characters (the text may be
+ * megabytes long). */
+function shown(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+}
+
 /**
  * A point in time: whole seconds since 1970-01-01T00:00:00Z and nanoseconds in [0, 1e9).
  * Converters keep one and overwrite it per value, so reading a timestamp allocates nothing.
@@ -44,7 +50,7 @@ export function epochToInstant(value: number | bigint | string, out: Instant): s
 
 function epochTextToInstant(text: string, out: Instant): string | undefined {
   const d = splitDecimal(text);
-  if (d === undefined) return `'${text}' is not an epoch number`;
+  if (d === undefined) return `'${shown(text)}' is not an epoch number`;
   const magnitude = d.int.length === 0 ? 0 : Number(d.int);
   const shift =
     magnitude < SECONDS_BELOW ? 0 : magnitude < MILLIS_BELOW ? 3 : magnitude < MICROS_BELOW ? 6 : 9;
@@ -52,7 +58,7 @@ function epochTextToInstant(text: string, out: Instant): string | undefined {
   const wholeDigits = split > 0 ? d.int.slice(0, split) : '';
   const subDigits = (split >= 0 ? d.int.slice(split) : d.int.padStart(shift, '0')) + d.frac;
   const seconds = wholeDigits === '' ? 0 : Number(wholeDigits);
-  if (!Number.isSafeInteger(seconds)) return `${text} is out of range`;
+  if (!Number.isSafeInteger(seconds)) return `${shown(text)} is out of range`;
   const nanos = subDigits === '' ? 0 : Number(subDigits.slice(0, 9).padEnd(9, '0'));
   setSigned(out, d.negative, seconds, nanos);
   return undefined;
@@ -89,17 +95,17 @@ export function parseIso(text: string, out: IsoFields): string | undefined {
   // Hot path: a per-event timestamp, read by char codes without regex match arrays.
   if (scanIso(text, out)) return undefined;
   const m = ISO_RE.exec(text);
-  if (m === null) return `'${text}' is not an ISO 8601 date or time`;
+  if (m === null) return `'${shown(text)}' is not an ISO 8601 date or time`;
   const year = Number(m[1]);
   const month = Number(m[2]);
   const day = Number(m[3]);
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) {
-    return `'${text}' is not a calendar date`;
+    return `'${shown(text)}' is not a calendar date`;
   }
   const hour = m[4] === undefined ? 0 : Number(m[4]);
   const minute = m[5] === undefined ? 0 : Number(m[5]);
   const second = m[6] === undefined ? 0 : Number(m[6]);
-  if (hour > 23 || minute > 59 || second > 59) return `'${text}' is not a valid time of day`;
+  if (hour > 23 || minute > 59 || second > 59) return `'${shown(text)}' is not a valid time of day`;
   out.days = daysFromCivil(year, month, day);
   out.secondOfDay = hour * 3600 + minute * 60 + second;
   out.nanos = m[7] === undefined ? 0 : Number(m[7].slice(0, 9).padEnd(9, '0'));
@@ -109,7 +115,7 @@ export function parseIso(text: string, out: IsoFields): string | undefined {
   } else if (m[9] !== undefined) {
     const hours = Number(m[10]);
     const minutes = m[11] === undefined ? 0 : Number(m[11]);
-    if (hours > 23 || minutes > 59) return `'${text}' has an invalid UTC offset`;
+    if (hours > 23 || minutes > 59) return `'${shown(text)}' has an invalid UTC offset`;
     out.offset = (m[9] === '-' ? -1 : 1) * (hours * 3600 + minutes * 60);
   } else {
     out.offset = undefined;

@@ -164,6 +164,20 @@ describe('DedupState', () => {
     expect(state.changes().expired).toEqual([state.bucketOf(T0)]);
   });
 
+  it('never expires past a window below the source floor (a join watermark held by a backlog)', () => {
+    let floor = Number.NEGATIVE_INFINITY;
+    const state = new DedupState(HOUR, () => floor);
+    state.add(h(1), T0, 'orders/0', 0);
+    state.add(h(2), T0 + 3 * HOUR, 'orders/0', SOURCE_IDLE_MS);
+    state.add(h(3), T0 + 3 * HOUR, 'orders/0', SOURCE_IDLE_MS + 1);
+    // orders/1 has sent nothing yet (not fetched, paused): its backlog holds the watermark.
+    expect(state.changes().expired).toEqual([]);
+    expect(state.isDuplicate(h(1), T0 + 1_000)).toBe(true);
+    floor = T0 + HOUR + 2 * state.bucketMs;
+    state.add(h(4), T0 + 3 * HOUR, 'orders/0', SOURCE_IDLE_MS + 2);
+    expect(state.changes().expired).toEqual([state.bucketOf(T0)]);
+  });
+
   it('a source partition quiet for SOURCE_IDLE_MS no longer holds expiry back', () => {
     const state = new DedupState(HOUR);
     state.add(h(1), T0, 'orders/0', 0);

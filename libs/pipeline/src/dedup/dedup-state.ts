@@ -40,7 +40,8 @@ export interface DedupChanges {
  * event's time (so the window is honoured to within one bucket).
  *
  * Expiry follows the slowest active source partition, as a watermark does: a bucket expires once
- * it is a window older than the lowest of the active partitions' highest event times. One actor
+ * it is a window older than the lowest of the active partitions' highest event times (and, in a
+ * join pipeline, than the join watermark, which partitions with unread data hold). One actor
  * reads many partitions, and one far ahead in event time (a replay, a skewed producer clock) must
  * not expire what a slower one still needs: with the newest event time overall, a duplicate from
  * the slower partition would pass. Pure: the actor hands `changes()` to its checkpoint and calls
@@ -66,7 +67,15 @@ export class DedupState {
   /** The bucket `add` used last: consecutive events mostly fall into the same one. */
   private lastBucket: Bucket | undefined;
 
-  constructor(readonly windowMs: number) {
+  constructor(
+    readonly windowMs: number,
+    /**
+     * Join pipelines: the join watermark (JoinWatermark), which every source partition with
+     * data unread in Kafka holds, whether or not it has sent this actor anything yet. Expiry
+     * never passes a window below it, so an unread backlog never expires a bucket it needs.
+     */
+    private readonly sourceFloor?: () => number,
+  ) {
     if (!(windowMs > 0)) throw new RangeError(`dedup window must be positive, got ${windowMs}`);
     this.bucketMs = Math.max(1, Math.ceil(windowMs / BUCKETS_PER_WINDOW));
   }
@@ -222,7 +231,7 @@ export class DedupState {
   /** Moves the horizon to a window before the slowest active source (see the class comment). */
   private advanceHorizon(): void {
     if (!(this.lastSeenAt - this.firstSeenAt >= SOURCE_IDLE_MS)) return;
-    let low = Number.POSITIVE_INFINITY;
+    let low = this.sourceFloor?.() ?? Number.POSITIVE_INFINITY;
     for (const [source, clock] of this.sources) {
       if (this.lastSeenAt - clock.seenAt > SOURCE_IDLE_MS) this.sources.delete(source);
       else if (clock.max < low) low = clock.max;

@@ -56,6 +56,8 @@ export interface CompiledPipeline {
   readonly filter?: CompiledExpression;
   /** Explicit columns only; other table columns come from same-named fields. */
   readonly columns: readonly CompiledColumn[];
+  /** Event times further ahead of the clock than this are implausible (see event-time.ts). */
+  readonly maxFutureEventTimeMs: number;
   readonly sink: PipelineDefinition['sink']['clickhouse'];
   readonly batch: { readonly maxRows: number; readonly maxDelayMs: number };
   readonly dlq: PipelineDefinition['dlq'];
@@ -121,6 +123,7 @@ export function buildCompiled(def: PipelineDefinition, ctx: SchemaContext): Comp
       column,
       expression: expr(source, postJoin),
     })),
+    maxFutureEventTimeMs: parseDuration(def.source.maxFutureEventTime),
     sink: def.sink.clickhouse,
     batch: {
       maxRows: def.sink.clickhouse.batch.maxRows,

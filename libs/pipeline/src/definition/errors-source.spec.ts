@@ -18,6 +18,22 @@ describe('each error class comes back with its field path: identity, Kafka, topi
       'sink.clickhouse.tabel',
       'unknown field',
     ],
+    [
+      'maxFutureEventTime below 1s',
+      orders,
+      ['source', 'maxFutureEventTime'],
+      '500ms',
+      'source.maxFutureEventTime',
+      'must be at least 1s',
+    ],
+    [
+      'maxFutureEventTime above 7d',
+      orders,
+      ['source', 'maxFutureEventTime'],
+      '8d',
+      'source.maxFutureEventTime',
+      'must be at most 7d',
+    ],
     // kafka
     [
       'no brokers',

@@ -22,6 +22,7 @@ describe('parsePipelineDefinition: defaults', () => {
       source: {
         kafka: { brokers: ['localhost:9092'], sasl: null, ssl: false },
         topics: [{ name: 'clicks', format: 'json', startFrom: 'earliest' }],
+        maxFutureEventTime: '1h',
       },
       partitions: 16,
       sink: {

@@ -15,6 +15,7 @@ export const LIMITS = {
   batchMaxRows: { min: 1, max: 1_000_000, default: 10_000 },
   batchMaxDelayMs: { min: 10, max: 60_000 },
   dlqMaxEntries: { min: 1, max: 10_000_000, default: 100_000 },
+  maxFutureEventTimeMs: { min: 1_000, max: 7 * 86_400_000 },
 } as const;
 
 export const PIPELINE_ID_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -137,6 +138,12 @@ export function definitionSchema(ctx: SchemaContext) {
         )
         .min(1, 'must list at least one topic')
         .max(LIMITS.topics.max, `must list at most ${LIMITS.topics.max} topics`),
+      // An event time further ahead of the clock than this is dead-lettered where dedup or a
+      // join reads it, so it never moves dedup expiry or a join watermark (README, Input rules).
+      maxFutureEventTime: duration(
+        LIMITS.maxFutureEventTimeMs.min,
+        LIMITS.maxFutureEventTimeMs.max,
+      ).default('1h'),
     }),
     partitions: int(LIMITS.partitions.min, LIMITS.partitions.max).default(
       LIMITS.partitions.default,

@@ -2,8 +2,10 @@
 // bad event can always be routed to the dead-letter queue instead of taking the actor down.
 import type { ParseResult } from '@marcbachmann/cel-js';
 import { type AstNode, type PathSegment, fieldPathOf, rootsOf } from './ast';
+import { BUDGET_EXCEEDED, BUDGET_EXCEEDED_TEXT, meter } from './budget';
 import { type ExpressionScope, environmentFor } from './engine';
 import { ExpressionError, positionAt } from './errors';
+import { guardExpression } from './guard';
 import { type ExprValue, describeType, isKeyValue, keyText, toPlain } from './values';
 
 export const MAX_EXPRESSION_LENGTH = 4_096;
@@ -88,6 +90,9 @@ export function compileExpression(source: string, options: CompileOptions = {}):
   if (options.expect === 'key' && !KEY_TYPES.has(type)) {
     return fail('invalid_key', `a key must be a string, number or bool, this one gives ${type}`, 0);
   }
+  // After the check: the guard reads the checked AST and hooks its comprehensions and matches.
+  const problem = guardExpression(parsed.ast);
+  if (problem) return fail(problem.code, problem.summary, problem.offset);
   const ast = parsed.ast as unknown as AstNode;
   const expression = new Expression(source, scope, type, parsed, fieldPathOf(ast), rootsOf(ast));
   return { ok: true, expression };
@@ -109,11 +114,17 @@ class Expression implements CompiledExpression {
 
   evaluate(input: ExprInput): ExprValue {
     if (this.segments) return this.readPath(input, this.segments);
+    meter.start();
+    let value: unknown;
     try {
-      return toPlain(this.run(input));
+      value = this.run(input);
     } catch (err) {
+      if (meter.exceeded !== undefined) throw this.overBudget(meter.exceeded);
       throw fromEngineError(err, 'evaluate', this.source);
     }
+    // CEL's `||`, `&&`, `all` and `exists` absorb errors: an overrun may end in a value.
+    if (meter.exceeded !== undefined) throw this.overBudget(meter.exceeded);
+    return toPlain(value);
   }
 
   tryEvaluate(input: ExprInput): EvalResult {
@@ -158,6 +169,10 @@ class Expression implements CompiledExpression {
       current = (current as Record<string, unknown>)[name];
     }
     return current as ExprValue;
+  }
+
+  private overBudget(why: string): ExpressionError {
+    return this.error(BUDGET_EXCEEDED, `${BUDGET_EXCEEDED_TEXT}: ${why}`);
   }
 
   private error(code: string, summary: string, offset?: number): ExpressionError {

@@ -7,8 +7,10 @@ export type ExpressionScope = 'event' | 'join';
 
 export const JOIN_VARIABLES = ['left', 'right'] as const;
 
-// Structural caps keep a hostile or runaway definition from costing much at compile time.
-const LIMITS = { maxAstNodes: 5_000, maxDepth: 64 };
+// Structural caps keep a hostile or runaway definition from costing much at compile time, and
+// literal lists and maps small (each evaluation builds them anew; `x in [...]` scans them).
+// The cost per event is bounded by guard.ts and budget.ts.
+const LIMITS = { maxAstNodes: 5_000, maxDepth: 64, maxListElements: 1_000, maxMapEntries: 1_000 };
 
 // JSON has a single number type, so every event number reaches CEL as a double, integers
 // included. Standard CEL has no double/int arithmetic, which would make `amount * 100` or

@@ -1,4 +1,4 @@
-export { EventTimeError, eventTimeMs } from './event-time';
+export { EventTimeError, eventTimeMs, isPlausibleEventTime, sourceEventTime } from './event-time';
 export {
   type JoinChanges,
   type JoinCounters,

@@ -55,7 +55,7 @@ class FakeRedis {
     this.meta = changes.meta;
   }
   restore(type: 'inner' | 'left'): JoinState {
-    const state = new JoinState(options(type), 0);
+    const state = new JoinState(options(type));
     state.restoreMeta(this.meta, 0);
     for (const [key, b] of this.buckets) {
       const [side, start] = key.split(':');
@@ -66,8 +66,20 @@ class FakeRedis {
 }
 
 describe('JoinState', () => {
+  it('counts the bytes of buffered events its next checkpoint appends', () => {
+    const s = new JoinState(options());
+    s.offer('left', ev('a', 0, { pad: 'x'.repeat(100_000) }));
+    s.offer('right', ev('b', 0, { pad: 'y'.repeat(50_000) }));
+    expect(s.pendingAppendBytes).toBeGreaterThan(150_000);
+    expect(s.pendingAppendBytes).toBeLessThan(151_000);
+    const appended = s.changes().appends.reduce((sum, a) => sum + a.data.length, 0);
+    expect(s.pendingAppendBytes).toBe(appended);
+    s.commit();
+    expect(s.pendingAppendBytes).toBe(0);
+  });
+
   it('joins within the window, inclusive at exactly the window, not 1 ms beyond', () => {
-    const s = new JoinState(options(), 0);
+    const s = new JoinState(options());
     const l = ev('a', 0);
     s.offer('left', l);
     expect(ids(s.offer('right', ev('a', WINDOW)))).toEqual([[l.value.id, offset]]);
@@ -79,7 +91,7 @@ describe('JoinState', () => {
   });
 
   it('is one-to-many both ways and emits each pair once, when its second event arrives', () => {
-    const s = new JoinState(options(), 0);
+    const s = new JoinState(options());
     const r1 = ev('k', 0);
     const r2 = ev('k', 1_000);
     expect(s.offer('right', r1)).toEqual([]);
@@ -103,7 +115,7 @@ describe('JoinState', () => {
   });
 
   it('calls an event older than the watermark late and buffers nothing for it', () => {
-    const s = new JoinState(options(), 0);
+    const s = new JoinState(options());
     progress(s, 50_000);
     s.advance(0);
     expect(s.watermark.value).toBe(BASE + 50_000);
@@ -115,7 +127,7 @@ describe('JoinState', () => {
 
   it('releases passed buckets: left join writes unmatched lefts once, inner counts them', () => {
     for (const type of ['inner', 'left'] as const) {
-      const s = new JoinState(options(type), 0);
+      const s = new JoinState(options(type));
       const alone = ev('solo', 0);
       s.offer('left', alone);
       s.offer('left', ev('pair', 0));
@@ -135,7 +147,7 @@ describe('JoinState', () => {
 
   it('restores from what its checkpoints wrote, matched flags included', () => {
     const redis = new FakeRedis();
-    const s = new JoinState(options('left'), 0);
+    const s = new JoinState(options('left'));
     const l1 = ev('x', 0, { name: 'first' });
     s.offer('left', l1);
     s.offer('left', ev('y', 0));
@@ -161,7 +173,7 @@ describe('JoinState', () => {
   });
 
   it('releases a hot key bucket by bucket in linear time', () => {
-    const s = new JoinState(options('inner'), 0);
+    const s = new JoinState(options('inner'));
     const HOT = 50_000;
     // Half in the first bucket, half a window later: releasing the first keeps the second half.
     for (let i = 0; i < HOT; i++) s.offer('left', ev('hot', i < HOT / 2 ? 0 : 3 * WINDOW));
@@ -175,7 +187,7 @@ describe('JoinState', () => {
 
   it("keeps an event's Kafka timestamp and trace context through a restore (optional fields)", () => {
     const redis = new FakeRedis();
-    const s = new JoinState(options('inner'), 0);
+    const s = new JoinState(options('inner'));
     const tp = `00-${'ab'.repeat(16)}-00f067aa0ba902b7-01`;
     const l1 = { ...ev('x', 0), timestamp: BASE + 7, traceparent: tp };
     const l2 = { ...ev('y', 0), timestamp: BASE + 8 };

@@ -141,16 +141,12 @@ export class JoinState {
   private released: { side: JoinSide; start: number }[] = [];
   private dirty = false;
 
-  constructor(
-    readonly options: JoinOptions,
-    now: number,
-  ) {
+  constructor(readonly options: JoinOptions) {
     this.bucketMs = joinBucketMs(options.windowMs);
     this.watermark = new JoinWatermark(
       [options.leftTopic, options.rightTopic],
       options.latenessMs,
       options.idleTimeoutMs,
-      now,
     );
   }
 
@@ -168,6 +164,9 @@ export class JoinState {
       buckets: left.buckets.size + right.buckets.size,
     };
   }
+
+  /** Bytes of buffered events the next checkpoint appends (its batch's byte bound counts them). */
+  pendingAppendBytes = 0;
 
   /** True when something must be checkpointed (records, flags, releases, counters). */
   get hasChanges(): boolean {
@@ -213,7 +212,9 @@ export class JoinState {
     // Optional trailing fields: records appended before they existed still decode.
     if (event.timestamp !== undefined) stored.push(event.timestamp);
     if (event.timestamp !== undefined && event.traceparent) stored.push(event.traceparent);
-    bucket.pending.push(packr.pack(stored));
+    const packed = packr.pack(stored);
+    bucket.pending.push(packed);
+    this.pendingAppendBytes += packed.length;
     this.counters.joined += pairs.length;
     this.dirty = true;
     return pairs;
@@ -286,6 +287,7 @@ export class JoinState {
       }
     }
     this.released = [];
+    this.pendingAppendBytes = 0;
     this.counters = zeroJoinCounters();
     this.dirty = false;
   }

@@ -2,8 +2,8 @@ import { JoinWatermark, marksHeartbeatMs, marksValidMs, type WatermarkSnapshot }
 
 const IDLE = 1_000;
 
-function make(now = 0) {
-  return new JoinWatermark(['orders', 'customers'], 100, IDLE, now);
+function make() {
+  return new JoinWatermark(['orders', 'customers'], 100, IDLE);
 }
 
 describe('JoinWatermark', () => {
@@ -16,7 +16,7 @@ describe('JoinWatermark', () => {
     expect(wm.value).toBe(4_900);
   });
 
-  it('waits for partitions and topics not heard from yet', () => {
+  it('waits for partitions and topics not heard from yet, however long', () => {
     const wm = make();
     wm.observe('orders', 0, { maxTime: 5_000, partitions: 2 }, 0);
     wm.observe('customers', 0, { maxTime: 7_000, partitions: 1 }, 0);
@@ -26,52 +26,58 @@ describe('JoinWatermark', () => {
     other.observe('orders', 0, { maxTime: 5_000, partitions: 1 }, 0);
     other.advance(10);
     expect(other.value).toBe(Number.NEGATIVE_INFINITY);
-    // ...but not beyond the idle timeout (an empty partition never sends anything).
-    wm.advance(IDLE);
+    // Not heard from is not idle: its consumer may not have fetched it yet, its data unread.
+    wm.advance(100 * IDLE);
+    other.advance(100 * IDLE);
+    expect(wm.value).toBe(Number.NEGATIVE_INFINITY);
+    expect(other.value).toBe(Number.NEGATIVE_INFINITY);
+    wm.observe('orders', 1, { caughtUp: false, partitions: 2 }, 100 * IDLE);
+    wm.advance(100 * IDLE);
+    expect(wm.value).toBe(Number.NEGATIVE_INFINITY);
+    wm.observe('orders', 1, { maxTime: 6_000 }, 100 * IDLE);
+    wm.advance(100 * IDLE);
     expect(wm.value).toBe(4_900);
   });
 
-  it('an idle partition that never had an event takes the lowest mark as its own', () => {
+  it('an idle partition that never had an event stays idleTimeout behind the others', () => {
     const wm = make();
     wm.observe('orders', 0, { maxTime: 5_000, partitions: 2, caughtUp: true }, 0);
-    wm.observe('orders', 1, { partitions: 2, caughtUp: true }, 0); // empty
+    wm.observe('orders', 1, { partitions: 2, caughtUp: false }, 0); // empty, not read yet
     wm.observe('customers', 0, { maxTime: 7_000, partitions: 1, caughtUp: false }, 0);
     wm.advance(IDLE);
-    expect(wm.value).toBe(4_900);
-    // The other partitions race ahead (orders/1's events are in Kafka, fetched later): the
-    // empty partition holds the watermark where it was when it went idle...
+    expect(wm.value).toBe(Number.NEGATIVE_INFINITY);
+    // Read to its end (Kafka's numbers: nothing unread): it does not hold a replay back...
+    wm.observe('orders', 1, { caughtUp: true }, IDLE);
     wm.observe('orders', 0, { maxTime: 900_000, caughtUp: false }, IDLE + 100);
-    wm.observe('customers', 0, { maxTime: 900_000, caughtUp: false }, IDLE + 100);
-    wm.observe('orders', 1, { caughtUp: true }, IDLE + 100);
-    wm.advance(IDLE + 100);
-    expect(wm.value).toBe(4_900);
-    expect(wm.isLate(5_000)).toBe(false);
-    // ...then moves on only with the processing time beyond the idle timeout.
-    wm.observe('orders', 1, { caughtUp: true }, 2 * IDLE + 500);
-    wm.advance(2 * IDLE + 500);
-    expect(wm.value).toBe(5_000 + 500 - 100);
-    // Its first event raises its mark like any other.
-    wm.observe('orders', 1, { maxTime: 800_000, caughtUp: true }, 2 * IDLE + 600);
+    wm.observe('customers', 0, { maxTime: 800_000, caughtUp: false }, IDLE + 100);
+    wm.advance(2 * IDLE);
+    expect(wm.value).toBe(800_000 - IDLE - 100);
+    // ...and its first live event gets an idle partition's slack.
+    expect(wm.isLate(800_000 - IDLE)).toBe(false);
+    // Its first event makes it a partition like the others.
+    wm.observe('orders', 1, { maxTime: 850_000, caughtUp: true }, 2 * IDLE + 600);
     wm.advance(2 * IDLE + 600);
     expect(wm.value).toBe(800_000 - 100);
   });
 
-  it('partitions not heard from at all hold a floor that follows processing time', () => {
+  it('a partition with unread data holds the watermark, whatever the idle timeout', () => {
     const wm = make();
-    wm.observe('orders', 0, { maxTime: 5_000, partitions: 2, caughtUp: false }, 0);
-    wm.observe('customers', 0, { maxTime: 7_000, partitions: 1, caughtUp: false }, 0);
-    wm.advance(IDLE);
-    expect(wm.value).toBe(4_900);
-    wm.observe('orders', 0, { maxTime: 900_000 }, IDLE + 10);
-    wm.observe('customers', 0, { maxTime: 900_000 }, IDLE + 10);
-    wm.advance(IDLE + 10);
-    expect(wm.value).toBe(4_900);
-    wm.advance(2 * IDLE + 300);
-    expect(wm.value).toBe(5_000 + 300 - 100);
-    // Once orders/1 is heard from, it is a partition like the others.
-    wm.observe('orders', 1, { maxTime: 600_000 }, 2 * IDLE + 400);
-    wm.advance(2 * IDLE + 400);
-    expect(wm.value).toBe(600_000 - 100);
+    // customers/1 is assigned to a consumer that has not fetched it yet: it says so, no mark.
+    wm.observe('orders', 0, { maxTime: 900_000, partitions: 1, caughtUp: true }, 0);
+    wm.observe('customers', 0, { maxTime: 900_000, partitions: 2, caughtUp: true }, 0);
+    wm.observe('customers', 1, { caughtUp: false, partitions: 2 }, 0);
+    for (let t = 0; t <= 60_000; t += 500) {
+      wm.observe('orders', 0, { caughtUp: true }, t);
+      wm.observe('customers', 0, { caughtUp: true }, t);
+      wm.observe('customers', 1, { caughtUp: false }, t);
+      wm.advance(t);
+    }
+    expect(wm.value).toBe(Number.NEGATIVE_INFINITY);
+    // Its first batch, minutes of event time behind the others: on time.
+    expect(wm.isLate(1_000)).toBe(false);
+    wm.observe('customers', 1, { maxTime: 1_000, caughtUp: false }, 60_500);
+    wm.advance(60_500);
+    expect(wm.value).toBe(900);
   });
 
   it('a replayed topic far behind holds the watermark however long it is silent', () => {
@@ -119,7 +125,7 @@ describe('JoinWatermark', () => {
     wm.observe('customers', 0, { maxTime: 0, partitions: 1, caughtUp: true }, 0);
     wm.advance(0);
     // Killed at once; restored 20 s later; the consumer rejoins its group 10 s after that.
-    const restored = make(20_000);
+    const restored = make();
     restored.restore(JSON.parse(JSON.stringify(wm.snapshot())) as WatermarkSnapshot, 20_000);
     restored.advance(30_000);
     expect(restored.value).toBe(-100);
@@ -154,7 +160,7 @@ describe('JoinWatermark', () => {
     wm.observe('orders', 0, { maxTime: 5_000, partitions: 1, caughtUp: true }, 0);
     wm.observe('customers', 0, { maxTime: 7_000, partitions: 1 }, 0);
     wm.advance(0);
-    const copy = make(100);
+    const copy = make();
     copy.restore(JSON.parse(JSON.stringify(wm.snapshot())) as WatermarkSnapshot, 100);
     expect(copy.value).toBe(4_900);
     expect(copy.snapshot()).toEqual({

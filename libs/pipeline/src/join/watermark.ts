@@ -6,31 +6,37 @@
  * What a source partition reports comes from the mailbox entries (stamped by the consumer):
  * `maxTime`, the highest event time the consumer has read from that partition so far, whichever
  * actor the events went to (so an actor that gets few events of a partition still sees its
- * progress); `caughtUp`, the consumer has read the partition to its high watermark; `partitions`,
- * how many partitions the topic has (so partitions not heard from yet hold the watermark back).
+ * progress); `caughtUp`, Kafka's numbers say everything in the partition is in the mailboxes
+ * (the consumer's appended position reached the log end offset: of the fetch, or fetched from
+ * Kafka for every assigned partition at each marks heartbeat, fetched or not); `partitions`, how
+ * many partitions the topic has (Kafka's count).
  *
- * Idle rule. A partition's mark is its `maxTime`. It is idle when the last word from a live
- * consumer says it is caught up (`caughtUp` heard within `marksValidMs`: consumers repeat their
- * marks every `marksHeartbeatMs`; restored marks are never caught up) and its `maxTime` has not
- * risen for `idleTimeoutMs` of processing time. An idle partition's mark then moves on with the
- * processing time beyond the timeout: `maxTime + (now - lastRise - idleTimeoutMs)`. So:
- * - never held back forever: a caught-up quiet partition's mark grows with processing time;
- * - no on-time event becomes late: the watermark is never above its own partition's mark minus
- *   lateness, so an event not older than what its partition already delivered is late only when
- *   that partition was idle and the event's delivery delay (processing time at which the actor
- *   applies it minus its event time) exceeds `idleTimeout + lateness + d`, `d` being the delivery
- *   delay of the event that last raised the partition's mark (about 0 for live streams). An event
- *   older than its partition's mark is late when more than `lateness` behind it (Flink's rule).
- *   A partition not read to its end (a replay) is never idle, so a topic read far behind the
- *   other holds the watermark and loses nothing; nor is one whose consumer died (its marks stop
- *   being repeated), so events produced while no consumer reads them are not made late.
- * A partition that never had an event has no mark of its own. Once idle it takes the lowest mark
- * of the other partitions at that moment as its own (as if it had just delivered an event that
- * old) and from then on follows the rule above. Skipping it instead would let the watermark jump
- * as far as the busiest partitions go, and an event already in Kafka but fetched a little later
- * from the empty partition (different brokers answer fetches at different times) would be late.
- * The same holds for a partition not heard from at all once `idleTimeoutMs` has passed since the
- * actor started (an empty partition whose consumer is not there yet may say nothing).
+ * Hold rule. Every source partition holds the watermark at its mark unless it is idle, and a
+ * partition not heard from yet (a topic not heard from at all, or fewer partitions heard than
+ * the topic has) holds it where it is: its data may be waiting in Kafka, unread. So does one
+ * whose consumer has not fetched it yet, is paused, is being rebalanced, is slow, or is gone:
+ * none of them says `caughtUp`.
+ *
+ * Idle rule. A partition is idle when the last word from a live consumer says it is caught up
+ * (`caughtUp` heard within `marksValidMs`: consumers repeat their marks every `marksHeartbeatMs`;
+ * restored marks are never caught up) and its `maxTime` has not risen for `idleTimeoutMs` of
+ * processing time. An idle partition's mark then moves on with the processing time beyond the
+ * timeout: `maxTime + (now - lastRise - idleTimeoutMs)`. So:
+ * - no event already in the log when the pipeline starts can be late for the idle rule's sake:
+ *   its partition is not caught up until it was appended, so it holds the watermark at most at
+ *   its own partition's mark (late only when more than `lateness` behind it, Flink's rule);
+ * - never held back forever: once every partition is caught up and quiet, the watermark grows
+ *   with processing time and passes an event time `t` at the latest
+ *   `(t - lowest mark) + idleTimeout + lateness` after the last mark rose (plus one marks
+ *   heartbeat, and one more `idleTimeout` when a partition never had an event);
+ * - a live event (appended after its partition last said caught up) is late only when that
+ *   partition was idle and its delivery delay (processing time at which the actor applies it
+ *   minus its event time) exceeds `idleTimeout + lateness + d`, `d` being the delivery delay of
+ *   the event that last raised the partition's mark (about 0 for live streams).
+ * A partition that never had an event has no mark of its own. Once idle (caught up: nothing of
+ * it is unread) its mark is the lowest of the others minus `idleTimeoutMs`: it does not hold a
+ * replay back to the pace of processing time, and its first live event still gets the slack of
+ * an idle partition (late only when delayed more than `idleTimeout + lateness + d`).
  */
 /** How often a consumer repeats the marks of every partition it reads (join pipelines). */
 export function marksHeartbeatMs(idleTimeoutMs: number): number {
@@ -71,20 +77,14 @@ export class JoinWatermark {
   private wm = NEG;
   private readonly sources = new Map<string, SourceState>();
   private readonly partitions = new Map<string, number>();
-  private startedAt: number;
-  /** The mark partitions not heard from yet hold, once `idleTimeoutMs` passed (see adoptLow). */
-  private silentFloor: { mark: number; since: number } | undefined;
 
   constructor(
     private readonly topics: readonly string[],
     private readonly latenessMs: number,
     private readonly idleTimeoutMs: number,
-    now: number,
-  ) {
-    this.startedAt = now;
-  }
+  ) {}
 
-  /** -Infinity until every source partition has reported (or gone idle). */
+  /** -Infinity until every source partition has reported. */
   get value(): number {
     return this.wm;
   }
@@ -116,32 +116,8 @@ export class JoinWatermark {
 
   /** Recomputes the watermark at processing time `now`; true when it moved. */
   advance(now: number): boolean {
-    const neverHeardIdle = now - this.startedAt >= this.idleTimeoutMs;
-    const validMs = marksValidMs(this.idleTimeoutMs);
-    const empties: SourceState[] = [];
-    let anySilent = false;
-    let low = Number.POSITIVE_INFINITY;
-    for (const topic of this.topics) {
-      const count = this.partitions.get(topic) ?? 0;
-      let heard = 0;
-      for (const [key, source] of this.sources) {
-        if (!key.startsWith(`${topic}/`)) continue;
-        heard += 1;
-        const quietFor = now - source.progressAt - this.idleTimeoutMs;
-        const idle = source.caughtUp && now - source.heardAt <= validMs && quietFor >= 0;
-        if (idle && source.maxTime === NEG) {
-          empties.push(source);
-          continue;
-        }
-        low = Math.min(low, idle ? source.maxTime + quietFor : source.maxTime);
-      }
-      // Partitions known to exist but silent so far, or a topic not heard from at all.
-      const silent = Math.max(count - heard, heard === 0 ? 1 : 0);
-      if (silent > 0 && !neverHeardIdle) low = NEG;
-      if (silent > 0) anySilent = true;
-    }
-    if (low === Number.POSITIVE_INFINITY) return false;
-    low = Math.min(low, this.adoptLow(low, empties, anySilent, now));
+    const low = this.lowestMark(now);
+    if (low === undefined) return false;
     const candidate = low - this.latenessMs;
     if (candidate > this.wm) {
       this.wm = candidate;
@@ -151,25 +127,31 @@ export class JoinWatermark {
   }
 
   /**
-   * Idle partitions without a mark (and silent ones, as one floor per actor) take `low` as their
-   * mark the first time there is one; their mark then follows the quiet-partition rule. Returns
-   * the lowest mark among them (never below `low` at adoption, so adopting moves nothing).
+   * The lowest mark over every source partition at `now`, or undefined while a partition not
+   * heard from yet holds the watermark (or no partition has a mark yet).
    */
-  private adoptLow(low: number, empties: SourceState[], silent: boolean, now: number): number {
-    if (!Number.isFinite(low)) return low;
-    for (const source of empties) {
-      source.maxTime = low;
-      source.progressAt = now;
+  private lowestMark(now: number): number | undefined {
+    const validMs = marksValidMs(this.idleTimeoutMs);
+    let empty = false;
+    let low = Number.POSITIVE_INFINITY;
+    for (const topic of this.topics) {
+      let heard = 0;
+      for (const [key, source] of this.sources) {
+        if (!key.startsWith(`${topic}/`)) continue;
+        heard += 1;
+        const quietFor = now - source.progressAt - this.idleTimeoutMs;
+        const idle = source.caughtUp && now - source.heardAt <= validMs && quietFor >= 0;
+        if (idle && source.maxTime === NEG) empty = true;
+        else low = Math.min(low, idle ? source.maxTime + quietFor : source.maxTime);
+      }
+      // Not heard from is not idle: whatever the silent partitions hold may be unread in Kafka.
+      if (heard < Math.max(1, this.partitions.get(topic) ?? 0)) return undefined;
     }
-    let lowest = empties.length > 0 ? low : Number.POSITIVE_INFINITY;
-    if (silent) {
-      this.silentFloor ??= { mark: low, since: now };
-      const quietFor = now - this.silentFloor.since - this.idleTimeoutMs;
-      lowest = Math.min(lowest, this.silentFloor.mark + Math.max(0, quietFor));
-    } else {
-      this.silentFloor = undefined;
-    }
-    return lowest;
+    if (!Number.isFinite(low)) return undefined;
+    // An idle partition that never had an event has nothing unread (Kafka's numbers say so), so
+    // it need not hold a replay back; it stays `idleTimeoutMs` behind the others so that its
+    // first live event gets the slack of an idle partition's mark.
+    return empty ? low - this.idleTimeoutMs : low;
   }
 
   snapshot(): WatermarkSnapshot {
@@ -189,8 +171,6 @@ export class JoinWatermark {
    * a consumer says so again: the one that said it may be gone, with events waiting behind it.
    */
   restore(snapshot: WatermarkSnapshot, now: number): void {
-    this.startedAt = now;
-    this.silentFloor = undefined;
     this.wm = snapshot.wm ?? NEG;
     this.sources.clear();
     for (const [key, [maxTime]] of Object.entries(snapshot.src)) {

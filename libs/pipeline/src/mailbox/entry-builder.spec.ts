@@ -91,4 +91,68 @@ describe('EntryBuilder', () => {
     ]);
     releaseEntryBuilder(again);
   });
+
+  it('carries an event it cannot encode as a malformed one, and its neighbours as they are', () => {
+    // Past the consumer's depth rule this cannot come from Kafka; anything else the packer
+    // refuses must not fail the entry either: a failing append is retried forever and stalls
+    // the source partition (a 2,000-deep message did, before the depth rule).
+    let deep: unknown = 1;
+    for (let level = 0; level < 20_000; level += 1) deep = [deep];
+    const head = { topic: 't', partition: 0, generation: 1, from: 0, to: 3 };
+    const events: MailboxEvent[] = [
+      { offset: 0, timestamp: 5, json: Buffer.from('{"a":1}') },
+      { offset: 1, timestamp: 5, value: { deep }, key: 'k' },
+      { offset: 2, timestamp: 5, value: { b: 2 } },
+      { offset: 3, timestamp: 5, json: Buffer.from('{"c":3}') },
+    ];
+    const check = (entry: Buffer, jsonEvents: boolean) => {
+      const decoded = decodeMailboxEntry(entry).events;
+      expect(decoded.map((e) => e.offset)).toEqual(jsonEvents ? [0, 1, 2, 3] : [1, 2]);
+      const [refused, neighbour] = decoded.filter((e) => e.offset === 1 || e.offset === 2);
+      expect(refused).toMatchObject({ offset: 1, timestamp: 5, key: 'k' });
+      expect(refused?.error).toMatch(/^the event cannot be carried to the actor: RangeError/);
+      expect(refused?.value).toBeUndefined();
+      expect(neighbour?.value).toEqual({ b: 2 });
+      if (jsonEvents) expect(decoded[3]?.value).toEqual({ c: 3 });
+    };
+    for (const version of [3, 2] as const) {
+      const builder = built(events, 2);
+      check(builder.encode(head, version), true);
+      check(encodeMailboxEntry({ ...head, events }, version), true);
+      releaseEntryBuilder(builder);
+    }
+    // Version 1: no JSON event at all (a join pipeline's entries).
+    check(encodeMailboxEntry({ ...head, events: events.slice(1, 3) }), false);
+    // The packers work on afterwards.
+    const after = encodeMailboxEntry({ ...head, events: [events[2] as MailboxEvent] });
+    expect(decodeMailboxEntry(after).events).toEqual([events[2]]);
+  });
+
+  it('cuts an entry larger than the bound into parts an actor applies as the whole', () => {
+    const head = { topic: 't', partition: 2, generation: 4, from: 3, to: 60, maxTime: 9 };
+    const events: MailboxEvent[] = [];
+    for (let offset = 3; offset <= 58; offset += 1) {
+      const body = JSON.stringify({ n: offset, pad: 'x'.repeat(offset * 3) });
+      if (offset % 7 === 0) events.push({ offset, timestamp: 1, value: JSON.parse(body) });
+      else if (offset % 11 === 0) events.push({ offset, timestamp: 1, raw: body, error: 'e' });
+      else events.push({ offset, timestamp: 1, json: Buffer.from(body), key: `k${offset}` });
+    }
+    for (const version of [3, 2] as const) {
+      const builder = built(events, 20);
+      const whole = decodeMailboxEntry(builder.encode(head, version));
+      expect(builder.encodeParts(head, version, 1 << 20)).toHaveLength(1);
+      const parts = builder.encodeParts(head, version, 2_000).map(decodeMailboxEntry);
+      expect(parts.length).toBeGreaterThan(3);
+      // The events once each, in order; each part ends at its last event but the last.
+      expect(parts.flatMap((p) => p.events)).toEqual(whole.events);
+      for (const [i, part] of parts.entries()) {
+        expect(part.from).toBe(3);
+        const last = i === parts.length - 1;
+        expect(part.to).toBe(last ? 60 : part.events[part.events.length - 1]?.offset);
+        expect(part.maxTime).toBe(last ? 9 : undefined);
+        expect(builder.encodeParts(head, version, 2_000)[i]?.length).toBeLessThanOrEqual(2_000);
+      }
+      releaseEntryBuilder(builder);
+    }
+  });
 });

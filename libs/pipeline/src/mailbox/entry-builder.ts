@@ -1,4 +1,5 @@
 import { encodeMailboxEntry, fitsV3, type MailboxEvent, type UnparsedEntryVersion } from './entry';
+import { MAX_ENTRY_BYTES } from './input-rules';
 import {
   done,
   type EntryHead,
@@ -8,6 +9,7 @@ import {
   FLAG_WIDE,
   MAX_TIME_STEP,
   packr,
+  packRest,
   sizeBound,
   take,
   writeHeader,
@@ -157,6 +159,47 @@ export class EntryBuilder {
     return encodeMailboxEntry({ ...head, events: this.toEvents() }, version);
   }
 
+  /**
+   * The entry as parts of at most about `maxBytes` each: one part (the bytes of `encode`) unless
+   * it is larger. Then each part but the last ends at its own last event (`to`) and carries no
+   * join marks, which speak of the whole range; the last part has the head as given. An actor
+   * applies them in stream order as one entry: every part continues from the session's `from`,
+   * and each part's events lie past the previous part's `to`.
+   */
+  encodeParts(
+    head: EntryHead,
+    version: UnparsedEntryVersion = 3,
+    maxBytes = MAX_ENTRY_BYTES,
+  ): Buffer[] {
+    const whole = this.encode(head, version);
+    if (whole.length <= maxBytes || this.events < 2) return [whole];
+    // Half the bound per part's events leaves room for the columns and the header.
+    const budget = maxBytes / 2;
+    const plain: EntryHead = {
+      topic: head.topic,
+      partition: head.partition,
+      generation: head.generation,
+      from: head.from,
+      to: head.to,
+    };
+    const parts: Buffer[] = [];
+    let part: MailboxEvent[] = [];
+    let bytes = 0;
+    for (const event of this.toEvents()) {
+      const size = eventBytes(event);
+      const last = part[part.length - 1];
+      if (last !== undefined && bytes + size > budget) {
+        parts.push(encodeMailboxEntry({ ...plain, to: last.offset, events: part }, version));
+        part = [];
+        bytes = 0;
+      }
+      part.push(event);
+      bytes += size;
+    }
+    parts.push(encodeMailboxEntry({ ...head, events: part }, version));
+    return parts;
+  }
+
   /** The events as MailboxEvents (JSON ones with `json` views into this builder), offset order. */
   toEvents(): MailboxEvent[] {
     const events: MailboxEvent[] = [];
@@ -221,7 +264,7 @@ export class EntryBuilder {
       lastOffset = offset;
       lastTime = time;
     }
-    const packedRest = this.rest.length > 0 ? packr.pack(this.rest) : undefined;
+    const packedRest = this.rest.length > 0 ? packRest(this.rest) : undefined;
     const keys = this.keys?.view;
     const traces = this.traces?.view;
     const topicBytes = Buffer.byteLength(head.topic);
@@ -263,6 +306,25 @@ export class EntryBuilder {
     at += this.json.bytes.copy(out, at, 0, this.json.used);
     out[at++] = CLOSE;
     return done(out, at);
+  }
+}
+
+/** About the bytes an event takes in an entry (only used to cut a large one into parts). */
+function eventBytes(event: MailboxEvent): number {
+  const body =
+    event.json?.length ??
+    event.rawBytes?.length ??
+    (event.value === undefined ? Buffer.byteLength(event.raw ?? '') : packedBytes(event));
+  const key = event.key === undefined ? 0 : Buffer.byteLength(event.key);
+  const trace = event.traceparent === undefined ? 0 : Buffer.byteLength(event.traceparent);
+  return body + key + trace + 32;
+}
+
+function packedBytes(event: MailboxEvent): number {
+  try {
+    return packr.pack(event).length;
+  } catch {
+    return 0; // carried as a short malformed event (carriable.ts)
   }
 }
 

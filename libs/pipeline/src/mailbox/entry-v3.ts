@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { carriable } from './carriable';
 import type { MailboxEntry, MailboxEvent } from './entry';
 
 /**
@@ -75,7 +76,7 @@ export function encodeV3(entry: MailboxEntry, texts: number, textBytes: number):
   }
   if (flags & FLAG_KEYS) columnBytes += texts * 5;
   if (flags & FLAG_TRACES) columnBytes += texts * 5;
-  const packedRest = rest.length > 0 ? packr.pack(rest) : undefined;
+  const packedRest = rest.length > 0 ? packRest(rest) : undefined;
   const topicBytes = Buffer.byteLength(entry.topic);
   const json = textBytes + Math.max(texts - 1, 0) + 2;
   const out = take(sizeBound(topicBytes, texts, columnBytes, packedRest?.length ?? 0, json));
@@ -119,6 +120,15 @@ export function encodeV3(entry: MailboxEntry, texts: number, textBytes: number):
   }
   out[at++] = CLOSE;
   return done(out, at);
+}
+
+/** The rest column; an event that cannot be packed is dead-lettered alone (see `carriable`). */
+export function packRest(rest: readonly MailboxEvent[]): Buffer {
+  try {
+    return packr.pack(rest);
+  } catch {
+    return packr.pack(carriable(packr, rest));
+  }
 }
 
 /** Head of an entry: everything but the events. */

@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { carriable } from './carriable';
 import { decodeV3, encodeV3, mergeByOffset, V3_MAGIC } from './entry-v3';
 
 /**
@@ -12,6 +13,9 @@ export interface MailboxEvent {
   timestamp: number;
   value?: unknown;
   raw?: string;
+  /** The original bytes of a malformed message that is not valid UTF-8 (`raw` would alter them):
+   * its dead letter keeps them byte for byte. */
+  rawBytes?: Uint8Array;
   error?: string;
   /** Kafka message key as text, when there is one. */
   key?: string;
@@ -89,7 +93,13 @@ export function encodeMailboxEntry(entry: MailboxEntry, version: UnparsedEntryVe
     bytes += event.json.length;
     texts += 1;
   }
-  if (texts === 0) return packr.pack(entry);
+  if (texts === 0) {
+    try {
+      return packr.pack(entry);
+    } catch {
+      return packr.pack({ ...entry, events: carriable(packr, entry.events) });
+    }
+  }
   return version === 3 && fitsV3(entry) ? encodeV3(entry, texts, bytes) : encodeV2(entry);
 }
 
@@ -154,7 +164,11 @@ function encodeV2(entry: MailboxEntry): Buffer {
     ...(traced && { traces }),
     rest,
   };
-  return packr.pack(wire);
+  try {
+    return packr.pack(wire);
+  } catch {
+    return packr.pack({ ...wire, rest: carriable(packr, rest) });
+  }
 }
 
 export function decodeMailboxEntry(data: Buffer): MailboxEntry {

@@ -1,5 +1,6 @@
 import { isKeyValue, keyText } from '../expr';
 import { scanJsonObject, UNSURE, VALID } from './key-scan';
+import { depthExceeds, MAX_JSON_DEPTH } from './input-rules';
 
 const FIELD = Buffer.from('event_id');
 
@@ -59,12 +60,17 @@ describe('scanJsonObject', () => {
     expect(scan('{"naïve":"x"}', Buffer.from('naïve'))).toBe(UNSURE);
   });
 
-  it('skips nesting up to its depth limit, many times over without state left behind', () => {
+  it("skips nesting up to the input rules' depth limit, many times over without state left behind", () => {
+    // 2 * depth + 1 levels: 127 are within MAX_JSON_DEPTH (128), 129 are not, and the parse
+    // path's own check (depthExceeds) draws the line at the same place.
     const nested = (depth: number) =>
       `{"a":${'[{"b":'.repeat(depth)}1${'}]'.repeat(depth)},"event_id":"k"}`;
+    expect(MAX_JSON_DEPTH).toBe(128);
+    expect(depthExceeds(Buffer.from(nested(63)), MAX_JSON_DEPTH)).toBe(false);
+    expect(depthExceeds(Buffer.from(nested(64)), MAX_JSON_DEPTH)).toBe(true);
     for (let round = 0; round < 3; round += 1) {
-      expect(scan(nested(31))).toBe('k');
-      expect(scan(nested(33))).toBe(UNSURE);
+      expect(scan(nested(63))).toBe('k');
+      expect(scan(nested(64))).toBe(UNSURE);
       expect(scan('{"a":[[{"x":[1,2,{"y":{}}]}],[]],"event_id":2}')).toBe('2');
       expect(scan('{"a":[[{"x":[1,2,{"y":{}}]}],[],"event_id":2}')).toBe(UNSURE);
     }
@@ -92,7 +98,7 @@ describe('scanJsonObject', () => {
       '{"event_id":"a","b":"\u0001"}',
       '{"other":1}',
       '\uFEFF{"event_id":"a"}',
-      `{"event_id":"a","deep":${'['.repeat(100)}${']'.repeat(100)}}`,
+      `{"event_id":"a","deep":${'['.repeat(128)}${']'.repeat(128)}}`,
     ]) {
       expect([text, scan(text)]).toEqual([text, UNSURE]);
     }

@@ -1,3 +1,5 @@
+import { MAX_JSON_DEPTH } from './input-rules';
+
 /**
  * Reads the routing key of a JSON message straight from its UTF-8 bytes, so the consumer does
  * not have to build the object (the actor parses it once, from the same bytes).
@@ -74,8 +76,9 @@ const COMMA = 0x2c;
 const MINUS = 0x2d;
 const ZERO = 0x30;
 const NINE = 0x39;
-/** Deeper values are left to JSON.parse (whatever its limits are). */
-const MAX_DEPTH = 64;
+/** Deeper values are left to the parse path, whose depth rule (input-rules.ts, the top-level
+ * object counting as one level) then refuses those past MAX_JSON_DEPTH. */
+const MAX_DEPTH = MAX_JSON_DEPTH - 1;
 /** Open containers of the value being skipped, innermost last: 1 for an object. One message at
  * a time, never re-entered, so one stack serves every call without allocating. */
 const open = new Uint8Array(MAX_DEPTH);
@@ -120,8 +123,7 @@ function plainString(b: Uint8Array, i: number, end: number, limit: number): numb
 }
 
 /** At a quote: skips any well-formed string (escapes checked; other bytes from 0x20 up are
- * taken as they are: decoding replaces bad UTF-8 sequences, it never fails, and never swallows
- * an ASCII byte such as the closing quote). */
+ * taken as they are: the consumer checks the message is valid UTF-8 before scanning it). */
 function string(b: Uint8Array, i: number, end: number): number {
   i += 1;
   while (i < end) {

@@ -1,4 +1,10 @@
 import type { Redis } from 'ioredis';
+import {
+  DEAD_LETTER_FIELDS,
+  type DeadLetter,
+  deadLetterArgs,
+  luaDeadLetterFields,
+} from '../dead-letters';
 import { keys } from '../keys';
 import { LuaScript, type ScriptArg } from './lua-script';
 
@@ -9,7 +15,7 @@ import { LuaScript, type ScriptArg } from './lua-script';
  * append, two (records, flags) per released join bucket. ARGV: 1 lease value, 2 batch id
  * ('' = no rows), 3 batch payload, 4 cursor, 5 next (JSON), 6 seq, 7 dead-letter stream bound,
  * 8 checkpoint generation, then counted groups: counters (name, increment), dead letters
- * (7 fields), bucket appends (start, expire-at ms, bytes), expired buckets (start), join appends
+ * (DEAD_LETTER_FIELDS), bucket appends (start, expire-at ms, bytes), expired buckets (start), join appends
  * (index member, score, bytes), join matched appends (bytes), join releases (index member), and
  * last the join watermark snapshot ('' = none), then optionally the find-my-event index (record
  * count, expire-at ms, most bytes per bucket log, the segment; its key last in KEYS). The lease check
@@ -47,10 +53,8 @@ for _ = 1, n do
 end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[7], '*',
-    'stage', ARGV[i], 'error', ARGV[i + 1], 'topic', ARGV[i + 2], 'partition', ARGV[i + 3],
-    'offset', ARGV[i + 4], 'message', ARGV[i + 5], 'at', ARGV[i + 6])
-  i = i + 7
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[7], '*', ${luaDeadLetterFields('i')})
+  i = i + ${DEAD_LETTER_FIELDS.length}
 end
 local k = 10
 n = tonumber(ARGV[i]); i = i + 1
@@ -124,17 +128,6 @@ export class FencedError extends Error {
 /** The stored checkpoint generation is not the one before this step's: state must be restored. */
 export class StaleCheckpointError extends Error {
   override readonly name = 'StaleCheckpointError';
-}
-
-/** One dead-letter stream entry; `message` is the original text. */
-export interface DeadLetter {
-  stage: string;
-  error: string;
-  topic: string;
-  partition: number | '';
-  offset: number | '';
-  message: string;
-  at: number;
 }
 
 export interface DedupWrite {
@@ -238,9 +231,7 @@ export async function writeCheckpoint(
   args.push(counters.length);
   for (const [name, value] of counters) args.push(name, value);
   args.push(w.deadLetters.length);
-  for (const d of w.deadLetters) {
-    args.push(d.stage, d.error, d.topic, d.partition, d.offset, d.message, d.at);
-  }
+  for (const d of w.deadLetters) args.push(...deadLetterArgs(d));
   const appends = w.dedup?.appends ?? new Map<number, Buffer>();
   args.push(appends.size);
   for (const [start, data] of appends) {

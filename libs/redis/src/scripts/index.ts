@@ -1,6 +1,5 @@
 export {
   type CheckpointWrite,
-  type DeadLetter,
   type DedupWrite,
   type EventIndexWrite,
   FencedError,
@@ -15,7 +14,6 @@ export {
 } from './checkpoint';
 export { acquireLease, leaseValue, releaseLease, renewLease } from './lease';
 export { LuaScript, type ScriptArg } from './lua-script';
-export { encodeOutboxBatch, type OutboxBatch, type StoredOutboxBatch } from './outbox';
 export {
   acquireCoordinator,
   assignmentVersion,

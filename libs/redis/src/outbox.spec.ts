@@ -1,6 +1,6 @@
 import { pack } from 'msgpackr';
-import { encodeOutboxBatch } from '@sluice/redis/scripts';
-import { batchRows, checkBatchJob, decodeOutboxBatch, MalformedBatchError } from './outbox';
+import { batchRows, decodeOutboxBatch, encodeOutboxBatch, MalformedBatchError } from './outbox';
+import { checkBatchJob } from './queues';
 
 const job = { pipeline: 'orders', partition: 3, batchId: 'orders.3.1.7' };
 
