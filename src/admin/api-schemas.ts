@@ -63,6 +63,12 @@ const responses = {
       partition: z.number().int().nullable(),
       offset: z.number().int().nullable(),
       message: z.string(),
+      messageEncoding: z
+        .literal('base64')
+        .optional()
+        .meta({
+          description: 'present when the message is not UTF-8: message is its bytes in base64',
+        }),
       at: z.string(),
     }),
   ),
