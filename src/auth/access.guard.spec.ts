@@ -40,9 +40,10 @@ function context(
   remote = '10.1.1.1',
 ) {
   const type = method === 'POST' ? { 'content-type': 'application/json' } : {};
+  const host = { host: remote.includes(':') ? `[${remote}]:3000` : `${remote}:3000` };
   const req = {
     method,
-    headers: { ...type, ...headers },
+    headers: { ...host, ...type, ...headers },
     url: '/x',
     socket: { remoteAddress: remote },
   };
@@ -103,6 +104,19 @@ describe('AccessGuard', () => {
     );
     expect(statusOf(() => loopback.canActivate(context('operate', 'POST', {}, '::1')))).toBe(200);
     expect(statusOf(() => loopback.canActivate(context('read', 'GET', {}, '10.1.1.1')))).toBe(403);
+    // DNS rebinding: a loopback client whose request names another host.
+    expect(
+      statusOf(() =>
+        loopback.canActivate(
+          context('read', 'GET', { host: 'evil.example.com:3000' }, '127.0.0.1'),
+        ),
+      ),
+    ).toBe(403);
+    expect(
+      statusOf(() =>
+        loopback.canActivate(context('read', 'GET', { host: 'localhost:3000' }, '127.0.0.1')),
+      ),
+    ).toBe(200);
     const off = new AccessGuard(new Reflector(), configWith({ mode: 'off', tokens: [] }));
     expect(statusOf(() => off.canActivate(context('operate', 'POST', {}, '10.1.1.1')))).toBe(200);
   });

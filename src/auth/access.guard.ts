@@ -12,7 +12,14 @@ import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { ACCESS_KEY, type AccessLevel } from './access.decorator';
 import { accessError } from './http-error';
 import { bodyTypeAllowed, mediaType } from './media-types';
-import { type ApiRole, bearerToken, isLoopback, matchToken, roleAllows } from './tokens';
+import {
+  type ApiRole,
+  bearerToken,
+  isLoopback,
+  isLoopbackHost,
+  matchToken,
+  roleAllows,
+} from './tokens';
 
 /** Methods that change nothing: never audited. */
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -72,11 +79,20 @@ export class AccessGuard implements CanActivate {
     const { mode, tokens } = this.config.api;
     if (mode === 'off') return { name: 'anonymous', role: 'admin' };
     if (mode === 'loopback') {
-      if (isLoopback(req.socket.remoteAddress)) return { name: 'loopback', role: 'admin' };
-      throw accessError(
-        HttpStatus.FORBIDDEN,
-        'the admin API serves only clients on this machine while API_TOKENS is not set',
-      );
+      if (!isLoopback(req.socket.remoteAddress)) {
+        throw accessError(
+          HttpStatus.FORBIDDEN,
+          'the admin API serves only clients on this machine while API_TOKENS is not set',
+        );
+      }
+      if (!isLoopbackHost(req.headers.host)) {
+        throw accessError(
+          HttpStatus.FORBIDDEN,
+          'without API_TOKENS the admin API answers only requests addressed to localhost or a ' +
+            'loopback address (Host header), so a web page cannot reach it by DNS rebinding',
+        );
+      }
+      return { name: 'loopback', role: 'admin' };
     }
     const presented = bearerToken(req.headers.authorization);
     const token = presented === undefined ? undefined : matchToken(tokens, presented);

@@ -1,6 +1,7 @@
 import {
   bearerToken,
   isLoopback,
+  isLoopbackHost,
   matchToken,
   parseApiTokens,
   roleAllows,
@@ -34,6 +35,29 @@ describe('API tokens', () => {
     expect(bearerToken('Basic abc')).toBeUndefined();
     expect(bearerToken('Bearer a b')).toBeUndefined();
     expect(bearerToken(undefined)).toBeUndefined();
+  });
+
+  it('knows loopback Host headers, with or without a port', () => {
+    for (const host of [
+      'localhost',
+      'LOCALHOST:3000',
+      '127.0.0.1:8080',
+      '127.1.2.3',
+      '[::1]:3000',
+      '[::1]',
+    ]) {
+      expect({ host, local: isLoopbackHost(host) }).toEqual({ host, local: true });
+    }
+    for (const host of [
+      'evil.example.com',
+      'localhost.evil.com:3000',
+      '10.0.0.1:3000',
+      '[fe80::1]',
+      '',
+      undefined,
+    ]) {
+      expect({ host, local: isLoopbackHost(host) }).toEqual({ host, local: false });
+    }
   });
 
   it('knows loopback addresses, IPv4-mapped ones included', () => {

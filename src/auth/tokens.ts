@@ -97,6 +97,20 @@ export function bearerToken(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
+/**
+ * True when a Host header names this machine by a loopback name or address (localhost,
+ * 127.0.0.0/8, [::1], any port). Without tokens, a page a browser loaded from a name that an
+ * attacker's DNS later points at 127.0.0.1 (DNS rebinding) would otherwise be served as a local
+ * client; its requests carry the attacker's name in Host.
+ */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const name = (
+    host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':')[0]
+  )?.toLowerCase();
+  return name === 'localhost' || name === '::1' || (isIP(name ?? '') === 4 && isLoopback(name));
+}
+
 /** True for a client address on this machine's loopback (127.0.0.0/8, ::1, IPv4-mapped 127/8). */
 export function isLoopback(address: string | undefined): boolean {
   if (address === undefined) return false;
