@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createTopic } from '@sluice/stack';
 import { tokenDigest } from '../src/auth/tokens';
@@ -77,6 +78,18 @@ async function call(
     body = { message: text };
   }
   return { status: response.status, body, headers: response.headers };
+}
+
+/** GET from loopback with a Host header of the caller's choice (fetch sets its own). */
+function getWithHost(app: SluiceProcess, path: string, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: app.port, path, headers: { host } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 function definition(id: string, table: string) {
@@ -289,6 +302,9 @@ describe('admin API access', () => {
           error: 'Forbidden',
           message: expect.stringContaining('API_TOKENS'),
         });
+        // DNS rebinding: a page of another site whose name now points at 127.0.0.1.
+        expect(await getWithHost(app, '/api/v1/pipelines', 'rebound.example.com:80')).toBe(403);
+        expect(await getWithHost(app, '/api/v1/pipelines', `localhost:${app.port}`)).toBe(200);
         // Probes and scrapes come from elsewhere: never loopback-only.
         expect((await netns.request(app.port, '/health/live')).status).toBe(200);
         expect((await netns.request(app.port, '/metrics')).status).toBe(200);
