@@ -40,6 +40,8 @@ const ROUTES: { method: string; path: string; role: Exclude<Caller, 'none'> }[] 
   { method: 'GET', path: '/api/v1/process', role: 'read' },
   { method: 'POST', path: '/api/v1/pipelines/{id}/stop', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines/{id}/resume', role: 'operate' },
+  { method: 'POST', path: '/api/v1/pipelines/{id}/dlq/discard', role: 'operate' },
+  { method: 'POST', path: '/api/v1/pipelines/{id}/partitions/{n}/accept-gap', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines', role: 'admin' },
   { method: 'DELETE', path: '/api/v1/pipelines/{id}', role: 'admin' },
 ];
@@ -167,7 +169,10 @@ describe('admin API access', () => {
       for (const caller of CALLERS) {
         // The create and delete that succeed work on a pipeline of their own.
         const id = route.method === 'GET' || route.method === 'POST' ? kept : created;
-        const path = route.path.replace('{id}', id).replace('{key}', 'no-such-key');
+        const path = route.path
+          .replace('{id}', id)
+          .replace('{key}', 'no-such-key')
+          .replace('{n}', '0');
         const isCreate = route.method === 'POST' && route.path === '/api/v1/pipelines';
         const answer = await call(
           secured,
@@ -180,10 +185,12 @@ describe('admin API access', () => {
         );
         const allowed = RANK[caller] >= RANK[route.role];
         const want = caller === 'none' ? 401 : allowed ? 'ok' : 403;
-        // A successful request passed the guard: 2xx, or the lookup's own 404 for an unknown key.
+        // A successful request passed the guard: 2xx, or the route's own answer to this state (the
+        // lookup's 404 for an unknown key, accept-gap's 409 for a partition not held by a gap).
         const passed =
           (answer.status >= 200 && answer.status < 300) ||
-          (answer.status === 404 && (answer.body?.message ?? '').startsWith('no record of key'));
+          (answer.status === 404 && (answer.body?.message ?? '').startsWith('no record of key')) ||
+          (answer.status === 409 && (answer.body?.message ?? '').endsWith('is not held by a gap'));
         const got = passed ? 'ok' : answer.status;
         results.push(`${route.method} ${route.path} as ${caller}: ${got}`);
         expected.push(`${route.method} ${route.path} as ${caller}: ${want}`);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { definitionSchema } from '@sluice/pipeline/definition/schema';
+import { discardBodySchema } from './dlq-discard';
 
 // The API's bodies as zod schemas, turned into the OpenAPI document's JSON Schemas (zod 4's
 // z.toJSONSchema). The definition is the very schema POST /pipelines validates with.
@@ -14,6 +15,9 @@ const definition = () => definitionSchema({ postJoinScope: 'join', compiled: new
 
 /** What POST /pipelines accepts (JSON, or the same as YAML). */
 export const definitionInput = (): JsonSchema => toOpenApi(definition(), 'input');
+
+/** What POST /pipelines/:id/dlq/discard accepts. */
+export const discardInput = (): JsonSchema => toOpenApi(discardBodySchema, 'input');
 
 const status = z.enum(['running', 'stopped']);
 const counters = z.record(z.string(), z.number()).meta({
@@ -30,7 +34,10 @@ const sourceGap = z.object({
   resets: z.number().int(),
   at: z.string(),
 });
-const sourceGaps = z.object({
+const holds = z.array(z.looseObject({ reason: z.string(), since: z.unknown() })).meta({
+  description: 'why partitions are held (README "Held partitions")',
+});
+const sourceGaps = z.looseObject({
   resets: z.number().int(),
   skippedOffsets: z.number().int(),
   recent: z.array(sourceGap),
@@ -38,8 +45,15 @@ const sourceGaps = z.object({
 
 const responses = {
   created: z.object({ id: z.string(), status, definition: definition() }),
-  summaries: z.array(z.object({ id: z.string(), status, counters })),
-  pipeline: z.object({
+  summaries: z.array(
+    z.object({
+      id: z.string(),
+      status,
+      counters,
+      holds: z.object({ count: z.number().int(), reasons: z.unknown() }),
+    }),
+  ),
+  pipeline: z.looseObject({
     id: z.string(),
     status,
     definition: definition(),
@@ -51,6 +65,7 @@ const responses = {
       .meta({ description: 'null when Kafka does not answer in 3 s' }),
     otherCounters: z.record(z.string(), z.number()),
     sourceGaps,
+    holds,
   }),
   status: z.object({ id: z.string(), status }),
   deadLetters: z.array(
@@ -63,16 +78,19 @@ const responses = {
       partition: z.number().int().nullable(),
       offset: z.number().int().nullable(),
       message: z.string(),
-      messageEncoding: z
-        .literal('base64')
-        .optional()
-        .meta({
-          description: 'present when the message is not UTF-8: message is its bytes in base64',
-        }),
+      messageEncoding: z.literal('base64').optional().meta({
+        description: 'present when the message is not UTF-8: message is its bytes in base64',
+      }),
       at: z.string(),
     }),
   ),
   sourceGaps,
+  discarded: z.object({ discarded: z.number().int() }),
+  acceptedGap: z.looseObject({
+    id: z.string(),
+    partition: z.number().int(),
+    range: z.looseObject({ topic: z.string(), partition: z.number().int() }),
+  }),
   event: z.looseObject({
     pipeline: z.string(),
     key: z.string(),

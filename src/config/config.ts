@@ -38,6 +38,10 @@ export interface SluiceConfig {
   heartbeatIntervalMs: number;
   memberTimeoutMs: number;
   writerConcurrency: number;
+  /** A batch failing to insert for longer is reported stuck (and still retried). */
+  writerStuckAfterMs: number;
+  /** The sink table is described again at least this often. */
+  schemaRefreshMs: number;
   mailboxMaxEntries: number;
   coalesce: { lingerMs: number; maxEvents: number };
   /** Consumer: MAX_MESSAGE_BYTES. */
@@ -159,6 +163,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     memberTimeoutMs:
       data.MEMBER_TIMEOUT_MS ?? Math.max(data.LEASE_TTL_MS, 2 * data.HEARTBEAT_INTERVAL_MS),
     writerConcurrency: data.WRITER_CONCURRENCY,
+    writerStuckAfterMs: data.WRITER_STUCK_AFTER_MS,
+    schemaRefreshMs: data.SCHEMA_REFRESH_MS,
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
     coalesce: { lingerMs: data.CONSUMER_LINGER_MS, maxEvents: data.CONSUMER_LINGER_MAX_EVENTS },
     maxMessageBytes: data.MAX_MESSAGE_BYTES,

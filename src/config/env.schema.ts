@@ -107,6 +107,16 @@ export const envSchema = z.object({
    * made them queue behind each other's inserts (most of the end-to-end latency at 36k ev/s).
    */
   WRITER_CONCURRENCY: intFromString(1, 256).default(16),
+  /**
+   * Writer: a batch that has failed to insert for this long is reported stuck (a 'stuck' hold on
+   * its partition, `sluice_insert_stuck_total`); it is still retried, never dead-lettered.
+   */
+  WRITER_STUCK_AFTER_MS: intFromString(1_000, 86_400_000).default(180_000),
+  /**
+   * Owner and writer: the sink table is described (and its exactly-once check run) again at
+   * least this often, so added, dropped and retyped columns and a lost dedup window are seen.
+   */
+  SCHEMA_REFRESH_MS: intFromString(100, 3_600_000).default(60_000),
   /** Consumer: a Kafka partition pauses while a mailbox it feeds holds more entries than this. */
   MAILBOX_MAX_ENTRIES: intFromString(10, 1_000_000).default(1_000),
   /** Consumer: a source partition's Kafka batches are buffered up to this long, then appended as

@@ -24,6 +24,8 @@ export interface GroupSessionContext {
   flushed: (result: FlushResult) => void;
   /** The admin client of the current connection, read at use: it changes on every reconnect. */
   admin: () => Admin | undefined;
+  /** Counts a failed mailbox append (retried; its offsets are not committed until it succeeds). */
+  appendFailed?: () => void;
 }
 
 /** One consumer group generation as this member saw it. */
@@ -42,7 +44,7 @@ export class GroupSession {
     /** This member's partitions: join pipelines tell every mailbox their marks, fetched or not. */
     readonly assignment?: Record<string, number[]>,
   ) {
-    const { pipeline, redis, logger, flushed } = context;
+    const { pipeline, redis, logger, flushed, appendFailed } = context;
     this.coalescer = new MailboxCoalescer({
       redis,
       pipelineId: pipeline.id,
@@ -51,6 +53,7 @@ export class GroupSession {
       entryVersion: context.entryVersion,
       marks: (state, progress) => joinMarks(progress, state.topicPartitions),
       flushed,
+      appendFailed,
       failed: (state, err) =>
         logger.warn(`append of ${state.topic}/${state.partition} failed, retrying: ${String(err)}`),
     });

@@ -35,6 +35,8 @@ export interface MailboxCoalescerOptions {
   flushed: (result: FlushResult) => void;
   /** A linger-timer flush failed; the range stays buffered and is tried again. */
   failed: (state: PartitionSession, err: unknown) => void;
+  /** Every failed append, whoever awaited it (sluice_mailbox_append_failures_total). */
+  appendFailed?: () => void;
 }
 
 const RETRY_MS = 500;
@@ -148,6 +150,7 @@ export class MailboxCoalescer {
       releaseRange(range);
       this.options.flushed({ state, longest, entries: appends.length, batches: range.batches });
     } catch (err) {
+      this.options.appendFailed?.();
       for (const spans of range.attached) spans.fail(err);
       range.attached = [];
       slot.buffer.putBack(range);

@@ -267,6 +267,8 @@ export class PipelineConsumer {
       logger,
       admin: () => this.admin,
       flushed: (result: FlushResult) => this.flushed(result),
+      appendFailed: () =>
+        options.telemetry?.metrics.mailboxAppendFailures.inc({ pipeline: pipeline.id }),
     };
     return new GroupSession(generation, context, assignment);
   }
