@@ -268,7 +268,7 @@ describe('owner role', () => {
     expect(await t.counters()).toMatchObject({ consumed: 9 });
     const accept = await fetch(
       `http://127.0.0.1:${owner.port}/api/v1/pipelines/${t.id}/partitions/0/accept-gap`,
-      { method: 'POST' },
+      { method: 'POST', headers: { 'content-type': 'application/json' } },
     );
     expect(accept.status).toBe(200);
     expect(await accept.json()).toEqual({ id: t.id, partition: 0, range, recorded: true });
@@ -283,7 +283,7 @@ describe('owner role', () => {
     // Accepting again (no gap now): refused.
     const again = await fetch(
       `http://127.0.0.1:${owner.port}/api/v1/pipelines/${t.id}/partitions/0/accept-gap`,
-      { method: 'POST' },
+      { method: 'POST', headers: { 'content-type': 'application/json' } },
     );
     expect(again.status).toBe(409);
   }, 120_000);

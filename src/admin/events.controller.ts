@@ -1,12 +1,36 @@
 import { Controller, Get, HttpException, HttpStatus, Param, Query } from '@nestjs/common';
 import { EventLookup, EventLookupError } from './event-lookup';
+import { Access, Costly } from '../auth';
+import { ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ERROR_REF } from '../auth/error-schema';
+import { responseSchema } from './api-schemas';
 
 /** GET /api/v1/pipelines/:id/events/:key: what Sluice knows of an event, by its dedup key. */
+@ApiTags('pipelines')
 @Controller('api/v1/pipelines')
 export class EventsController {
   constructor(private readonly lookup: EventLookup) {}
 
   @Get(':id/events/:key')
+  @Access('read')
+  @Costly()
+  @ApiOperation({ summary: 'Find an event by its dedup key: what became of it' })
+  @ApiQuery({ name: 'topic', required: false, description: 'needed when dedup is per topic' })
+  @ApiResponse({
+    status: 200,
+    description: 'the outcomes known, newest first',
+    schema: responseSchema('event'),
+  })
+  @ApiResponse({
+    status: 400,
+    description: 'no dedup key, topic needed, or index off',
+    schema: ERROR_REF,
+  })
+  @ApiResponse({
+    status: 404,
+    description: 'no such pipeline, or no record of the key',
+    schema: ERROR_REF,
+  })
   async find(@Param('id') id: string, @Param('key') key: string, @Query('topic') topic?: string) {
     const pipeline = await this.lookup.pipeline(id);
     if (pipeline === undefined) {

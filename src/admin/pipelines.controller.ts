@@ -27,7 +27,18 @@ import {
   SinkUnavailableError,
 } from './errors';
 import { PipelineAdmin } from './pipeline-admin.service';
-import { YAML_TYPES, mediaType } from './yaml-body.middleware';
+import { Access, Costly } from '../auth';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiOperation,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import { ERROR_REF } from '../auth/error-schema';
+import { definitionInput, responseSchema } from './api-schemas';
+import { JSON_TYPES, YAML_TYPES, mediaType } from '../auth/media-types';
 
 const DLQ_LIMIT = { default: 100, max: 10_000 };
 const GAPS_LIMIT = { default: 100, max: 1_000 };
@@ -35,7 +46,6 @@ const GAPS_LIMIT = { default: 100, max: 1_000 };
 const GAPS_SHOWN = 5;
 /** Counters of join pipelines, reported with the others (the owner keeps them per partition). */
 const JOIN_COUNTERS = ['joined', 'unmatchedLeft', 'expiredRight', 'late'] as const;
-const JSON_TYPES = ['application/json', ''];
 
 function parseLimit(text: string | undefined, bounds: { default: number; max: number }): number {
   const limit = text === undefined ? bounds.default : Number(text);
@@ -50,6 +60,7 @@ function parseLimit(text: string | undefined, bounds: { default: number; max: nu
 const notFound = (id: string) => httpError(HttpStatus.NOT_FOUND, `pipeline ${id} not found`);
 
 /** Pipeline lifecycle under /api/v1/pipelines; served by every process. */
+@ApiTags('pipelines')
 @Controller('api/v1/pipelines')
 export class PipelinesController {
   constructor(
@@ -61,6 +72,27 @@ export class PipelinesController {
   ) {}
 
   @Post()
+  @Access('admin')
+  @Costly()
+  @ApiOperation({ summary: 'Create a pipeline (validated, target table checked)' })
+  @ApiConsumes('application/json', 'application/yaml', 'text/yaml')
+  @ApiBody({ schema: definitionInput() })
+  @ApiResponse({
+    status: 201,
+    description: 'created; secrets shown as ***',
+    schema: responseSchema('created'),
+  })
+  @ApiResponse({
+    status: 400,
+    description: 'invalid definition: every error by field path',
+    schema: ERROR_REF,
+  })
+  @ApiResponse({ status: 409, description: 'a pipeline with this id exists', schema: ERROR_REF })
+  @ApiResponse({
+    status: 503,
+    description: 'ClickHouse could not be asked about the table; retry',
+    schema: ERROR_REF,
+  })
   async create(@Req() req: IncomingMessage, @Body() body: unknown) {
     const type = mediaType(req);
     const yaml = YAML_TYPES.includes(type);
@@ -94,6 +126,13 @@ export class PipelinesController {
   }
 
   @Get()
+  @Access('read')
+  @ApiOperation({ summary: 'List pipelines with their counters' })
+  @ApiResponse({
+    status: 200,
+    description: 'every pipeline, by id',
+    schema: responseSchema('summaries'),
+  })
   async list() {
     const stored = await this.store.list();
     const ids = [...stored.keys()].sort();
@@ -110,6 +149,10 @@ export class PipelinesController {
   }
 
   @Get(':id')
+  @Access('read')
+  @ApiOperation({ summary: 'A pipeline: definition, status, counters, lag, source gaps' })
+  @ApiResponse({ status: 200, description: 'the pipeline', schema: responseSchema('pipeline') })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   async get(@Param('id') id: string) {
     const stored = await this.find(id);
     const [{ counters, other }, lag, sourceGaps, holds] = await Promise.all([
@@ -142,24 +185,47 @@ export class PipelinesController {
   }
 
   @Delete(':id')
+  @Access('admin')
+  @ApiOperation({ summary: 'Delete a pipeline and all its Redis state (outbox, DLQ, checkpoints)' })
+  @ApiResponse({ status: 204, description: 'deleted' })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   @HttpCode(HttpStatus.NO_CONTENT)
   async remove(@Param('id') id: string): Promise<void> {
     if (!(await this.admin.remove(id))) throw notFound(id);
   }
 
   @Post(':id/stop')
+  @Access('operate')
+  @ApiOperation({ summary: 'Stop a pipeline: it consumes nothing until resumed' })
+  @ApiResponse({ status: 200, description: 'stopped', schema: responseSchema('status') })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   @HttpCode(HttpStatus.OK)
   stop(@Param('id') id: string) {
     return this.setStatus(id, 'stopped');
   }
 
   @Post(':id/resume')
+  @Access('operate')
+  @ApiOperation({ summary: 'Resume a stopped pipeline' })
+  @ApiResponse({ status: 200, description: 'running', schema: responseSchema('status') })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   @HttpCode(HttpStatus.OK)
   resume(@Param('id') id: string) {
     return this.setStatus(id, 'running');
   }
 
   @Get(':id/dlq')
+  @Access('read')
+  @Costly()
+  @ApiOperation({ summary: 'Dead letters of all partitions, newest first' })
+  @ApiQuery({
+    name: 'limit',
+    required: false,
+    schema: { type: 'integer', minimum: 1, maximum: DLQ_LIMIT.max, default: DLQ_LIMIT.default },
+  })
+  @ApiResponse({ status: 200, description: 'newest first', schema: responseSchema('deadLetters') })
+  @ApiResponse({ status: 400, description: 'limit out of range', schema: ERROR_REF })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   async deadLetters(@Param('id') id: string, @Query('limit') limitText?: string) {
     const limit = parseLimit(limitText, DLQ_LIMIT);
     const stored = await this.find(id);
@@ -167,6 +233,20 @@ export class PipelinesController {
   }
 
   @Get(':id/source-gaps')
+  @Access('read')
+  @ApiOperation({ summary: 'Offset ranges the source dropped before they were read' })
+  @ApiQuery({
+    name: 'limit',
+    required: false,
+    schema: { type: 'integer', minimum: 1, maximum: GAPS_LIMIT.max, default: GAPS_LIMIT.default },
+  })
+  @ApiResponse({
+    status: 200,
+    description: 'totals and the newest ranges',
+    schema: responseSchema('sourceGaps'),
+  })
+  @ApiResponse({ status: 400, description: 'limit out of range', schema: ERROR_REF })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   async sourceGaps(@Param('id') id: string, @Query('limit') limitText?: string) {
     const limit = parseLimit(limitText, GAPS_LIMIT);
     await this.find(id);

@@ -2,6 +2,24 @@ import { hostname } from 'node:os';
 import { dependenciesOf, type Dependency, type Role } from './roles';
 import { envSchema, type ParsedEnv } from './env.schema';
 import type { UnparsedEntryVersion } from '@sluice/pipeline';
+import type { ApiToken } from '../auth/tokens';
+
+/**
+ * Who may call /api/v1: `tokens` (API_TOKENS set: Bearer tokens with roles), `loopback` (no
+ * API_TOKENS: only clients on this machine), `off` (API_AUTH=off: everyone, unsafe).
+ */
+export type ApiAuthMode = 'tokens' | 'loopback' | 'off';
+
+export interface ApiAccessConfig {
+  mode: ApiAuthMode;
+  tokens: ApiToken[];
+  /** SHA-256 of the token /metrics requires; undefined leaves /metrics open. */
+  metricsDigest: Buffer | undefined;
+  /** Origins allowed by CORS; empty leaves CORS off. */
+  corsOrigins: string[];
+  /** Requests a minute one client may make to each costly route; 0 = no limit. */
+  rateLimitPerMinute: number;
+}
 
 /** The validated configuration every module receives through the `SluiceConfig` provider. */
 export interface SluiceConfig {
@@ -40,6 +58,7 @@ export interface SluiceConfig {
   traceBatchMaxLinks: number;
   eventIndexRetentionMs: number;
   eventIndexMaxBytes: number;
+  api: ApiAccessConfig;
   /** True when the server addresses came from the embedded local stack. */
   embeddedStack: boolean;
 }
@@ -119,6 +138,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       message: 'must be at least twice HEARTBEAT_INTERVAL_MS',
     });
   }
+  if (parsed.success && parsed.data.API_AUTH === 'off' && parsed.data.API_TOKENS !== undefined) {
+    // Either would be a silent surprise: tokens that check nothing, or auth an operator thought off.
+    problems.push({
+      key: 'API_AUTH',
+      message: 'off cannot be combined with API_TOKENS: unset one of them',
+    });
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(sortProblems(problems));
   const data = parsed.data;
   return {
@@ -162,6 +188,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     traceBatchMaxLinks: data.TRACE_BATCH_MAX_LINKS,
     eventIndexRetentionMs: data.EVENT_INDEX_RETENTION_MS,
     eventIndexMaxBytes: data.EVENT_INDEX_MAX_BYTES,
+    api: {
+      mode: data.API_TOKENS ? 'tokens' : data.API_AUTH === 'off' ? 'off' : 'loopback',
+      tokens: data.API_TOKENS ?? [],
+      metricsDigest: data.METRICS_TOKEN,
+      corsOrigins: data.CORS_ORIGINS ?? [],
+      rateLimitPerMinute: data.API_RATE_LIMIT,
+    },
     embeddedStack,
   };
 }

@@ -5,6 +5,7 @@ import {
 } from '@sluice/pipeline/mailbox/input-rules';
 import { SAMPLER_NAMES } from '@sluice/telemetry/sampling';
 import { ALL_ROLES, isRole, type Role } from './roles';
+import { parseApiTokens, parseDigest } from '../auth/tokens';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -25,6 +26,16 @@ const urlWithProtocols = (protocols: readonly string[]) =>
     },
     { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
   );
+
+/** An origin as browsers send it: scheme, host and optional port, nothing after. */
+function isOrigin(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return ['http:', 'https:'].includes(url.protocol) && url.origin === text;
+  } catch {
+    return false;
+  }
+}
 
 const hostPort = /^[A-Za-z0-9._-]+:\d{1,5}$/;
 
@@ -154,6 +165,42 @@ export const envSchema = z.object({
   DEDUP_MAX_KEYS: intFromString(1, 2_000_000_000).default(10_000_000),
   /** Owner: most buffered join records per pipeline partition; at the bound it is held. */
   JOIN_MAX_RECORDS: intFromString(1, 2_000_000_000).default(5_000_000),
+  /**
+   * Admin API tokens: comma-separated `name:role:sha256hex` (role read, operate or admin; the hex
+   * SHA-256 of the token, so no token sits in configuration in the clear). Unset: /api/v1 serves
+   * loopback clients only.
+   */
+  API_TOKENS: z
+    .string()
+    .superRefine((text, ctx) => {
+      for (const message of parseApiTokens(text).problems)
+        ctx.addIssue({ code: 'custom', message });
+    })
+    .transform((text) => parseApiTokens(text).tokens)
+    .optional(),
+  /** `off` opens /api/v1 to every client with no token (unsafe; for a trusted network only). */
+  API_AUTH: z.enum(['on', 'off']).default('on'),
+  /** The hex SHA-256 of the token /metrics then requires (Bearer); unset, /metrics is open. */
+  METRICS_TOKEN: z
+    .string()
+    .refine((text) => parseDigest(text) !== undefined, {
+      message: 'must be the SHA-256 of the token in 64 hex characters (sha256sum), not the token',
+    })
+    .transform((text) => parseDigest(text)!)
+    .optional(),
+  /** Browser origins allowed to call the API (CORS); unset, CORS stays off. */
+  CORS_ORIGINS: z
+    .string()
+    .transform(commaList)
+    .refine((list) => list.every((origin) => origin === '*' || isOrigin(origin)), {
+      message: 'must be comma-separated origins such as https://ops.example.com',
+    })
+    .optional(),
+  /**
+   * Requests a minute one client address may make to each costly route (creating a pipeline, DLQ
+   * reads, event lookups); past it 429. 0 turns the limit off.
+   */
+  API_RATE_LIMIT: intFromString(0, 1_000_000).default(120),
   /** Pipelines (JSON or YAML files) applied at startup. */
   PIPELINES_DIR: z.string().min(1).optional(),
   /** Where the embedded local stack keeps its state; see libs/stack. */

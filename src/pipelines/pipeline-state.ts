@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { keys, readDeadLetterBuffers, type StoredDeadLetter, streamEntryTime } from '@sluice/redis';
 import { REDIS } from '../infra/tokens';
+import { newestAcross } from './newest-entries';
 
 /** Counters every pipeline reports. */
 export const COUNTER_NAMES = [
@@ -78,22 +79,28 @@ export class PipelineState {
     return { counters, other };
   }
 
-  /** The newest `limit` dead letters over all partitions, newest first. */
+  /**
+   * The newest `limit` dead letters over all partitions, newest first. Reads about `limit` entries
+   * in total (plus a page per partition), never `limit` per partition: one request must not stall
+   * the Redis that leases share.
+   */
   async deadLetters(id: string, partitions: number, limit: number): Promise<StoredDeadLetter[]> {
-    const pipeline = this.redis.pipeline();
-    for (let p = 0; p < partitions; p++) {
-      // As bytes: a message that is not UTF-8 must not come back altered (see readDeadLetterBuffers).
-      pipeline.xrevrangeBuffer(keys.deadLetters(id, p), '+', '-', 'COUNT', limit);
-    }
-    const results = (await pipeline.exec()) ?? [];
-    const all: StoredDeadLetter[] = [];
-    results.forEach(([err, value], p) => {
-      if (err) throw err;
-      for (const [entryId, fields] of (value ?? []) as [Buffer, Buffer[]][]) {
-        all.push(readDeadLetterBuffers(entryId.toString(), p, fields));
+    return newestAcross(partitions, limit, async (requests) => {
+      const pipeline = this.redis.pipeline();
+      for (const { stream, before, count } of requests) {
+        const end = before === '+' ? '+' : `(${before}`;
+        // As bytes: a message that is not UTF-8 must not come back altered (see readDeadLetterBuffers).
+        pipeline.xrevrangeBuffer(keys.deadLetters(id, stream), end, '-', 'COUNT', count);
       }
+      const results = (await pipeline.exec()) ?? [];
+      return results.map(([err, value], i) => {
+        if (err) throw err;
+        const partition = requests[i]!.stream;
+        return ((value ?? []) as [Buffer, Buffer[]][]).map(([entryId, fields]) =>
+          readDeadLetterBuffers(entryId.toString(), partition, fields),
+        );
+      });
     });
-    return all.sort((a, b) => compareIdsDesc(a.id, b.id)).slice(0, limit);
   }
 
   /** Totals of the source offset resets recorded for the pipeline and the newest `limit`. */
@@ -165,11 +172,4 @@ function toSourceGap(id: string, flat: string[]): SourceGapRecord {
     origin: fields.get('origin') || 'offset-reset',
     pipelinePartition: num('pipelinePartition'),
   };
-}
-
-function compareIdsDesc(a: string, b: string): number {
-  const [am = 0n, as = 0n] = a.split('-').map((part) => BigInt(part));
-  const [bm = 0n, bs = 0n] = b.split('-').map((part) => BigInt(part));
-  if (am !== bm) return am > bm ? -1 : 1;
-  return as === bs ? 0 : as > bs ? -1 : 1;
 }
