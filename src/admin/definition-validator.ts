@@ -1,11 +1,13 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { parse as parseYaml } from 'yaml';
 import {
   type CompiledPipeline,
   type ContentType,
   type DefinitionError,
+  destinationErrors,
   parsePipelineDefinition,
 } from '@sluice/pipeline';
+import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { DefinitionInvalidError } from './errors';
 import { checkSink, type SinkSpec } from './sink-check';
 
@@ -17,8 +19,17 @@ import { checkSink, type SinkSpec } from './sink-check';
  */
 @Injectable()
 export class DefinitionValidator {
+  constructor(@Inject(SLUICE_CONFIG) private readonly config: Pick<SluiceConfig, 'allowedHosts'>) {}
+
   async validate(input: unknown, contentType?: ContentType): Promise<CompiledPipeline> {
     const parsed = parsePipelineDefinition(input, contentType);
+    // Hosts first: nothing connects to a host outside PIPELINE_ALLOWED_HOSTS, not even the sink
+    // check of an otherwise invalid document.
+    const doc = parsed.ok ? parsed.definition : decodeLoosely(input, contentType);
+    const hostErrors = destinationErrors(doc, this.config.allowedHosts);
+    if (hostErrors.length > 0) {
+      throw new DefinitionInvalidError([...hostErrors, ...(parsed.ok ? [] : parsed.errors)]);
+    }
     if (parsed.ok) {
       const { sink } = parsed.definition;
       const columns = parsed.definition.columns.map((c) => c.column);

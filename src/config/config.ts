@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { dependenciesOf, type Dependency, type Role } from './roles';
 import { envSchema, type ParsedEnv } from './env.schema';
-import type { UnparsedEntryVersion } from '@sluice/pipeline';
+import type { AllowedHosts, UnparsedEntryVersion } from '@sluice/pipeline';
 
 /** The validated configuration every module receives through the `SluiceConfig` provider. */
 export interface SluiceConfig {
@@ -16,6 +16,8 @@ export interface SluiceConfig {
   shutdownTimeoutMs: number;
   healthTimeoutMs: number;
   pipelinesDir: string | undefined;
+  /** PIPELINE_ALLOWED_HOSTS; undefined allows any host. */
+  allowedHosts: AllowedHosts | undefined;
   leaseTtlMs: number;
   heartbeatIntervalMs: number;
   memberTimeoutMs: number;
@@ -128,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     shutdownTimeoutMs: data.SHUTDOWN_TIMEOUT_MS,
     healthTimeoutMs: data.HEALTH_TIMEOUT_MS,
     pipelinesDir: data.PIPELINES_DIR,
+    allowedHosts: data.PIPELINE_ALLOWED_HOSTS,
     leaseTtlMs: data.LEASE_TTL_MS,
     heartbeatIntervalMs: data.HEARTBEAT_INTERVAL_MS,
     memberTimeoutMs:

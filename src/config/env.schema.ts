@@ -3,6 +3,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   MAX_MESSAGE_BYTES_LIMIT,
 } from '@sluice/pipeline/mailbox/input-rules';
+import { parseAllowedHosts } from '@sluice/pipeline/security/allowed-hosts';
 import { SAMPLER_NAMES } from '@sluice/telemetry/sampling';
 import { ALL_ROLES, isRole, type Role } from './roles';
 
@@ -119,6 +120,19 @@ export const envSchema = z.object({
    * upgrading from owners that cannot read 3 (docs/architecture.md, "Mailbox entry format").
    */
   MAILBOX_ENTRY_VERSION: z.enum(['2', '3']).default('3').transform(Number),
+  /**
+   * Hosts a pipeline definition may name (brokers, sink URL): exact names, `*.suffix`, IPs and
+   * CIDRs. Unset: any host (README "Security").
+   */
+  PIPELINE_ALLOWED_HOSTS: z
+    .string()
+    .transform((text, ctx) => {
+      const parsed = parseAllowedHosts(text);
+      if (parsed.ok) return parsed.allowed;
+      ctx.addIssue({ code: 'custom', message: parsed.message });
+      return z.NEVER;
+    })
+    .optional(),
   /** Pipelines (JSON or YAML files) applied at startup. */
   PIPELINES_DIR: z.string().min(1).optional(),
   /** Where the embedded local stack keeps its state; see libs/stack. */

@@ -11,6 +11,9 @@ export {
   type CompiledPipeline,
   type CompiledSource,
   type DefinitionError,
+  type Destination,
+  definitionDestinations,
+  destinationErrors,
   exampleJoinPipeline,
   exampleOrdersPipeline,
   formatPath,
@@ -24,6 +27,7 @@ export {
   redactDefinition,
 } from './definition';
 export * from './batch-deadline';
+export * from './security/allowed-hosts';
 export * from './duration';
 export * from './expr';
 export * from './mailbox';

@@ -12,3 +12,4 @@ export { type DefinitionError, formatPath } from './issues';
 export { type ContentType, type ParseDefinitionResult, parsePipelineDefinition } from './parse';
 export { LIMITS, PIPELINE_ID_RE, type PipelineDefinition } from './schema';
 export { REDACTED, redactDefinition } from './secrets';
+export { type Destination, definitionDestinations, destinationErrors } from './destinations';
