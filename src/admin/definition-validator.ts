@@ -25,7 +25,7 @@ export class DefinitionValidator {
     const parsed = parsePipelineDefinition(input, contentType);
     // Hosts first: nothing connects to a host outside PIPELINE_ALLOWED_HOSTS, not even the sink
     // check of an otherwise invalid document.
-    const doc = parsed.ok ? parsed.definition : decodeLoosely(input, contentType);
+    const doc = parsed.ok ? parsed.definition.definition : decodeLoosely(input, contentType);
     const hostErrors = destinationErrors(doc, this.config.allowedHosts);
     if (hostErrors.length > 0) {
       throw new DefinitionInvalidError([...hostErrors, ...(parsed.ok ? [] : parsed.errors)]);

@@ -34,6 +34,7 @@ export async function checkSink(
     password: sink.password,
     requestTimeoutMs: CHECK_TIMEOUT_MS,
     maxOpenConnections: 1,
+    quiet: true,
   });
   const schema = new ClickHouseSchema(client);
   try {
