@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { dependenciesOf, type Dependency, type Role } from './roles';
 import { envSchema, type ParsedEnv } from './env.schema';
-import type { AllowedHosts, UnparsedEntryVersion } from '@sluice/pipeline';
+import { type AllowedHosts, SecretBox, type UnparsedEntryVersion } from '@sluice/pipeline';
 
 /** The validated configuration every module receives through the `SluiceConfig` provider. */
 export interface SluiceConfig {
@@ -18,6 +18,8 @@ export interface SluiceConfig {
   pipelinesDir: string | undefined;
   /** PIPELINE_ALLOWED_HOSTS; undefined allows any host. */
   allowedHosts: AllowedHosts | undefined;
+  /** SECRETS_KEY and SECRETS_KEY_PREVIOUS; seals nothing when SECRETS_KEY is unset. */
+  secrets: SecretBox;
   leaseTtlMs: number;
   heartbeatIntervalMs: number;
   memberTimeoutMs: number;
@@ -131,6 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     healthTimeoutMs: data.HEALTH_TIMEOUT_MS,
     pipelinesDir: data.PIPELINES_DIR,
     allowedHosts: data.PIPELINE_ALLOWED_HOSTS,
+    secrets: new SecretBox(data.SECRETS_KEY, data.SECRETS_KEY_PREVIOUS),
     leaseTtlMs: data.LEASE_TTL_MS,
     heartbeatIntervalMs: data.HEARTBEAT_INTERVAL_MS,
     memberTimeoutMs:

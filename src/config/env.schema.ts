@@ -4,6 +4,7 @@ import {
   MAX_MESSAGE_BYTES_LIMIT,
 } from '@sluice/pipeline/mailbox/input-rules';
 import { parseAllowedHosts } from '@sluice/pipeline/security/allowed-hosts';
+import { SECRETS_KEY_RE } from '@sluice/pipeline/security/secret-box';
 import { SAMPLER_NAMES } from '@sluice/telemetry/sampling';
 import { ALL_ROLES, isRole, type Role } from './roles';
 
@@ -132,6 +133,16 @@ export const envSchema = z.object({
       ctx.addIssue({ code: 'custom', message: parsed.message });
       return z.NEVER;
     })
+    .optional(),
+  /** AES-256-GCM key (64 hex characters) sealing the secrets of stored definitions. */
+  SECRETS_KEY: z
+    .string()
+    .regex(SECRETS_KEY_RE, { message: 'must be 64 hex characters' })
+    .optional(),
+  /** The key before a rotation: still opens what it sealed (README "Security"). */
+  SECRETS_KEY_PREVIOUS: z
+    .string()
+    .regex(SECRETS_KEY_RE, { message: 'must be 64 hex characters' })
     .optional(),
   /** Pipelines (JSON or YAML files) applied at startup. */
   PIPELINES_DIR: z.string().min(1).optional(),

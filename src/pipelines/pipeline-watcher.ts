@@ -1,11 +1,18 @@
 import { EventEmitter } from 'node:events';
 import {
+  Inject,
   Injectable,
   Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { parsePipelineDefinition, type CompiledPipeline } from '@sluice/pipeline';
+import {
+  type CompiledPipeline,
+  type PipelineDefinition,
+  parsePipelineDefinition,
+  resolveDefinitionSecrets,
+} from '@sluice/pipeline';
+import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { PipelineStore, type PipelineStatus } from './pipeline-store';
 
 export interface ActivePipeline {
@@ -30,7 +37,10 @@ export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShu
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
 
-  constructor(private readonly store: PipelineStore) {}
+  constructor(
+    private readonly store: PipelineStore,
+    @Inject(SLUICE_CONFIG) private readonly config: Pick<SluiceConfig, 'secrets'>,
+  ) {}
 
   current(): ReadonlyMap<string, ActivePipeline> {
     return this.pipelines;
@@ -65,7 +75,15 @@ export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShu
     if (version === this.seenVersion) return;
     const stored = await this.store.list();
     const next = new Map<string, ActivePipeline>();
-    for (const [id, { definition, status }] of stored) {
+    for (const [id, { definition: sealed, status }] of stored) {
+      // Secrets are resolved here, in the process that connects with them (README "Security").
+      let definition: PipelineDefinition;
+      try {
+        definition = resolveDefinitionSecrets(sealed, this.config.secrets);
+      } catch (err) {
+        this.logger.error(`pipeline ${id} skipped: ${(err as Error).message}`);
+        continue;
+      }
       const parsed = parsePipelineDefinition(definition);
       if (!parsed.ok) {
         // Stored definitions were valid when created; one that no longer parses (an upgrade

@@ -11,8 +11,7 @@ export interface AllowedHosts {
 }
 
 export type ParseAllowedHostsResult =
-  | { ok: true; allowed: AllowedHosts }
-  | { ok: false; message: string };
+  { ok: true; allowed: AllowedHosts } | { ok: false; message: string };
 
 const NAME_RE = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$/;
 
