@@ -2,9 +2,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { deadLetterEntry, keys, type StoredDeadLetter as DeadLetterView } from '@sluice/redis';
+import {
+  deadLetterEntry,
+  keys,
+  setHold,
+  type StoredDeadLetter as DeadLetterView,
+} from '@sluice/redis';
 import { createTopic, produceMessages } from '@sluice/stack';
 import Redis from 'ioredis';
+import { scrape } from './support/metrics';
 import { TEST_STACK_DIR } from './support/paths';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
@@ -351,6 +357,53 @@ describe('admin REST API', () => {
     expect((await api(app, 'DELETE', `/pipelines/${id}`)).status).toBe(404);
   });
 
+  it('shows holds in the status, the list, /health/ready and sluice_partition_held; delete removes them', async () => {
+    const id = pipelineId('holds');
+    expect((await api(app, 'POST', '/pipelines', definition(id, table))).status).toBe(201);
+    const empty = await api<Body & { holds?: unknown }>(app, 'GET', `/pipelines/${id}`);
+    expect(empty.body.holds).toEqual([]);
+
+    // Set as the roles set them (through libs/redis holds.ts): one partition, one whole pipeline.
+    await setHold(redis, id, { reason: 'dlq-full', partition: 2, detail: 'dlq 20/20 entries' });
+    await setHold(redis, id, { reason: 'table', partition: null, detail: 'table dropped' });
+    const got = await api<Body & { holds?: Record<string, unknown>[] }>(
+      app,
+      'GET',
+      `/pipelines/${id}`,
+    );
+    expect(got.body.holds).toEqual([
+      { partition: null, reason: 'table', detail: 'table dropped', since: expect.any(String) },
+      { partition: 2, reason: 'dlq-full', detail: 'dlq 20/20 entries', since: expect.any(String) },
+    ]);
+    const list = await api<{ id: string; holds: unknown }[]>(app, 'GET', '/pipelines');
+    expect(list.body.find((p) => p.id === id)?.holds).toEqual({
+      count: 2,
+      reasons: ['dlq-full', 'table'],
+    });
+
+    // Reported, never failed on: the process stays ready (a restart would not clear a hold).
+    const ready = await app.get('/health/ready');
+    expect(ready.status).toBe(200);
+    const report = (ready.body as { info: { holds: { status: string; holds: unknown[] } } }).info
+      .holds;
+    expect(report.status).toBe('up');
+    expect(report.holds).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ pipeline: id, partition: 2, reason: 'dlq-full' }),
+        expect.objectContaining({ pipeline: id, partition: null, reason: 'table' }),
+      ]),
+    );
+    const metrics = await scrape(app);
+    const series = (partition: string, reason: string) =>
+      `sluice_partition_held{pipeline="${id}",partition="${partition}",reason="${reason}"}`;
+    expect(metrics.get(series('2', 'dlq-full'))).toBe(1);
+    expect(metrics.get(series('*', 'table'))).toBe(1);
+
+    expect((await api(app, 'DELETE', `/pipelines/${id}`)).status).toBe(204);
+    expect(await redis.exists(keys.holds(id))).toBe(0);
+    expect((await scrape(app)).get(series('2', 'dlq-full'))).toBeUndefined();
+  });
+
   it('returns dead letters of all partitions, newest first', async () => {
     const id = pipelineId('dlq');
     expect((await api(app, 'POST', '/pipelines', definition(id, table))).status).toBe(201);
@@ -418,7 +471,7 @@ describe('admin REST API', () => {
     const id = pipelineId('gaps');
     expect((await api(app, 'POST', '/pipelines', definition(id, table))).status).toBe(201);
     const none = await api(app, 'GET', `/pipelines/${id}/source-gaps`);
-    expect(none.body).toEqual({ resets: 0, skippedOffsets: 0, recent: [] });
+    expect(none.body).toEqual({ resets: 0, skippedOffsets: 0, acceptedGaps: 0, recent: [] });
 
     // As the consumer records them (SourceGapMonitor): one closed range, one never read after.
     const topic = name('topic');
@@ -452,6 +505,7 @@ describe('admin REST API', () => {
     expect(all.body).toEqual({
       resets: 2,
       skippedOffsets: 500,
+      acceptedGaps: 0,
       recent: [
         {
           id: '1700000000001-0',
@@ -462,6 +516,8 @@ describe('admin REST API', () => {
           skipped: null,
           resets: 1,
           at: new Date(1_700_000_000_001).toISOString(),
+          origin: 'offset-reset',
+          pipelinePartition: null,
         },
         {
           id: '1700000000000-0',
@@ -472,6 +528,8 @@ describe('admin REST API', () => {
           skipped: 500,
           resets: 1,
           at: new Date(1_700_000_000_000).toISOString(),
+          origin: 'offset-reset',
+          pipelinePartition: null,
         },
       ],
     });

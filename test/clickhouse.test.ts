@@ -3,7 +3,9 @@ import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickh
 import {
   ClickHouseInserter,
   ClickHouseSchema,
-  isRetryable,
+  classifyInsertError,
+  refusedRowOf,
+  suggestsSchemaChange,
   UnknownTableError,
 } from '@sluice/clickhouse';
 // The convert entry point alone: the package index also loads the CEL engine, not needed here.
@@ -354,21 +356,31 @@ describe('ClickHouse adapter', () => {
     expect(await schema.checkExactlyOnce(DB, source)).toEqual([]);
   });
 
-  it('classifies real server errors: data errors are permanent, a missing table is retried', async () => {
+  it('classifies real server errors: refused rows (naming the row), schema changes, and a missing table retried', async () => {
     const table = unique('errors');
-    await run(`CREATE TABLE ${DB}.${table} (k UInt64) ENGINE = MergeTree ORDER BY k`);
+    await run(
+      `CREATE TABLE ${DB}.${table} (k UInt64, CONSTRAINT small CHECK k < 100) ENGINE = MergeTree ORDER BY k`,
+    );
     const failure = async (rowsIn: Record<string, unknown>[], name = table): Promise<unknown> =>
       inserter.insertBatch(DB, name, rowsIn, randomUUID()).then(
         () => new Error('insert succeeded'),
         (err: unknown) => err,
       );
+    // A column the table does not have: the writer re-describes before calling it bad rows.
     const unknownColumn = await failure([{ k: 1, nope: 2 }]);
-    expect(unknownColumn).toMatchObject({ type: expect.any(String) as unknown });
-    expect(isRetryable(unknownColumn)).toBe(false);
-    const badValue = await failure([{ k: 'not a number' }]);
-    expect(isRetryable(badValue)).toBe(false);
+    expect(unknownColumn).toMatchObject({ code: '117' });
+    expect(classifyInsertError(unknownColumn)).toBe('rows');
+    expect(suggestsSchemaChange(unknownColumn)).toBe(true);
+    const badValue = await failure([{ k: 1 }, { k: 2 }, { k: 'not a number' }]);
+    expect(classifyInsertError(badValue)).toBe('rows');
+    expect(refusedRowOf(badValue)).toBe(3);
+    const violated = await failure([{ k: 1 }, { k: 500 }, { k: 2 }]);
+    expect(violated).toMatchObject({ code: '469' });
+    expect(classifyInsertError(violated)).toBe('rows');
+    expect(refusedRowOf(violated)).toBe(2);
     const missing = await failure([{ k: 1 }], 'no_such_table');
     expect(missing).toMatchObject({ code: '60' });
-    expect(isRetryable(missing)).toBe(true);
+    expect(classifyInsertError(missing)).toBe('retry');
+    expect(suggestsSchemaChange(missing)).toBe(true);
   });
 });

@@ -5,6 +5,7 @@ import { PATH_METADATA } from '@nestjs/common/constants';
 import { parseAllDocuments } from 'yaml';
 import { ENV_KEYS, isRole, loadConfig } from '../src/config';
 import { HealthController } from '../src/health/health.controller';
+import { SluiceMetrics } from '../libs/telemetry/src/metrics';
 import { REPO_ROOT } from './support/paths';
 
 /**
@@ -121,6 +122,51 @@ describe('deploy manifests', () => {
     const sd = job.dns_sd_configs[0] as Doc;
     expect([...sd.names].sort()).toEqual(sluice.sort());
     expect(sd.port).toBe(port);
+  });
+
+  it('ships alert rules that Prometheus loads, naming only metrics Sluice exports', async () => {
+    const [compose] = load(join(DEPLOY, 'docker-compose.yml')) as [Doc];
+    const [prometheus] = load(join(DEPLOY, 'prometheus', 'prometheus.yml')) as [Doc];
+    const mounted = (compose.services as Doc).prometheus.volumes as string[];
+    for (const file of prometheus.rule_files as string[]) {
+      expect(mounted).toContain(`./prometheus/${file.split('/').pop()}:${file}:ro`);
+    }
+    const [alerts] = load(join(DEPLOY, 'prometheus', 'alerts.yml')) as [Doc];
+    const rules = (alerts.groups as Doc[]).flatMap((g) => g.rules as Doc[]);
+    const exported = new Set(
+      (
+        await new SluiceMetrics({
+          defaultMetrics: false,
+          eventLoopDelay: true,
+        }).registry.getMetricsAsJSON()
+      ).map((m) => m.name),
+    );
+    const named = new Set<string>();
+    for (const rule of rules) {
+      expect(rule).toEqual(
+        expect.objectContaining({
+          alert: expect.stringMatching(/^Sluice[A-Za-z]+$/),
+          expr: expect.any(String),
+          labels: { severity: expect.stringMatching(/^(critical|warning|info)$/) },
+          annotations: expect.objectContaining({ summary: expect.any(String) }),
+        }),
+      );
+      for (const [name] of (rule.expr as string).matchAll(/\bsluice_[a-z0-9_]+/g)) {
+        named.add(name.replace(/_(bucket|count|sum)$/, ''));
+      }
+    }
+    expect([...named].filter((n) => !exported.has(n))).toEqual([]);
+    // What the reliability review asked to alert on is covered.
+    for (const family of [
+      'sluice_checkpoint_failures_total',
+      'sluice_mailbox_append_failures_total',
+      'sluice_outbox_oldest_age_seconds',
+      'sluice_partition_held',
+      'sluice_source_offset_resets_total',
+      'sluice_events_dead_lettered_total',
+    ]) {
+      expect(named).toContain(family);
+    }
   });
 
   it('k8s: a Deployment per role, known env keys, probes, ports, Service and HPAs agree', () => {

@@ -28,13 +28,16 @@ describe('health endpoints', () => {
       'ready',
     );
     const ready = (await running.get('/health/ready')).body as Readiness;
-    // sourceGaps (consumer role) only reports offset resets: it is up whatever they are.
+    // sourceGaps (consumer role) and holds (every process) only report: up whatever they say.
     expect(Object.keys(ready.info ?? {}).sort()).toEqual([
       'clickhouse',
+      'holds',
       'kafka',
       'redis',
       'sourceGaps',
     ]);
+    // Other tests' pipelines share the stack's Redis: only the shape is this test's.
+    expect(ready.info?.holds).toMatchObject({ status: 'up', held: expect.any(Number) });
     expect(ready.info?.sourceGaps).toEqual({
       status: 'up',
       resets: 0,
@@ -76,6 +79,6 @@ describe('health endpoints', () => {
       'ready',
     );
     const ready = (await running.get('/health/ready')).body as Readiness;
-    expect(Object.keys(ready.info ?? {}).sort()).toEqual(['clickhouse', 'redis']);
+    expect(Object.keys(ready.info ?? {}).sort()).toEqual(['clickhouse', 'holds', 'redis']);
   });
 });

@@ -181,7 +181,7 @@ describe('writer role', () => {
     const refs = [0, 1, 2].map((seq) => ({
       pipeline,
       partition: 1,
-      batchId: batchId(pipeline, 1, 1, seq),
+      batchId: batchId(pipeline, 1, { epoch: 1, run: 1, seq: seq }),
     }));
     for (const [i, ref] of refs.entries()) await putOutbox(ref, table, rows(500, i * 500));
     expect(await Promise.all(refs.map((ref) => run(ref)))).toEqual([
@@ -202,7 +202,11 @@ describe('writer role', () => {
     const table = unique('writer_twice');
     await createTable(ch, table);
     await storePipeline(pipeline, table, env.CLICKHOUSE_URL);
-    const ref = { pipeline, partition: 0, batchId: batchId(pipeline, 0, 3, 7) };
+    const ref = {
+      pipeline,
+      partition: 0,
+      batchId: batchId(pipeline, 0, { epoch: 3, run: 1, seq: 7 }),
+    };
     const batch = rows(200);
 
     // A previous writer inserted the batch and crashed before deleting the outbox entry.
@@ -229,26 +233,31 @@ describe('writer role', () => {
     expect(await outboxState(ref)).toEqual({ entry: 0, member: 0, written: 200, deadLettered: 0 });
   });
 
-  it('dead-letters the rows of a batch ClickHouse refuses for good', async () => {
+  it('dead-letters only the rows ClickHouse refuses, each with its message, and writes the rest', async () => {
     const pipeline = unique('w-dlq').replace(/_/g, '-');
     const table = unique('writer_dlq');
     await createTable(ch, table);
     await storePipeline(pipeline, table, env.CLICKHOUSE_URL);
-    const ref = { pipeline, partition: 2, batchId: batchId(pipeline, 2, 1, 0) };
-    const batch = [...rows(2), { id: 'not a number', name: 'bad' }];
+    const ref = {
+      pipeline,
+      partition: 2,
+      batchId: batchId(pipeline, 2, { epoch: 1, run: 1, seq: 0 }),
+    };
+    const bad = { id: 'not a number', name: 'bad' };
+    const batch = [...rows(2), bad, ...rows(3, 2)];
     await putOutbox(ref, table, batch);
 
     expect(await run(ref)).toBe('dead-lettered');
-    expect(await countRows(ch, table)).toBe(0);
-    expect(await outboxState(ref)).toEqual({ entry: 0, member: 0, written: 0, deadLettered: 3 });
+    expect(await countRows(ch, table)).toBe(5);
+    expect(await outboxState(ref)).toEqual({ entry: 0, member: 0, written: 5, deadLettered: 1 });
     const entries = await redis.xrange(keys.deadLetters(pipeline, 2), '-', '+');
-    expect(entries).toHaveLength(3);
+    expect(entries).toHaveLength(1);
     const fields = entries.map(([, flat]) => {
       const map = new Map<string, string>();
       for (let i = 0; i + 1 < flat.length; i += 2) map.set(flat[i]!, flat[i + 1]!);
       return map;
     });
-    expect(fields.map((f) => JSON.parse(f.get('message')!) as Row)).toEqual(batch);
+    expect(fields.map((f) => JSON.parse(f.get('message')!) as Row)).toEqual([bad]);
     for (const f of fields) {
       expect(f.get('stage')).toBe('insert');
       expect(f.get('error')).toMatch(/^ClickHouse \S+ \(27\): Cannot parse input/);
@@ -256,11 +265,19 @@ describe('writer role', () => {
       expect(f.get('offset')).toBe('');
       expect(Number.isNaN(Date.parse(f.get('at')!))).toBe(false);
     }
+
+    // Announced again (an actor re-announcing on start): settled already, nothing doubles.
+    expect(await run(ref)).toBe('gone');
+    expect(await countRows(ch, table)).toBe(5);
   });
 
   it('leaves the batch of an unknown pipeline in the outbox', async () => {
     const pipeline = unique('w-gone').replace(/_/g, '-');
-    const ref = { pipeline, partition: 0, batchId: batchId(pipeline, 0, 1, 0) };
+    const ref = {
+      pipeline,
+      partition: 0,
+      batchId: batchId(pipeline, 0, { epoch: 1, run: 1, seq: 0 }),
+    };
     await putOutbox(ref, 'nowhere', rows(3));
     expect(await run(ref)).toBe('orphaned');
     expect(await outboxState(ref)).toMatchObject({ entry: 1, member: 1, written: 0 });
@@ -292,12 +309,20 @@ describe('writer role', () => {
       await createTable(privateCh, table);
       await storePipeline(pipeline, table, CLICKHOUSE_URL);
       // Warm up: the writer has a client for this sink before the server goes away.
-      const first = { pipeline, partition: 3, batchId: batchId(pipeline, 3, 1, 0) };
+      const first = {
+        pipeline,
+        partition: 3,
+        batchId: batchId(pipeline, 3, { epoch: 1, run: 1, seq: 0 }),
+      };
       await putOutbox(first, table, rows(100));
       expect(await run(first)).toBe('written');
 
       await stackKill('clickhouse', { dir });
-      const ref = { pipeline, partition: 3, batchId: batchId(pipeline, 3, 1, 1) };
+      const ref = {
+        pipeline,
+        partition: 3,
+        batchId: batchId(pipeline, 3, { epoch: 1, run: 1, seq: 1 }),
+      };
       await putOutbox(ref, table, rows(300, 100));
       const outcome = run(ref, 120_000);
       outcome.catch(() => undefined);

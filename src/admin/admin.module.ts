@@ -4,8 +4,11 @@ import { ConsumerLag } from './consumer-lag';
 import { RedisModule } from '../infra';
 import { DefinitionValidator } from './definition-validator';
 import { EventLookup } from './event-lookup';
+import { DlqDiscard } from './dlq-discard';
 import { EventsController } from './events.controller';
+import { GapAccept } from './gap-accept';
 import { PipelineAdmin } from './pipeline-admin.service';
+import { PipelineHoldsController } from './pipeline-holds.controller';
 import { PipelinesController } from './pipelines.controller';
 import { PipelinesDirLoader } from './pipelines-dir.loader';
 import { ProcessController } from './process.controller';
@@ -14,8 +17,22 @@ import { YamlBodyMiddleware } from './yaml-body.middleware';
 /** Admin REST and PIPELINES_DIR, served by every process whatever its roles. */
 @Module({
   imports: [RedisModule],
-  controllers: [ProcessController, PipelinesController, EventsController, ClusterController],
-  providers: [DefinitionValidator, PipelineAdmin, ConsumerLag, PipelinesDirLoader, EventLookup],
+  controllers: [
+    ProcessController,
+    PipelinesController,
+    PipelineHoldsController,
+    EventsController,
+    ClusterController,
+  ],
+  providers: [
+    DefinitionValidator,
+    PipelineAdmin,
+    ConsumerLag,
+    PipelinesDirLoader,
+    EventLookup,
+    DlqDiscard,
+    GapAccept,
+  ],
 })
 export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

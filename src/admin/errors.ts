@@ -1,3 +1,4 @@
+import { HttpException, HttpStatus } from '@nestjs/common';
 import type { DefinitionError } from '@sluice/pipeline';
 
 /** A pipeline definition failed validation; `errors` lists every problem by field path. */
@@ -32,3 +33,21 @@ export class DuplicatePipelineError extends Error {
     super(`pipeline ${id} already exists`);
   }
 }
+
+/** Every error body: `{ statusCode, error, message, errors? }`. */
+export function httpError(
+  status: HttpStatus,
+  message: string,
+  errors?: readonly DefinitionError[],
+) {
+  const error = STATUS_TEXT[status] ?? 'Error';
+  return new HttpException({ statusCode: status, error, message, errors }, status);
+}
+
+const STATUS_TEXT: Partial<Record<HttpStatus, string>> = {
+  [HttpStatus.BAD_REQUEST]: 'Bad Request',
+  [HttpStatus.NOT_FOUND]: 'Not Found',
+  [HttpStatus.CONFLICT]: 'Conflict',
+  [HttpStatus.UNSUPPORTED_MEDIA_TYPE]: 'Unsupported Media Type',
+  [HttpStatus.SERVICE_UNAVAILABLE]: 'Service Unavailable',
+};

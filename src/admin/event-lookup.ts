@@ -7,6 +7,7 @@ import {
   type EventOutcomeReport,
   findInLog,
   type FoundRecord,
+  type IndexRecord,
   indexBucketsToRead,
   reportOutcomes,
 } from '@sluice/telemetry';
@@ -94,8 +95,8 @@ export class EventLookup {
       }
     }
     const pending = await this.pendingBatches(pipeline.id, found);
-    const idOf = (partition: number, epoch: number, seq: number) =>
-      batchId(pipeline.id, partition, epoch, seq);
+    const idOf = (partition: number, record: IndexRecord) =>
+      batchId(pipeline.id, partition, record);
     const events = reportOutcomes(found, idOf, pending);
     return { pipeline: pipeline.id, key, latest: events[0], events, retentionMs };
   }
@@ -106,7 +107,7 @@ export class EventLookup {
     if (written.length === 0) return new Set();
     const tx = this.redis.pipeline();
     const ids = written.map(({ partition, record }) => {
-      const id = batchId(pipeline, partition, record.epoch, record.seq);
+      const id = batchId(pipeline, partition, record);
       tx.sismember(keys.outboxIndex(pipeline, partition), id);
       return id;
     });

@@ -5,17 +5,27 @@ import {
   Delete,
   Get,
   HttpCode,
-  HttpException,
   HttpStatus,
   Param,
   Post,
   Query,
   Req,
 } from '@nestjs/common';
-import { type DefinitionError, PIPELINE_ID_RE, redactDefinition } from '@sluice/pipeline';
-import { PipelineState, PipelineStore, type PipelineStatus } from '../pipelines';
+import { PIPELINE_ID_RE, redactDefinition } from '@sluice/pipeline';
+import {
+  PipelineHolds,
+  PipelineState,
+  PipelineStore,
+  type PipelineStatus,
+  summarizeHolds,
+} from '../pipelines';
 import { ConsumerLag } from './consumer-lag';
-import { DefinitionInvalidError, DuplicatePipelineError, SinkUnavailableError } from './errors';
+import {
+  DefinitionInvalidError,
+  DuplicatePipelineError,
+  httpError,
+  SinkUnavailableError,
+} from './errors';
 import { PipelineAdmin } from './pipeline-admin.service';
 import { YAML_TYPES, mediaType } from './yaml-body.middleware';
 
@@ -26,20 +36,6 @@ const GAPS_SHOWN = 5;
 /** Counters of join pipelines, reported with the others (the owner keeps them per partition). */
 const JOIN_COUNTERS = ['joined', 'unmatchedLeft', 'expiredRight', 'late'] as const;
 const JSON_TYPES = ['application/json', ''];
-
-/** Every error body: `{ statusCode, error, message, errors? }`. */
-function httpError(status: HttpStatus, message: string, errors?: readonly DefinitionError[]) {
-  const error = STATUS_TEXT[status] ?? 'Error';
-  return new HttpException({ statusCode: status, error, message, errors }, status);
-}
-
-const STATUS_TEXT: Partial<Record<HttpStatus, string>> = {
-  [HttpStatus.BAD_REQUEST]: 'Bad Request',
-  [HttpStatus.NOT_FOUND]: 'Not Found',
-  [HttpStatus.CONFLICT]: 'Conflict',
-  [HttpStatus.UNSUPPORTED_MEDIA_TYPE]: 'Unsupported Media Type',
-  [HttpStatus.SERVICE_UNAVAILABLE]: 'Service Unavailable',
-};
 
 function parseLimit(text: string | undefined, bounds: { default: number; max: number }): number {
   const limit = text === undefined ? bounds.default : Number(text);
@@ -61,6 +57,7 @@ export class PipelinesController {
     private readonly store: PipelineStore,
     private readonly state: PipelineState,
     private readonly lag: ConsumerLag,
+    private readonly holds: PipelineHolds,
   ) {}
 
   @Post()
@@ -103,8 +100,11 @@ export class PipelinesController {
     return Promise.all(
       ids.map(async (id) => {
         const { definition, status } = stored.get(id)!;
-        const { counters } = await this.state.counters(id, definition.partitions);
-        return { id, status, counters };
+        const [{ counters }, holds] = await Promise.all([
+          this.state.counters(id, definition.partitions),
+          this.holds.of(id),
+        ]);
+        return { id, status, counters, holds: summarizeHolds(holds) };
       }),
     );
   }
@@ -112,10 +112,11 @@ export class PipelinesController {
   @Get(':id')
   async get(@Param('id') id: string) {
     const stored = await this.find(id);
-    const [{ counters, other }, lag, sourceGaps] = await Promise.all([
+    const [{ counters, other }, lag, sourceGaps, holds] = await Promise.all([
       this.state.counters(id, stored.definition.partitions),
       this.lag.of(stored.definition),
       this.state.sourceGaps(id, GAPS_SHOWN),
+      this.holds.of(id),
     ]);
     const joinCounters: Record<string, number> = {};
     if (stored.definition.join) {
@@ -134,6 +135,9 @@ export class PipelinesController {
       otherCounters: other,
       // Input lost at the source: offsets kafkajs skipped after OFFSET_OUT_OF_RANGE.
       sourceGaps,
+      // Partitions (or the whole pipeline) stopped on purpose until an operator or a fix
+      // resolves the cause: nothing is dropped to get past them.
+      holds: holds.map(({ pipeline: _, ...hold }) => hold),
     };
   }
 

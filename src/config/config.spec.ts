@@ -26,6 +26,31 @@ describe('loadConfig', () => {
     expect(config.kafkaBrokers).toEqual(['127.0.0.1:9092', '127.0.0.1:9093']);
   });
 
+  it('reads the Redis safety settings: no replica waits and no eviction by default, bounds per partition', () => {
+    const defaults = loadConfig({ ...servers });
+    expect(defaults.redisSync).toEqual({ replicas: 0, timeoutMs: 1_000 });
+    expect(defaults.redisAllowEviction).toBe(false);
+    expect(defaults.bounds).toEqual({
+      outboxBatches: 200,
+      outboxBytes: 256 * 1024 * 1024,
+      dedupKeys: 10_000_000,
+      joinRecords: 5_000_000,
+    });
+    const set = loadConfig({
+      ...servers,
+      REDIS_MIN_REPLICAS: '2',
+      REDIS_REPLICA_WAIT_MS: '250',
+      REDIS_ALLOW_EVICTION: 'true',
+      OUTBOX_MAX_BATCHES: '5',
+    });
+    expect(set.redisSync).toEqual({ replicas: 2, timeoutMs: 250 });
+    expect(set.redisAllowEviction).toBe(true);
+    expect(set.bounds.outboxBatches).toBe(5);
+    expect(problemsOf({ ...servers, REDIS_ALLOW_EVICTION: 'yes' }).problems[0]?.key).toBe(
+      'REDIS_ALLOW_EVICTION',
+    );
+  });
+
   it('reports every bad key in one error', () => {
     const error = problemsOf({
       ...servers,

@@ -24,7 +24,16 @@ export interface SluiceConfig {
   heartbeatIntervalMs: number;
   memberTimeoutMs: number;
   writerConcurrency: number;
+  /** A batch failing to insert for longer is reported stuck (and still retried). */
+  writerStuckAfterMs: number;
+  /** The sink table is described again at least this often. */
+  schemaRefreshMs: number;
   mailboxMaxEntries: number;
+  /** REDIS_MIN_REPLICAS and how long one WAIT may take. */
+  redisSync: { replicas: number; timeoutMs: number };
+  redisAllowEviction: boolean;
+  /** Per-actor bounds at which the partition stops taking entries (see README "Bounds"). */
+  bounds: { outboxBatches: number; outboxBytes: number; dedupKeys: number; joinRecords: number };
   coalesce: { lingerMs: number; maxEvents: number };
   /** Consumer: MAX_MESSAGE_BYTES. */
   maxMessageBytes: number;
@@ -139,7 +148,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     memberTimeoutMs:
       data.MEMBER_TIMEOUT_MS ?? Math.max(data.LEASE_TTL_MS, 2 * data.HEARTBEAT_INTERVAL_MS),
     writerConcurrency: data.WRITER_CONCURRENCY,
+    writerStuckAfterMs: data.WRITER_STUCK_AFTER_MS,
+    schemaRefreshMs: data.SCHEMA_REFRESH_MS,
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
+    redisSync: { replicas: data.REDIS_MIN_REPLICAS, timeoutMs: data.REDIS_REPLICA_WAIT_MS },
+    redisAllowEviction: data.REDIS_ALLOW_EVICTION,
+    bounds: {
+      outboxBatches: data.OUTBOX_MAX_BATCHES,
+      outboxBytes: data.OUTBOX_MAX_BYTES,
+      dedupKeys: data.DEDUP_MAX_KEYS,
+      joinRecords: data.JOIN_MAX_RECORDS,
+    },
     coalesce: { lingerMs: data.CONSUMER_LINGER_MS, maxEvents: data.CONSUMER_LINGER_MAX_EVENTS },
     maxMessageBytes: data.MAX_MESSAGE_BYTES,
     fetchMaxWaitMs: data.CONSUMER_FETCH_MAX_WAIT_MS,

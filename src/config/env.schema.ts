@@ -98,6 +98,16 @@ export const envSchema = z.object({
    * made them queue behind each other's inserts (most of the end-to-end latency at 36k ev/s).
    */
   WRITER_CONCURRENCY: intFromString(1, 256).default(16),
+  /**
+   * Writer: a batch that has failed to insert for this long is reported stuck (a 'stuck' hold on
+   * its partition, `sluice_insert_stuck_total`); it is still retried, never dead-lettered.
+   */
+  WRITER_STUCK_AFTER_MS: intFromString(1_000, 86_400_000).default(180_000),
+  /**
+   * Owner and writer: the sink table is described (and its exactly-once check run) again at
+   * least this often, so added, dropped and retyped columns and a lost dedup window are seen.
+   */
+  SCHEMA_REFRESH_MS: intFromString(100, 3_600_000).default(60_000),
   /** Consumer: a Kafka partition pauses while a mailbox it feeds holds more entries than this. */
   MAILBOX_MAX_ENTRIES: intFromString(10, 1_000_000).default(1_000),
   /** Consumer: a source partition's Kafka batches are buffered up to this long, then appended as
@@ -121,6 +131,31 @@ export const envSchema = z.object({
    * upgrading from owners that cannot read 3 (docs/architecture.md, "Mailbox entry format").
    */
   MAILBOX_ENTRY_VERSION: z.enum(['2', '3']).default('3').transform(Number),
+  /**
+   * Replicas that must acknowledge a write before anything outside Redis depends on it: mailbox
+   * appends before Kafka offsets are committed, checkpoints before their batch is announced
+   * (`WAIT`, or `WAITAOF` on Redis 7.2+). 0: no waiting (a failover may then lose acknowledged
+   * writes; see the README's production Redis guidance).
+   */
+  REDIS_MIN_REPLICAS: intFromString(0, 16).default(0),
+  /** How long one WAIT may take before it counts as failed (retried; nothing committed meanwhile). */
+  REDIS_REPLICA_WAIT_MS: intFromString(10, 60_000).default(1_000),
+  /**
+   * Start even though Redis may evict keys (`maxmemory-policy` other than `noeviction`). Unsafe:
+   * an evicted outbox batch, dedup bucket or lease loses or duplicates data without a word.
+   */
+  REDIS_ALLOW_EVICTION: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /**
+   * Owner: an actor stops taking entries while its outbox (batches committed, not yet inserted)
+   * holds this many batches or bytes, so a ClickHouse outage pauses consumption instead of moving
+   * the Kafka backlog into Redis. Per pipeline partition.
+   */
+  OUTBOX_MAX_BATCHES: intFromString(1, 1_000_000).default(200),
+  OUTBOX_MAX_BYTES: intFromString(1024, 64 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
+  /** Owner: most live dedup keys per pipeline partition; at the bound the partition is held. */
+  DEDUP_MAX_KEYS: intFromString(1, 2_000_000_000).default(10_000_000),
+  /** Owner: most buffered join records per pipeline partition; at the bound it is held. */
+  JOIN_MAX_RECORDS: intFromString(1, 2_000_000_000).default(5_000_000),
   /**
    * Hosts a pipeline definition may name (brokers, sink URL): exact names, `*.suffix`, IPs and
    * CIDRs. Unset: any host (README "Security").

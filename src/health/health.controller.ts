@@ -42,8 +42,8 @@ export class HealthController {
       ),
       ...this.registry.reporters().map(
         ([name, report]) =>
-          () =>
-            this.indicators.check(name).up(report()),
+          async () =>
+            this.indicators.check(name).up(await report()),
       ),
     ]);
   }

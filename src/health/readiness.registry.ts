@@ -5,7 +5,7 @@ import type { Dependency } from '../config';
 export type Probe = () => Promise<void>;
 
 /** Details of a condition readiness reports without failing on (the indicator stays up). */
-export type Report = () => Record<string, unknown>;
+export type Report = () => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 /**
  * The connections a process opens register their probe here. Readiness then checks exactly

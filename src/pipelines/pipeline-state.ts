@@ -34,11 +34,17 @@ export interface SourceGapRecord {
   skipped: number | null;
   resets: number;
   at: string;
+  /** `offset-reset` (kafkajs jumped over offsets) or `accepted-gap` (an operator accepted a gap
+   * in a mailbox; `pipelinePartition` names the actor). */
+  origin: string;
+  pipelinePartition: number | null;
 }
 
 export interface SourceGapSummary {
   resets: number;
   skippedOffsets: number;
+  /** Mailbox gaps accepted by an operator (their ranges are per actor, not in skippedOffsets). */
+  acceptedGaps: number;
   /** Newest first. */
   recent: SourceGapRecord[];
 }
@@ -99,6 +105,7 @@ export class PipelineState {
     return {
       resets: Number(totals.resets ?? 0),
       skippedOffsets: Number(totals.skippedOffsets ?? 0),
+      acceptedGaps: Number(totals.acceptedGaps ?? 0),
       recent: entries.map(([entryId, flat]) => toSourceGap(entryId, flat)),
     };
   }
@@ -155,6 +162,8 @@ function toSourceGap(id: string, flat: string[]): SourceGapRecord {
     skipped: num('skipped'),
     resets: num('resets') ?? 1,
     at: streamEntryTime(fields.get('at'), id),
+    origin: fields.get('origin') || 'offset-reset',
+    pipelinePartition: num('pipelinePartition'),
   };
 }
 

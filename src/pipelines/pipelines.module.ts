@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { RedisModule } from '../infra';
+import { PipelineHolds } from './pipeline-holds';
 import { PipelineState } from './pipeline-state';
 import { PipelineStore } from './pipeline-store';
 import { PipelineWatcher } from './pipeline-watcher';
@@ -8,7 +9,7 @@ import { PipelineWatcher } from './pipeline-watcher';
 @Global()
 @Module({
   imports: [RedisModule],
-  providers: [PipelineStore, PipelineWatcher, PipelineState],
-  exports: [PipelineStore, PipelineWatcher, PipelineState],
+  providers: [PipelineStore, PipelineWatcher, PipelineState, PipelineHolds],
+  exports: [PipelineStore, PipelineWatcher, PipelineState, PipelineHolds],
 })
 export class PipelinesModule {}

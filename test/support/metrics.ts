@@ -25,3 +25,14 @@ export function total(metrics: Metrics, family: string, match = ''): number {
   }
   return sum;
 }
+
+/** Actors of one pipeline that `sluice_actor_paused` shows held for `reason`. */
+export function pausedActors(metrics: Metrics, pipeline: string, reason: string): number {
+  let n = 0;
+  for (const [series, value] of metrics) {
+    if (!series.startsWith('sluice_actor_paused{')) continue;
+    if (series.includes(`pipeline="${pipeline}"`) && series.includes(`reason="${reason}"`))
+      n += value;
+  }
+  return n;
+}

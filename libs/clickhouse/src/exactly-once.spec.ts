@@ -50,6 +50,20 @@ describe('tableSetting', () => {
 });
 
 describe('tableProblems', () => {
+  it('refuses a window of 1: a retry after any other insert would land twice', () => {
+    const problems = tableProblems(
+      facts('MergeTree', 'MergeTree ORDER BY k SETTINGS non_replicated_deduplication_window = 1'),
+      defaults,
+      undefined,
+      false,
+    );
+    expect(problems).toHaveLength(1);
+    expect(problems[0]?.message).toMatch(/remembers only its last insert/);
+    expect(problems[0]?.fix).toBe(
+      'ALTER TABLE db.t MODIFY SETTING non_replicated_deduplication_window = 1000',
+    );
+  });
+
   it('accepts a MergeTree with a window and refuses one without, with the ALTER to run', () => {
     expect(
       tableProblems(

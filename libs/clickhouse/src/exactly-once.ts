@@ -39,6 +39,14 @@ export type WindowSetting = keyof WindowDefaults;
 /** The deduplication window value suggested in fixes: inserts kept, per table (or partition). */
 export const SUGGESTED_WINDOW = 1000;
 
+/**
+ * Smallest window accepted. A window must outlast every insert that can come between a batch's
+ * failed attempt and its retry (partitions x batches in flight, and a split batch's parts); that
+ * depends on the load, so only a window that cannot work anywhere (1) is refused here, and the
+ * docs suggest SUGGESTED_WINDOW.
+ */
+export const MIN_WINDOW = 2;
+
 /** `db.table`, backquoted where ClickHouse needs it, for messages users paste into a client. */
 export function qualifiedName(database: string, table: string): string {
   return `${quoteIdentifier(database)}.${quoteIdentifier(table)}`;
@@ -96,19 +104,17 @@ export function tableProblems(
   if (isMergeTree(table.engine)) {
     const setting = windowSettingOf(table.engine);
     const window = tableSetting(table.engineFull, setting) ?? defaults[setting];
-    if (window > 0) return [];
+    if (window >= MIN_WINDOW) return [];
     const fix = `ALTER TABLE ${name} MODIFY SETTING ${setting} = ${SUGGESTED_WINDOW}`;
     const retried =
       via === undefined
         ? 'a retried insert would be written twice'
         : 'a retried insert would double the view';
-    return [
-      {
-        ...base,
-        message: `${reached} has no insert deduplication window (${setting} = 0), so ${retried}. Run: ${fix}`,
-        fix,
-      },
-    ];
+    const what =
+      window <= 0
+        ? `has no insert deduplication window (${setting} = ${window}), so ${retried}`
+        : `remembers only its last insert (${setting} = ${window}), so ${retried} once any other insert came between`;
+    return [{ ...base, message: `${reached} ${what}. Run: ${fix}`, fix }];
   }
   if (table.engine === 'Null' && hasViews) return [];
   if (table.engine === 'MaterializedView' && via === undefined) {

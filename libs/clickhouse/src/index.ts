@@ -6,6 +6,14 @@ export {
   quoteIdentifier,
   SUGGESTED_WINDOW,
 } from './exactly-once';
-export { ClickHouseInserter, EXACTLY_ONCE_INSERT_SETTINGS } from './inserter';
-export { isRetryable, RETRYABLE_CODES } from './retry';
+export { ClickHouseInserter, EXACTLY_ONCE_INSERT_SETTINGS, type InsertOptions } from './inserter';
+export {
+  classifyInsertError,
+  DATA_ERROR_CODES,
+  type InsertFailure,
+  isRetryable,
+  refusedRowOf,
+  serverCodeOf,
+  suggestsSchemaChange,
+} from './retry';
 export { ClickHouseSchema, type DescribedColumn } from './schema';

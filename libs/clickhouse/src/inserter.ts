@@ -12,10 +12,18 @@ export const EXACTLY_ONCE_INSERT_SETTINGS: ClickHouseSettings = {
   deduplicate_blocks_in_dependent_materialized_views: 1,
   // Omitted fields take the column DEFAULT (the row builder leaves out absent fields).
   input_format_defaults_for_omitted_fields: 1,
-  // A field the table no longer has means the schema changed under the pipeline: fail loudly
-  // (a permanent error) instead of dropping that data silently.
+  // A field the table does not have fails the insert rather than being dropped unseen; the
+  // writer skips such fields only once a fresh DESCRIBE shows the column was dropped.
   input_format_skip_unknown_fields: 0,
 };
+
+export interface InsertOptions {
+  /**
+   * Ignore row fields the table has no column for. Only for rows built before a column was
+   * dropped, once a fresh DESCRIBE confirmed it is gone.
+   */
+  readonly skipUnknownFields?: boolean;
+}
 
 /** Writes row batches; each batch's token makes a retried insert land once. */
 export class ClickHouseInserter {
@@ -24,7 +32,7 @@ export class ClickHouseInserter {
   /**
    * Inserts `rows` (JSONEachRow objects, as the row builder makes them) with
    * insert_deduplication_token = `token`. The same token must always carry the same rows.
-   * Errors pass through unchanged; `isRetryable` sorts them.
+   * Errors pass through unchanged; `classifyInsertError` sorts them.
    */
   async insertBatch(
     database: string,
@@ -37,7 +45,7 @@ export class ClickHouseInserter {
     if (rows.length === 0) return;
     await this.client.insert({
       table: qualifiedName(database, table),
-      values: rows as Record<string, unknown>[],
+      values: rows,
       format: 'JSONEachRow',
       clickhouse_settings: { ...EXACTLY_ONCE_INSERT_SETTINGS, insert_deduplication_token: token },
       abort_signal: abortSignal,
@@ -54,6 +62,7 @@ export class ClickHouseInserter {
     body: string | Uint8Array,
     token: string,
     abortSignal?: AbortSignal,
+    options: InsertOptions = {},
   ): Promise<void> {
     if (token === '')
       throw new RangeError('insertJsonEachRow needs a non-empty deduplication token');
@@ -61,7 +70,11 @@ export class ClickHouseInserter {
     const result = await this.client.exec({
       query: `INSERT INTO ${qualifiedName(database, table)} FORMAT JSONEachRow`,
       values: Readable.from([body]),
-      clickhouse_settings: { ...EXACTLY_ONCE_INSERT_SETTINGS, insert_deduplication_token: token },
+      clickhouse_settings: {
+        ...EXACTLY_ONCE_INSERT_SETTINGS,
+        insert_deduplication_token: token,
+        ...(options.skipUnknownFields ? { input_format_skip_unknown_fields: 1 } : {}),
+      },
       abort_signal: abortSignal,
     });
     // An INSERT answers with an empty body; drain it so the socket goes back to the pool.

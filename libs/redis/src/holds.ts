@@ -32,6 +32,16 @@ export interface Hold {
   detail: string;
   /** Epoch ms when the hold was first set (kept when it is set again). */
   since: number;
+  /** `gap` holds: the source offsets the actor never applied, `from`..`to` inclusive. */
+  range?: SourceRange;
+}
+
+/** Offsets `from`..`to` (inclusive) of one source topic-partition. */
+export interface SourceRange {
+  topic: string;
+  partition: number;
+  from: number;
+  to: number;
 }
 
 /** One field per (reason, partition), so detectors in different roles never overwrite each other. */
@@ -78,13 +88,24 @@ function parseHold(text: string | null | undefined): Hold | undefined {
     if (typeof h.reason !== 'string' || !(HOLD_REASONS as readonly string[]).includes(h.reason)) {
       return undefined;
     }
-    return {
+    const hold: Hold = {
       reason: h.reason,
       partition: typeof h.partition === 'number' ? h.partition : null,
       detail: typeof h.detail === 'string' ? h.detail : '',
       since: typeof h.since === 'number' ? h.since : 0,
     };
+    if (isRange(h.range)) hold.range = h.range;
+    return hold;
   } catch {
     return undefined;
   }
+}
+
+function isRange(r: unknown): r is SourceRange {
+  if (typeof r !== 'object' || r === null) return false;
+  const { topic, partition, from, to } = r as Record<string, unknown>;
+  return (
+    typeof topic === 'string' &&
+    [partition, from, to].every((n) => typeof n === 'number' && Number.isSafeInteger(n))
+  );
 }

@@ -57,8 +57,31 @@ export class InsertTelemetry {
     this.span?.end();
   }
 
-  /** A retryable failure: the batch comes back later. */
-  failed(err: unknown): void {
+  /**
+   * Some rows landed and ClickHouse refused the others, found by splitting the batch: only
+   * those went to the dead-letter queue.
+   */
+  partlyWritten(written: number, refused: number, reason: string, counted: boolean): void {
+    const { metrics } = this.telemetry;
+    const { pipeline, times } = this.info;
+    metrics.insertDuration.observe({ pipeline, outcome: 'refused' }, this.seconds());
+    metrics.insertSplits.inc({ pipeline });
+    if (counted) {
+      metrics.written.inc({ pipeline }, written);
+      metrics.deadLettered.inc({ pipeline, stage: 'insert' }, refused);
+      // Latency of the batch's rows as a whole: which ones were refused is not in `times`.
+      if (written > 0) metrics.observeLatency(pipeline, Date.now(), times ?? []);
+    }
+    this.span?.setAttributes({
+      [ATTR.outcome]: refused > 0 ? 'partly-dead-lettered' : 'written',
+      [ATTR.reason]: reason,
+    });
+    this.span?.end();
+  }
+
+  /** A retryable failure: the batch comes back later. `code`: ClickHouse's, or 'other'. */
+  failed(err: unknown, code = 'other'): void {
+    this.telemetry.metrics.insertRetries.inc({ pipeline: this.info.pipeline, code });
     this.telemetry.metrics.insertDuration.observe(
       { pipeline: this.info.pipeline, outcome: 'retry' },
       this.seconds(),

@@ -19,6 +19,16 @@ export interface ScrapeGauges {
   /** In-process dedup state of the actors held: keys and bytes of their tables. */
   dedupKeys: Gauge<'pipeline'>;
   dedupBytes: Gauge<'pipeline'>;
+  /** Age of the oldest batch committed and not yet inserted, per actor held here. */
+  outboxOldestAge: Gauge<'pipeline' | 'partition'>;
+  /** Entries in the partition's dead-letter stream (bounded by dlq.maxEntries: a dlq-full hold). */
+  dlqEntries: Gauge<'pipeline' | 'partition'>;
+  /** 1 per hold recorded in Redis (libs/redis holds.ts); partition `*` for a whole pipeline. */
+  partitionHeld: Gauge<'pipeline' | 'partition' | 'reason'>;
+  /** Actors of this process that stopped taking entries at a bound, by reason. */
+  actorsPaused: Gauge<'pipeline' | 'partition' | 'reason'>;
+  /** Join records buffered by the actors this process holds. */
+  joinRecords: Gauge<'pipeline'>;
 }
 
 /** Dead-letter stages seen per checkpoint: stage -> events. */
@@ -90,9 +100,51 @@ export class SluiceMetrics {
     'Source offsets never read because an offset reset jumped over them',
     ['pipeline', 'topic', 'partition'],
   );
+  /** Actor: a checkpoint step failed (Redis error or stale generation); the actor restores. */
+  readonly checkpointFailures = this.counter(
+    'sluice_checkpoint_failures_total',
+    'Actor checkpoints that failed (Redis error, stale generation, fenced); the actor restores and retries',
+    ['pipeline'],
+  );
+  /** Consumer: a mailbox append failed; the range is retried and its offsets are not committed. */
+  readonly mailboxAppendFailures = this.counter(
+    'sluice_mailbox_append_failures_total',
+    'Mailbox appends that failed and are retried (the Kafka offsets wait for them)',
+    ['pipeline'],
+  );
+  /** Admin: dead letters removed by POST /pipelines/:id/dlq/discard. */
+  readonly dlqDiscarded = this.counter(
+    'sluice_dlq_discarded_total',
+    'Dead letters discarded by an operator',
+    ['pipeline'],
+  );
+  /** A WAIT/WAITAOF got fewer replica acknowledgements than REDIS_MIN_REPLICAS in time. */
+  readonly replicaWaitFailures = this.counter(
+    'sluice_redis_replica_wait_failures_total',
+    'WAITs that fewer replicas than REDIS_MIN_REPLICAS acknowledged in time (nothing committed or announced)',
+    ['role'],
+  );
   readonly batches = this.counter('sluice_batches_total', 'Batches committed to the outbox', [
     'pipeline',
   ]);
+  /** Writer: failed insert attempts that will be retried, by ClickHouse code (or 'other'). */
+  readonly insertRetries = this.counter(
+    'sluice_insert_retries_total',
+    'Insert attempts that failed and will be retried (never dead-lettered), by ClickHouse error code',
+    ['pipeline', 'code'],
+  );
+  /** Writer: batches that kept failing past WRITER_STUCK_AFTER_MS (counted once per batch). */
+  readonly insertStuck = this.counter(
+    'sluice_insert_stuck_total',
+    'Batches that have failed to insert for longer than WRITER_STUCK_AFTER_MS (still retried)',
+    ['pipeline', 'partition'],
+  );
+  /** Writer: refused batches split to find the rows ClickHouse refuses. */
+  readonly insertSplits = this.counter(
+    'sluice_insert_splits_total',
+    'Refused batches split to dead-letter only the refused rows',
+    ['pipeline'],
+  );
 
   readonly consumerLag = new Gauge({
     name: 'sluice_consumer_lag',
@@ -118,6 +170,30 @@ export class SluiceMetrics {
     dedupBytes: this.gauge(
       'sluice_dedup_memory_bytes',
       'Bytes of the in-memory dedup tables of the actors this process holds',
+      ['pipeline'],
+    ),
+    outboxOldestAge: this.gauge(
+      'sluice_outbox_oldest_age_seconds',
+      'Age of the oldest batch in the outbox (committed by the actor, not yet inserted)',
+      ['pipeline', 'partition'],
+    ),
+    dlqEntries: this.gauge('sluice_dlq_entries', 'Entries in the dead-letter queue', [
+      'pipeline',
+      'partition',
+    ]),
+    partitionHeld: this.gauge(
+      'sluice_partition_held',
+      'Pipeline partitions held on purpose (gap, dlq-full, outbox-full, state-full, stuck, table): input stops until the cause is resolved',
+      ['pipeline', 'partition', 'reason'],
+    ),
+    actorsPaused: this.gauge(
+      'sluice_actor_paused',
+      'Actors of this process not taking entries because a bound is reached (outbox-full, state-full)',
+      ['pipeline', 'partition', 'reason'],
+    ),
+    joinRecords: this.gauge(
+      'sluice_join_records',
+      'Join records buffered by the actors this process holds',
       ['pipeline'],
     ),
   };

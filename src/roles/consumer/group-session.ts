@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Admin } from 'kafkajs';
 import type { CompiledPipeline, UnparsedEntryVersion } from '@sluice/pipeline';
+import type { ReplicaSync } from '@sluice/redis';
 import { groupIdOf } from './kafka-options';
 import { type FlushResult, MailboxCoalescer } from './mailbox-coalescer';
 import type { CoalesceLimits } from './partition-buffer';
@@ -17,6 +18,8 @@ export const tpKey = (topic: string, partition: number) => `${topic}/${partition
 export interface GroupSessionContext {
   pipeline: CompiledPipeline;
   redis: Redis;
+  /** REDIS_MIN_REPLICAS on the connection of `redis`: an append counts once replicated. */
+  sync?: ReplicaSync;
   coalesce: CoalesceLimits;
   entryVersion: UnparsedEntryVersion;
   logger: Logger;
@@ -24,6 +27,8 @@ export interface GroupSessionContext {
   flushed: (result: FlushResult) => void;
   /** The admin client of the current connection, read at use: it changes on every reconnect. */
   admin: () => Admin | undefined;
+  /** Counts a failed mailbox append (retried; its offsets are not committed until it succeeds). */
+  appendFailed?: () => void;
 }
 
 /** One consumer group generation as this member saw it. */
@@ -42,15 +47,17 @@ export class GroupSession {
     /** This member's partitions: join pipelines tell every mailbox their marks, fetched or not. */
     readonly assignment?: Record<string, number[]>,
   ) {
-    const { pipeline, redis, logger, flushed } = context;
+    const { pipeline, redis, logger, flushed, appendFailed } = context;
     this.coalescer = new MailboxCoalescer({
       redis,
+      sync: context.sync,
       pipelineId: pipeline.id,
       generation,
       limits: coalesceLimitsOf(pipeline, context.coalesce),
       entryVersion: context.entryVersion,
       marks: (state, progress) => joinMarks(progress, state.topicPartitions),
       flushed,
+      appendFailed,
       failed: (state, err) =>
         logger.warn(`append of ${state.topic}/${state.partition} failed, retrying: ${String(err)}`),
     });

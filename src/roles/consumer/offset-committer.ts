@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Consumer } from 'kafkajs';
 import { encodeMailboxEntry, type CompiledPipeline } from '@sluice/pipeline';
 import { marksHeartbeatMs } from '@sluice/pipeline/join';
+import type { ReplicaSync } from '@sluice/redis';
 import type { GroupSession } from './group-session';
 import { appendToMailboxes, type MailboxAppend } from './mailbox-appender';
 import type { PartitionSession } from './partition-session';
@@ -12,11 +13,22 @@ import type { PartitionSession } from './partition-session';
  */
 export class OffsetCommitter {
   private committing: Promise<void> | undefined;
+  private giveUp = false;
 
   constructor(
     private readonly pipeline: CompiledPipeline,
     private readonly redis: Redis,
+    /** REDIS_MIN_REPLICAS: offsets are committed only once their coverage is replicated. */
+    private readonly sync?: ReplicaSync,
   ) {}
+
+  /**
+   * While the consumer tears down, a commit waiting for replicas stops retrying (at most one
+   * more WAIT each), so a replica outage cannot hold up a stop or a reconnect.
+   */
+  stopWaiting(stop = true): void {
+    this.giveUp = stop;
+  }
 
   /** Commits the appended offsets, one commit at a time; a forced one runs after the running one. */
   async commitIfDue(session: GroupSession, consumer: Consumer, force = false): Promise<void> {
@@ -66,7 +78,11 @@ export class OffsetCommitter {
       covered.push({ state, mailboxes, to });
     }
     if (covered.length === 0) return;
+    const since = this.sync?.session ?? 0;
     await appendToMailboxes(this.redis, this.pipeline.id, coverage);
+    // Appended ranges were replicated before they became pending; this covers the coverage
+    // entries (and everything else the connection wrote) before Kafka forgets the offsets.
+    await this.sync?.confirm(since, () => !this.giveUp);
     for (const { state, mailboxes, to } of covered) state.covered(mailboxes, to);
     if (offsets.length === 0) return;
     await consumer.commitOffsets(

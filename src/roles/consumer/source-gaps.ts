@@ -2,11 +2,8 @@ import type { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Admin, Consumer } from 'kafkajs';
 import { describeGap, OffsetResetTracker, type SourceGap } from '@sluice/kafka';
-import { keys } from '@sluice/redis';
+import { recordSourceGap } from '@sluice/redis';
 import type { Telemetry } from '@sluice/telemetry';
-
-/** Newest source-gap records kept per pipeline in Redis (the totals hash keeps counting). */
-export const SOURCE_GAPS_KEPT = 1_000;
 
 export interface SourceGapTotals {
   resets: number;
@@ -201,33 +198,7 @@ export class SourceGapMonitor {
   }
 
   private async record(gap: SourceGap): Promise<void> {
-    const num = (n: number | undefined) => (n === undefined ? '' : String(n));
-    await this.options.redis
-      .multi()
-      .xadd(
-        keys.sourceGaps(this.pipelineId),
-        'MAXLEN',
-        '~',
-        SOURCE_GAPS_KEPT,
-        '*',
-        'topic',
-        gap.topic,
-        'partition',
-        String(gap.partition),
-        'expected',
-        num(gap.expected),
-        'resumedAt',
-        num(gap.resumedAt),
-        'skipped',
-        num(gap.skipped),
-        'resets',
-        String(gap.resets),
-        'at',
-        String(gap.at),
-      )
-      .hincrby(keys.sourceGapTotals(this.pipelineId), 'resets', gap.resets)
-      .hincrby(keys.sourceGapTotals(this.pipelineId), 'skippedOffsets', gap.skipped ?? 0)
-      .exec();
+    await recordSourceGap(this.options.redis, this.pipelineId, { ...gap, origin: 'offset-reset' });
   }
 
   private labels(topic: string, partition: number) {

@@ -7,7 +7,7 @@ import {
   decodeMailboxEntry,
   type Hasher,
   MAILBOX_FIELD,
-  type RowBuilder,
+  type RowMaker,
 } from '@sluice/pipeline';
 import {
   BATCH_JOB_NAME,
@@ -16,6 +16,8 @@ import {
   batchJobOptions,
   encodeOutboxBatch,
   keys,
+  newRunId,
+  type ReplicaSync,
 } from '@sluice/redis';
 import {
   FencedError,
@@ -28,6 +30,9 @@ import {
   writeCheckpoint,
 } from '@sluice/redis/scripts';
 import { ActorTelemetry, type Telemetry } from '@sluice/telemetry';
+import { ActorHolds } from './actor-holds';
+import { ActorBounds, type ActorLimits, NO_LIMITS, type StateSize } from './actor-bounds';
+import { actorReplicaSync } from './actor-sync';
 import { EntryProcessor } from './entry-processor';
 
 export type ActorState = 'Restoring' | 'Active' | 'Revoking' | 'Closed';
@@ -41,6 +46,10 @@ export interface ActorDeps {
   readonly leaseTtlMs: number;
   readonly logger: Logger;
   readonly telemetry?: Telemetry;
+  /** REDIS_MIN_REPLICAS: a checkpoint is announced once that many replicas have it. */
+  readonly sync?: { replicas: number; timeoutMs: number };
+  /** Where the actor stops taking entries (see ActorBounds); none when absent. */
+  readonly limits?: ActorLimits;
 }
 
 /** Entries per XREAD; one entry is one Kafka batch's events for this partition. */
@@ -48,6 +57,16 @@ const READ_COUNT = 100;
 /** Longest XREAD block: bounds how late a stop or a due flush is noticed. */
 const MAX_BLOCK_MS = 100;
 const RETRY_MS = 1_000;
+/**
+ * How often an actor with dedup reads its forget list between checkpoints (keys of rows the
+ * writer dead-lettered at insert): bounds how long after a dead letter a re-sent copy of the
+ * event may still be taken for a duplicate. Checkpoint replies carry the list too.
+ */
+const FORGETS_POLL_MS = 1_000;
+/** While held: how often a stop, an accepted gap or a DLQ below its bound is noticed. */
+const HOLD_POLL_MS = 200;
+/** How often a paused actor (outbox or state at its bound) looks again. */
+const PAUSED_POLL_MS = 500;
 
 /**
  * The actor of one (pipeline, partition): restores from its checkpoint, then reads its mailbox in
@@ -59,8 +78,12 @@ const RETRY_MS = 1_000;
 export class PartitionActor {
   private currentState: ActorState = 'Restoring';
   private conn: Redis | undefined;
+  private sync: ReplicaSync | undefined;
+  private readonly bounds: ActorBounds;
   private processor: EntryProcessor | undefined;
   private seq = 0;
+  /** Drawn anew at every restore: part of every batch id of this run (see batchId). */
+  private runId = 0;
   /** Generation of the last checkpoint written or restored (see the checkpoint script). */
   private gen = 0;
   private stopping = false;
@@ -70,17 +93,38 @@ export class PartitionActor {
   private running: Promise<void> | undefined;
   private readonly lease: string;
   private readonly mailbox: string;
+  private forgetsPolledAt = 0;
   private telemetry: ActorTelemetry | undefined;
+  private readonly holds: ActorHolds;
+  /** The last checkpoint wrote dead letters: check the DLQ bound before the next entry. */
+  private deadLettersWritten = false;
+  /** Batch id -> when this actor committed it, for sluice_outbox_oldest_age_seconds (the
+   * scrape gauge prunes inserted batches and fills in those of earlier owners). */
+  readonly outboxTimes = new Map<string, number>();
+  /** What holds the actor now, for logging the transitions only. */
+  private heldFor: string | undefined;
 
   constructor(
     readonly pipeline: CompiledPipeline,
     readonly partition: number,
     readonly epoch: number,
-    private readonly rowBuilder: RowBuilder,
+    private readonly rowBuilder: RowMaker,
     private readonly deps: ActorDeps,
   ) {
     this.lease = leaseValue(deps.ownerId, epoch);
     this.mailbox = keys.mailbox(pipeline.id, partition);
+    this.holds = new ActorHolds(pipeline.id, partition, pipeline.dlq);
+    this.bounds = new ActorBounds(pipeline.id, partition, deps.limits ?? NO_LIMITS, deps.logger);
+  }
+
+  /** The bound this actor is paused at, if any (scrape gauge). */
+  get pausedReason(): string | undefined {
+    return this.bounds.reason;
+  }
+
+  /** For the scrape gauges: buffered join records (undefined without a join). */
+  get joinRecords(): number | undefined {
+    return this.processor?.join?.state.size.records;
   }
 
   get state(): ActorState {
@@ -123,6 +167,8 @@ export class PartitionActor {
         if (this.revokedReason === undefined) {
           this.transition('Revoking', 'stopping');
           await this.flush();
+          // Its next owner looks again at start; a stopped pipeline is not held.
+          await this.bounds.release(await this.connection());
           await releaseLease(this.deps.redis, this.pipeline.id, this.partition, this.lease);
         }
         break;
@@ -159,6 +205,11 @@ export class PartitionActor {
       const buckets = await readDedupBuckets(conn, id, this.partition);
       for (const [start, data] of buckets) processor.dedup.load(start, data);
     }
+    // Dedup keys of rows dead-lettered at insert that no checkpoint consumed yet.
+    processor.applyForgets(
+      (await conn.getBuffer(keys.dedupForgets(id, this.partition))) ?? Buffer.alloc(0),
+      Date.now(),
+    );
     const join = processor.join?.state;
     if (join) {
       join.restoreMeta(checkpoint?.join, Date.now());
@@ -168,6 +219,9 @@ export class PartitionActor {
     }
     this.seq = checkpoint?.seq ?? 0;
     this.gen = checkpoint?.gen ?? 0;
+    // Before anything can be flushed: the seq restored here may have been issued before (a
+    // pipeline deleted and recreated, Redis back in time), the run never was.
+    this.runId = newRunId();
     if (this.deps.telemetry) {
       this.telemetry ??= new ActorTelemetry(this.deps.telemetry, id, this.partition);
       this.telemetry.log.reset();
@@ -175,6 +229,7 @@ export class PartitionActor {
     }
     // A batch committed before a crash may never have been announced; BullMQ ignores known ids.
     const outbox = await conn.smembers(keys.outboxIndex(id, this.partition));
+    if (outbox.length > 0 && !(await this.syncRestored(conn))) return;
     if (outbox.length > 0) {
       await this.deps.queue.addBulk(
         outbox.map((batch) => ({
@@ -185,9 +240,11 @@ export class PartitionActor {
       );
     }
     this.processor = processor;
+    await this.bounds.check(conn, this.stateSize());
     this.log('restored', {
       cursor: processor.cursor,
       seq: this.seq,
+      run: this.runId.toString(16).padStart(8, '0'),
       reannounced: outbox.length,
       dedupKeys: processor.dedup?.size ?? 0,
       ...(join && { joinRecords: join.size.records, joinWatermark: join.watermark.value }),
@@ -199,8 +256,14 @@ export class PartitionActor {
     const { maxRows, maxDelayMs } = this.pipeline.batch;
     while (!this.stopping && this.revokedReason === undefined) {
       const p = this.processor as EntryProcessor;
+      if (await this.held(p, conn)) continue;
       const now = Date.now();
       p.tick(now);
+      if (p.dedup && now - this.forgetsPolledAt >= FORGETS_POLL_MS) {
+        this.forgetsPolledAt = now;
+        const list = await conn.getBuffer(keys.dedupForgets(this.pipeline.id, this.partition));
+        if (list !== null) p.applyForgets(list, now);
+      }
       if (p.isFull(maxRows)) {
         await this.flush();
         continue;
@@ -212,6 +275,12 @@ export class PartitionActor {
           : batchDeadline(p.pendingSince, maxDelayMs, this.partition, this.pipeline.partitions);
       if (due !== undefined && now >= due) {
         await this.flush();
+        continue;
+      }
+      if (this.bounds.reason !== undefined) {
+        // Held at a bound: the open batch still flushes on time, nothing more is read.
+        await sleep(Math.min(PAUSED_POLL_MS, due === undefined ? PAUSED_POLL_MS : due - now));
+        await this.bounds.check(conn, this.stateSize());
         continue;
       }
       const block =
@@ -228,9 +297,44 @@ export class PartitionActor {
       for (const [idBuf, fields] of reply?.[0]?.[1] ?? []) {
         if (this.revokedReason !== undefined) return;
         this.applyRaw(p, idBuf.toString(), fields);
+        if (p.gap) break;
         if (p.isFull(maxRows)) await this.flush();
+        if (this.bounds.stateFull(this.stateSize())) {
+          // At most one entry over the bound; the rest of the reply is read again after it.
+          await this.bounds.check(conn, this.stateSize());
+          break;
+        }
       }
     }
+  }
+
+  /**
+   * True while a hold stops input (see ActorHolds): what was applied before it is checkpointed,
+   * then the actor waits a poll interval without reading its mailbox. A gap is given up only
+   * when an operator accepted exactly that range; the entry is then read again and applied.
+   */
+  private async held(p: EntryProcessor, conn: Redis): Promise<boolean> {
+    const force = this.deadLettersWritten;
+    this.deadLettersWritten = false;
+    const reasons: string[] = [];
+    if (await this.holds.dlqFull(conn, Date.now(), force)) reasons.push('dlq-full');
+    const gap = p.gap;
+    if (gap && (await this.holds.gapAccepted(conn, gap))) {
+      this.log('gap accepted by an operator, going on', { ...gap.range, streamId: gap.streamId });
+      p.acceptGap(gap.range);
+    } else if (gap) reasons.push('gap');
+    const reason = reasons.length > 0 ? reasons.join(', ') : undefined;
+    if (reason !== this.heldFor) {
+      if (reason)
+        this.deps.logger.warn({ ...this.ids(), reason }, `actor ${this.name}: held (${reason})`);
+      else this.log('hold cleared, taking input again');
+      this.heldFor = reason;
+    }
+    if (!reason) return false;
+    await this.flush();
+    if (p.gap) await this.holds.holdGap(conn, p.gap);
+    await sleep(HOLD_POLL_MS);
+    return true;
   }
 
   private applyRaw(p: EntryProcessor, id: string, fields: Buffer[]): void {
@@ -254,7 +358,8 @@ export class PartitionActor {
     const { id, sink } = this.pipeline;
     const rows = p.rowCount;
     const seq = rows > 0 ? this.seq + 1 : this.seq;
-    const batch = rows > 0 ? batchId(id, this.partition, this.epoch, seq) : undefined;
+    const position = { epoch: this.epoch, run: this.runId, seq };
+    const batch = rows > 0 ? batchId(id, this.partition, position) : undefined;
     const dedup = p.dedup;
     const changes = dedup?.changes();
     const started = Date.now();
@@ -274,9 +379,12 @@ export class PartitionActor {
             count: rows,
             createdAt: started,
             ...tel?.payloadExtras(),
+            ...p.rowSources(),
           });
     tel?.checkpointStarted();
-    const outcome = await writeCheckpoint(await this.connection(), {
+    const conn = await this.connection();
+    const since = this.sync?.session ?? 0;
+    const { outcome, forgets } = await writeCheckpoint(conn, {
       pipeline: id,
       partition: this.partition,
       leaseValue: this.lease,
@@ -285,30 +393,42 @@ export class PartitionActor {
       next: p.next,
       seq,
       gen: this.gen + 1,
+      forgetsConsumed: p.forgetsApplied,
       counters: p.allCounters(),
       deadLetters: p.deadLetters,
-      deadLetterMaxLen: this.pipeline.dlq.maxEntries,
       dedup: dedup &&
         changes && {
           appends: changes.appends,
+          forgotten: changes.forgotten,
           expired: changes.expired,
           // Redis keeps a bucket while the window covers it, and at least a window from now so a
           // replay of old event times still finds its state after a restart.
           expireAt: (start) => Math.max(dedup.expiresAt(start), started + dedup.windowMs),
         },
       join: p.join?.state.changes(),
-      eventIndex: tel?.eventIndex(this.epoch, seq, started),
+      eventIndex: tel?.eventIndex(position, started),
     }).catch((err: unknown) => {
       tel?.fail(err);
+      this.deps.telemetry?.metrics.checkpointFailures.inc({ pipeline: id });
       throw err;
     });
     // Already applied: this very step ran before and its reply was lost; the state is the same.
     if (outcome === 'already-applied') this.log('checkpoint step was already applied', { seq });
     this.seq = seq;
     this.gen += 1;
+    if (p.deadLetters.length > 0) this.deadLettersWritten = true;
+    if (batch !== undefined) this.outboxTimes.set(batch, started);
     tel?.committed(p.allCounters(), payload?.length ?? 0);
     p.reset();
+    // Keys the writer asked to forget since the last step: out of the state now, out of Redis
+    // (and off the list) in the next step.
+    p.applyForgets(forgets, Date.now());
     if (batch !== undefined) {
+      // Announced only once replicated: a batch inserted and then lost to a failover would leave
+      // its rows in ClickHouse and the actor redoing them under the same batch id.
+      await this.syncCheckpoint(since);
+      this.bounds.wrote(batch, payload?.length ?? 0);
+      if (this.bounds.outboxBounded) await this.bounds.check(conn, this.stateSize());
       await this.deps.queue.add(
         BATCH_JOB_NAME,
         { pipeline: id, partition: this.partition, batchId: batch },
@@ -319,6 +439,34 @@ export class PartitionActor {
         `actor ${this.name}: batch ${batch} committed`,
       );
     }
+  }
+
+  private stateSize(): StateSize {
+    const p = this.processor;
+    return { dedupKeys: p?.dedup?.size ?? 0, joinRecords: p?.join?.state.size.records ?? 0 };
+  }
+
+  /** REDIS_MIN_REPLICAS: waits (retrying) until the replicas have the checkpoint. */
+  private async syncCheckpoint(since: number): Promise<void> {
+    await this.sync?.confirm(since, () => !this.stopping && this.revokedReason === undefined);
+  }
+
+  /**
+   * Before re-announcing restored batches: they may have been written by an earlier connection
+   * whose WAIT failed. WAIT only covers this connection's own writes, and the replication stream
+   * is ordered, so a write here (renewing the lease) acknowledged by the replicas proves they
+   * have everything read before it. False when the lease is no longer ours.
+   */
+  private async syncRestored(conn: Redis): Promise<boolean> {
+    if (!this.sync?.enabled) return true;
+    const since = this.sync.session;
+    const { id } = this.pipeline;
+    if (!(await renewLease(conn, id, this.partition, this.lease, this.deps.leaseTtlMs))) {
+      this.revokedReason = 'lease lost: another owner holds it';
+      return false;
+    }
+    await this.syncCheckpoint(since);
+    return true;
   }
 
   private async renew(): Promise<void> {
@@ -360,6 +508,9 @@ export class PartitionActor {
         enableOfflineQueue: false,
       });
       this.conn.on('error', () => undefined);
+      const { sync, logger, telemetry } = this.deps;
+      const actor = { name: this.name, ids: this.ids() };
+      this.sync = actorReplicaSync(this.conn, sync, actor, logger, telemetry);
     }
     if (this.conn.status === 'wait') await this.conn.connect();
     return this.conn;

@@ -7,6 +7,7 @@ import {
   RowBuilder,
 } from '@sluice/pipeline';
 import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
+import { decodeOutboxBatch, encodeOutboxBatch, insertDeadLetters, rowSource } from '@sluice/redis';
 import { EntryProcessor } from './entry-processor';
 
 const T0 = Date.parse('2024-05-01T12:00:00Z');
@@ -100,6 +101,45 @@ describe('EntryProcessor', () => {
     expect(p.isFull(10_000)).toBe(false);
   });
 
+  it('hands each row’s source and key to the outbox, and forgets keys of rows refused at insert', async () => {
+    const p = await processor();
+    const entry = (from: number, events: MailboxEvent[]) => ({
+      topic: 't',
+      partition: 2,
+      generation: 1,
+      from,
+      to: from + events.length - 1,
+      events,
+    });
+    p.apply('1-0', entry(0, [ev(0, 'a'), ev(1, 'b'), ev(2, 'a')]), T0);
+    const stored = encodeOutboxBatch({
+      pipeline: 'p',
+      partition: 0,
+      batchId: 'p.0.1.1',
+      database: 'default',
+      table: 'x',
+      createdAt: T0,
+      body: p.lines.bytes(),
+      count: p.rowCount,
+      ...p.rowSources(),
+    });
+    const batch = decodeOutboxBatch(stored, { pipeline: 'p', partition: 0, batchId: 'p.0.1.1' });
+    expect([0, 1].map((i) => rowSource(batch, i))).toMatchObject([
+      { topic: 't', partition: 2, offset: 0, key: { time: T0 } },
+      { topic: 't', partition: 2, offset: 1, key: { time: T0 } },
+    ]);
+    // The writer dead-letters row 1 ('b') at insert: its key is forgotten, 'a' stays seen.
+    const { forgets } = insertDeadLetters(batch, [{ row: 1, error: 'CHECK' }], 'now');
+    p.reset();
+    p.applyForgets(forgets, T0);
+    expect(p.forgetsApplied).toBe(forgets.length);
+    expect(p.hasPending).toBe(true);
+    expect(p.dedup?.changes().forgotten.size).toBe(1);
+    p.apply('2-0', entry(3, [ev(3, 'b'), ev(4, 'a')]), T0);
+    expect(p.rows).toEqual([{ id: 'b', n: 1 }]);
+    expect(p.counters.duplicates).toBe(1);
+  });
+
   it('dead-letters a message that is not UTF-8 with its bytes as they are', async () => {
     const p = await processor();
     const bytes = Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]);
@@ -146,7 +186,7 @@ describe('EntryProcessor', () => {
     expect(p.counters.duplicates).toBe(0);
   });
 
-  it('skips applied offsets, drops entries that leave a gap, never moves next back', async () => {
+  it('skips applied offsets, stops at an entry that leaves a gap until it is accepted, never moves next back', async () => {
     const p = await processor();
     const entry = (from: number, to: number, offsets: number[]) => ({
       topic: 't',
@@ -159,14 +199,21 @@ describe('EntryProcessor', () => {
     expect(p.apply('1-0', entry(0, 1, [0, 1]), T0)).toBe('first');
     expect(p.apply('2-0', entry(0, 1, [0, 1]), T0)).toBe('stale');
     expect(p.apply('3-0', entry(5, 6, [5, 6]), T0)).toBe('gap');
+    // Nothing of it applied, the cursor still before it: the actor reads it again.
     expect(p.next.get('t/0')).toBe(2);
-    expect(p.apply('4-0', entry(0, 3, [1, 2, 3]), T0)).toBe('applied');
-    expect(p.apply('5-0', entry(0, 0, []), T0)).toBe('stale');
-    expect(p.next.get('t/0')).toBe(4);
-    expect(p.rows.map((r) => r.id)).toEqual(['k0', 'k1', 'k2', 'k3']);
-    expect(p.counters.outOfOrderDropped).toBe(1);
-    // The re-appended [0, 1] and the 1 of [1, 2, 3]; the dropped entry's events are not counted.
-    expect(p.counters.staleSkipped).toBe(3);
+    expect(p.cursor).toBe('2-0');
+    expect(p.gap).toEqual({ streamId: '3-0', range: { topic: 't', partition: 0, from: 2, to: 4 } });
+    expect(p.rows.map((r) => r.id)).toEqual(['k0', 'k1']);
+    p.acceptGap({ topic: 't', partition: 0, from: 2, to: 4 });
+    expect(p.gap).toBeUndefined();
+    expect(p.apply('3-0', entry(5, 6, [5, 6]), T0)).toBe('applied');
+    expect(p.apply('4-0', entry(0, 3, [1, 2, 3]), T0)).toBe('stale');
+    expect(p.apply('5-0', entry(5, 5, []), T0)).toBe('stale');
+    expect(p.next.get('t/0')).toBe(7);
+    expect(p.rows.map((r) => r.id)).toEqual(['k0', 'k1', 'k5', 'k6']);
+    expect(p.counters.outOfOrderDropped).toBe(0);
+    // The re-appended [0, 1] and [1, 2, 3] behind next.
+    expect(p.counters.staleSkipped).toBe(5);
     expect(p.cursor).toBe('5-0');
   });
 });

@@ -6,11 +6,11 @@ import {
   type MailboxEntry,
   type MailboxEvent,
   type Row,
-  type RowBuilder,
+  type RowMaker,
 } from '@sluice/pipeline';
 import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
 import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
-import type { DeadLetter } from '@sluice/redis';
+import { type DeadLetter, decodeForgets, RowSourceWriter, type SourceRange } from '@sluice/redis';
 import { sourceEventTime } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
 import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
@@ -38,6 +38,14 @@ export function zeroCounters(): ActorCounters {
   };
 }
 
+/** An entry `apply` stopped at: it continues from beyond `next` (see docs/architecture.md). */
+export interface MailboxGap {
+  /** The entry's stream id: the actor reads it again once the gap is accepted. */
+  streamId: string;
+  /** The source offsets this actor never applied: `next`..`from - 1` of the entry. */
+  range: SourceRange;
+}
+
 /** Where an entry ended up, for logs and tests. */
 export type EntryOutcome = 'applied' | 'stale' | 'gap' | 'first';
 
@@ -50,12 +58,18 @@ export type EntryOutcome = 'applied' | 'stale' | 'gap' | 'first';
 export class EntryProcessor {
   /** The open batch's rows, already JSONEachRow text: no row object outlives its event. */
   readonly lines = new JsonLines();
+  /** Each row's source position and dedup key, in row order (the outbox carries them). */
+  private readonly sources: RowSourceWriter;
+  /** Bytes at the head of the dedup forget list applied since the last checkpoint. */
+  forgetsApplied = 0;
   deadLetters: DeadLetter[] = [];
   /** Bytes of the dead letters' messages (they go into the same checkpoint as the rows). */
   private deadLetterBytes = 0;
   counters = zeroCounters();
   /** Stream id of the last entry applied (or skipped). */
   cursor: string;
+  /** The entry `apply` stopped at with a gap; nothing is applied until `acceptGap`. */
+  gap: MailboxGap | undefined;
   /** Wall-clock ms of the first change since the last checkpoint; undefined when none. */
   pendingSince: number | undefined;
   readonly dedup: DedupState | undefined;
@@ -70,7 +84,7 @@ export class EntryProcessor {
 
   constructor(
     private readonly pipeline: CompiledPipeline,
-    private readonly rowBuilder: RowBuilder,
+    private readonly rowBuilder: RowMaker,
     hasher: Hasher,
     /** `topic/partition` -> first offset not yet applied. */
     readonly next: Map<string, number>,
@@ -82,9 +96,17 @@ export class EntryProcessor {
       row: (row, pair) => {
         this.lines.append(row);
         // A joined row is reported as its left event's outcome: its Kafka timestamp gives the
-        // latency, its context the trace, its dedup key the find-my-event record.
+        // latency, its context the trace, its dedup key the find-my-event record and the key
+        // forgotten if the row is dead-lettered at insert.
         const { left } = pair;
         const topic = pipeline.join?.left.topic ?? '';
+        this.sources.add(
+          topic,
+          left.partition,
+          left.offset,
+          this.leftKey(topic, left.value),
+          left.time,
+        );
         this.observer?.outcome(
           topic,
           {
@@ -110,6 +132,7 @@ export class EntryProcessor {
     const floor = join && (() => join.state.watermark.value);
     this.dedup = windowMs > 0 ? new DedupState(windowMs, floor) : undefined;
     this.keyHash = dedupKeyHasher(pipeline, hasher);
+    this.sources = new RowSourceWriter(this.dedup ? 8 : 0);
     this.transformColumns = pipeline.columns.map((c) => c.column);
   }
 
@@ -130,27 +153,37 @@ export class EntryProcessor {
    * Time to flush: maxRows rows, or maxRows events of any outcome, so a filter that drops most
    * events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
    * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take; or
-   * BATCH_FLUSH_BYTES of rows and dead-lettered messages.
+   * BATCH_FLUSH_BYTES of rows, dead-lettered messages and buffered join events.
    */
   isFull(maxRows: number): boolean {
     return (
       this.lines.count >= maxRows ||
       this.counters.consumed >= maxRows ||
       // Bytes too: a few large events must not make a checkpoint Redis refuses (input-rules.ts).
-      this.lines.size + this.deadLetterBytes >= BATCH_FLUSH_BYTES
+      this.lines.size + this.deadLetterBytes + (this.join?.state.pendingAppendBytes ?? 0) >=
+        BATCH_FLUSH_BYTES
     );
   }
 
-  /** Applies one stream entry under the gap rule of docs/architecture.md. */
+  /**
+   * Applies one stream entry under the gap rule of docs/architecture.md. An entry that leaves a
+   * gap is not applied, nor is the cursor moved past it: the actor holds there (`gap`).
+   */
   apply(streamId: string, entry: MailboxEntry, now: number): EntryOutcome {
-    this.cursor = streamId;
-    this.pendingSince ??= now;
     const tp = `${entry.topic}/${entry.partition}`;
     const known = this.next.get(tp);
     if (known !== undefined && entry.from > known) {
-      this.counters.outOfOrderDropped += 1;
+      const range = {
+        topic: entry.topic,
+        partition: entry.partition,
+        from: known,
+        to: entry.from - 1,
+      };
+      this.gap = { streamId, range };
       return 'gap';
     }
+    this.cursor = streamId;
+    this.pendingSince ??= now;
     const next = known ?? Number.NEGATIVE_INFINITY;
     let applied = false;
     for (const event of entry.events) {
@@ -170,6 +203,12 @@ export class EntryProcessor {
     this.next.set(tp, Math.max(known ?? 0, entry.to + 1));
     if (known === undefined) return 'first';
     return applied ? 'applied' : 'stale';
+  }
+
+  /** An operator gave up the gap's range: `next` moves past it and the entry applies again. */
+  acceptGap(range: SourceRange): void {
+    this.next.set(`${range.topic}/${range.partition}`, range.to + 1);
+    this.gap = undefined;
   }
 
   /** A stream entry that does not decode: counted and dead-lettered, so nothing is silent. */
@@ -201,9 +240,31 @@ export class EntryProcessor {
     return this.join ? { ...this.counters, ...this.join.state.counters } : { ...this.counters };
   }
 
+  /** The open batch's per-row facts for the outbox entry; nothing when they do not line up. */
+  rowSources(): { sourceTopics?: string[]; sources?: Buffer } {
+    return this.sources.count === this.lines.count ? this.sources.encode() : {};
+  }
+
+  /**
+   * Takes out of the dedup state the keys of rows dead-lettered at insert (`list`: the forget
+   * list as Redis holds it); the next checkpoint zeroes them in Redis and consumes the list. Only
+   * the list grows between checkpoints, so what was applied before is its head and is skipped:
+   * a key forgotten and then seen again must not be forgotten twice.
+   */
+  applyForgets(list: Buffer, now: number): void {
+    if (list.length <= this.forgetsApplied) return;
+    for (const { hash, time } of decodeForgets(list.subarray(this.forgetsApplied))) {
+      this.dedup?.forget(hash, time);
+    }
+    this.forgetsApplied = list.length;
+    this.pendingSince ??= now;
+  }
+
   /** After a successful checkpoint: the open batch starts empty. */
   reset(): void {
     this.lines.clear();
+    this.sources.clear();
+    this.forgetsApplied = 0;
     this.deadLetters = [];
     this.deadLetterBytes = 0;
     this.counters = zeroCounters();
@@ -302,6 +363,7 @@ export class EntryProcessor {
       const at = { topic, partition, event, now, keyHash: dedupHash };
       return this.dead(at, 'transform', errorText(err));
     }
+    this.sources.add(topic, partition, event.offset, dedupHash, dedupTime);
     // Marked seen only once the row exists: a key in the dedup state always has a written row.
     if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime, tp, now);
     this.observer?.outcome(topic, event, 'written', dedupHash);
@@ -332,6 +394,17 @@ export class EntryProcessor {
     try {
       const key = spec.key.key(input);
       return this.keyHash(topic, key);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The left event's dedup key hash, for its joined rows; undefined without a left dedup. */
+  private leftKey(topic: string, value: Readonly<Record<string, unknown>>): bigint | undefined {
+    const spec = this.pipeline.sources.get(topic)?.dedup;
+    if (spec === undefined || this.dedup === undefined) return undefined;
+    try {
+      return this.keyHash(topic, spec.key.key(value));
     } catch {
       return undefined;
     }

@@ -13,7 +13,7 @@ const T0 = Date.parse('2026-03-01T00:00:00Z');
 const NOW = T0 + 86_400_000;
 const MIN = 60_000;
 
-async function processor(dedup: Record<string, unknown>) {
+async function processor(dedup: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   const parsed = parsePipelineDefinition({
     id: 'j',
     source: {
@@ -32,6 +32,7 @@ async function processor(dedup: Record<string, unknown>) {
     },
     transform: { columns: { customer_name: 'right.name' } },
     sink: { clickhouse: { url: 'http://127.0.0.1:8123', table: 'x' } },
+    ...extra,
   });
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
   const rows = RowBuilder.compile(
@@ -141,6 +142,27 @@ describe('EntryProcessor on a join pipeline', () => {
     apply(p, 'orders', [order('b', 'c2', MIN)]);
     expect(p.counters.deadLettered).toBe(2);
     expect(p.allCounters()).toMatchObject({ late: 0, joined: 2 });
+  });
+
+  it('dead-letters a left row alone whose filter runs over budget, instead of reading it as filtered', async () => {
+    const filter = "left.items.all(a, left.items.exists(b, b == a)) && right.name != 'x'";
+    const p = await processor({ key: 'id', window: '1h' }, { filter });
+    const items = Array.from({ length: 3_000 }, (_, i) => i);
+    const lone: MailboxEvent = {
+      offset: offset++,
+      timestamp: T0,
+      value: { id: 'lone', customer_id: 'c-none', ts: T0, items },
+    };
+    const marks = { maxTime: T0 + 60 * MIN, caughtUp: false };
+    apply(p, 'customers', [], marks);
+    apply(p, 'orders', [lone], marks);
+    expect(p.counters.filtered).toBe(0);
+    expect(p.deadLetters).toEqual([
+      expect.objectContaining({
+        stage: 'filter',
+        error: expect.stringMatching(/^evaluation budget exceeded/),
+      }),
+    ]);
   });
 
   it('reads the marks of an empty entry that reaches what is applied, not of one behind it', async () => {

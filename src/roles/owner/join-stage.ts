@@ -2,10 +2,11 @@ import {
   type CompiledPipeline,
   type CompiledSource,
   ConversionError,
+  isBudgetExceeded,
   type MailboxEntry,
   OMIT_COLUMN,
   type Row,
-  type RowBuilder,
+  type RowMaker,
 } from '@sluice/pipeline';
 import {
   type JoinEvent,
@@ -57,7 +58,7 @@ export class JoinStage {
 
   constructor(
     private readonly pipeline: CompiledPipeline,
-    private readonly rowBuilder: RowBuilder,
+    private readonly rowBuilder: RowMaker,
   ) {
     const join = pipeline.join;
     if (!join) throw new Error(`pipeline ${pipeline.id} has no join`);
@@ -151,7 +152,8 @@ export class JoinStage {
       try {
         if (!filter.test(scope)) return sink.filtered();
       } catch (err) {
-        if (outer && filter.roots.has('right')) return sink.filtered();
+        // An overrun is the left event's cost, not a missing right side: dead-lettered.
+        if (outer && filter.roots.has('right') && !isBudgetExceeded(err)) return sink.filtered();
         return sink.dead('filter', errorText(err), message(), position);
       }
     }
@@ -161,7 +163,9 @@ export class JoinStage {
         try {
           return c.expression.evaluate(scope);
         } catch (err) {
-          if (outer && c.expression.roots.has('right')) return OMIT_COLUMN;
+          if (outer && c.expression.roots.has('right') && !isBudgetExceeded(err)) {
+            return OMIT_COLUMN;
+          }
           throw new ConversionError(this.columns[i] ?? c.column, errorText(err));
         }
       });

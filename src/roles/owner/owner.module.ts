@@ -31,7 +31,7 @@ import { SinkSchemas } from './sink-schemas';
 export class OwnerRole extends RoleService {
   protected readonly role = 'owner';
   private readonly logger = new Logger('OwnerRole');
-  private readonly schemas = new SinkSchemas();
+  private schemas: SinkSchemas | undefined;
   private queueConnection: Redis | undefined;
   private queue: Queue<BatchJob> | undefined;
   private placement: ActorPlacement | undefined;
@@ -67,14 +67,18 @@ export class OwnerRole extends RoleService {
       prefix: BATCH_QUEUE_PREFIX,
     });
     this.queue.on('error', (err) => this.logger.warn(`batch queue: ${err.message}`));
+    const schemas = new SinkSchemas(this.config.schemaRefreshMs, this.redis);
+    this.schemas = schemas;
     const placement = new ActorPlacement({
       redis: this.redis,
       queue: this.queue,
       hasher,
       watcher: this.watcher,
-      schemas: this.schemas,
+      schemas,
       ownerId: this.config.instanceId,
       leaseTtlMs: this.config.leaseTtlMs,
+      sync: this.config.redisSync,
+      limits: this.config.bounds,
       logger: this.logger,
       telemetry: this.telemetry,
       membership: this.membership,
@@ -101,7 +105,7 @@ export class OwnerRole extends RoleService {
     await queue?.close().catch(() => undefined);
     if (this.queueConnection) await closeRedis(this.queueConnection);
     this.queueConnection = undefined;
-    await this.schemas.close();
+    await this.schemas?.close();
   }
 }
 

@@ -2,21 +2,32 @@ import { ClickHouseError } from '@clickhouse/client';
 import { Logger } from '@nestjs/common';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { isRetryable } from '@sluice/clickhouse';
+import {
+  classifyInsertError,
+  type InsertOptions,
+  serverCodeOf,
+  suggestsSchemaChange,
+} from '@sluice/clickhouse';
 import type { CompiledPipeline } from '@sluice/pipeline';
 import {
   type BatchJob,
-  batchRows,
   checkBatchJob,
+  clearHold,
+  type DecodedBatch,
   decodeOutboxBatch,
+  insertDeadLetters,
   keys,
   MalformedBatchError,
   retryDelayMs,
+  setHold,
 } from '@sluice/redis';
 import { InsertTelemetry, type Telemetry } from '@sluice/telemetry';
 import type { PipelineWatcher } from '../../pipelines';
-import type { SinkClients } from './sink-clients';
-import { WriterScripts } from './writer.lua';
+import { insertAroundRefusals } from './refused-rows';
+import type { SinkClient, SinkClients } from './sink-clients';
+import { StuckBatches } from './stuck-batches';
+import { type TableState, type TableWatch, unknownFields } from './table-watch';
+import { type BatchRef, WriterScripts } from './writer.lua';
 
 /** What became of one job; the job's return value, for logs and tests. */
 export type BatchOutcome = 'written' | 'dead-lettered' | 'gone' | 'orphaned';
@@ -24,7 +35,16 @@ export type BatchOutcome = 'written' | 'dead-lettered' | 'gone' | 'orphaned';
 export interface BatchWriterOptions {
   /** Below the actor lease TTL: a stalled insert is abandoned (and retried) before that. */
   insertTimeoutMs: number;
+  /** A batch failing for longer is reported stuck (and still retried). */
+  stuckAfterMs: number;
+  /** The target tables, described again at least every SCHEMA_REFRESH_MS. */
+  tables: TableWatch;
   telemetry?: Telemetry;
+}
+
+/** The target table cannot be written exactly once now: the batch waits in the outbox. */
+class TableHeldError extends Error {
+  override readonly name = 'TableHeldError';
 }
 
 /**
@@ -36,6 +56,11 @@ export interface BatchWriterOptions {
 export class BatchWriter {
   private readonly logger = new Logger('Writer');
   private readonly scripts: WriterScripts;
+  /** Per pipeline: the DESCRIBE (checkedAt) after which this process last cleared its table hold. */
+  private readonly tableCleared = new Map<string, number>();
+  /** Per pipeline: when this process last marked its table changed for the owners. */
+  private readonly markedAt = new Map<string, number>();
+  private readonly stuck: StuckBatches;
 
   constructor(
     private readonly redis: Redis,
@@ -44,6 +69,7 @@ export class BatchWriter {
     private readonly options: BatchWriterOptions,
   ) {
     this.scripts = new WriterScripts(redis);
+    this.stuck = new StuckBatches(redis, options.stuckAfterMs, this.logger, options.telemetry);
   }
 
   async process(job: Job<BatchJob>, token: string | undefined): Promise<BatchOutcome> {
@@ -64,7 +90,10 @@ export class BatchWriter {
       keys.outboxBatch(ref.pipeline, ref.partition, ref.batchId),
     );
     // Written already (by an earlier run of this job or a duplicate announcement).
-    if (data === null) return 'gone';
+    if (data === null) {
+      await this.stuck.settled(job);
+      return 'gone';
+    }
     const batch = decodeOutboxBatch(data, ref);
 
     const pipeline = await this.pipelineOf(ref.pipeline);
@@ -78,7 +107,14 @@ export class BatchWriter {
       return 'orphaned';
     }
 
-    const inserter = this.sinks.inserter(pipeline.sink);
+    const sink = this.sinks.sink(pipeline.sink);
+    const table = await this.options.tables.state(
+      sink.client,
+      sink.key,
+      batch.database,
+      batch.table,
+    );
+    await this.holdUnlessExactlyOnce(ref.pipeline, table);
     const tel =
       this.options.telemetry &&
       new InsertTelemetry(this.options.telemetry, {
@@ -89,36 +125,155 @@ export class BatchWriter {
         times: batch.times,
       });
     try {
-      await inserter.insertJsonEachRow(
-        batch.database,
-        batch.table,
-        batch.body,
-        ref.batchId,
-        AbortSignal.timeout(this.options.insertTimeoutMs),
-      );
+      await this.insert(sink, batch, batch.body, ref.batchId);
     } catch (err) {
-      if (isRetryable(err)) {
-        tel?.failed(err);
+      if (classifyInsertError(err) === 'retry') {
+        if (suggestsSchemaChange(err)) {
+          this.options.tables.invalidate(sink.key, batch.database, batch.table);
+        }
+        tel?.failed(err, String(serverCodeOf(err) ?? 'other'));
         throw err;
       }
-      const reason = describe(err);
-      const moved = await this.scripts.deadLetter(
-        ref,
-        batchRows(batch),
-        reason,
-        pipeline.dlq.maxEntries,
-      );
-      tel?.deadLettered(reason, moved);
-      if (moved) {
-        this.logger.warn(
-          `batch ${ref.batchId}: ClickHouse refused ${batch.count} rows for good, dead-lettered: ${reason}`,
-        );
-      }
-      return 'dead-lettered';
+      const outcome = await this.settleRefused(ref, pipeline, sink, batch, err, Date.now(), tel);
+      await this.stuck.settled(job);
+      return outcome;
     }
     const counted = await this.scripts.complete(ref, batch.count);
     tel?.written(counted);
+    await this.stuck.settled(job);
     return 'written';
+  }
+
+  /**
+   * ClickHouse refused the batch with a data error. First a fresh DESCRIBE: rows built before a
+   * column was dropped carry a field the table no longer has, and land once sent without it
+   * (never a dead letter for that). Rows still refused are found by splitting the batch
+   * (insertAroundRefusals); only those are dead-lettered, each with the server's message.
+   */
+  private async settleRefused(
+    ref: BatchRef,
+    pipeline: CompiledPipeline,
+    sink: SinkClient,
+    batch: DecodedBatch,
+    refusal: unknown,
+    refusedAt: number,
+    tel: InsertTelemetry | undefined,
+  ): Promise<BatchOutcome> {
+    // Described after the refusal, so a column dropped before it shows as dropped.
+    const table = await this.options.tables.state(
+      sink.client,
+      sink.key,
+      batch.database,
+      batch.table,
+      refusedAt,
+    );
+    // Without a fresh DESCRIBE the refusal cannot be told from a schema change: retry later.
+    if (table === undefined || table.checkedAt < refusedAt) {
+      tel?.failed(refusal, String(serverCodeOf(refusal) ?? 'other'));
+      throw refusal;
+    }
+    await this.holdUnlessExactlyOnce(ref.pipeline, table);
+    const lines = bodyLines(batch.body);
+    const dropped = unknownFields(lines, table.columns);
+    const options: InsertOptions = { skipUnknownFields: dropped.length > 0 };
+    let error = refusal;
+    if (dropped.length > 0) {
+      this.logger.warn(
+        `batch ${ref.batchId}: ${batch.database}.${batch.table} no longer has ${dropped.join(', ')}; sending its rows without them`,
+      );
+      await this.markTableChanged(ref.pipeline);
+      try {
+        await this.insert(sink, batch, batch.body, ref.batchId, options);
+        const counted = await this.scripts.complete(ref, batch.count);
+        tel?.written(counted);
+        return 'written';
+      } catch (err) {
+        if (classifyInsertError(err) === 'retry') throw err;
+        error = err;
+      }
+    }
+    const refused = await insertAroundRefusals(
+      ref.batchId,
+      lines.length,
+      error,
+      (from, to, token) => this.insert(sink, batch, lines.slice(from, to).join(''), token, options),
+    );
+    const rows = refused.map((r) => ({
+      row: r.row,
+      error: r.alone
+        ? describe(r.error)
+        : `${describe(r.error)} (in a range of rows not split further)`,
+    }));
+    const written = lines.length - refused.length;
+    const moved = await this.scripts.settle(
+      ref,
+      written,
+      insertDeadLetters(batch, rows, new Date().toISOString()),
+    );
+    const reason = rows[0]?.error ?? describe(error);
+    tel?.partlyWritten(written, refused.length, reason, moved);
+    if (moved) {
+      this.logger.warn(
+        `batch ${ref.batchId}: ClickHouse refused ${refused.length} of ${lines.length} rows, dead-lettered (first: ${reason}); ${written} written`,
+      );
+    }
+    return refused.length > 0 ? 'dead-lettered' : 'written';
+  }
+
+  /**
+   * Tells the owners (keys.schemaChanged) to describe the table now rather than at their next
+   * periodic refresh, so they stop building rows with a dropped column. At most once a second
+   * per pipeline from this process.
+   */
+  private async markTableChanged(pipeline: string): Promise<void> {
+    const now = Date.now();
+    if (now - (this.markedAt.get(pipeline) ?? 0) < 1_000) return;
+    this.markedAt.set(pipeline, now);
+    await this.redis.set(keys.schemaChanged(pipeline), now).catch(() => undefined);
+  }
+
+  private async insert(
+    sink: SinkClient,
+    batch: DecodedBatch,
+    body: string | Buffer,
+    token: string,
+    options?: InsertOptions,
+  ): Promise<void> {
+    await sink.inserter.insertJsonEachRow(
+      batch.database,
+      batch.table,
+      body,
+      token,
+      AbortSignal.timeout(this.options.insertTimeoutMs),
+      options,
+    );
+  }
+
+  /**
+   * Holds the pipeline ('table' hold, the batch stays in the outbox and is retried) while its
+   * table is gone or cannot deduplicate a retried insert: inserting then would fall silently to
+   * at-least-once. Clears the hold once a check passes again.
+   */
+  private async holdUnlessExactlyOnce(
+    pipeline: string,
+    table: TableState | undefined,
+  ): Promise<void> {
+    if (table === undefined) return;
+    if (table.problem === undefined) {
+      // Once per DESCRIBE of the table in this process, not per batch.
+      if (this.tableCleared.get(pipeline) !== table.checkedAt) {
+        await clearHold(this.redis, pipeline, 'table', null);
+        this.tableCleared.set(pipeline, table.checkedAt);
+      }
+      return;
+    }
+    this.tableCleared.delete(pipeline);
+    await setHold(this.redis, pipeline, {
+      reason: 'table',
+      partition: null,
+      detail: table.problem,
+    });
+    throw new TableHeldError(`held: ${table.problem}`);
   }
 
   private async pipelineOf(id: string): Promise<CompiledPipeline | undefined> {
@@ -143,6 +298,7 @@ export class BatchWriter {
     this.logger.warn(
       `batch ${job.id ?? '?'}: attempt ${job.attemptsStarted} failed, retrying in ${delay} ms: ${describe(err)}`,
     );
+    await this.stuck.failed(job, describe(err));
     // Without a lock token the job cannot be moved; BullMQ's own retry takes it then.
     if (token === undefined) throw err;
     try {
@@ -169,4 +325,13 @@ function describe(err: unknown): string {
   return typeof code === 'string' || typeof code === 'number'
     ? `${err.name} ${code}: ${message}`
     : `${err.name}: ${message}`;
+}
+
+/** The batch's JSONEachRow lines, each with its newline. */
+function bodyLines(body: string | Buffer): string[] {
+  return body
+    .toString()
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => `${line}\n`);
 }

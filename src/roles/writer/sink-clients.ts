@@ -7,15 +7,19 @@ export interface SinkAddress {
   password: string;
 }
 
+export interface SinkClient {
+  client: ClickHouseClient;
+  inserter: ClickHouseInserter;
+  /** Tells sinks apart (address and credentials) without being one. */
+  key: string;
+}
+
 /**
  * One ClickHouse client per sink address and credentials, shared by every pipeline writing
  * there, so that a writer keeps a bounded pool of sockets per server rather than one per batch.
  */
 export class SinkClients {
-  private readonly clients = new Map<
-    string,
-    { client: ClickHouseClient; inserter: ClickHouseInserter }
-  >();
+  private readonly clients = new Map<string, SinkClient>();
   private closed = false;
 
   constructor(
@@ -24,6 +28,11 @@ export class SinkClients {
   ) {}
 
   inserter(sink: SinkAddress): ClickHouseInserter {
+    return this.sink(sink).inserter;
+  }
+
+  /** The client of `sink`, its inserter, and a key naming the address and credentials. */
+  sink(sink: SinkAddress): SinkClient {
     if (this.closed) throw new Error('sink clients are closed');
     const key = JSON.stringify([sink.url, sink.username, sink.password]);
     let entry = this.clients.get(key);
@@ -35,10 +44,10 @@ export class SinkClients {
         requestTimeoutMs: this.requestTimeoutMs,
         maxOpenConnections: this.maxOpenConnections,
       });
-      entry = { client, inserter: new ClickHouseInserter(client) };
+      entry = { client, inserter: new ClickHouseInserter(client), key };
       this.clients.set(key, entry);
     }
-    return entry.inserter;
+    return entry;
   }
 
   /** Closes every client; safe to call twice, and one failing close does not skip the others. */

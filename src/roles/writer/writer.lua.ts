@@ -8,7 +8,7 @@ import {
 } from '@sluice/redis';
 
 /*
- * The writer's two Redis steps. Each is one script so that a job run twice (a crash between the
+ * The writer's two Redis steps (complete, settle). Each is one script so that a job run twice (a crash between the
  * insert and this step, or a lost BullMQ lock) counts its rows once: only the run whose DEL
  * removed the outbox entry touches the index, the counters and the dead-letter stream. All keys
  * share the actor's hash tag, so the scripts also run on Redis Cluster.
@@ -22,30 +22,37 @@ redis.call('HINCRBY', KEYS[3], 'written', tonumber(ARGV[2]))
 return 1
 `;
 
-// KEYS: outbox entry, outbox index, counters, dead letters.
-// ARGV: batch id, dlq max length (0: unbounded), then the dead letters, DEAD_LETTER_FIELDS each.
+// Settles a batch ClickHouse refused in part (or whole): the refused rows go to the dead-letter
+// stream, each with the server's error for it; the rows that landed (under their range tokens)
+// are counted written.
+// KEYS: outbox entry, outbox index, counters, dead letters, dedup forget list.
+// ARGV: batch id, rows written, dedup keys to forget (dedup-forgets.ts, '' for none), then the
+// dead letters, DEAD_LETTER_FIELDS each.
 // EXISTS first and DEL last: if an XADD fails (out of memory), the batch stays in the outbox.
-const DEAD_LETTER = `
+// Never trimmed, even past the DLQ bound: the writer must not drop a dead letter; the actor holds
+// the partition (dlq-full) until entries are discarded or replayed. The keys are forgotten in
+// the same step: a dead letter never leaves its key marked seen.
+const SETTLE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local maxlen = tonumber(ARGV[2])
 local n = 0
-for i = 3, #ARGV, ${DEAD_LETTER_FIELDS.length} do
-  if maxlen > 0 then
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', ${luaDeadLetterFields('i')})
-  else
-    redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
-  end
+for i = 4, #ARGV, ${DEAD_LETTER_FIELDS.length} do
+  redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
   n = n + 1
+end
+if ARGV[3] ~= '' then
+  redis.call('APPEND', KEYS[5], ARGV[3])
 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[3], 'deadLettered', n)
+local written = tonumber(ARGV[2])
+if written > 0 then redis.call('HINCRBY', KEYS[3], 'written', written) end
+if n > 0 then redis.call('HINCRBY', KEYS[3], 'deadLettered', n) end
 return 1
 `;
 
 interface WriterCommands {
   sluiceWriterComplete(...args: (string | number)[]): Promise<number>;
-  sluiceWriterDeadLetter(...args: (string | number | Buffer)[]): Promise<number>;
+  sluiceWriterSettle(...args: (string | number | Buffer)[]): Promise<number>;
 }
 
 export interface BatchRef {
@@ -60,7 +67,7 @@ export class WriterScripts {
 
   constructor(redis: Redis) {
     redis.defineCommand('sluiceWriterComplete', { numberOfKeys: 3, lua: COMPLETE });
-    redis.defineCommand('sluiceWriterDeadLetter', { numberOfKeys: 4, lua: DEAD_LETTER });
+    redis.defineCommand('sluiceWriterSettle', { numberOfKeys: 5, lua: SETTLE });
     this.redis = redis as Redis & WriterCommands;
   }
 
@@ -77,32 +84,27 @@ export class WriterScripts {
     return done === 1;
   }
 
-  /** Moves the batch's rows to the dead-letter stream; true when this call did it. */
-  async deadLetter(
+  /**
+   * Dead-letters the refused rows (stage insert, built with their source positions and the dedup
+   * keys to forget by `insertDeadLetters` in libs/redis) and counts `written` rows written; true
+   * when this call removed the outbox entry (and counted).
+   */
+  async settle(
     ref: BatchRef,
-    rows: readonly Record<string, unknown>[],
-    error: string,
-    maxEntries: number,
+    written: number,
+    refused: { letters: readonly DeadLetter[]; forgets: Buffer },
   ): Promise<boolean> {
     const { pipeline, partition, batchId } = ref;
-    const at = new Date().toISOString();
-    const letters = rows.map((row): DeadLetter => ({
-      stage: 'insert',
-      error,
-      topic: '',
-      partition: '',
-      offset: '',
-      message: JSON.stringify(row),
-      at,
-    }));
-    const done = await this.redis.sluiceWriterDeadLetter(
+    const done = await this.redis.sluiceWriterSettle(
       keys.outboxBatch(pipeline, partition, batchId),
       keys.outboxIndex(pipeline, partition),
       keys.counters(pipeline, partition),
       keys.deadLetters(pipeline, partition),
+      keys.dedupForgets(pipeline, partition),
       batchId,
-      maxEntries,
-      ...letters.flatMap(deadLetterArgs),
+      written,
+      refused.forgets,
+      ...refused.letters.flatMap(deadLetterArgs),
     );
     return done === 1;
   }

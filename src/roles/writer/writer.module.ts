@@ -18,6 +18,7 @@ import { RoleRegistry } from '../role-registry';
 import { RoleService } from '../role-service';
 import { BatchWriter, type BatchOutcome } from './batch-writer';
 import { SinkClients } from './sink-clients';
+import { TableWatch } from './table-watch';
 
 /** The writer role takes batches from the BullMQ queue and inserts them into ClickHouse. */
 @Injectable()
@@ -45,6 +46,8 @@ export class WriterRole extends RoleService {
     this.sinks = new SinkClients(insertTimeoutMs, this.config.writerConcurrency);
     const writer = new BatchWriter(this.redis, this.watcher, this.sinks, {
       insertTimeoutMs,
+      stuckAfterMs: this.config.writerStuckAfterMs,
+      tables: new TableWatch(this.config.schemaRefreshMs),
       telemetry: this.telemetry,
     });
     // BullMQ blocks on its connection, which needs maxRetriesPerRequest null: its own one.

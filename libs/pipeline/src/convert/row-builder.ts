@@ -14,6 +14,13 @@ export interface TableColumn {
 /** One JSONEachRow row: JSON-safe values only (no bigint), omitted fields get their DEFAULT. */
 export type Row = Record<string, unknown>;
 
+/**
+ * What the actor needs of a row builder. The owner hands actors a builder that follows the
+ * table (a new RowBuilder after each change DESCRIBE shows), so actors depend on this, not on
+ * one compiled RowBuilder.
+ */
+export type RowMaker = Pick<RowBuilder, 'build' | 'jsonLine'>;
+
 interface CompiledColumn {
   readonly name: string;
   readonly convert: Converter;

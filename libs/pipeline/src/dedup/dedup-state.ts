@@ -32,6 +32,8 @@ export interface DedupChanges {
   readonly appends: ReadonlyMap<number, Buffer>;
   /** Buckets wholly outside the window of the newest event time: delete them. */
   readonly expired: readonly number[];
+  /** Bucket start (ms) -> forgotten hashes (8 bytes LE each) to zero in that bucket's string. */
+  readonly forgotten: ReadonlyMap<number, Buffer>;
 }
 
 /**
@@ -66,6 +68,8 @@ export class DedupState {
   private hi = 0;
   /** The bucket `add` used last: consecutive events mostly fall into the same one. */
   private lastBucket: Bucket | undefined;
+  /** Keys forgotten since the last commit, per bucket start, as (lo, hi) pairs. */
+  private forgotten = new Map<number, number[]>();
 
   constructor(
     readonly windowMs: number,
@@ -137,6 +141,25 @@ export class DedupState {
     this.bucket(bucketStart).set.addBytes(data);
   }
 
+  /**
+   * Forgets `hash` recorded in the bucket of `eventTimeMs` (its row was dead-lettered at insert):
+   * a later event with the key is not a duplicate. Only that bucket: the same key recorded for
+   * an earlier event in another bucket stays. Call with no pending adds (right after a commit or
+   * a restore); the next checkpoint zeroes it in Redis (`changes().forgotten`).
+   */
+  forget(hash: Buffer, eventTimeMs: number): boolean {
+    if (hash.length !== 8) return false;
+    const start = this.bucketOf(eventTimeMs);
+    const bucket = this.buckets.get(start);
+    const lo = hash.readUInt32LE(0);
+    const hi = hash.readUInt32LE(4);
+    if (bucket === undefined || !bucket.set.remove(lo, hi)) return false;
+    const list = this.forgotten.get(start) ?? [];
+    list.push(lo, hi);
+    this.forgotten.set(start, list);
+    return true;
+  }
+
   changes(): DedupChanges {
     this.advanceHorizon();
     const appends = new Map<number, Buffer>();
@@ -145,10 +168,18 @@ export class DedupState {
       if (this.isExpired(bucket.start)) expired.push(bucket.start);
       else if (bucket.set.pendingSize > 0) appends.set(bucket.start, bucket.set.pendingBytes());
     }
-    return { appends, expired };
+    const forgotten = new Map<number, Buffer>();
+    for (const [start, pairs] of this.forgotten) {
+      if (this.isExpired(start)) continue;
+      const out = Buffer.allocUnsafe(pairs.length * 4);
+      pairs.forEach((word, i) => out.writeUInt32LE(word, i * 4));
+      forgotten.set(start, out);
+    }
+    return { appends, expired, forgotten };
   }
 
   get hasChanges(): boolean {
+    if (this.forgotten.size > 0) return true;
     for (const bucket of this.buckets.values()) {
       if (bucket.set.pendingSize > 0) return true;
     }
@@ -175,15 +206,23 @@ export class DedupState {
     }
     this.committedHorizon = this.horizon;
     this.lastBucket = undefined;
+    this.forgotten.clear();
     this.sortOrder();
   }
 
-  /** The checkpoint failed: forget every add since the last commit. */
+  /** The checkpoint failed: forget every add since the last commit, restore what was forgotten. */
   rollback(): void {
     for (const bucket of [...this.buckets.values()]) {
       bucket.set.rollback();
+      const pairs = this.forgotten.get(bucket.start);
+      if (pairs !== undefined) {
+        const bytes = Buffer.allocUnsafe(pairs.length * 4);
+        pairs.forEach((word, i) => bytes.writeUInt32LE(word, i * 4));
+        bucket.set.addBytes(bytes);
+      }
       if (bucket.set.size === 0) this.buckets.delete(bucket.start);
     }
+    this.forgotten.clear();
     this.horizon = this.committedHorizon;
     this.lastBucket = undefined;
     this.sortOrder();

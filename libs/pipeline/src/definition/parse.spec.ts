@@ -35,7 +35,7 @@ describe('parsePipelineDefinition: defaults', () => {
           batch: { maxRows: 10000, maxDelay: '1s' },
         },
       },
-      dlq: { maxEntries: 100000 },
+      dlq: { maxEntries: 100000, maxBytes: 268435456 },
     });
   });
 

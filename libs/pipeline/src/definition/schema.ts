@@ -15,6 +15,8 @@ export const LIMITS = {
   batchMaxRows: { min: 1, max: 1_000_000, default: 10_000 },
   batchMaxDelayMs: { min: 10, max: 60_000 },
   dlqMaxEntries: { min: 1, max: 10_000_000, default: 100_000 },
+  /** Redis memory of one partition's dead-letter stream (MEMORY USAGE), 1 KiB to 64 GiB. */
+  dlqMaxBytes: { min: 1_024, max: 64 * 2 ** 30, default: 256 * 2 ** 20 },
   maxFutureEventTimeMs: { min: 1_000, max: 7 * 86_400_000 },
 } as const;
 
@@ -197,6 +199,9 @@ export function definitionSchema(ctx: SchemaContext) {
       .strictObject({
         maxEntries: int(LIMITS.dlqMaxEntries.min, LIMITS.dlqMaxEntries.max).default(
           LIMITS.dlqMaxEntries.default,
+        ),
+        maxBytes: int(LIMITS.dlqMaxBytes.min, LIMITS.dlqMaxBytes.max).default(
+          LIMITS.dlqMaxBytes.default,
         ),
       })
       .prefault({}),

@@ -4,6 +4,8 @@
 // evaluation stops with `budget_exceeded` and the event is dead-lettered instead of blocking the
 // process's event loop (and, once its lease moves, the next owner's).
 //
+import { ExpressionError } from './errors';
+
 // One meter per process is enough: evaluation is synchronous and never nested, so the meter is
 // reset at the start of each evaluation and read at its end, with no allocation per event.
 
@@ -83,3 +85,8 @@ export class BudgetExceeded extends Error {
 }
 
 export const meter = new Meter();
+
+/** An evaluation stopped by the budget: never read as "the field is not there". */
+export function isBudgetExceeded(err: unknown): boolean {
+  return err instanceof ExpressionError && err.code === BUDGET_EXCEEDED;
+}

@@ -66,6 +66,18 @@ class FakeRedis {
 }
 
 describe('JoinState', () => {
+  it('counts the bytes of buffered events its next checkpoint appends', () => {
+    const s = new JoinState(options());
+    s.offer('left', ev('a', 0, { pad: 'x'.repeat(100_000) }));
+    s.offer('right', ev('b', 0, { pad: 'y'.repeat(50_000) }));
+    expect(s.pendingAppendBytes).toBeGreaterThan(150_000);
+    expect(s.pendingAppendBytes).toBeLessThan(151_000);
+    const appended = s.changes().appends.reduce((sum, a) => sum + a.data.length, 0);
+    expect(s.pendingAppendBytes).toBe(appended);
+    s.commit();
+    expect(s.pendingAppendBytes).toBe(0);
+  });
+
   it('joins within the window, inclusive at exactly the window, not 1 ms beyond', () => {
     const s = new JoinState(options());
     const l = ev('a', 0);

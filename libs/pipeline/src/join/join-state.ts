@@ -165,6 +165,9 @@ export class JoinState {
     };
   }
 
+  /** Bytes of buffered events the next checkpoint appends (its batch's byte bound counts them). */
+  pendingAppendBytes = 0;
+
   /** True when something must be checkpointed (records, flags, releases, counters). */
   get hasChanges(): boolean {
     return this.dirty;
@@ -209,7 +212,9 @@ export class JoinState {
     // Optional trailing fields: records appended before they existed still decode.
     if (event.timestamp !== undefined) stored.push(event.timestamp);
     if (event.timestamp !== undefined && event.traceparent) stored.push(event.traceparent);
-    bucket.pending.push(packr.pack(stored));
+    const packed = packr.pack(stored);
+    bucket.pending.push(packed);
+    this.pendingAppendBytes += packed.length;
     this.counters.joined += pairs.length;
     this.dirty = true;
     return pairs;
@@ -282,6 +287,7 @@ export class JoinState {
       }
     }
     this.released = [];
+    this.pendingAppendBytes = 0;
     this.counters = zeroJoinCounters();
     this.dirty = false;
   }
