@@ -9,6 +9,7 @@ import {
 import {
   type CompiledPipeline,
   type PipelineDefinition,
+  mapSecrets,
   parsePipelineDefinition,
   resolveDefinitionSecrets,
 } from '@sluice/pipeline';
@@ -69,6 +70,21 @@ export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShu
     this.events.removeAllListeners();
   }
 
+  /** Rotation aid: names the pipelines whose secrets are still sealed under SECRETS_KEY_PREVIOUS. */
+  private warnIfStale(id: string, sealed: PipelineDefinition): void {
+    const stale: string[] = [];
+    mapSecrets(sealed, (value, path) => {
+      if (this.config.secrets.needsReseal(value)) stale.push(path);
+      return value;
+    });
+    if (stale.length > 0) {
+      this.logger.warn(
+        `pipeline ${id}: ${stale.join(', ')} sealed under an older key; re-create it to seal ` +
+          'with SECRETS_KEY before dropping SECRETS_KEY_PREVIOUS',
+      );
+    }
+  }
+
   /** Reloads when the version moved; resolves after listeners have been told. */
   async refresh(): Promise<void> {
     const version = await this.store.version();
@@ -84,6 +100,7 @@ export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShu
         this.logger.error(`pipeline ${id} skipped: ${(err as Error).message}`);
         continue;
       }
+      this.warnIfStale(id, sealed);
       const parsed = parsePipelineDefinition(definition);
       if (!parsed.ok) {
         // Stored definitions were valid when created; one that no longer parses (an upgrade
