@@ -24,6 +24,7 @@ import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
 
 const PASSWORD = `pw-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+const KEY_NEXT = 'f1'.repeat(32);
 const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => i * 7 + 3)).toString('hex');
 
 /** Forwards to ClickHouse only the requests authenticated with `password`; 401 otherwise. */
@@ -125,6 +126,7 @@ describe('secrets at rest', () => {
   let proxy: Awaited<ReturnType<typeof authProxy>>;
   const env = testStackEnv();
   const ids: string[] = [];
+  let inline: { id: string; topic: string; table: string } | undefined;
   const withKey = () =>
     SluiceProcess.start({ env: { ...env, SECRETS_KEY: KEY, SINK_PASSWORD: PASSWORD } });
 
@@ -170,6 +172,7 @@ describe('secrets at rest', () => {
   it('seals an inline password, keeps it out of Redis and the AOF, and works after a restart', async () => {
     app = await withKey();
     const p = await pipeline('sec_inline', PASSWORD);
+    inline = p;
     const created = await post(app, p.def);
     expect(created.status).toBe(201);
     expect(created.text).not.toContain(PASSWORD);
@@ -211,5 +214,32 @@ describe('secrets at rest', () => {
     expect(body.errors.map((e) => e.path)).toEqual(['sink.clickhouse.password']);
     expect(body.errors[0]?.message).toMatch(/SECRETS_KEY.*\$\{env:NAME\}.*\$\{file:\/path\}/);
     expect(res.text).not.toContain(PASSWORD);
+  });
+
+  it('rotates: SECRETS_KEY_PREVIOUS opens the old seal, which is sealed again under the new key', async () => {
+    expect(inline).toBeDefined();
+    const p = inline!;
+    const before = (await redis.hget(keys.pipelines(), p.id)) ?? '';
+    await app?.stop();
+    app = await SluiceProcess.start({
+      env: { ...env, SECRETS_KEY: KEY_NEXT, SECRETS_KEY_PREVIOUS: KEY },
+    });
+    await waitFor(
+      async () => {
+        const now = (await redis.hget(keys.pipelines(), p.id)) ?? '';
+        return now !== before && now.includes('enc:v1:');
+      },
+      20_000,
+      'the secret sealed again',
+    );
+    const { ids: rows } = await tableCount(ch, p.table);
+    await send(p.topic, 10, 'd');
+    await waitFor(async () => (await tableCount(ch, p.table)).ids === rows + 10, 60_000, 'rows');
+    expect(await redisValues(redis)).not.toContain(PASSWORD);
+    // The new key alone opens it now: the value really is sealed under it.
+    await app.stop();
+    app = await SluiceProcess.start({ env: { ...env, SECRETS_KEY: KEY_NEXT } });
+    await send(p.topic, 10, 'e');
+    await waitFor(async () => (await tableCount(ch, p.table)).ids === rows + 20, 60_000, 'rows');
   });
 });

@@ -70,18 +70,22 @@ export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShu
     this.events.removeAllListeners();
   }
 
-  /** Rotation aid: names the pipelines whose secrets are still sealed under SECRETS_KEY_PREVIOUS. */
-  private warnIfStale(id: string, sealed: PipelineDefinition): void {
+  /**
+   * Key rotation: secrets sealed under SECRETS_KEY_PREVIOUS are sealed again under SECRETS_KEY
+   * and written back if the definition did not change meanwhile (every process may try; one
+   * wins, the others' writes are refused). The meaning is unchanged, so nothing reloads.
+   */
+  private async resealIfStale(id: string, sealed: PipelineDefinition): Promise<void> {
+    const box = this.config.secrets;
     const stale: string[] = [];
-    mapSecrets(sealed, (value, path) => {
-      if (this.config.secrets.needsReseal(value)) stale.push(path);
-      return value;
+    const next = mapSecrets(sealed, (value, path) => {
+      if (!box.needsReseal(value) || !box.canSeal) return value;
+      stale.push(path);
+      return box.seal(box.open(value));
     });
-    if (stale.length > 0) {
-      this.logger.warn(
-        `pipeline ${id}: ${stale.join(', ')} sealed under an older key; re-create it to seal ` +
-          'with SECRETS_KEY before dropping SECRETS_KEY_PREVIOUS',
-      );
+    if (stale.length === 0) return;
+    if (await this.store.replaceIfUnchanged(id, JSON.stringify(sealed), next)) {
+      this.logger.log(`pipeline ${id}: ${stale.join(', ')} sealed again under SECRETS_KEY`);
     }
   }
 
@@ -100,7 +104,9 @@ export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShu
         this.logger.error(`pipeline ${id} skipped: ${(err as Error).message}`);
         continue;
       }
-      this.warnIfStale(id, sealed);
+      await this.resealIfStale(id, sealed).catch((err: Error) =>
+        this.logger.warn(`pipeline ${id}: secrets not sealed again yet: ${err.message}`),
+      );
       const parsed = parsePipelineDefinition(definition);
       if (!parsed.ok) {
         // Stored definitions were valid when created; one that no longer parses (an upgrade
