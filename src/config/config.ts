@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { RedisTls } from '@sluice/redis';
 import { dependenciesOf, type Dependency, type Role } from './roles';
 import { envSchema, type ParsedEnv } from './env.schema';
 import { type AllowedHosts, SecretBox, type UnparsedEntryVersion } from '@sluice/pipeline';
@@ -10,6 +12,8 @@ export interface SluiceConfig {
   port: number;
   logLevel: ParsedEnv['LOG_LEVEL'];
   redisUrl: string;
+  /** REDIS_TLS_*: file contents read at startup; undefined when none is set. */
+  redisTls: RedisTls | undefined;
   kafkaBrokers: string[];
   clickhouse: { url: string; username: string; password: string };
   kafkaClientId: string;
@@ -123,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       message: 'must be at least twice HEARTBEAT_INTERVAL_MS',
     });
   }
+  const redisTls = parsed.success ? loadRedisTls(parsed.data, problems) : undefined;
   if (!parsed.success || problems.length > 0) throw new ConfigError(sortProblems(problems));
   const data = parsed.data;
   return {
@@ -131,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     port: data.PORT,
     logLevel: data.LOG_LEVEL,
     redisUrl: data.REDIS_URL ?? '',
+    redisTls,
     kafkaBrokers: data.KAFKA_BROKERS ?? [],
     clickhouse: {
       url: data.CLICKHOUSE_URL ?? '',
@@ -170,6 +176,44 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     eventIndexMaxBytes: data.EVENT_INDEX_MAX_BYTES,
     embeddedStack,
   };
+}
+
+/** Reads the REDIS_TLS_* files; a file that cannot be read is a problem under its key. */
+function loadRedisTls(data: ParsedEnv, problems: ConfigProblem[]): RedisTls | undefined {
+  const read = (key: 'REDIS_TLS_CA' | 'REDIS_TLS_CERT' | 'REDIS_TLS_KEY') => {
+    const path = data[key];
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      problems.push({
+        key,
+        message: `cannot read ${path} (${(err as { code?: string }).code ?? 'error'})`,
+      });
+      return undefined;
+    }
+  };
+  const tls: RedisTls = {
+    ca: read('REDIS_TLS_CA'),
+    cert: read('REDIS_TLS_CERT'),
+    key: read('REDIS_TLS_KEY'),
+    servername: data.REDIS_TLS_SERVERNAME,
+  };
+  const set = Object.values(tls).some((v) => v !== undefined);
+  if (!set) return undefined;
+  if (data.REDIS_URL !== undefined && !data.REDIS_URL.startsWith('rediss://')) {
+    problems.push({
+      key: 'REDIS_URL',
+      message: 'must start with rediss:// when REDIS_TLS_* is set',
+    });
+  }
+  if ((data.REDIS_TLS_CERT === undefined) !== (data.REDIS_TLS_KEY === undefined)) {
+    problems.push({
+      key: 'REDIS_TLS_KEY',
+      message: 'REDIS_TLS_CERT and REDIS_TLS_KEY go together',
+    });
+  }
+  return tls;
 }
 
 function rolesOrDefault(env: NodeJS.ProcessEnv): Role[] {

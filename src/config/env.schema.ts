@@ -144,7 +144,10 @@ export const envSchema = z.object({
    * Start even though Redis may evict keys (`maxmemory-policy` other than `noeviction`). Unsafe:
    * an evicted outbox batch, dedup bucket or lease loses or duplicates data without a word.
    */
-  REDIS_ALLOW_EVICTION: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  REDIS_ALLOW_EVICTION: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   /**
    * Owner: an actor stops taking entries while its outbox (batches committed, not yet inserted)
    * holds this many batches or bytes, so a ClickHouse outage pauses consumption instead of moving
@@ -169,6 +172,12 @@ export const envSchema = z.object({
       return z.NEVER;
     })
     .optional(),
+  /** TLS to Redis (with a `rediss://` REDIS_URL): PEM files of a private CA, a client certificate
+   * and its key (mutual TLS), and the server name to verify when it differs from the URL's host. */
+  REDIS_TLS_CA: z.string().min(1).optional(),
+  REDIS_TLS_CERT: z.string().min(1).optional(),
+  REDIS_TLS_KEY: z.string().min(1).optional(),
+  REDIS_TLS_SERVERNAME: z.string().min(1).optional(),
   /** AES-256-GCM key (64 hex characters) sealing the secrets of stored definitions. */
   SECRETS_KEY: z
     .string()
