@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { RedisTls } from '@sluice/redis';
 import { dependenciesOf, type Dependency, type Role } from './roles';
 import { envSchema, type ParsedEnv } from './env.schema';
-import type { UnparsedEntryVersion } from '@sluice/pipeline';
+import { type AllowedHosts, SecretBox, type UnparsedEntryVersion } from '@sluice/pipeline';
 import type { ApiToken } from '../auth/tokens';
 
 /**
@@ -28,12 +30,18 @@ export interface SluiceConfig {
   port: number;
   logLevel: ParsedEnv['LOG_LEVEL'];
   redisUrl: string;
+  /** REDIS_TLS_*: file contents read at startup; undefined when none is set. */
+  redisTls: RedisTls | undefined;
   kafkaBrokers: string[];
   clickhouse: { url: string; username: string; password: string };
   kafkaClientId: string;
   shutdownTimeoutMs: number;
   healthTimeoutMs: number;
   pipelinesDir: string | undefined;
+  /** PIPELINE_ALLOWED_HOSTS; undefined allows any host. */
+  allowedHosts: AllowedHosts | undefined;
+  /** SECRETS_KEY and SECRETS_KEY_PREVIOUS; seals nothing when SECRETS_KEY is unset. */
+  secrets: SecretBox;
   leaseTtlMs: number;
   heartbeatIntervalMs: number;
   memberTimeoutMs: number;
@@ -145,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       message: 'off cannot be combined with API_TOKENS: unset one of them',
     });
   }
+  const redisTls = parsed.success ? loadRedisTls(parsed.data, problems) : undefined;
   if (!parsed.success || problems.length > 0) throw new ConfigError(sortProblems(problems));
   const data = parsed.data;
   return {
@@ -153,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     port: data.PORT,
     logLevel: data.LOG_LEVEL,
     redisUrl: data.REDIS_URL ?? '',
+    redisTls,
     kafkaBrokers: data.KAFKA_BROKERS ?? [],
     clickhouse: {
       url: data.CLICKHOUSE_URL ?? '',
@@ -163,6 +173,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     shutdownTimeoutMs: data.SHUTDOWN_TIMEOUT_MS,
     healthTimeoutMs: data.HEALTH_TIMEOUT_MS,
     pipelinesDir: data.PIPELINES_DIR,
+    allowedHosts: data.PIPELINE_ALLOWED_HOSTS,
+    secrets: new SecretBox(data.SECRETS_KEY, data.SECRETS_KEY_PREVIOUS),
     leaseTtlMs: data.LEASE_TTL_MS,
     heartbeatIntervalMs: data.HEARTBEAT_INTERVAL_MS,
     memberTimeoutMs:
@@ -197,6 +209,44 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     },
     embeddedStack,
   };
+}
+
+/** Reads the REDIS_TLS_* files; a file that cannot be read is a problem under its key. */
+function loadRedisTls(data: ParsedEnv, problems: ConfigProblem[]): RedisTls | undefined {
+  const read = (key: 'REDIS_TLS_CA' | 'REDIS_TLS_CERT' | 'REDIS_TLS_KEY') => {
+    const path = data[key];
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      problems.push({
+        key,
+        message: `cannot read ${path} (${(err as { code?: string }).code ?? 'error'})`,
+      });
+      return undefined;
+    }
+  };
+  const tls: RedisTls = {
+    ca: read('REDIS_TLS_CA'),
+    cert: read('REDIS_TLS_CERT'),
+    key: read('REDIS_TLS_KEY'),
+    servername: data.REDIS_TLS_SERVERNAME,
+  };
+  const set = Object.values(tls).some((v) => v !== undefined);
+  if (!set) return undefined;
+  if (data.REDIS_URL !== undefined && !data.REDIS_URL.startsWith('rediss://')) {
+    problems.push({
+      key: 'REDIS_URL',
+      message: 'must start with rediss:// when REDIS_TLS_* is set',
+    });
+  }
+  if ((data.REDIS_TLS_CERT === undefined) !== (data.REDIS_TLS_KEY === undefined)) {
+    problems.push({
+      key: 'REDIS_TLS_KEY',
+      message: 'REDIS_TLS_CERT and REDIS_TLS_KEY go together',
+    });
+  }
+  return tls;
 }
 
 function rolesOrDefault(env: NodeJS.ProcessEnv): Role[] {

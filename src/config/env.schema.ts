@@ -3,6 +3,8 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   MAX_MESSAGE_BYTES_LIMIT,
 } from '@sluice/pipeline/mailbox/input-rules';
+import { parseAllowedHosts } from '@sluice/pipeline/security/allowed-hosts';
+import { SECRETS_KEY_RE } from '@sluice/pipeline/security/secret-box';
 import { SAMPLER_NAMES } from '@sluice/telemetry/sampling';
 import { ALL_ROLES, isRole, type Role } from './roles';
 import { parseApiTokens, parseDigest } from '../auth/tokens';
@@ -153,7 +155,10 @@ export const envSchema = z.object({
    * Start even though Redis may evict keys (`maxmemory-policy` other than `noeviction`). Unsafe:
    * an evicted outbox batch, dedup bucket or lease loses or duplicates data without a word.
    */
-  REDIS_ALLOW_EVICTION: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  REDIS_ALLOW_EVICTION: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   /**
    * Owner: an actor stops taking entries while its outbox (batches committed, not yet inserted)
    * holds this many batches or bytes, so a ClickHouse outage pauses consumption instead of moving
@@ -201,6 +206,35 @@ export const envSchema = z.object({
    * reads, event lookups); past it 429. 0 turns the limit off.
    */
   API_RATE_LIMIT: intFromString(0, 1_000_000).default(120),
+  /**
+   * Hosts a pipeline definition may name (brokers, sink URL): exact names, `*.suffix`, IPs and
+   * CIDRs. Unset: any host (README "Security").
+   */
+  PIPELINE_ALLOWED_HOSTS: z
+    .string()
+    .transform((text, ctx) => {
+      const parsed = parseAllowedHosts(text);
+      if (parsed.ok) return parsed.allowed;
+      ctx.addIssue({ code: 'custom', message: parsed.message });
+      return z.NEVER;
+    })
+    .optional(),
+  /** TLS to Redis (with a `rediss://` REDIS_URL): PEM files of a private CA, a client certificate
+   * and its key (mutual TLS), and the server name to verify when it differs from the URL's host. */
+  REDIS_TLS_CA: z.string().min(1).optional(),
+  REDIS_TLS_CERT: z.string().min(1).optional(),
+  REDIS_TLS_KEY: z.string().min(1).optional(),
+  REDIS_TLS_SERVERNAME: z.string().min(1).optional(),
+  /** AES-256-GCM key (64 hex characters) sealing the secrets of stored definitions. */
+  SECRETS_KEY: z
+    .string()
+    .regex(SECRETS_KEY_RE, { message: 'must be 64 hex characters' })
+    .optional(),
+  /** The key before a rotation: still opens what it sealed (README "Security"). */
+  SECRETS_KEY_PREVIOUS: z
+    .string()
+    .regex(SECRETS_KEY_RE, { message: 'must be 64 hex characters' })
+    .optional(),
   /** Pipelines (JSON or YAML files) applied at startup. */
   PIPELINES_DIR: z.string().min(1).optional(),
   /** Where the embedded local stack keeps its state; see libs/stack. */

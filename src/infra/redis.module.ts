@@ -87,7 +87,10 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
       provide: REDIS,
       inject: [SLUICE_CONFIG],
       useFactory: (config: SluiceConfig) =>
-        createRedis(config.redisUrl, { connectionName: `sluice:${config.instanceId}` }),
+        createRedis(config.redisUrl, {
+          connectionName: `sluice:${config.instanceId}`,
+          tls: config.redisTls,
+        }),
     },
     RedisLifecycle,
   ],

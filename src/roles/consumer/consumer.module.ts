@@ -106,6 +106,7 @@ export class ConsumerRole extends RoleService {
    */
   private openConnection(): void {
     const conn = createRedis(this.config.redisUrl, {
+      tls: this.config.redisTls,
       connectionName: `sluice:${this.config.instanceId}:consumer`,
     });
     conn.on('error', () => undefined);

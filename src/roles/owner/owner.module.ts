@@ -56,6 +56,7 @@ export class OwnerRole extends RoleService {
   protected async start(): Promise<void> {
     const hasher = await loadHasher();
     this.queueConnection = createRedis(this.config.redisUrl, {
+      tls: this.config.redisTls,
       connectionName: `sluice:${this.config.instanceId}:owner-queue`,
     });
     this.queueConnection.on('error', () => undefined);
