@@ -121,7 +121,12 @@ function run(seed: number, withMarks: boolean): Run {
     if (rng() < 0.05) paused[flip] = !paused[flip];
     const p = int(rng, partitions);
     const log = logs[p] ?? [];
-    if (!paused[p] && now >= (goneUntil[p] ?? 0) && rng() < 0.3 && (position[p] ?? 0) < log.length) {
+    if (
+      !paused[p] &&
+      now >= (goneUntil[p] ?? 0) &&
+      rng() < 0.3 &&
+      (position[p] ?? 0) < log.length
+    ) {
       const from = position[p] ?? 0;
       const to = Math.min(log.length, from + 1 + int(rng, 8));
       position[p] = to;

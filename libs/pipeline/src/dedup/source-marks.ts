@@ -67,9 +67,7 @@ export class SourceMarks {
   /** Caught up to the log end on a fresh word: nothing of it is unread in Kafka. */
   isCaughtUp(source: string, now: number): boolean {
     const heard = this.heard.get(source);
-    return (
-      heard !== undefined && heard.caughtUp && now - heard.heardAt <= DEDUP_MARKS_VALID_MS
-    );
+    return heard !== undefined && heard.caughtUp && now - heard.heardAt <= DEDUP_MARKS_VALID_MS;
   }
 
   /**
