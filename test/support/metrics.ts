@@ -36,3 +36,15 @@ export function pausedActors(metrics: Metrics, pipeline: string, reason: string)
   }
   return n;
 }
+
+/**
+ * Samples of the event-loop delay histogram (`sluice_event_loop_delay_seconds`) above 1 s: a
+ * test takes it before and after what it causes, so a stall (a blocked owner) shows as a rise.
+ */
+export async function stallsOver1s(app: SluiceProcess): Promise<number> {
+  const metrics = await scrape(app);
+  const count = metrics.get('sluice_event_loop_delay_seconds_count');
+  const upTo1s = metrics.get('sluice_event_loop_delay_seconds_bucket{le="1"}');
+  if (count === undefined || upTo1s === undefined) throw new Error('no event-loop histogram');
+  return count - upTo1s;
+}
