@@ -277,6 +277,34 @@ describe('consumer role', () => {
     expect(withEvents.length).toBeLessThan(waves);
   });
 
+  it('dedup pipelines: every mailbox hears each source partition caught up or not, fetched or not (no maxTime)', async () => {
+    const id = `dm-${uid()}`;
+    const topic = `${id}.src`;
+    await createTopic(topic, 2, { dir: TEST_STACK_DIR });
+    // Only partition 0 has data: partition 1 is never fetched with events.
+    await produceMessages(topic, events(topic, 20, 1), { dir: TEST_STACK_DIR });
+    await storePipeline(redis, definition(id, [topic], 2));
+    await startConsumer();
+    await waitUntil(() => caughtUp(admin, `sluice.${id}`, [topic]), 60_000, 'caught up');
+    // The marks heartbeat tells both mailboxes about both partitions from Kafka's log ends.
+    const heard = async (mailbox: number, partition: number) =>
+      (await readMailbox(redis, id, mailbox)).some(
+        (e) => e.partition === partition && e.caughtUp === true && e.partitions === 2,
+      );
+    await waitUntil(
+      async () =>
+        (await heard(0, 0)) && (await heard(0, 1)) && (await heard(1, 0)) && (await heard(1, 1)),
+      30_000,
+      'caught-up marks of both partitions in both mailboxes',
+    );
+    const entries = [...(await readMailbox(redis, id, 0)), ...(await readMailbox(redis, id, 1))];
+    // No event time is read on the consumer's hot path for dedup.
+    expect(entries.every((e) => e.maxTime === undefined)).toBe(true);
+    expect(entries.filter((e) => e.events.length > 0).every((e) => e.caughtUp !== undefined)).toBe(
+      true,
+    );
+  });
+
   it('pauses a source partition while its mailboxes are over the bound', async () => {
     const id = `bp-${uid()}`;
     const topic = `${id}.src`;

@@ -44,7 +44,7 @@ export class GroupSession {
   constructor(
     readonly generation: number,
     private readonly context: GroupSessionContext,
-    /** This member's partitions: join pipelines tell every mailbox their marks, fetched or not. */
+    /** This member's partitions: join and dedup pipelines tell every mailbox their marks. */
     readonly assignment?: Record<string, number[]>,
   ) {
     const { pipeline, redis, logger, flushed, appendFailed } = context;
@@ -90,7 +90,7 @@ export class GroupSession {
   }
 
   /**
-   * Join pipelines, at most every `everyMs`: for every assigned partition, fetched yet or not,
+   * Join and dedup pipelines, at most every `everyMs`: for every assigned partition, fetched yet or not,
    * whether what this session appended reaches Kafka's log end offset (PartitionSession.logEnd),
    * so the marks heartbeat that follows tells every actor, from Kafka's numbers, which sources
    * still have unread data. False when not due, before the assignment is known, or when Kafka

@@ -32,7 +32,7 @@ export interface MailboxCoalescerOptions {
   generation: number;
   limits: CoalesceLimits;
   entryVersion: UnparsedEntryVersion;
-  /** Join pipelines: the marks to stamp on entries ending with this progress. */
+  /** Join and dedup pipelines: the marks to stamp on entries ending with this progress. */
   marks: (state: PartitionSession, progress: BatchProgress) => JoinMarks;
   /** After every successful append (backpressure, counters). */
   flushed: (result: FlushResult) => void;

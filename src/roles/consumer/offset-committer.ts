@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Consumer } from 'kafkajs';
 import { encodeMailboxEntry, type CompiledPipeline } from '@sluice/pipeline';
+import { DEDUP_MARKS_HEARTBEAT_MS, stampsSourceMarks } from '@sluice/pipeline/dedup';
 import { marksHeartbeatMs } from '@sluice/pipeline/join';
 import type { ReplicaSync } from '@sluice/redis';
 import type { GroupSession } from './group-session';
@@ -14,13 +15,19 @@ import type { PartitionSession } from './partition-session';
 export class OffsetCommitter {
   private committing: Promise<void> | undefined;
   private giveUp = false;
+  /** How often the marks heartbeat runs: join and dedup pipelines only (see `commit`). */
+  private readonly heartbeatMs: number | undefined;
 
   constructor(
     private readonly pipeline: CompiledPipeline,
     private readonly redis: Redis,
     /** REDIS_MIN_REPLICAS: offsets are committed only once their coverage is replicated. */
     private readonly sync?: ReplicaSync,
-  ) {}
+  ) {
+    const join = pipeline.join;
+    if (join) this.heartbeatMs = marksHeartbeatMs(join.idleTimeoutMs);
+    else if (stampsSourceMarks(pipeline)) this.heartbeatMs = DEDUP_MARKS_HEARTBEAT_MS;
+  }
 
   /**
    * While the consumer tears down, a commit waiting for replicas stops retrying (at most one
@@ -43,17 +50,17 @@ export class OffsetCommitter {
   }
 
   /**
-   * Covers and commits the appended offsets. Join pipelines also tell every mailbox the marks of
-   * each assigned partition, fetched yet or not, at session start and again every heartbeat,
-   * with `caughtUp` from Kafka's log end offsets, so actors see caught-up quiet sources as idle
-   * only on fresh words from a live consumer, and sources with unread data never (JoinWatermark).
+   * Covers and commits the appended offsets. Join and dedup pipelines also tell every mailbox
+   * the marks of each assigned partition, fetched yet or not, at session start and again every
+   * heartbeat, with `caughtUp` from Kafka's log end offsets, so actors see caught-up quiet
+   * sources as idle only on fresh words from a live consumer, and sources with unread data never
+   * (JoinWatermark, DedupState).
    */
   private async commit(session: GroupSession, consumer: Consumer): Promise<void> {
-    const join = this.pipeline.join;
+    const marked = this.heartbeatMs !== undefined;
     const now = Date.now();
     const heartbeat =
-      join !== undefined &&
-      (await session.refreshLogEnds(now, marksHeartbeatMs(join.idleTimeoutMs)));
+      this.heartbeatMs !== undefined && (await session.refreshLogEnds(now, this.heartbeatMs));
     const offsets: { state: PartitionSession; offset: number }[] = [];
     const coverage: MailboxAppend[] = [];
     const covered: { state: PartitionSession; mailboxes: number[]; to: number }[] = [];
@@ -71,7 +78,7 @@ export class OffsetCommitter {
         from,
         to,
         events: [],
-        ...(join ? state.coverageMarks() : {}),
+        ...(marked ? state.coverageMarks() : {}),
       });
       const mailboxes = due ? this.allMailboxes() : state.coverageFor(to + 1);
       for (const mailbox of mailboxes) coverage.push({ mailbox, entry: empty });

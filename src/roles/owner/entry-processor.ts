@@ -124,13 +124,18 @@ export class EntryProcessor {
     // One bucketed state per actor, sized by the widest window; each source checks its own window
     // (to within a bucket).
     let windowMs = 0;
+    const dedupTopics: string[] = [];
     for (const source of pipeline.sources.values()) {
-      if (source.dedup) windowMs = Math.max(windowMs, source.dedup.windowMs);
+      if (!source.dedup) continue;
+      windowMs = Math.max(windowMs, source.dedup.windowMs);
+      dedupTopics.push(source.topic);
     }
-    // In a join, expiry also waits for the join watermark: sources with unread data hold it.
+    // Sources with unread data in Kafka hold expiry: in a join through the join watermark, else
+    // through the marks the consumers stamp (caughtUp, partitions) for the dedup topics.
     const join = this.join;
     const floor = join && (() => join.state.watermark.value);
-    this.dedup = windowMs > 0 ? new DedupState(windowMs, floor) : undefined;
+    this.dedup =
+      windowMs > 0 ? new DedupState(windowMs, floor, join ? undefined : dedupTopics) : undefined;
     this.keyHash = dedupKeyHasher(pipeline, hasher);
     this.sources = new RowSourceWriter(this.dedup ? 8 : 0);
     this.transformColumns = pipeline.columns.map((c) => c.column);
@@ -195,10 +200,12 @@ export class EntryProcessor {
       applied = true;
       this.process(entry.topic, entry.partition, tp, event, now);
     }
-    // An entry that reaches what is applied tells the join about its source (consumers repeat
-    // their marks in empty entries up to what they have appended); one behind it is stale.
-    if (this.join && (known === undefined || entry.to + 1 >= known)) {
-      this.join.endEntry(entry, now, this.joinSink);
+    // An entry that reaches what is applied tells the join (or the dedup expiry) about its
+    // source (consumers repeat their marks in empty entries up to what they have appended); one
+    // behind it is stale.
+    if (known === undefined || entry.to + 1 >= known) {
+      if (this.join) this.join.endEntry(entry, now, this.joinSink);
+      else this.dedup?.mark(entry.topic, entry.partition, entry.caughtUp, entry.partitions, now);
     }
     this.next.set(tp, Math.max(known ?? 0, entry.to + 1));
     if (known === undefined) return 'first';

@@ -1,13 +1,13 @@
 import { HashSet64, splitHigh, splitLow } from './hash-set64';
+import { SourceMarks } from './source-marks';
 
 /** Buckets per window: the window's edge is exact to within window / 16. */
 export const BUCKETS_PER_WINDOW = 16;
 
 /**
  * A source partition that sent nothing for this long (processing time) stops holding expiry
- * back; after a start or restore nothing expires until every active source had this long to
- * report. Kafka consumers fetch every assigned partition continuously, so a partition quiet for
- * a minute is idle or exhausted, and its next events are new ones.
+ * back, once its consumer says it is caught up to Kafka's log end (see `sourceTopics`); after a
+ * start or restore nothing expires until every active source had this long to report.
  */
 export const SOURCE_IDLE_MS = 60_000;
 
@@ -41,12 +41,17 @@ export interface DedupChanges {
  * time. A key is a duplicate when it was seen in a bucket that overlaps the window around the
  * event's time (so the window is honoured to within one bucket).
  *
- * Expiry follows the slowest active source partition, as a watermark does: a bucket expires once
- * it is a window older than the lowest of the active partitions' highest event times (and, in a
- * join pipeline, than the join watermark, which partitions with unread data hold). One actor
- * reads many partitions, and one far ahead in event time (a replay, a skewed producer clock) must
- * not expire what a slower one still needs: with the newest event time overall, a duplicate from
- * the slower partition would pass. Pure: the actor hands `changes()` to its checkpoint and calls
+ * Expiry follows the slowest source partition, as a watermark does: a bucket expires once it is a
+ * window older than the lowest of the source partitions' highest event times (and, in a join
+ * pipeline, than the join watermark, which partitions with unread data hold). One actor reads
+ * many partitions, and one far ahead in event time (a replay, a skewed producer clock) must not
+ * expire what a slower one still needs: with the newest event time overall, a duplicate from the
+ * slower partition would pass. With `sourceTopics` (pipelines without a join) the consumers'
+ * marks say which source partitions still have unread data in Kafka (read position below the log
+ * end: not fetched yet, paused, rebalancing, no live consumer): such a partition holds expiry at
+ * its highest event time, or, when it has sent nothing yet (or was not heard from at all), holds
+ * it where it is. Only a partition caught up to the log end (on a fresh word) and quiet for
+ * SOURCE_IDLE_MS stops holding. Pure: the actor hands `changes()` to its checkpoint and calls
  * `commit()` after the checkpoint succeeded or `rollback()` after it failed.
  */
 export class DedupState {
@@ -70,6 +75,7 @@ export class DedupState {
   private lastBucket: Bucket | undefined;
   /** Keys forgotten since the last commit, per bucket start, as (lo, hi) pairs. */
   private forgotten = new Map<number, number[]>();
+  private readonly marks: SourceMarks | undefined;
 
   constructor(
     readonly windowMs: number,
@@ -79,9 +85,30 @@ export class DedupState {
      * never passes a window below it, so an unread backlog never expires a bucket it needs.
      */
     private readonly sourceFloor?: () => number,
+    /**
+     * Pipelines without a join: the topics whose keys this state holds. Their partitions' marks
+     * (`mark`) then decide which of them hold expiry (see the class comment). Without it, a
+     * partition quiet for SOURCE_IDLE_MS stops holding whatever is unread.
+     */
+    sourceTopics?: readonly string[],
   ) {
     if (!(windowMs > 0)) throw new RangeError(`dedup window must be positive, got ${windowMs}`);
     this.bucketMs = Math.max(1, Math.ceil(windowMs / BUCKETS_PER_WINDOW));
+    this.marks = sourceTopics && new SourceMarks(sourceTopics);
+  }
+
+  /**
+   * What one applied mailbox entry's marks say about its source partition (once per entry, not
+   * per event): Kafka's partition count and whether it is caught up to the log end.
+   */
+  mark(
+    topic: string,
+    partition: number,
+    caughtUp: boolean | undefined,
+    partitions: number | undefined,
+    now: number,
+  ): void {
+    this.marks?.observe(topic, partition, caughtUp, partitions, now);
   }
 
   bucketOf(eventTimeMs: number): number {
@@ -270,9 +297,17 @@ export class DedupState {
   /** Moves the horizon to a window before the slowest active source (see the class comment). */
   private advanceHorizon(): void {
     if (!(this.lastSeenAt - this.firstSeenAt >= SOURCE_IDLE_MS)) return;
+    const marks = this.marks;
+    // The latest processing time known: marks heartbeats keep arriving while no event does.
+    const now = Math.max(this.lastSeenAt, marks?.lastHeardAt ?? Number.NEGATIVE_INFINITY);
+    if (marks?.holdsUnknown(now, (source) => this.sources.has(source))) return;
     let low = this.sourceFloor?.() ?? Number.POSITIVE_INFINITY;
     for (const [source, clock] of this.sources) {
-      if (this.lastSeenAt - clock.seenAt > SOURCE_IDLE_MS) this.sources.delete(source);
+      // Quiet is idle only when nothing of it is unread in Kafka (when marks are known).
+      const idle =
+        this.lastSeenAt - clock.seenAt > SOURCE_IDLE_MS &&
+        (marks === undefined || marks.isCaughtUp(source, now));
+      if (idle) this.sources.delete(source);
       else if (clock.max < low) low = clock.max;
     }
     if (Number.isFinite(low) && low - this.windowMs > this.horizon) {
