@@ -67,6 +67,19 @@ async function readMailbox(redis: Redis, id: string, partition: number): Promise
   });
 }
 
+/**
+ * Entries holding events per mailbox: join and dedup pipelines also get small marks heartbeat
+ * entries (no events) every few seconds, whatever the bound, which carry no batch.
+ */
+async function batchEntries(redis: Redis, id: string, partitions: number): Promise<number[]> {
+  return Promise.all(
+    Array.from(
+      { length: partitions },
+      async (_, p) => (await readMailbox(redis, id, p)).filter((e) => e.events.length > 0).length,
+    ),
+  );
+}
+
 async function mailboxLengths(redis: Redis, id: string, partitions: number): Promise<number[]> {
   return Promise.all(Array.from({ length: partitions }, (_, p) => redis.xlen(keys.mailbox(id, p))));
 }
@@ -191,7 +204,9 @@ describe('consumer role', () => {
           const tp = `${entry.topic}/${entry.partition}`;
           expect(entry.generation).toBeGreaterThanOrEqual(0);
           expect(entry.from).toBeGreaterThanOrEqual(0);
-          expect(entry.to).toBeGreaterThanOrEqual(entry.from);
+          // An empty marks heartbeat of a partition this session read nothing of yet ends
+          // before it starts (to = from - 1).
+          expect(entry.to).toBeGreaterThanOrEqual(entry.from - (entry.events.length > 0 ? 0 : 1));
           lastTo.set(tp, Math.max(entry.to, lastTo.get(tp) ?? -1));
           for (const event of entry.events) {
             expect(event.offset).toBeGreaterThanOrEqual(entry.from);
@@ -323,10 +338,10 @@ describe('consumer role', () => {
         dir: TEST_STACK_DIR,
       });
       await sleep(100);
-      longest = Math.max(longest, ...(await mailboxLengths(redis, id, 2)));
+      longest = Math.max(longest, ...(await batchEntries(redis, id, 2)));
     }
     await sleep(2_000);
-    longest = Math.max(longest, ...(await mailboxLengths(redis, id, 2)));
+    longest = Math.max(longest, ...(await batchEntries(redis, id, 2)));
     // At most one batch per source partition lands after the bound is crossed.
     expect(longest).toBeGreaterThanOrEqual(maxEntries);
     expect(longest).toBeLessThanOrEqual(maxEntries + kafkaPartitions);
@@ -335,7 +350,7 @@ describe('consumer role', () => {
     // Drain as an owner would: the partitions resume and the rest arrives, still bounded.
     await waitUntil(
       async () => {
-        const lengths = await mailboxLengths(redis, id, 2);
+        const lengths = await batchEntries(redis, id, 2);
         longest = Math.max(longest, ...lengths);
         await redis.del(keys.mailbox(id, 0), keys.mailbox(id, 1));
         return caughtUp(admin, groupId, [topic]);
