@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Producer } from 'kafkajs';
+import type { StoredDeadLetter } from '@sluice/redis';
 import { connectProducer } from './support/events';
 import { createJoinTable, joinPipeline } from './support/join-fixture';
 import {
@@ -43,15 +44,7 @@ const BAD = {
   oversize: (fields: string) => Buffer.from(`{${fields},"pad":"${'x'.repeat(100_000)}"}`),
 };
 
-interface DeadLetter {
-  stage: string;
-  error: string;
-  topic: string;
-  partition: number | null;
-  offset: number | null;
-  message: string;
-  messageEncoding?: 'base64';
-}
+type DeadLetter = StoredDeadLetter;
 
 async function deadLetters(app: SluiceProcess, id: string): Promise<DeadLetter[]> {
   const { status, body } = await app.get(`/api/v1/pipelines/${id}/dlq?limit=1000`);
