@@ -5,6 +5,7 @@ import { RedisModule } from '../infra';
 import { DefinitionValidator } from './definition-validator';
 import { EventLookup } from './event-lookup';
 import { DlqDiscard } from './dlq-discard';
+import { DlqListing } from './dlq-listing';
 import { EventsController } from './events.controller';
 import { GapAccept } from './gap-accept';
 import { PipelineAdmin } from './pipeline-admin.service';
@@ -31,6 +32,7 @@ import { YamlBodyMiddleware } from './yaml-body.middleware';
     PipelinesDirLoader,
     EventLookup,
     DlqDiscard,
+    DlqListing,
     GapAccept,
   ],
 })

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   Body,
   Controller,
@@ -10,6 +10,7 @@ import {
   Post,
   Query,
   Req,
+  Res,
 } from '@nestjs/common';
 import { PIPELINE_ID_RE, redactDefinition } from '@sluice/pipeline';
 import {
@@ -20,6 +21,7 @@ import {
   summarizeHolds,
 } from '../pipelines';
 import { ConsumerLag } from './consumer-lag';
+import { DlqListing, parseDlqQuery } from './dlq-listing';
 import {
   DefinitionInvalidError,
   DuplicatePipelineError,
@@ -29,7 +31,6 @@ import {
 import { PipelineAdmin } from './pipeline-admin.service';
 import { YAML_TYPES, mediaType } from './yaml-body.middleware';
 
-const DLQ_LIMIT = { default: 100, max: 10_000 };
 const GAPS_LIMIT = { default: 100, max: 1_000 };
 /** Source gaps shown with the pipeline itself; the rest under /source-gaps. */
 const GAPS_SHOWN = 5;
@@ -58,6 +59,7 @@ export class PipelinesController {
     private readonly state: PipelineState,
     private readonly lag: ConsumerLag,
     private readonly holds: PipelineHolds,
+    private readonly dlq: DlqListing,
   ) {}
 
   @Post()
@@ -159,11 +161,23 @@ export class PipelinesController {
     return this.setStatus(id, 'running');
   }
 
+  /**
+   * Dead letters newest first, filtered by stage, source partition and time. The body is the
+   * page (an array); the next page's cursor is in `X-Next-Cursor` (absent on the last page):
+   * send it back as `cursor` with the same filters.
+   */
   @Get(':id/dlq')
-  async deadLetters(@Param('id') id: string, @Query('limit') limitText?: string) {
-    const limit = parseLimit(limitText, DLQ_LIMIT);
+  async deadLetters(
+    @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
+    @Res({ passthrough: true }) res: ServerResponse,
+  ) {
+    const parsed = parseDlqQuery(query);
+    if (Array.isArray(parsed)) throw httpError(HttpStatus.BAD_REQUEST, 'invalid query', parsed);
     const stored = await this.find(id);
-    return this.state.deadLetters(id, stored.definition.partitions, limit);
+    const page = await this.dlq.page(id, stored.definition.partitions, parsed);
+    if (page.next !== undefined) res.setHeader('X-Next-Cursor', page.next);
+    return page.entries;
   }
 
   @Get(':id/source-gaps')

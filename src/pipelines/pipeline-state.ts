@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { keys, readDeadLetterBuffers, type StoredDeadLetter, streamEntryTime } from '@sluice/redis';
+import { keys, streamEntryTime } from '@sluice/redis';
 import { REDIS } from '../infra/tokens';
 
 /** Counters every pipeline reports. */
@@ -78,24 +78,6 @@ export class PipelineState {
     return { counters, other };
   }
 
-  /** The newest `limit` dead letters over all partitions, newest first. */
-  async deadLetters(id: string, partitions: number, limit: number): Promise<StoredDeadLetter[]> {
-    const pipeline = this.redis.pipeline();
-    for (let p = 0; p < partitions; p++) {
-      // As bytes: a message that is not UTF-8 must not come back altered (see readDeadLetterBuffers).
-      pipeline.xrevrangeBuffer(keys.deadLetters(id, p), '+', '-', 'COUNT', limit);
-    }
-    const results = (await pipeline.exec()) ?? [];
-    const all: StoredDeadLetter[] = [];
-    results.forEach(([err, value], p) => {
-      if (err) throw err;
-      for (const [entryId, fields] of (value ?? []) as [Buffer, Buffer[]][]) {
-        all.push(readDeadLetterBuffers(entryId.toString(), p, fields));
-      }
-    });
-    return all.sort((a, b) => compareIdsDesc(a.id, b.id)).slice(0, limit);
-  }
-
   /** Totals of the source offset resets recorded for the pipeline and the newest `limit`. */
   async sourceGaps(id: string, limit: number): Promise<SourceGapSummary> {
     const [totals, entries] = await Promise.all([
@@ -165,11 +147,4 @@ function toSourceGap(id: string, flat: string[]): SourceGapRecord {
     origin: fields.get('origin') || 'offset-reset',
     pipelinePartition: num('pipelinePartition'),
   };
-}
-
-function compareIdsDesc(a: string, b: string): number {
-  const [am = 0n, as = 0n] = a.split('-').map((part) => BigInt(part));
-  const [bm = 0n, bs = 0n] = b.split('-').map((part) => BigInt(part));
-  if (am !== bm) return am > bm ? -1 : 1;
-  return as === bs ? 0 : as > bs ? -1 : 1;
 }
