@@ -48,6 +48,20 @@ function parseLimit(text: string | undefined, bounds: { default: number; max: nu
   return limit;
 }
 
+function sendJson(res: ServerResponse, status: HttpStatus, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify(body));
+}
+
+function parseDryRun(text: string | undefined): boolean {
+  if (text === undefined || text === 'false') return false;
+  if (text === 'true') return true;
+  throw httpError(HttpStatus.BAD_REQUEST, 'invalid query', [
+    { path: 'dryRun', message: 'must be true or false' },
+  ]);
+}
+
 const notFound = (id: string) => httpError(HttpStatus.NOT_FOUND, `pipeline ${id} not found`);
 
 /** Pipeline lifecycle under /api/v1/pipelines; served by every process. */
@@ -62,8 +76,19 @@ export class PipelinesController {
     private readonly dlq: DlqListing,
   ) {}
 
+  /**
+   * Creates a pipeline (201), or with `?dryRun=true` only validates it as creating would, table
+   * checks included, and answers 200 with the normalized definition; nothing is stored.
+   */
   @Post()
-  async create(@Req() req: IncomingMessage, @Body() body: unknown) {
+  async create(
+    @Req() req: IncomingMessage,
+    @Body() body: unknown,
+    // Written here, not returned: the status depends on the request (201, or 200 for a dry run).
+    @Res() res: ServerResponse,
+    @Query('dryRun') dryRunText?: string,
+  ): Promise<void> {
+    const dryRun = parseDryRun(dryRunText);
     const type = mediaType(req);
     const yaml = YAML_TYPES.includes(type);
     if (!yaml && !JSON_TYPES.includes(type)) {
@@ -73,12 +98,18 @@ export class PipelinesController {
       );
     }
     try {
-      const pipeline = await this.admin.create(body, yaml ? 'yaml' : undefined);
-      return {
+      const contentType = yaml ? 'yaml' : undefined;
+      if (dryRun) {
+        const checked = await this.admin.check(body, contentType);
+        const definition = redactDefinition(checked.definition);
+        return sendJson(res, HttpStatus.OK, { id: checked.id, dryRun: true, definition });
+      }
+      const pipeline = await this.admin.create(body, contentType);
+      return sendJson(res, HttpStatus.CREATED, {
         id: pipeline.id,
         status: 'running' satisfies PipelineStatus,
         definition: redactDefinition(pipeline.definition),
-      };
+      });
     } catch (err) {
       if (err instanceof DefinitionInvalidError) {
         throw httpError(HttpStatus.BAD_REQUEST, err.message, err.errors);
