@@ -4,6 +4,7 @@ import { ConsumerLag } from './consumer-lag';
 import { RedisModule } from '../infra';
 import { DefinitionValidator } from './definition-validator';
 import { EventLookup } from './event-lookup';
+import { EventPreview } from './event-preview';
 import { DlqDiscard } from './dlq-discard';
 import { DlqListing } from './dlq-listing';
 import { EventsController } from './events.controller';
@@ -31,6 +32,7 @@ import { YamlBodyMiddleware } from './yaml-body.middleware';
     ConsumerLag,
     PipelinesDirLoader,
     EventLookup,
+    EventPreview,
     DlqDiscard,
     DlqListing,
     GapAccept,

@@ -1,10 +1,44 @@
-import { Controller, Get, HttpException, HttpStatus, Param, Query } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  HttpException,
+  HttpStatus,
+  Param,
+  Post,
+  Query,
+} from '@nestjs/common';
+import { httpError, SinkUnavailableError } from './errors';
 import { EventLookup, EventLookupError } from './event-lookup';
+import { EventPreview, PreviewError } from './event-preview';
 
-/** GET /api/v1/pipelines/:id/events/:key: what Sluice knows of an event, by its dedup key. */
+/**
+ * GET /api/v1/pipelines/:id/events/:key: what Sluice knows of an event, by its dedup key.
+ * POST /api/v1/pipelines/:id/preview: what the pipeline would do with an event, nothing written.
+ */
 @Controller('api/v1/pipelines')
 export class EventsController {
-  constructor(private readonly lookup: EventLookup) {}
+  constructor(
+    private readonly lookup: EventLookup,
+    private readonly previewer: EventPreview,
+  ) {}
+
+  @Post(':id/preview')
+  @HttpCode(HttpStatus.OK)
+  async preview(@Param('id') id: string, @Body() body: unknown) {
+    const pipeline = await this.lookup.pipeline(id);
+    if (pipeline === undefined) throw httpError(HttpStatus.NOT_FOUND, `pipeline ${id} not found`);
+    try {
+      return await this.previewer.preview(pipeline, body);
+    } catch (err) {
+      if (err instanceof PreviewError) throw httpError(HttpStatus.BAD_REQUEST, err.message);
+      if (err instanceof SinkUnavailableError) {
+        throw httpError(HttpStatus.SERVICE_UNAVAILABLE, err.message);
+      }
+      throw err;
+    }
+  }
 
   @Get(':id/events/:key')
   async find(@Param('id') id: string, @Param('key') key: string, @Query('topic') topic?: string) {
