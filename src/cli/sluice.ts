@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /*
  * `npx sluice ...`: the admin REST API from a shell (README "Command line"). SLUICE_URL (default
- * http://127.0.0.1:8080) and SLUICE_TOKEN (sent as a Bearer token). Tables for people, `-o json`
+ * http://127.0.0.1:3000) and SLUICE_TOKEN (sent as a Bearer token). Tables for people, `-o json`
  * for scripts. As kubectl: exit 0 on success, 1 on any error, the error on stderr.
  */
 import { readFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ const USAGE = `usage: sluice <command> [flags]   (-o json for JSON output)
   dlq list ID [--stage S] [--partition N] [--since ISO] [--until ISO] [--limit N] [--cursor C]
   dlq discard ID (--all | --ids ID,... | [--stage S] [--since ISO] [--until ISO])
   preview ID (-f FILE | --message JSON) [--topic T]
-env: SLUICE_URL (default http://127.0.0.1:8080), SLUICE_TOKEN`;
+env: SLUICE_URL (default http://127.0.0.1:3000), SLUICE_TOKEN`;
 
 class CliError extends Error {}
 
@@ -50,7 +50,7 @@ interface Answer {
 }
 
 async function call(method: string, path: string, body?: string, type?: string): Promise<Answer> {
-  const base = (process.env.SLUICE_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const base = (process.env.SLUICE_URL ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
   const headers: Record<string, string> = {};
   if (process.env.SLUICE_TOKEN) headers.authorization = `Bearer ${process.env.SLUICE_TOKEN}`;
   if (body !== undefined) headers['content-type'] = type ?? 'application/json';
