@@ -120,7 +120,13 @@ describe('sluice CLI', () => {
       next: null,
     });
 
-    const written = await sluice(url, 'preview', id, '--message', '{"event_id":"b","amount":2}');
+    const written = await sluice(
+      url,
+      'preview',
+      id,
+      '--message',
+      '{"event_id":"b","ts":"2026-01-01T00:00:00Z","amount":2}',
+    );
     expect(written).toMatchObject({
       code: 0,
       stdout: expect.stringMatching(/^written: \{.*"event_id":"b"/),
