@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { destination } from 'pino';
 import { AdminModule } from './admin/admin.module';
+import { AuthModule } from './auth';
 import { ClusterModule } from './cluster';
 import { ConfigModule, type SluiceConfig } from './config';
 import { HealthModule } from './health';
@@ -25,6 +26,8 @@ export class AppModule {
               formatters: { level: (label: string) => ({ level: label }) },
               // Probes hit health endpoints every few seconds; logging each drowns the rest.
               autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
+              // Request lines carry the headers: a bearer token must never reach a log.
+              redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '***' },
             },
             // Synchronous: after a clean close Nest re-raises SIGTERM at once, and an async
             // stdout buffer would lose the last lines (the roles' draining/stopped). Sluice logs
@@ -32,6 +35,8 @@ export class AppModule {
             destination({ dest: 1, sync: true }),
           ],
         }),
+        // Before any controller: the global access guard and the check that every route declares it.
+        AuthModule.forConfig(config),
         HealthModule,
         TelemetryModule,
         // Every process serves admin REST and keeps pipeline definitions in Redis.

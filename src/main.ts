@@ -4,6 +4,7 @@ import 'reflect-metadata';
 import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
+import { serveApiDocs } from './admin/api-docs';
 import { AppModule } from './app.module';
 import { ConfigError, loadConfig, type SluiceConfig } from './config';
 import { resolveEnvironment } from './config/embedded-stack';
@@ -36,6 +37,19 @@ async function bootstrap(): Promise<void> {
   app.useLogger(app.get(Logger));
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   armShutdownDeadline(config.shutdownTimeoutMs, app.get(Logger));
+  // CORS stays off (browsers of other origins may neither read answers nor send non-simple
+  // requests) unless the operator names the origins of a UI that needs it.
+  if (config.api.corsOrigins.length > 0) {
+    app.enableCors({
+      origin: config.api.corsOrigins.includes('*') ? '*' : config.api.corsOrigins,
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type'],
+      maxAge: 600,
+    });
+  }
+  // Routes of their own (not controllers), served to every client like /health: the API's
+  // shape is no secret, and the docs page's own requests carry the token the user enters.
+  serveApiDocs(app);
   await app.listen(config.port, '0.0.0.0');
   const server = app.getHttpServer() as Server;
   const address = server.address() as { port: number } | null;

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { keys } from '@sluice/redis';
 import { type CheckpointWrite, readCheckpoint, writeCheckpoint } from '@sluice/redis/scripts';
-import { findInLog, IndexRecordWriter, logSegments } from '@sluice/telemetry';
+import { findInLog, IndexRecordWriter, logSegments, SEGMENT_HEADER } from '@sluice/telemetry';
 import { uniqueName } from './support/pipeline-fixture';
 import { testStackEnv } from './support/stack-env';
 
@@ -37,7 +37,7 @@ describe('checkpoint script with the find-my-event log', () => {
         expireAt: Date.now() + 600_000,
         maxBytes,
         count: writer.count,
-        segment: writer.segment(1, seq, AT),
+        segment: writer.segment({ epoch: 1, run: 7, seq }, AT),
       },
     };
     return writeCheckpoint(redis, w);
@@ -57,8 +57,12 @@ describe('checkpoint script with the find-my-event log', () => {
   it('commits a flush of 160k records as one segment of 8 bytes per outcome', async () => {
     await write(1, written(160_000), 1 << 30);
     const stored = (await redis.getBuffer(log))!;
-    expect(logSegments(stored)).toEqual([{ records: 160_000, bytes: 37 + 8 * 160_000 }]);
-    expect(findInLog(stored, 159_999n)).toEqual([{ stage: 'written', epoch: 1, seq: 1, at: AT }]);
+    expect(logSegments(stored)).toEqual([
+      { records: 160_000, bytes: SEGMENT_HEADER + 8 * 160_000 },
+    ]);
+    expect(findInLog(stored, 159_999n)).toEqual([
+      { stage: 'written', epoch: 1, run: 7, seq: 1, at: AT },
+    ]);
     expect((await readCheckpoint(redis, pipeline, 0))?.cursor).toBe('1-0');
     expect(await redis.pttl(log)).toBeGreaterThan(0);
   }, 120_000);
@@ -87,13 +91,14 @@ describe('checkpoint script with the find-my-event log', () => {
       {
         stage: 'written',
         epoch: 1,
+        run: 7,
         seq: 2,
         at: AT,
         traceId: 'ab'.repeat(16),
         sampled: true,
         reason: 'é'.repeat(100),
       },
-      { stage: 'duplicate', epoch: 1, seq: 3, at: AT },
+      { stage: 'duplicate', epoch: 1, run: 7, seq: 3, at: AT },
     ]);
     for (let i = 1; i < 450; i++) {
       const [record] = findInLog(stored, BigInt(i) * 977n - 5n);
@@ -105,12 +110,12 @@ describe('checkpoint script with the find-my-event log', () => {
   it('stops appending to a full log, never past its cap, and still commits the checkpoint', async () => {
     await redis.del(log);
     const cap = 20_000;
-    await write(4, written(1_000), cap); // 8,037 bytes
-    await write(5, written(1_000, 1_000), cap); // 16,074
-    expect(await redis.strlen(log)).toBe(16_074);
-    await write(6, written(1_000, 2_000), cap); // would be 24,111: skipped whole
-    await write(7, written(400, 3_000), cap); // 19,311: fits
-    expect(await redis.strlen(log)).toBe(19_311);
+    await write(4, written(1_000), cap); // 8,041 bytes
+    await write(5, written(1_000, 1_000), cap); // 16,082
+    expect(await redis.strlen(log)).toBe(16_082);
+    await write(6, written(1_000, 2_000), cap); // would be 24,123: skipped whole
+    await write(7, written(400, 3_000), cap); // 19,323: fits
+    expect(await redis.strlen(log)).toBe(19_323);
     const stored = (await redis.getBuffer(log))!;
     expect(findInLog(stored, 2_500n)).toEqual([]);
     expect(findInLog(stored, 3_399n)).toHaveLength(1);

@@ -52,8 +52,8 @@ describe('checkpoint script', () => {
   });
 
   it('applies a step once even when it is sent twice, and refuses a generation out of order', async () => {
-    expect(await writeCheckpoint(redis, step(1, 1))).toBe('applied');
-    expect(await writeCheckpoint(redis, step(1, 1))).toBe('already-applied');
+    expect((await writeCheckpoint(redis, step(1, 1))).outcome).toBe('applied');
+    expect((await writeCheckpoint(redis, step(1, 1))).outcome).toBe('already-applied');
 
     expect(await redis.hgetall(keys.counters(pipeline, 0))).toEqual({ consumed: '5', joined: '2' });
     expect(await redis.xlen(keys.deadLetters(pipeline, 0))).toBe(1);
@@ -66,7 +66,7 @@ describe('checkpoint script', () => {
     await expect(writeCheckpoint(redis, step(3, 2))).rejects.toBeInstanceOf(StaleCheckpointError);
     expect(await redis.xlen(keys.deadLetters(pipeline, 0))).toBe(1);
 
-    expect(await writeCheckpoint(redis, step(2, 2))).toBe('applied');
+    expect((await writeCheckpoint(redis, step(2, 2))).outcome).toBe('applied');
     expect(await redis.hget(keys.counters(pipeline, 0), 'consumed')).toBe('10');
     expect(await redis.strlen(keys.dedupBucket(pipeline, 0, 1_000))).toBe(16);
     expect(await redis.get(keys.joinBucket(pipeline, 0, 'left', 0))).toBe('recrec');
@@ -104,5 +104,61 @@ describe('checkpoint script', () => {
     });
     expect(await redis.zrange(index, 0, -1)).toEqual(['L:0', `L:${starts[199]}`]);
     expect(await redis.object('ENCODING', index)).toBe('listpack');
+  });
+
+  it('zeroes forgotten dedup keys where they stand, before appends, and consumes the forget list', async () => {
+    const hash = (n: number) => Buffer.alloc(8, n);
+    const bucket = keys.dedupBucket(pipeline, 0, 50_000);
+    const list = keys.dedupForgets(pipeline, 0);
+    const base = {
+      ...step(5, 2),
+      batch: undefined,
+      counters: {},
+      deadLetters: [],
+      join: undefined,
+    };
+    // An unaligned match (bytes 4-11 read as 0x0303... across two entries) must stay.
+    const stored = Buffer.concat([
+      hash(1),
+      Buffer.from([9, 9, 9, 9, 3, 3, 3, 3]),
+      hash(3),
+      hash(2),
+    ]);
+    await redis.set(bucket, stored);
+    await redis.set(list, 'AAAA');
+    const first = await writeCheckpoint(redis, {
+      ...base,
+      dedup: {
+        appends: new Map(),
+        expired: [],
+        expireAt: () => Date.now() + 60_000,
+      },
+    });
+    // The list as it stands is handed to the actor; nothing consumed yet.
+    expect(first.forgets.toString()).toBe('AAAA');
+    await redis.append(list, 'BB');
+    const second = await writeCheckpoint(redis, {
+      ...base,
+      gen: 6,
+      forgetsConsumed: 4,
+      dedup: {
+        appends: new Map([[50_000, hash(3)]]),
+        forgotten: new Map([[50_000, Buffer.concat([hash(3), hash(1), hash(7)])]]),
+        expired: [],
+        expireAt: () => Date.now() + 60_000,
+      },
+    });
+    expect(second.forgets.toString()).toBe('BB');
+    expect(await redis.getBuffer(bucket)).toEqual(
+      Buffer.concat([
+        Buffer.alloc(8),
+        Buffer.from([9, 9, 9, 9, 3, 3, 3, 3]),
+        Buffer.alloc(8),
+        hash(2),
+        hash(3),
+      ]),
+    );
+    await writeCheckpoint(redis, { ...base, gen: 7, forgetsConsumed: 2, dedup: undefined });
+    expect(await redis.exists(list)).toBe(0);
   });
 });

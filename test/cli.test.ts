@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Producer } from 'kafkajs';
+import { tokenDigest } from '../src/auth/tokens';
 import { connectProducer } from './support/events';
 import {
   clickhouse,
@@ -31,11 +33,15 @@ interface Run {
 }
 
 function sluice(url: string, ...args: string[]): Promise<Run> {
+  return sluiceWith({ SLUICE_URL: url }, ...args);
+}
+
+function sluiceWith(env: Record<string, string>, ...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [CLI, ...args],
-      { env: { PATH: process.env.PATH, SLUICE_URL: url } },
+      { env: { PATH: process.env.PATH, ...env } },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
         resolve({ code, stdout, stderr });
@@ -154,5 +160,38 @@ describe('sluice CLI', () => {
     expect(missing.stderr).toBe(`Error from server (NotFound): pipeline ${id} not found\n`);
     expect((await sluice(url, 'pipelines', 'frobnicate')).code).toBe(1);
     expect((await sluice('http://127.0.0.1:1', 'pipelines', 'list')).code).toBe(1);
+  });
+});
+
+describe('sluice CLI with API_TOKENS', () => {
+  const token = randomBytes(24).toString('base64url');
+  let app: SluiceProcess | undefined;
+
+  beforeAll(async () => {
+    app = await SluiceProcess.start({
+      env: { ...testStackEnv(), API_TOKENS: `cli:read:${tokenDigest(token)}` },
+    });
+  });
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  it('sends SLUICE_TOKEN as a Bearer token: a refused one exits 1 with the reason', async () => {
+    const url = `http://127.0.0.1:${app!.port}`;
+    const refused = await sluiceWith(
+      { SLUICE_URL: url, SLUICE_TOKEN: `${token}x` },
+      'pipelines',
+      'list',
+    );
+    expect(refused).toMatchObject({ code: 1, stdout: '' });
+    expect(refused.stderr).toMatch(/^Error from server \(Unauthorized\): /);
+    const none = await sluiceWith({ SLUICE_URL: url }, 'pipelines', 'list');
+    expect(none).toMatchObject({ code: 1, stdout: '' });
+    const accepted = await sluiceWith(
+      { SLUICE_URL: url, SLUICE_TOKEN: token },
+      'pipelines',
+      'list',
+    );
+    expect(accepted).toMatchObject({ code: 0, stderr: '' });
   });
 });

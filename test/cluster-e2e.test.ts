@@ -273,7 +273,7 @@ describe('horizontally scaled cluster', () => {
       .split('\n')
       .filter((line) => line.includes('committed'))
       .map((line) => JSON.parse(line) as { batchId?: string; time: number; ms: number })
-      .filter((c) => c.batchId !== undefined && stale.has(c.batchId.replace(/\d+$/, '')));
+      .filter((c) => c.batchId !== undefined && stale.has(c.batchId.replace(/[0-9a-f]{8}\.\d+$/, '')));
     for (const c of lateCommits) expect(c.time - c.ms).toBeLessThan(pausedAt);
     log(
       `after SIGCONT: ${lateCommits.length} commits begun before the pause were acknowledged late`,

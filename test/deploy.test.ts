@@ -50,6 +50,17 @@ function healthRoutes(): string[] {
     .map((path) => `/${base}/${path}`);
 }
 
+/** What `docker compose` would put for ${NAME} / ${NAME:?message}: sample values of the test. */
+const COMPOSE_VARIABLES: Record<string, string> = {
+  SLUICE_API_TOKENS: `ops:admin:${'ab'.repeat(32)}`,
+};
+function interpolate(value: string): string {
+  return value.replace(/\$\{(\w+)(?::\?[^}]*)?\}/g, (_, key: string) => {
+    expect({ key, known: key in COMPOSE_VARIABLES }).toEqual({ key, known: true });
+    return COMPOSE_VARIABLES[key]!;
+  });
+}
+
 /** Validated like a process at boot; throws ConfigError naming every bad key. */
 function validate(env: Record<string, string>, where: string) {
   const unknown = Object.keys(env).filter((key) => !isKnownKey(key));
@@ -86,10 +97,12 @@ describe('deploy manifests', () => {
     const roles = sluice.map(([, s]) => String(s.environment.ROLES)).sort();
     expect(roles).toEqual(['consumer', 'owner', 'writer']);
     for (const [name, service] of sluice) {
+      // Tokens come from the environment of `docker compose`, never from the file.
+      expect(String(service.environment.API_TOKENS)).toMatch(/^\$\{SLUICE_API_TOKENS:\?.+\}$/);
       const env = Object.fromEntries(
         Object.entries(service.environment as Record<string, unknown>).map(([k, v]) => [
           k,
-          String(v),
+          interpolate(String(v)),
         ]),
       );
       const config = validate(env, name);
@@ -198,6 +211,8 @@ describe('deploy manifests', () => {
         env[item.name] = item.value !== undefined ? String(item.value) : 'from-field';
       }
       const config = validate(env, name);
+      // Every process of the cluster takes tokens: its clients are not on the pod's loopback.
+      expect({ name, mode: config.api.mode }).toEqual({ name, mode: 'tokens' });
       roles.push(...config.roles);
       const http = (container.ports as Doc[]).find((p) => p.name === 'http');
       expect(http?.containerPort).toBe(config.port);

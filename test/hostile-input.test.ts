@@ -14,6 +14,7 @@ import {
   uniquePipelineId,
   waitForSettled,
 } from './support/pipeline-fixture';
+import { stallsOver1s } from './support/metrics';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
 
@@ -81,6 +82,7 @@ describe('hostile input end to end', () => {
   let producer: Producer;
   let closeProducer: () => Promise<void>;
   const pipelines: string[] = [];
+  let stallsBefore = 0;
 
   beforeAll(async () => {
     ch = clickhouse();
@@ -88,6 +90,15 @@ describe('hostile input end to end', () => {
     app = await SluiceProcess.start({
       env: { ...env, MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES) },
     });
+  });
+  beforeEach(async () => {
+    // Start-up may stall (module loading, WASM compiles); only what the test causes counts.
+    stallsBefore = await stallsOver1s(app as SluiceProcess);
+  });
+  afterEach(async () => {
+    // No event-loop stall over 1 s while the bad messages went through (the long digit string
+    // blocked the owner in a quadratic regex before these rules).
+    if (app?.running) expect((await stallsOver1s(app)) - stallsBefore).toBe(0);
   });
   afterAll(async () => {
     for (const id of pipelines) if (app?.running) await deletePipeline(app, id);

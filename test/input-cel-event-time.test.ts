@@ -9,7 +9,7 @@ import {
   produceTo,
   watermarks,
 } from './support/join-fixture';
-import { scrape } from './support/metrics';
+import { stallsOver1s } from './support/metrics';
 import {
   clickhouse,
   createEventsTable,
@@ -41,15 +41,6 @@ const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
 const FUTURE_REASON =
   /^event time \S+ is more than 1h ahead of the clock \(.*source\.maxFutureEventTime\)$/;
-
-/** Samples of the event-loop delay histogram above 1 s. */
-async function stallsOver1s(app: SluiceProcess): Promise<number> {
-  const metrics = await scrape(app);
-  const count = metrics.get('sluice_event_loop_delay_seconds_count');
-  const upTo1s = metrics.get('sluice_event_loop_delay_seconds_bucket{le="1"}');
-  if (count === undefined || upTo1s === undefined) throw new Error('no event-loop histogram');
-  return count - upTo1s;
-}
 
 interface Event {
   event_id: string;

@@ -253,7 +253,7 @@ describe('observability end to end: roles over 3 processes, OTLP traces, metrics
         continued += 1;
         expect(batch).toMatchObject({ parentSpanId: process.spanId, service: 'sluice-owner' });
         expect(batch.attributes['sluice.batch.id']).toMatch(
-          new RegExp(`^${id}\\.0\\.\\d+\\.\\d+$`),
+          new RegExp(`^${id}\\.0\\.\\d+\\.[0-9a-f]{8}\\.\\d+$`),
         );
         expect(String(batch.attributes['sluice.batch.offsets'])).toContain(`${topic}/0:`);
         expect(Number(batch.attributes['sluice.batch.rows'])).toBeGreaterThan(0);

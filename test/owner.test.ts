@@ -163,11 +163,19 @@ describe('owner role', () => {
       duplicates: 1,
       deadLettered: 1,
     });
-    const batch1 = `${t.id}.0.${epoch}.1`;
-    expect(await t.outbox()).toEqual([batch1]);
+    // Batch ids: <pipeline>.<partition>.<epoch>.<run>.<seq>, the run drawn at the actor's start.
+    const [batch1 = ''] = await t.outbox();
+    expect(batch1).toMatch(new RegExp(`^${t.id}\\.0\\.${epoch}\\.[0-9a-f]{8}\\.1$`));
+    const run = batch1.split('.')[3];
     expect(await t.batchRows(batch1)).toEqual([
       { event_id: 'a', ts: T0, amount: 1, doubled: 2, user: 'u1' },
     ]);
+    // The announcement follows the checkpoint: wait for it.
+    await owner.waitFor(
+      async () => (await queue.getJob(batch1)) !== undefined,
+      15_000,
+      'batch announced',
+    );
     const job = await queue.getJob(batch1);
     expect(job?.data).toEqual({ pipeline: t.id, partition: 0, batchId: batch1 });
     expect(job?.opts.attempts).toBe(1_000_000);
@@ -199,7 +207,7 @@ describe('owner role', () => {
     // The consumer continues from 4: applied. `a` again two hours on: past the window.
     id = await t.append({ from: 0, to: 5, events: [ev(4, 'c', T0), ev(5, 'a', T0 + 120 * MIN)] });
     await t.checkpointed(owner, id);
-    const batch2 = `${t.id}.0.${epoch}.2`;
+    const batch2 = `${t.id}.0.${epoch}.${run}.2`;
     expect(await t.outbox()).toEqual([batch1, batch2]);
     expect((await t.batchRows(batch2)).map((r) => r.event_id)).toEqual(['c', 'a']);
     expect(await redis.hget(keys.checkpoint(t.id, 0), 'next')).toBe(
@@ -231,8 +239,12 @@ describe('owner role', () => {
     // after the first `c` although its partition is two hours further: its bucket was kept, as
     // expiry waits a minute of processing time after a start for every source to report.
     expect(await t.counters()).toMatchObject({ consumed: 9, duplicates: 3 });
-    const batch3 = `${t.id}.0.${epoch + 1}.3`;
-    expect(await t.outbox()).toEqual([batch1, batch2, batch3]);
+    const outbox = await t.outbox();
+    expect(outbox).toHaveLength(3);
+    const batch3 = outbox.find((b) => b !== batch1 && b !== batch2) ?? '';
+    // The restored actor runs anew: a new epoch here, and a run never issued before.
+    expect(batch3).toMatch(new RegExp(`^${t.id}\\.0\\.${epoch + 1}\\.[0-9a-f]{8}\\.3$`));
+    expect(batch3.split('.')[3]).not.toBe(run);
     expect((await t.batchRows(batch3)).map((r) => r.event_id)).toEqual(['d']);
 
     // A gap: `from` (20) beyond `next` (9), offsets 9..19 never applied (Redis lost writes). Not
@@ -256,7 +268,7 @@ describe('owner role', () => {
     expect(await t.counters()).toMatchObject({ consumed: 9 });
     const accept = await fetch(
       `http://127.0.0.1:${owner.port}/api/v1/pipelines/${t.id}/partitions/0/accept-gap`,
-      { method: 'POST' },
+      { method: 'POST', headers: { 'content-type': 'application/json' } },
     );
     expect(accept.status).toBe(200);
     expect(await accept.json()).toEqual({ id: t.id, partition: 0, range, recorded: true });
@@ -271,7 +283,7 @@ describe('owner role', () => {
     // Accepting again (no gap now): refused.
     const again = await fetch(
       `http://127.0.0.1:${owner.port}/api/v1/pipelines/${t.id}/partitions/0/accept-gap`,
-      { method: 'POST' },
+      { method: 'POST', headers: { 'content-type': 'application/json' } },
     );
     expect(again.status).toBe(409);
   }, 120_000);
@@ -302,7 +314,9 @@ describe('owner role', () => {
       duplicates: 1,
       deadLettered: 1,
     });
-    expect((await t.batchRows(`${t.id}.0.${epoch}.1`)).map((r) => r.event_id)).toEqual(['a', 'c']);
+    const [batch1 = ''] = await t.outbox();
+    expect(batch1).toMatch(new RegExp(`^${t.id}\\.0\\.${epoch}\\.[0-9a-f]{8}\\.1$`));
+    expect((await t.batchRows(batch1)).map((r) => r.event_id)).toEqual(['a', 'c']);
 
     // An entry of a later format: not applied, not silently skipped, but dead-lettered.
     id = (await redis.xadd(
@@ -337,7 +351,8 @@ describe('owner role', () => {
     const epoch = Number((await redis.get(keys.lease(t.id, 0)))?.split(':')[1]);
     const id = await t.append({ from: 0, to: 0, events: [ev(0, 'a', T0)] });
     await t.checkpointed(owner, id);
-    expect(await t.outbox()).toEqual([`${t.id}.0.${epoch}.1`]);
+    const committed = await t.outbox();
+    expect(committed).toEqual([expect.stringMatching(new RegExp(`^${t.id}\\.0\\.${epoch}\\.`))]);
 
     const newEpoch = await redis.incr(keys.epoch(t.id, 0));
     await redis.set(keys.lease(t.id, 0), `intruder:${newEpoch}`, 'PX', 120_000);
@@ -350,13 +365,13 @@ describe('owner role', () => {
     expect(owner.text()).toMatch(
       new RegExp(`${t.id}/0 epoch ${epoch}: Active -> Revoking \\(fenced`),
     );
-    expect(await t.outbox()).toEqual([`${t.id}.0.${epoch}.1`]);
+    expect(await t.outbox()).toEqual(committed);
     expect(await redis.hget(keys.checkpoint(t.id, 0), 'cursor')).toBe(id);
     expect((await t.counters()).consumed).toBe(1);
     // The process keeps trying the lease but never takes it from the live holder.
     await new Promise((r) => setTimeout(r, 2_500));
     expect(await redis.get(keys.lease(t.id, 0))).toBe(`intruder:${newEpoch}`);
-    expect(await t.outbox()).toEqual([`${t.id}.0.${epoch}.1`]);
+    expect(await t.outbox()).toEqual(committed);
   }, 60_000);
 
   it('keeps dedup state compact in Redis (bytes per live key)', async () => {

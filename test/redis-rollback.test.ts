@@ -141,7 +141,7 @@ describe('Redis restored from an older copy of its AOF', () => {
         for (const h of await gapHolds()) {
           const response = await fetch(
             `http://127.0.0.1:${app!.port}/api/v1/pipelines/${id}/partitions/${h.partition}/accept-gap`,
-            { method: 'POST' },
+            { method: 'POST', headers: { 'content-type': 'application/json' } },
           );
           const body = (await response.json()) as Accepted;
           // A poll may see a hold its actor is about to clear: accepted again, not recorded.

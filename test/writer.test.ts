@@ -181,7 +181,7 @@ describe('writer role', () => {
     const refs = [0, 1, 2].map((seq) => ({
       pipeline,
       partition: 1,
-      batchId: batchId(pipeline, 1, 1, seq),
+      batchId: batchId(pipeline, 1, { epoch: 1, run: 1, seq: seq }),
     }));
     for (const [i, ref] of refs.entries()) await putOutbox(ref, table, rows(500, i * 500));
     expect(await Promise.all(refs.map((ref) => run(ref)))).toEqual([
@@ -202,7 +202,11 @@ describe('writer role', () => {
     const table = unique('writer_twice');
     await createTable(ch, table);
     await storePipeline(pipeline, table, env.CLICKHOUSE_URL);
-    const ref = { pipeline, partition: 0, batchId: batchId(pipeline, 0, 3, 7) };
+    const ref = {
+      pipeline,
+      partition: 0,
+      batchId: batchId(pipeline, 0, { epoch: 3, run: 1, seq: 7 }),
+    };
     const batch = rows(200);
 
     // A previous writer inserted the batch and crashed before deleting the outbox entry.
@@ -234,7 +238,11 @@ describe('writer role', () => {
     const table = unique('writer_dlq');
     await createTable(ch, table);
     await storePipeline(pipeline, table, env.CLICKHOUSE_URL);
-    const ref = { pipeline, partition: 2, batchId: batchId(pipeline, 2, 1, 0) };
+    const ref = {
+      pipeline,
+      partition: 2,
+      batchId: batchId(pipeline, 2, { epoch: 1, run: 1, seq: 0 }),
+    };
     const bad = { id: 'not a number', name: 'bad' };
     const batch = [...rows(2), bad, ...rows(3, 2)];
     await putOutbox(ref, table, batch);
@@ -265,7 +273,11 @@ describe('writer role', () => {
 
   it('leaves the batch of an unknown pipeline in the outbox', async () => {
     const pipeline = unique('w-gone').replace(/_/g, '-');
-    const ref = { pipeline, partition: 0, batchId: batchId(pipeline, 0, 1, 0) };
+    const ref = {
+      pipeline,
+      partition: 0,
+      batchId: batchId(pipeline, 0, { epoch: 1, run: 1, seq: 0 }),
+    };
     await putOutbox(ref, 'nowhere', rows(3));
     expect(await run(ref)).toBe('orphaned');
     expect(await outboxState(ref)).toMatchObject({ entry: 1, member: 1, written: 0 });
@@ -297,12 +309,20 @@ describe('writer role', () => {
       await createTable(privateCh, table);
       await storePipeline(pipeline, table, CLICKHOUSE_URL);
       // Warm up: the writer has a client for this sink before the server goes away.
-      const first = { pipeline, partition: 3, batchId: batchId(pipeline, 3, 1, 0) };
+      const first = {
+        pipeline,
+        partition: 3,
+        batchId: batchId(pipeline, 3, { epoch: 1, run: 1, seq: 0 }),
+      };
       await putOutbox(first, table, rows(100));
       expect(await run(first)).toBe('written');
 
       await stackKill('clickhouse', { dir });
-      const ref = { pipeline, partition: 3, batchId: batchId(pipeline, 3, 1, 1) };
+      const ref = {
+        pipeline,
+        partition: 3,
+        batchId: batchId(pipeline, 3, { epoch: 1, run: 1, seq: 1 }),
+      };
       await putOutbox(ref, table, rows(300, 100));
       const outcome = run(ref, 120_000);
       outcome.catch(() => undefined);

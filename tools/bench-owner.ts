@@ -42,9 +42,9 @@ const COLUMNS = [
 
 /** Frames the command as ioredis would send it, and answers 'applied'. */
 const framingOnly = {
-  call: (name: string, args: unknown[]) => {
+  callBuffer: (name: string, args: unknown[]) => {
     new Command(name, args as string[]).toWritable(undefined as never);
-    return Promise.resolve(1);
+    return Promise.resolve([1, Buffer.alloc(0)]);
   },
 } as unknown as Redis;
 
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
           expireAt: Date.now(),
           maxBytes: 1 << 30,
           count: log.indexRecords,
-          segment: log.indexSegment(1, seq, Date.now()),
+          segment: log.indexSegment({ epoch: 1, run: 1, seq }, Date.now()),
         },
       });
       log.committed();

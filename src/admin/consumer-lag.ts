@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
-import type { PipelineDefinition } from '@sluice/pipeline';
+import { type PipelineDefinition, resolveDefinitionSecrets } from '@sluice/pipeline';
 import { withTimeout } from '@sluice/redis';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 
@@ -21,7 +21,13 @@ export function groupIdOf(pipelineId: string): string {
 export class ConsumerLag {
   constructor(@Inject(SLUICE_CONFIG) private readonly config: SluiceConfig) {}
 
-  async of(definition: PipelineDefinition): Promise<number | null> {
+  async of(stored: PipelineDefinition): Promise<number | null> {
+    let definition: PipelineDefinition;
+    try {
+      definition = resolveDefinitionSecrets(stored, this.config.secrets);
+    } catch {
+      return null; // unknown, like Kafka not answering; the watcher logs the reason
+    }
     const kafka = new Kafka({
       clientId: `${this.config.kafkaClientId}-admin`,
       ...connection(definition.source.kafka, this.config.kafkaBrokers),

@@ -1,11 +1,15 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { parse as parseYaml } from 'yaml';
 import {
   type CompiledPipeline,
   type ContentType,
   type DefinitionError,
+  destinationErrors,
   parsePipelineDefinition,
+  resolveSecret,
+  sealDefinitionSecrets,
 } from '@sluice/pipeline';
+import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { DefinitionInvalidError } from './errors';
 import { checkSink, type SinkSpec } from './sink-check';
 
@@ -17,23 +21,65 @@ import { checkSink, type SinkSpec } from './sink-check';
  */
 @Injectable()
 export class DefinitionValidator {
+  constructor(
+    @Inject(SLUICE_CONFIG)
+    private readonly config: Pick<SluiceConfig, 'allowedHosts' | 'secrets'>,
+  ) {}
+
+  /**
+   * The pipeline to store: its definition with inline secrets sealed (or refused without
+   * SECRETS_KEY), after the sink check, which connects with the resolved sink password.
+   */
   async validate(input: unknown, contentType?: ContentType): Promise<CompiledPipeline> {
     const parsed = parsePipelineDefinition(input, contentType);
+    // Hosts first: nothing connects to a host outside PIPELINE_ALLOWED_HOSTS, not even the sink
+    // check of an otherwise invalid document.
+    const doc = parsed.ok ? parsed.definition.definition : decodeLoosely(input, contentType);
+    const hostErrors = destinationErrors(doc, this.config.allowedHosts);
+    if (hostErrors.length > 0) {
+      throw new DefinitionInvalidError([...hostErrors, ...(parsed.ok ? [] : parsed.errors)]);
+    }
     if (parsed.ok) {
+      const stored = sealDefinitionSecrets(parsed.definition.definition, this.config.secrets);
+      if (stored.errors.length > 0) throw new DefinitionInvalidError(stored.errors);
       const { sink } = parsed.definition;
       const columns = parsed.definition.columns.map((c) => c.column);
-      const errors = await checkSink(sink, columns);
+      const errors = await checkSink(
+        { ...sink, password: this.sinkPassword(sink.password) },
+        columns,
+      );
       if (errors.length > 0) throw new DefinitionInvalidError(errors);
-      return parsed.definition;
+      return { ...parsed.definition, definition: stored.definition };
     }
     // The document has errors; still report the table's, when its sink section is usable, so
     // one round trip lists everything. ClickHouse being away only loses those extra errors.
     const raw = decodeLoosely(input, contentType);
     const sink = rawSink(raw, parsed.errors);
     const extra = sink
-      ? await checkSink(sink, rawTransformColumns(raw)).catch(() => [] as DefinitionError[])
+      ? await checkSink(
+          { ...sink, password: resolveOrEmpty(sink.password, this.config.secrets) },
+          rawTransformColumns(raw),
+        ).catch(() => [] as DefinitionError[])
       : [];
     throw new DefinitionInvalidError([...parsed.errors, ...extra]);
+  }
+
+  /** The sink password in this process (a reference resolved), or a 400 at its path. */
+  private sinkPassword(password: string): string {
+    try {
+      return resolveSecret(password, this.config.secrets);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      throw new DefinitionInvalidError([{ path: 'sink.clickhouse.password', message }]);
+    }
+  }
+}
+
+function resolveOrEmpty(value: string, box: SluiceConfig['secrets']): string {
+  try {
+    return resolveSecret(value, box);
+  } catch {
+    return '';
   }
 }
 

@@ -20,7 +20,8 @@ export type DiscardSelector =
 const ID_RE = /^(?:(\d{1,4})\/)?(\d{1,20}-\d{1,20})$/;
 const isoTime = z.iso.datetime({ offset: true }).transform((text) => Date.parse(text));
 
-const bodySchema = z.union([
+/** The request body; also its OpenAPI description (api-schemas.ts). */
+export const discardBodySchema = z.union([
   z.strictObject({
     ids: z.array(z.string().regex(ID_RE, 'not a dead-letter id')).min(1).max(10_000),
   }),
@@ -33,7 +34,7 @@ const bodySchema = z.union([
 
 /** The selector of a request body, or the reason it is not one. */
 export function parseDiscardSelector(body: unknown): DiscardSelector | string {
-  const parsed = bodySchema.safeParse(body ?? {});
+  const parsed = discardBodySchema.safeParse(body ?? {});
   if (!parsed.success) {
     return 'send {} (all), { "ids": [...] } or a filter { "stage", "since", "until" } (ISO times)';
   }

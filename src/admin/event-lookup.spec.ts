@@ -72,7 +72,7 @@ describe('EventLookup', () => {
     expect(hashes.length).toBeGreaterThan(0);
     const index = new IndexRecordWriter();
     for (const hash of hashes) index.add(hash, 'duplicate');
-    const log = index.segment(1, 1, Date.now());
+    const log = index.segment({ epoch: 1, run: 7, seq: 1 }, Date.now());
 
     const config = { eventIndexRetentionMs: 3_600_000 } as SluiceConfig;
     const watcher = { current: () => new Map() } as unknown as PipelineWatcher;

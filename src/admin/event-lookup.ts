@@ -7,12 +7,20 @@ import {
   type EventOutcomeReport,
   findInLog,
   type FoundRecord,
+  type IndexRecord,
   indexBucketsToRead,
   reportOutcomes,
 } from '@sluice/telemetry';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { REDIS } from '../infra/tokens';
 import { PipelineWatcher } from '../pipelines';
+
+/** Index logs read per Redis round trip. */
+const LOGS_PER_READ = 8;
+/** Most records of one key gathered, and most outcomes answered: a key sent a million times
+ * must not make one request build a million-entry answer. */
+const MAX_RECORDS = 10_000;
+const MAX_EVENTS = 1_000;
 
 /** The request cannot be answered as asked (no dedup key, a topic is needed, index off). */
 export class EventLookupError extends Error {
@@ -78,25 +86,28 @@ export class EventLookup {
       : Array.from({ length: pipeline.partitions }, (_, i) => i);
 
     const buckets = indexBucketsToRead(Date.now(), retentionMs);
-    const tx = this.redis.pipeline();
-    for (const partition of partitions) {
-      for (const start of buckets) tx.getBuffer(keys.eventIndex(pipeline.id, partition, start));
-    }
-    const replies = (await tx.exec()) ?? [];
+    const logs = partitions.flatMap((partition) => buckets.map((start) => ({ partition, start })));
     const found: FoundRecord[] = [];
-    let i = 0;
-    for (const partition of partitions) {
-      for (let b = 0; b < buckets.length; b++, i++) {
+    // A few logs per round trip (each up to EVENT_INDEX_MAX_BYTES): reading every partition's at
+    // once could hold gigabytes here and stall the Redis that leases share.
+    for (let at = 0; at < logs.length && found.length < MAX_RECORDS; at += LOGS_PER_READ) {
+      const chunk = logs.slice(at, at + LOGS_PER_READ);
+      const tx = this.redis.pipeline();
+      for (const { partition, start } of chunk) {
+        tx.getBuffer(keys.eventIndex(pipeline.id, partition, start));
+      }
+      const replies = (await tx.exec()) ?? [];
+      chunk.forEach(({ partition }, i) => {
         const [err, log] = replies[i] ?? [null, null];
         if (err) throw err;
-        if (!(log instanceof Buffer)) continue;
+        if (!(log instanceof Buffer)) return;
         for (const record of findInLog(log, hash)) found.push({ partition, record });
-      }
+      });
     }
-    const pending = await this.pendingBatches(pipeline.id, found);
-    const idOf = (partition: number, epoch: number, seq: number) =>
-      batchId(pipeline.id, partition, epoch, seq);
-    const events = reportOutcomes(found, idOf, pending);
+    const pending = await this.pendingBatches(pipeline.id, found.slice(0, MAX_RECORDS));
+    const idOf = (partition: number, record: IndexRecord) =>
+      batchId(pipeline.id, partition, record);
+    const events = reportOutcomes(found.slice(0, MAX_RECORDS), idOf, pending).slice(0, MAX_EVENTS);
     return { pipeline: pipeline.id, key, latest: events[0], events, retentionMs };
   }
 
@@ -106,7 +117,7 @@ export class EventLookup {
     if (written.length === 0) return new Set();
     const tx = this.redis.pipeline();
     const ids = written.map(({ partition, record }) => {
-      const id = batchId(pipeline, partition, record.epoch, record.seq);
+      const id = batchId(pipeline, partition, record);
       tx.sismember(keys.outboxIndex(pipeline, partition), id);
       return id;
     });

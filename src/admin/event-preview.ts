@@ -24,7 +24,8 @@ export type PreviewResult =
   | { outcome: 'filtered'; pipelinePartition: number }
   | { outcome: 'dead-lettered'; pipelinePartition: number; stage: string; error: string };
 
-const bodySchema = z.strictObject({
+/** What POST /pipelines/:id/preview accepts (exported for the OpenAPI description). */
+export const previewBodySchema = z.strictObject({
   /** The Kafka message: a JSON value, or a string taken as the message's text as it is (so a
    * malformed message can be previewed too). */
   message: z.unknown(),
@@ -48,7 +49,7 @@ export class EventPreview {
   constructor(@Inject(SLUICE_CONFIG) private readonly config: SluiceConfig) {}
 
   async preview(pipeline: CompiledPipeline, body: unknown): Promise<PreviewResult> {
-    const parsed = bodySchema.safeParse(body ?? {});
+    const parsed = previewBodySchema.safeParse(body ?? {});
     if (!parsed.success || parsed.data.message === undefined) {
       throw new PreviewError(
         'send { "message": <the event as JSON, or its text as a string>, "topic"?, "timestamp"? }',

@@ -12,11 +12,16 @@ import {
 import { httpError, SinkUnavailableError } from './errors';
 import { EventLookup, EventLookupError } from './event-lookup';
 import { EventPreview, PreviewError } from './event-preview';
+import { Access, Costly } from '../auth';
+import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ERROR_REF } from '../auth/error-schema';
+import { previewInput, responseSchema } from './api-schemas';
 
 /**
  * GET /api/v1/pipelines/:id/events/:key: what Sluice knows of an event, by its dedup key.
  * POST /api/v1/pipelines/:id/preview: what the pipeline would do with an event, nothing written.
  */
+@ApiTags('pipelines')
 @Controller('api/v1/pipelines')
 export class EventsController {
   constructor(
@@ -26,6 +31,28 @@ export class EventsController {
 
   @Post(':id/preview')
   @HttpCode(HttpStatus.OK)
+  // `read`: it runs the stages on the caller's input and writes nothing; costly: it asks
+  // ClickHouse for the table (DESCRIBE) on every call.
+  @Access('read')
+  @Costly()
+  @ApiOperation({ summary: 'What the pipeline would do with one event; nothing is written' })
+  @ApiBody({ schema: previewInput() })
+  @ApiResponse({
+    status: 200,
+    description: 'written (with the row), filtered, or dead-lettered (with stage and error)',
+    schema: responseSchema('preview'),
+  })
+  @ApiResponse({
+    status: 400,
+    description: 'invalid body, topic not a source, or a join pipeline',
+    schema: ERROR_REF,
+  })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
+  @ApiResponse({
+    status: 503,
+    description: 'ClickHouse could not be asked about the table; retry',
+    schema: ERROR_REF,
+  })
   async preview(@Param('id') id: string, @Body() body: unknown) {
     const pipeline = await this.lookup.pipeline(id);
     if (pipeline === undefined) throw httpError(HttpStatus.NOT_FOUND, `pipeline ${id} not found`);
@@ -41,6 +68,25 @@ export class EventsController {
   }
 
   @Get(':id/events/:key')
+  @Access('read')
+  @Costly()
+  @ApiOperation({ summary: 'Find an event by its dedup key: what became of it' })
+  @ApiQuery({ name: 'topic', required: false, description: 'needed when dedup is per topic' })
+  @ApiResponse({
+    status: 200,
+    description: 'the outcomes known, newest first',
+    schema: responseSchema('event'),
+  })
+  @ApiResponse({
+    status: 400,
+    description: 'no dedup key, topic needed, or index off',
+    schema: ERROR_REF,
+  })
+  @ApiResponse({
+    status: 404,
+    description: 'no such pipeline, or no record of the key',
+    schema: ERROR_REF,
+  })
   async find(@Param('id') id: string, @Param('key') key: string, @Query('topic') topic?: string) {
     const pipeline = await this.lookup.pipeline(id);
     if (pipeline === undefined) {

@@ -4,11 +4,16 @@ import { PipelineStore } from '../pipelines';
 import { DlqDiscard, parseDiscardSelector } from './dlq-discard';
 import { httpError } from './errors';
 import { GapAccept } from './gap-accept';
+import { Access } from '../auth';
+import { ERROR_REF } from '../auth/error-schema';
+import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { discardInput, responseSchema } from './api-schemas';
 
 /**
  * The operator actions that release held partitions (see README "Held partitions"): discarding
  * dead letters (dlq-full) and accepting a mailbox gap (gap).
  */
+@ApiTags('pipelines')
 @Controller('api/v1/pipelines')
 export class PipelineHoldsController {
   constructor(
@@ -19,6 +24,16 @@ export class PipelineHoldsController {
 
   @Post(':id/dlq/discard')
   @HttpCode(HttpStatus.OK)
+  @Access('operate')
+  @ApiOperation({ summary: 'Discard dead letters: all, by id, or by stage and time' })
+  @ApiBody({ schema: discardInput() })
+  @ApiResponse({
+    status: 200,
+    description: 'how many were removed',
+    schema: responseSchema('discarded'),
+  })
+  @ApiResponse({ status: 400, description: 'not a selector', schema: ERROR_REF })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   async discard(@Param('id') id: string, @Body() body: unknown) {
     const partitions = await this.partitions(id);
     const selector = parseDiscardSelector(body);
@@ -28,6 +43,19 @@ export class PipelineHoldsController {
 
   @Post(':id/partitions/:n/accept-gap')
   @HttpCode(HttpStatus.OK)
+  @Access('operate')
+  @ApiOperation({ summary: 'Give up the source offsets a gap-held partition never applied' })
+  @ApiResponse({
+    status: 200,
+    description: 'the range given up',
+    schema: responseSchema('acceptedGap'),
+  })
+  @ApiResponse({ status: 404, description: 'no such pipeline or partition', schema: ERROR_REF })
+  @ApiResponse({
+    status: 409,
+    description: 'the partition is not held by a gap',
+    schema: ERROR_REF,
+  })
   async acceptGap(@Param('id') id: string, @Param('n') n: string) {
     const partitions = await this.partitions(id);
     const partition = Number(n);

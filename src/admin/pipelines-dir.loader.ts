@@ -7,7 +7,13 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { type ContentType, parsePipelineDefinition } from '@sluice/pipeline';
+import {
+  type ContentType,
+  type PipelineDefinition,
+  isSealed,
+  mapSecrets,
+  parsePipelineDefinition,
+} from '@sluice/pipeline';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { PipelineStore } from '../pipelines';
 import { DefinitionInvalidError, DuplicatePipelineError } from './errors';
@@ -90,7 +96,12 @@ export class PipelinesDirLoader implements OnApplicationBootstrap, OnApplication
       // An existing pipeline needs no ClickHouse check: it is compared, never replaced.
       const stored = parsed.ok ? await this.store.get(parsed.definition.id) : undefined;
       if (parsed.ok && stored) {
-        this.compare(path, parsed.definition.id, parsed.definition.definition, stored.definition);
+        this.compare(
+          path,
+          parsed.definition.id,
+          parsed.definition.definition,
+          this.opened(stored.definition),
+        );
         return 'done';
       }
       const pipeline = await this.admin.create(text, type);
@@ -106,6 +117,17 @@ export class PipelinesDirLoader implements OnApplicationBootstrap, OnApplication
       this.logger.warn(`${path}: not applied yet (${(err as Error).message}); retrying`);
       return 'retry';
     }
+  }
+
+  /** The stored definition with its secrets as the file would spell them (sealed ones opened). */
+  private opened(stored: PipelineDefinition): PipelineDefinition {
+    return mapSecrets(stored, (value) => {
+      try {
+        return isSealed(value) ? this.config.secrets.open(value) : value;
+      } catch {
+        return value;
+      }
+    });
   }
 
   private compare(path: string, id: string, fromFile: unknown, stored: unknown): void {

@@ -21,7 +21,7 @@ import {
   summarizeHolds,
 } from '../pipelines';
 import { ConsumerLag } from './consumer-lag';
-import { DlqListing, parseDlqQuery } from './dlq-listing';
+import { DLQ_LIMIT, DlqListing, parseDlqQuery } from './dlq-listing';
 import {
   DefinitionInvalidError,
   DuplicatePipelineError,
@@ -29,14 +29,24 @@ import {
   SinkUnavailableError,
 } from './errors';
 import { PipelineAdmin } from './pipeline-admin.service';
-import { YAML_TYPES, mediaType } from './yaml-body.middleware';
+import { Access, Costly } from '../auth';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiOperation,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import { ERROR_REF } from '../auth/error-schema';
+import { definitionInput, responseSchema } from './api-schemas';
+import { JSON_TYPES, YAML_TYPES, mediaType } from '../auth/media-types';
 
 const GAPS_LIMIT = { default: 100, max: 1_000 };
 /** Source gaps shown with the pipeline itself; the rest under /source-gaps. */
 const GAPS_SHOWN = 5;
 /** Counters of join pipelines, reported with the others (the owner keeps them per partition). */
 const JOIN_COUNTERS = ['joined', 'unmatchedLeft', 'expiredRight', 'late'] as const;
-const JSON_TYPES = ['application/json', ''];
 
 function parseLimit(text: string | undefined, bounds: { default: number; max: number }): number {
   const limit = text === undefined ? bounds.default : Number(text);
@@ -65,6 +75,7 @@ function parseDryRun(text: string | undefined): boolean {
 const notFound = (id: string) => httpError(HttpStatus.NOT_FOUND, `pipeline ${id} not found`);
 
 /** Pipeline lifecycle under /api/v1/pipelines; served by every process. */
+@ApiTags('pipelines')
 @Controller('api/v1/pipelines')
 export class PipelinesController {
   constructor(
@@ -81,6 +92,39 @@ export class PipelinesController {
    * checks included, and answers 200 with the normalized definition; nothing is stored.
    */
   @Post()
+  @Access('admin')
+  @Costly()
+  @ApiOperation({ summary: 'Create a pipeline (validated, target table checked)' })
+  @ApiConsumes('application/json', 'application/yaml', 'text/yaml')
+  @ApiBody({ schema: definitionInput() })
+  @ApiQuery({
+    name: 'dryRun',
+    required: false,
+    schema: { type: 'boolean', default: false },
+    description:
+      'true: only check the definition as creating would (table included); nothing stored',
+  })
+  @ApiResponse({
+    status: 200,
+    description: 'dry run: the definition is valid; the normalized definition, secrets as ***',
+    schema: responseSchema('dryRun'),
+  })
+  @ApiResponse({
+    status: 201,
+    description: 'created; secrets shown as ***',
+    schema: responseSchema('created'),
+  })
+  @ApiResponse({
+    status: 400,
+    description: 'invalid definition: every error by field path',
+    schema: ERROR_REF,
+  })
+  @ApiResponse({ status: 409, description: 'a pipeline with this id exists', schema: ERROR_REF })
+  @ApiResponse({
+    status: 503,
+    description: 'ClickHouse could not be asked about the table; retry',
+    schema: ERROR_REF,
+  })
   async create(
     @Req() req: IncomingMessage,
     @Body() body: unknown,
@@ -127,6 +171,13 @@ export class PipelinesController {
   }
 
   @Get()
+  @Access('read')
+  @ApiOperation({ summary: 'List pipelines with their counters' })
+  @ApiResponse({
+    status: 200,
+    description: 'every pipeline, by id',
+    schema: responseSchema('summaries'),
+  })
   async list() {
     const stored = await this.store.list();
     const ids = [...stored.keys()].sort();
@@ -143,6 +194,10 @@ export class PipelinesController {
   }
 
   @Get(':id')
+  @Access('read')
+  @ApiOperation({ summary: 'A pipeline: definition, status, counters, lag, source gaps' })
+  @ApiResponse({ status: 200, description: 'the pipeline', schema: responseSchema('pipeline') })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   async get(@Param('id') id: string) {
     const stored = await this.find(id);
     const [{ counters, other }, lag, sourceGaps, holds] = await Promise.all([
@@ -175,18 +230,30 @@ export class PipelinesController {
   }
 
   @Delete(':id')
+  @Access('admin')
+  @ApiOperation({ summary: 'Delete a pipeline and all its Redis state (outbox, DLQ, checkpoints)' })
+  @ApiResponse({ status: 204, description: 'deleted' })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   @HttpCode(HttpStatus.NO_CONTENT)
   async remove(@Param('id') id: string): Promise<void> {
     if (!(await this.admin.remove(id))) throw notFound(id);
   }
 
   @Post(':id/stop')
+  @Access('operate')
+  @ApiOperation({ summary: 'Stop a pipeline: it consumes nothing until resumed' })
+  @ApiResponse({ status: 200, description: 'stopped', schema: responseSchema('status') })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   @HttpCode(HttpStatus.OK)
   stop(@Param('id') id: string) {
     return this.setStatus(id, 'stopped');
   }
 
   @Post(':id/resume')
+  @Access('operate')
+  @ApiOperation({ summary: 'Resume a stopped pipeline' })
+  @ApiResponse({ status: 200, description: 'running', schema: responseSchema('status') })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   @HttpCode(HttpStatus.OK)
   resume(@Param('id') id: string) {
     return this.setStatus(id, 'running');
@@ -198,6 +265,61 @@ export class PipelinesController {
    * send it back as `cursor` with the same filters.
    */
   @Get(':id/dlq')
+  @Access('read')
+  @Costly()
+  @ApiOperation({ summary: 'Dead letters of all partitions, newest first, filtered, by pages' })
+  @ApiQuery({
+    name: 'stage',
+    required: false,
+    schema: { type: 'string' },
+    description: 'only this stage (parse, filter, dedup, join, transform, insert)',
+  })
+  @ApiQuery({
+    name: 'partition',
+    required: false,
+    schema: { type: 'integer', minimum: 0 },
+    description: 'only this source (Kafka) partition',
+  })
+  @ApiQuery({
+    name: 'since',
+    required: false,
+    schema: { type: 'string', format: 'date-time' },
+    description: 'dead-lettered at or after (inclusive)',
+  })
+  @ApiQuery({
+    name: 'until',
+    required: false,
+    schema: { type: 'string', format: 'date-time' },
+    description: 'dead-lettered at or before (inclusive)',
+  })
+  @ApiQuery({
+    name: 'limit',
+    required: false,
+    schema: { type: 'integer', minimum: 1, maximum: DLQ_LIMIT.max, default: DLQ_LIMIT.default },
+  })
+  @ApiQuery({
+    name: 'cursor',
+    required: false,
+    schema: { type: 'string' },
+    description: 'X-Next-Cursor of the previous page; send the same filters',
+  })
+  @ApiResponse({
+    status: 200,
+    description: 'newest first',
+    schema: responseSchema('deadLetters'),
+    headers: {
+      'X-Next-Cursor': {
+        description: "the next page's cursor; absent on the last page",
+        schema: { type: 'string' },
+      },
+    },
+  })
+  @ApiResponse({
+    status: 400,
+    description: 'a query parameter out of range, or not a cursor',
+    schema: ERROR_REF,
+  })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   async deadLetters(
     @Param('id') id: string,
     @Query() query: Record<string, unknown>,
@@ -212,6 +334,20 @@ export class PipelinesController {
   }
 
   @Get(':id/source-gaps')
+  @Access('read')
+  @ApiOperation({ summary: 'Offset ranges the source dropped before they were read' })
+  @ApiQuery({
+    name: 'limit',
+    required: false,
+    schema: { type: 'integer', minimum: 1, maximum: GAPS_LIMIT.max, default: GAPS_LIMIT.default },
+  })
+  @ApiResponse({
+    status: 200,
+    description: 'totals and the newest ranges',
+    schema: responseSchema('sourceGaps'),
+  })
+  @ApiResponse({ status: 400, description: 'limit out of range', schema: ERROR_REF })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   async sourceGaps(@Param('id') id: string, @Query('limit') limitText?: string) {
     const limit = parseLimit(limitText, GAPS_LIMIT);
     await this.find(id);

@@ -1,10 +1,14 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { RoleRegistry } from '../roles/role-registry';
+import { Access } from '../auth';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { responseSchema } from './api-schemas';
 
 const startedAt = new Date();
 
 /** What this process is: its identity, roles and their state, and the servers it depends on. */
+@ApiTags('cluster')
 @Controller('api/v1/process')
 export class ProcessController {
   constructor(
@@ -13,6 +17,9 @@ export class ProcessController {
   ) {}
 
   @Get()
+  @Access('read')
+  @ApiOperation({ summary: 'This process: identity, roles and their state, dependencies' })
+  @ApiResponse({ status: 200, description: 'this process', schema: responseSchema('process') })
   describe() {
     return {
       instanceId: this.config.instanceId,

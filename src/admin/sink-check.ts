@@ -17,6 +17,7 @@ const CHECK_TIMEOUT_MS = 5_000;
 
 // Server error codes that mean the credentials are wrong, not the table or the network.
 const AUTH_CODES = new Set(['192', '194', '516']);
+const ACCESS_DENIED = '497';
 const TABLE = 'sink.clickhouse.table';
 
 /**
@@ -33,6 +34,7 @@ export async function checkSink(
     password: sink.password,
     requestTimeoutMs: CHECK_TIMEOUT_MS,
     maxOpenConnections: 1,
+    quiet: true,
   });
   const schema = new ClickHouseSchema(client);
   try {
@@ -44,16 +46,42 @@ export async function checkSink(
     return errors;
   } catch (err) {
     if (err instanceof UnknownTableError) return [{ path: TABLE, message: err.message }];
+    // Fixed messages only: the server's answer (an error body, a page that is not ClickHouse's)
+    // never goes back to the caller, so the check cannot be used to read other servers.
     if (err instanceof ClickHouseError) {
-      const path = AUTH_CODES.has(err.code) ? 'sink.clickhouse.username' : TABLE;
-      return [{ path, message: `ClickHouse refused: ${firstLine(err.message)}` }];
+      return AUTH_CODES.has(err.code)
+        ? [{ path: 'sink.clickhouse.username', message: 'ClickHouse refused the credentials' }]
+        : [{ path: TABLE, message: refusal(err.code) }];
     }
-    throw new SinkUnavailableError(sink.url, firstLine((err as Error).message ?? String(err)));
+    throw new SinkUnavailableError(sink.url, failureClass(err));
   } finally {
     await client.close().catch(() => undefined);
   }
 }
 
-function firstLine(text: string): string {
-  return text.split('\n')[0] ?? text;
+function refusal(code: string): string {
+  if (code === ACCESS_DENIED) return 'ClickHouse refused the check: no grant on the table';
+  return `ClickHouse refused the check (error code ${code})`;
+}
+
+const NETWORK_CLASSES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host not found',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+};
+
+/** The kind of failure, from a fixed list, never the error's own text. */
+function failureClass(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string') {
+    if (code in NETWORK_CLASSES) return NETWORK_CLASSES[code] ?? code;
+    if (/CERT|SSL|TLS/i.test(code)) return 'TLS handshake failed';
+  }
+  const message = err instanceof Error ? err.message : '';
+  if (/timeout/i.test(message)) return 'timed out';
+  return 'no ClickHouse answer';
 }

@@ -53,7 +53,8 @@ async function call(method: string, path: string, body?: string, type?: string):
   const base = (process.env.SLUICE_URL ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
   const headers: Record<string, string> = {};
   if (process.env.SLUICE_TOKEN) headers.authorization = `Bearer ${process.env.SLUICE_TOKEN}`;
-  if (body !== undefined) headers['content-type'] = type ?? 'application/json';
+  // Every POST states its type: the admin plane refuses a POST without one (cross-site simple posts).
+  if (body !== undefined || method === 'POST') headers['content-type'] = type ?? 'application/json';
   let response: Response;
   try {
     response = await fetch(`${base}/api/v1${path}`, { method, headers, body });

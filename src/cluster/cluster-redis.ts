@@ -14,7 +14,10 @@ export const clusterRedisProvider = {
   provide: CLUSTER_REDIS,
   inject: [SLUICE_CONFIG],
   useFactory: (config: SluiceConfig) =>
-    createRedis(config.redisUrl, { connectionName: `sluice:${config.instanceId}:cluster` }),
+    createRedis(config.redisUrl, {
+      connectionName: `sluice:${config.instanceId}:cluster`,
+      tls: config.redisTls,
+    }),
 };
 
 @Injectable()

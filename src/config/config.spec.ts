@@ -1,3 +1,4 @@
+import { tokenDigest } from '../auth/tokens';
 import { ConfigError, loadConfig, wantsEmbeddedStack } from './config';
 
 const servers = {
@@ -24,6 +25,31 @@ describe('loadConfig', () => {
     expect(config.port).toBe(3000);
     expect(config.logLevel).toBe('info');
     expect(config.kafkaBrokers).toEqual(['127.0.0.1:9092', '127.0.0.1:9093']);
+  });
+
+  it('reads the Redis safety settings: no replica waits and no eviction by default, bounds per partition', () => {
+    const defaults = loadConfig({ ...servers });
+    expect(defaults.redisSync).toEqual({ replicas: 0, timeoutMs: 1_000 });
+    expect(defaults.redisAllowEviction).toBe(false);
+    expect(defaults.bounds).toEqual({
+      outboxBatches: 200,
+      outboxBytes: 256 * 1024 * 1024,
+      dedupKeys: 10_000_000,
+      joinRecords: 5_000_000,
+    });
+    const set = loadConfig({
+      ...servers,
+      REDIS_MIN_REPLICAS: '2',
+      REDIS_REPLICA_WAIT_MS: '250',
+      REDIS_ALLOW_EVICTION: 'true',
+      OUTBOX_MAX_BATCHES: '5',
+    });
+    expect(set.redisSync).toEqual({ replicas: 2, timeoutMs: 250 });
+    expect(set.redisAllowEviction).toBe(true);
+    expect(set.bounds.outboxBatches).toBe(5);
+    expect(problemsOf({ ...servers, REDIS_ALLOW_EVICTION: 'yes' }).problems[0]?.key).toBe(
+      'REDIS_ALLOW_EVICTION',
+    );
   });
 
   it('reports every bad key in one error', () => {
@@ -126,5 +152,63 @@ describe('cluster timing', () => {
     expect(problemsOf({ ...servers, MAILBOX_ENTRY_VERSION: '4' }).problems[0]?.key).toBe(
       'MAILBOX_ENTRY_VERSION',
     );
+  });
+});
+
+describe('admin API access', () => {
+  const digest = tokenDigest('s3cret');
+
+  it('serves loopback clients only when no API_TOKENS is set', () => {
+    const { api } = loadConfig({ ...servers });
+    expect(api).toEqual({
+      mode: 'loopback',
+      tokens: [],
+      metricsDigest: undefined,
+      corsOrigins: [],
+      rateLimitPerMinute: 120,
+    });
+    expect(loadConfig({ ...servers, API_AUTH: 'off' }).api.mode).toBe('off');
+  });
+
+  it('reads API_TOKENS as name:role:sha256hex and METRICS_TOKEN as a digest', () => {
+    const { api } = loadConfig({
+      ...servers,
+      API_TOKENS: ` ci:read:${digest} , ops:operate:${tokenDigest('x').toUpperCase()}`,
+      METRICS_TOKEN: digest,
+      CORS_ORIGINS: 'https://ops.example.com,http://localhost:5173',
+    });
+    expect(api.mode).toBe('tokens');
+    expect(api.tokens.map((t) => [t.name, t.role, t.digest.toString('hex')])).toEqual([
+      ['ci', 'read', digest],
+      ['ops', 'operate', tokenDigest('x')],
+    ]);
+    expect(api.metricsDigest?.toString('hex')).toBe(digest);
+    expect(api.corsOrigins).toEqual(['https://ops.example.com', 'http://localhost:5173']);
+  });
+
+  it('names every bad token entry, never echoing what could be a token', () => {
+    const error = problemsOf({
+      ...servers,
+      API_TOKENS: `a:read:${digest},b:root:${tokenDigest('b')},c:admin:plaintext-token,a:read:${tokenDigest('z')},d:read`,
+    });
+    expect(error.problems.map((p) => p.key)).toEqual(Array(4).fill('API_TOKENS'));
+    expect(error.message).toContain('entry 2 (b): role must be one of read, operate, admin');
+    expect(error.message).toContain('entry 3 (c): the token must be given as its SHA-256');
+    expect(error.message).toContain('entry 4 (a): name used twice');
+    expect(error.message).toContain('entry 5 (d): must be name:role:sha256hex');
+    expect(error.message).not.toContain('plaintext-token');
+  });
+
+  it('refuses a metrics token in the clear, API_AUTH=off with tokens, and a bad origin', () => {
+    const error = problemsOf({
+      ...servers,
+      API_TOKENS: `a:admin:${digest}`,
+      API_AUTH: 'off',
+      METRICS_TOKEN: 'hunter2',
+      CORS_ORIGINS: 'https://ok.example.com/path',
+    });
+    expect(error.problems.map((p) => p.key)).toEqual(['CORS_ORIGINS', 'METRICS_TOKEN']);
+    const conflict = problemsOf({ ...servers, API_TOKENS: `a:admin:${digest}`, API_AUTH: 'off' });
+    expect(conflict.problems.map((p) => p.key)).toEqual(['API_AUTH']);
   });
 });

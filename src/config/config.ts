@@ -1,7 +1,27 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { RedisTls } from '@sluice/redis';
 import { dependenciesOf, type Dependency, type Role } from './roles';
 import { envSchema, type ParsedEnv } from './env.schema';
-import type { UnparsedEntryVersion } from '@sluice/pipeline';
+import { type AllowedHosts, SecretBox, type UnparsedEntryVersion } from '@sluice/pipeline';
+import type { ApiToken } from '../auth/tokens';
+
+/**
+ * Who may call /api/v1: `tokens` (API_TOKENS set: Bearer tokens with roles), `loopback` (no
+ * API_TOKENS: only clients on this machine), `off` (API_AUTH=off: everyone, unsafe).
+ */
+export type ApiAuthMode = 'tokens' | 'loopback' | 'off';
+
+export interface ApiAccessConfig {
+  mode: ApiAuthMode;
+  tokens: ApiToken[];
+  /** SHA-256 of the token /metrics requires; undefined leaves /metrics open. */
+  metricsDigest: Buffer | undefined;
+  /** Origins allowed by CORS; empty leaves CORS off. */
+  corsOrigins: string[];
+  /** Requests a minute one client may make to each costly route; 0 = no limit. */
+  rateLimitPerMinute: number;
+}
 
 /** The validated configuration every module receives through the `SluiceConfig` provider. */
 export interface SluiceConfig {
@@ -10,12 +30,18 @@ export interface SluiceConfig {
   port: number;
   logLevel: ParsedEnv['LOG_LEVEL'];
   redisUrl: string;
+  /** REDIS_TLS_*: file contents read at startup; undefined when none is set. */
+  redisTls: RedisTls | undefined;
   kafkaBrokers: string[];
   clickhouse: { url: string; username: string; password: string };
   kafkaClientId: string;
   shutdownTimeoutMs: number;
   healthTimeoutMs: number;
   pipelinesDir: string | undefined;
+  /** PIPELINE_ALLOWED_HOSTS; undefined allows any host. */
+  allowedHosts: AllowedHosts | undefined;
+  /** SECRETS_KEY and SECRETS_KEY_PREVIOUS; seals nothing when SECRETS_KEY is unset. */
+  secrets: SecretBox;
   leaseTtlMs: number;
   heartbeatIntervalMs: number;
   memberTimeoutMs: number;
@@ -25,6 +51,11 @@ export interface SluiceConfig {
   /** The sink table is described again at least this often. */
   schemaRefreshMs: number;
   mailboxMaxEntries: number;
+  /** REDIS_MIN_REPLICAS and how long one WAIT may take. */
+  redisSync: { replicas: number; timeoutMs: number };
+  redisAllowEviction: boolean;
+  /** Per-actor bounds at which the partition stops taking entries (see README "Bounds"). */
+  bounds: { outboxBatches: number; outboxBytes: number; dedupKeys: number; joinRecords: number };
   coalesce: { lingerMs: number; maxEvents: number };
   /** Consumer: MAX_MESSAGE_BYTES. */
   maxMessageBytes: number;
@@ -35,6 +66,7 @@ export interface SluiceConfig {
   traceBatchMaxLinks: number;
   eventIndexRetentionMs: number;
   eventIndexMaxBytes: number;
+  api: ApiAccessConfig;
   /** True when the server addresses came from the embedded local stack. */
   embeddedStack: boolean;
 }
@@ -114,6 +146,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       message: 'must be at least twice HEARTBEAT_INTERVAL_MS',
     });
   }
+  if (parsed.success && parsed.data.API_AUTH === 'off' && parsed.data.API_TOKENS !== undefined) {
+    // Either would be a silent surprise: tokens that check nothing, or auth an operator thought off.
+    problems.push({
+      key: 'API_AUTH',
+      message: 'off cannot be combined with API_TOKENS: unset one of them',
+    });
+  }
+  const redisTls = parsed.success ? loadRedisTls(parsed.data, problems) : undefined;
   if (!parsed.success || problems.length > 0) throw new ConfigError(sortProblems(problems));
   const data = parsed.data;
   return {
@@ -122,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     port: data.PORT,
     logLevel: data.LOG_LEVEL,
     redisUrl: data.REDIS_URL ?? '',
+    redisTls,
     kafkaBrokers: data.KAFKA_BROKERS ?? [],
     clickhouse: {
       url: data.CLICKHOUSE_URL ?? '',
@@ -132,6 +173,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     shutdownTimeoutMs: data.SHUTDOWN_TIMEOUT_MS,
     healthTimeoutMs: data.HEALTH_TIMEOUT_MS,
     pipelinesDir: data.PIPELINES_DIR,
+    allowedHosts: data.PIPELINE_ALLOWED_HOSTS,
+    secrets: new SecretBox(data.SECRETS_KEY, data.SECRETS_KEY_PREVIOUS),
     leaseTtlMs: data.LEASE_TTL_MS,
     heartbeatIntervalMs: data.HEARTBEAT_INTERVAL_MS,
     memberTimeoutMs:
@@ -140,6 +183,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     writerStuckAfterMs: data.WRITER_STUCK_AFTER_MS,
     schemaRefreshMs: data.SCHEMA_REFRESH_MS,
     mailboxMaxEntries: data.MAILBOX_MAX_ENTRIES,
+    redisSync: { replicas: data.REDIS_MIN_REPLICAS, timeoutMs: data.REDIS_REPLICA_WAIT_MS },
+    redisAllowEviction: data.REDIS_ALLOW_EVICTION,
+    bounds: {
+      outboxBatches: data.OUTBOX_MAX_BATCHES,
+      outboxBytes: data.OUTBOX_MAX_BYTES,
+      dedupKeys: data.DEDUP_MAX_KEYS,
+      joinRecords: data.JOIN_MAX_RECORDS,
+    },
     coalesce: { lingerMs: data.CONSUMER_LINGER_MS, maxEvents: data.CONSUMER_LINGER_MAX_EVENTS },
     maxMessageBytes: data.MAX_MESSAGE_BYTES,
     fetchMaxWaitMs: data.CONSUMER_FETCH_MAX_WAIT_MS,
@@ -149,8 +200,53 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
     traceBatchMaxLinks: data.TRACE_BATCH_MAX_LINKS,
     eventIndexRetentionMs: data.EVENT_INDEX_RETENTION_MS,
     eventIndexMaxBytes: data.EVENT_INDEX_MAX_BYTES,
+    api: {
+      mode: data.API_TOKENS ? 'tokens' : data.API_AUTH === 'off' ? 'off' : 'loopback',
+      tokens: data.API_TOKENS ?? [],
+      metricsDigest: data.METRICS_TOKEN,
+      corsOrigins: data.CORS_ORIGINS ?? [],
+      rateLimitPerMinute: data.API_RATE_LIMIT,
+    },
     embeddedStack,
   };
+}
+
+/** Reads the REDIS_TLS_* files; a file that cannot be read is a problem under its key. */
+function loadRedisTls(data: ParsedEnv, problems: ConfigProblem[]): RedisTls | undefined {
+  const read = (key: 'REDIS_TLS_CA' | 'REDIS_TLS_CERT' | 'REDIS_TLS_KEY') => {
+    const path = data[key];
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      problems.push({
+        key,
+        message: `cannot read ${path} (${(err as { code?: string }).code ?? 'error'})`,
+      });
+      return undefined;
+    }
+  };
+  const tls: RedisTls = {
+    ca: read('REDIS_TLS_CA'),
+    cert: read('REDIS_TLS_CERT'),
+    key: read('REDIS_TLS_KEY'),
+    servername: data.REDIS_TLS_SERVERNAME,
+  };
+  const set = Object.values(tls).some((v) => v !== undefined);
+  if (!set) return undefined;
+  if (data.REDIS_URL !== undefined && !data.REDIS_URL.startsWith('rediss://')) {
+    problems.push({
+      key: 'REDIS_URL',
+      message: 'must start with rediss:// when REDIS_TLS_* is set',
+    });
+  }
+  if ((data.REDIS_TLS_CERT === undefined) !== (data.REDIS_TLS_KEY === undefined)) {
+    problems.push({
+      key: 'REDIS_TLS_KEY',
+      message: 'REDIS_TLS_CERT and REDIS_TLS_KEY go together',
+    });
+  }
+  return tls;
 }
 
 function rolesOrDefault(env: NodeJS.ProcessEnv): Role[] {

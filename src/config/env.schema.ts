@@ -3,8 +3,11 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   MAX_MESSAGE_BYTES_LIMIT,
 } from '@sluice/pipeline/mailbox/input-rules';
+import { parseAllowedHosts } from '@sluice/pipeline/security/allowed-hosts';
+import { SECRETS_KEY_RE } from '@sluice/pipeline/security/secret-box';
 import { SAMPLER_NAMES } from '@sluice/telemetry/sampling';
 import { ALL_ROLES, isRole, type Role } from './roles';
+import { parseApiTokens, parseDigest } from '../auth/tokens';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -25,6 +28,16 @@ const urlWithProtocols = (protocols: readonly string[]) =>
     },
     { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
   );
+
+/** An origin as browsers send it: scheme, host and optional port, nothing after. */
+function isOrigin(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return ['http:', 'https:'].includes(url.protocol) && url.origin === text;
+  } catch {
+    return false;
+  }
+}
 
 const hostPort = /^[A-Za-z0-9._-]+:\d{1,5}$/;
 
@@ -129,6 +142,99 @@ export const envSchema = z.object({
    * upgrading from owners that cannot read 3 (docs/architecture.md, "Mailbox entry format").
    */
   MAILBOX_ENTRY_VERSION: z.enum(['2', '3']).default('3').transform(Number),
+  /**
+   * Replicas that must acknowledge a write before anything outside Redis depends on it: mailbox
+   * appends before Kafka offsets are committed, checkpoints before their batch is announced
+   * (`WAIT`, or `WAITAOF` on Redis 7.2+). 0: no waiting (a failover may then lose acknowledged
+   * writes; see the README's production Redis guidance).
+   */
+  REDIS_MIN_REPLICAS: intFromString(0, 16).default(0),
+  /** How long one WAIT may take before it counts as failed (retried; nothing committed meanwhile). */
+  REDIS_REPLICA_WAIT_MS: intFromString(10, 60_000).default(1_000),
+  /**
+   * Start even though Redis may evict keys (`maxmemory-policy` other than `noeviction`). Unsafe:
+   * an evicted outbox batch, dedup bucket or lease loses or duplicates data without a word.
+   */
+  REDIS_ALLOW_EVICTION: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  /**
+   * Owner: an actor stops taking entries while its outbox (batches committed, not yet inserted)
+   * holds this many batches or bytes, so a ClickHouse outage pauses consumption instead of moving
+   * the Kafka backlog into Redis. Per pipeline partition.
+   */
+  OUTBOX_MAX_BATCHES: intFromString(1, 1_000_000).default(200),
+  OUTBOX_MAX_BYTES: intFromString(1024, 64 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
+  /** Owner: most live dedup keys per pipeline partition; at the bound the partition is held. */
+  DEDUP_MAX_KEYS: intFromString(1, 2_000_000_000).default(10_000_000),
+  /** Owner: most buffered join records per pipeline partition; at the bound it is held. */
+  JOIN_MAX_RECORDS: intFromString(1, 2_000_000_000).default(5_000_000),
+  /**
+   * Admin API tokens: comma-separated `name:role:sha256hex` (role read, operate or admin; the hex
+   * SHA-256 of the token, so no token sits in configuration in the clear). Unset: /api/v1 serves
+   * loopback clients only.
+   */
+  API_TOKENS: z
+    .string()
+    .superRefine((text, ctx) => {
+      for (const message of parseApiTokens(text).problems)
+        ctx.addIssue({ code: 'custom', message });
+    })
+    .transform((text) => parseApiTokens(text).tokens)
+    .optional(),
+  /** `off` opens /api/v1 to every client with no token (unsafe; for a trusted network only). */
+  API_AUTH: z.enum(['on', 'off']).default('on'),
+  /** The hex SHA-256 of the token /metrics then requires (Bearer); unset, /metrics is open. */
+  METRICS_TOKEN: z
+    .string()
+    .refine((text) => parseDigest(text) !== undefined, {
+      message: 'must be the SHA-256 of the token in 64 hex characters (sha256sum), not the token',
+    })
+    .transform((text) => parseDigest(text)!)
+    .optional(),
+  /** Browser origins allowed to call the API (CORS); unset, CORS stays off. */
+  CORS_ORIGINS: z
+    .string()
+    .transform(commaList)
+    .refine((list) => list.every((origin) => origin === '*' || isOrigin(origin)), {
+      message: 'must be comma-separated origins such as https://ops.example.com',
+    })
+    .optional(),
+  /**
+   * Requests a minute one client address may make to each costly route (creating a pipeline, DLQ
+   * reads, event lookups); past it 429. 0 turns the limit off.
+   */
+  API_RATE_LIMIT: intFromString(0, 1_000_000).default(120),
+  /**
+   * Hosts a pipeline definition may name (brokers, sink URL): exact names, `*.suffix`, IPs and
+   * CIDRs. Unset: any host (README "Security").
+   */
+  PIPELINE_ALLOWED_HOSTS: z
+    .string()
+    .transform((text, ctx) => {
+      const parsed = parseAllowedHosts(text);
+      if (parsed.ok) return parsed.allowed;
+      ctx.addIssue({ code: 'custom', message: parsed.message });
+      return z.NEVER;
+    })
+    .optional(),
+  /** TLS to Redis (with a `rediss://` REDIS_URL): PEM files of a private CA, a client certificate
+   * and its key (mutual TLS), and the server name to verify when it differs from the URL's host. */
+  REDIS_TLS_CA: z.string().min(1).optional(),
+  REDIS_TLS_CERT: z.string().min(1).optional(),
+  REDIS_TLS_KEY: z.string().min(1).optional(),
+  REDIS_TLS_SERVERNAME: z.string().min(1).optional(),
+  /** AES-256-GCM key (64 hex characters) sealing the secrets of stored definitions. */
+  SECRETS_KEY: z
+    .string()
+    .regex(SECRETS_KEY_RE, { message: 'must be 64 hex characters' })
+    .optional(),
+  /** The key before a rotation: still opens what it sealed (README "Security"). */
+  SECRETS_KEY_PREVIOUS: z
+    .string()
+    .regex(SECRETS_KEY_RE, { message: 'must be 64 hex characters' })
+    .optional(),
   /** Pipelines (JSON or YAML files) applied at startup. */
   PIPELINES_DIR: z.string().min(1).optional(),
   /** Where the embedded local stack keeps its state; see libs/stack. */

@@ -8,7 +8,13 @@ import {
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { ReadinessRegistry } from './readiness.registry';
 import { withTimeout } from '@sluice/redis';
+import { Access } from '../auth';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { responseSchema } from '../admin/api-schemas';
 
+// Probes never need a token: a load balancer or kubelet has none.
+@Access('public')
+@ApiTags('health')
 @Controller('health')
 export class HealthController {
   constructor(
@@ -20,6 +26,8 @@ export class HealthController {
 
   /** Liveness is the process alone: a dependency outage must not get the process restarted. */
   @Get('live')
+  @ApiOperation({ summary: 'Liveness: the process alone' })
+  @ApiResponse({ status: 200, description: 'alive', schema: responseSchema('health') })
   @HealthCheck()
   live() {
     return this.health.check([
@@ -32,6 +40,13 @@ export class HealthController {
    * down. Reports (e.g. `sourceGaps`) are listed as up with their details and never fail it.
    */
   @Get('ready')
+  @ApiOperation({ summary: 'Readiness: every server the roles use answers' })
+  @ApiResponse({ status: 200, description: 'ready', schema: responseSchema('health') })
+  @ApiResponse({
+    status: 503,
+    description: 'a dependency is down',
+    schema: responseSchema('health'),
+  })
   @HealthCheck()
   ready() {
     return this.health.check([

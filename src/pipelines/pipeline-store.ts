@@ -17,6 +17,11 @@ redis.call('HSET', KEYS[2], ARGV[1], 'running')
 redis.call('INCR', KEYS[3])
 return 1`;
 
+const REPLACE_SCRIPT = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`;
+
 /**
  * Pipeline definitions and their run status, kept in Redis so every process sees the same set and
  * they survive restarts. Every change bumps a version counter that processes poll to reload.
@@ -70,6 +75,27 @@ export class PipelineStore {
       JSON.stringify(definition),
     );
     return Number(created) === 1;
+  }
+
+  /**
+   * Replaces a definition only if it is still `expected` (the stored JSON), for a change that
+   * keeps its meaning (secrets sealed again under a new key): no version bump, and a concurrent
+   * change or another process doing the same wins. True when replaced.
+   */
+  async replaceIfUnchanged(
+    id: string,
+    expected: string,
+    next: PipelineDefinition,
+  ): Promise<boolean> {
+    const replaced = await this.redis.eval(
+      REPLACE_SCRIPT,
+      1,
+      keys.pipelines(),
+      id,
+      expected,
+      JSON.stringify(next),
+    );
+    return Number(replaced) === 1;
   }
 
   async setStatus(id: string, status: PipelineStatus): Promise<void> {

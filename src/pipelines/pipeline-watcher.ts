@@ -1,11 +1,19 @@
 import { EventEmitter } from 'node:events';
 import {
+  Inject,
   Injectable,
   Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { parsePipelineDefinition, type CompiledPipeline } from '@sluice/pipeline';
+import {
+  type CompiledPipeline,
+  type PipelineDefinition,
+  mapSecrets,
+  parsePipelineDefinition,
+  resolveDefinitionSecrets,
+} from '@sluice/pipeline';
+import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { PipelineStore, type PipelineStatus } from './pipeline-store';
 
 export interface ActivePipeline {
@@ -30,7 +38,10 @@ export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShu
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
 
-  constructor(private readonly store: PipelineStore) {}
+  constructor(
+    private readonly store: PipelineStore,
+    @Inject(SLUICE_CONFIG) private readonly config: Pick<SluiceConfig, 'secrets'>,
+  ) {}
 
   current(): ReadonlyMap<string, ActivePipeline> {
     return this.pipelines;
@@ -59,13 +70,43 @@ export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShu
     this.events.removeAllListeners();
   }
 
+  /**
+   * Key rotation: secrets sealed under SECRETS_KEY_PREVIOUS are sealed again under SECRETS_KEY
+   * and written back if the definition did not change meanwhile (every process may try; one
+   * wins, the others' writes are refused). The meaning is unchanged, so nothing reloads.
+   */
+  private async resealIfStale(id: string, sealed: PipelineDefinition): Promise<void> {
+    const box = this.config.secrets;
+    const stale: string[] = [];
+    const next = mapSecrets(sealed, (value, path) => {
+      if (!box.needsReseal(value) || !box.canSeal) return value;
+      stale.push(path);
+      return box.seal(box.open(value));
+    });
+    if (stale.length === 0) return;
+    if (await this.store.replaceIfUnchanged(id, JSON.stringify(sealed), next)) {
+      this.logger.log(`pipeline ${id}: ${stale.join(', ')} sealed again under SECRETS_KEY`);
+    }
+  }
+
   /** Reloads when the version moved; resolves after listeners have been told. */
   async refresh(): Promise<void> {
     const version = await this.store.version();
     if (version === this.seenVersion) return;
     const stored = await this.store.list();
     const next = new Map<string, ActivePipeline>();
-    for (const [id, { definition, status }] of stored) {
+    for (const [id, { definition: sealed, status }] of stored) {
+      // Secrets are resolved here, in the process that connects with them (README "Security").
+      let definition: PipelineDefinition;
+      try {
+        definition = resolveDefinitionSecrets(sealed, this.config.secrets);
+      } catch (err) {
+        this.logger.error(`pipeline ${id} skipped: ${(err as Error).message}`);
+        continue;
+      }
+      await this.resealIfStale(id, sealed).catch((err: Error) =>
+        this.logger.warn(`pipeline ${id}: secrets not sealed again yet: ${err.message}`),
+      );
       const parsed = parsePipelineDefinition(definition);
       if (!parsed.ok) {
         // Stored definitions were valid when created; one that no longer parses (an upgrade

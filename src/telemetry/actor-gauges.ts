@@ -11,6 +11,10 @@ export interface HeldActor {
   readonly dedupMemory?: { keys: number; bytes: number } | undefined;
   /** Batch id -> commit time (ms) of outbox batches; filled in here for earlier owners' ones. */
   readonly outboxTimes?: Map<string, number>;
+  /** Buffered join records; undefined without a join. */
+  readonly joinRecords?: number | undefined;
+  /** The bound the actor is paused at (outbox-full, state-full), if any. */
+  readonly pausedReason?: string | undefined;
 }
 
 /** Outbox entries of earlier owners read per actor and scrape to learn their age (cached). */
@@ -26,18 +30,29 @@ export function actorGauges(redis: Redis, actors: () => Iterable<HeldActor>): Sc
   return async (gauges) => {
     const { mailboxDepth, outboxBatches, actorsHeld, dedupKeys, dedupBytes } = gauges;
     const held = [...actors()].filter((a) => a.state !== 'Closed');
-    const perPipeline = new Map<string, { actors: number; keys: number; bytes: number }>();
+    const perPipeline = new Map<
+      string,
+      { actors: number; keys: number; bytes: number; join: number }
+    >();
     for (const a of held) {
       let sums = perPipeline.get(a.pipeline.id);
-      if (!sums) perPipeline.set(a.pipeline.id, (sums = { actors: 0, keys: 0, bytes: 0 }));
+      if (!sums) {
+        perPipeline.set(a.pipeline.id, (sums = { actors: 0, keys: 0, bytes: 0, join: 0 }));
+      }
       sums.actors += 1;
       sums.keys += a.dedupMemory?.keys ?? 0;
       sums.bytes += a.dedupMemory?.bytes ?? 0;
+      sums.join += a.joinRecords ?? 0;
+      if (a.pausedReason !== undefined) {
+        const labels = { pipeline: a.pipeline.id, partition: String(a.partition) };
+        gauges.actorsPaused.set({ ...labels, reason: a.pausedReason }, 1);
+      }
     }
     for (const [pipeline, sums] of perPipeline) {
       actorsHeld.set({ pipeline }, sums.actors);
       dedupKeys.set({ pipeline }, sums.keys);
       dedupBytes.set({ pipeline }, sums.bytes);
+      gauges.joinRecords.set({ pipeline }, sums.join);
     }
     if (held.length === 0) return;
     const tx = redis.pipeline();

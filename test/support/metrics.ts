@@ -25,3 +25,26 @@ export function total(metrics: Metrics, family: string, match = ''): number {
   }
   return sum;
 }
+
+/** Actors of one pipeline that `sluice_actor_paused` shows held for `reason`. */
+export function pausedActors(metrics: Metrics, pipeline: string, reason: string): number {
+  let n = 0;
+  for (const [series, value] of metrics) {
+    if (!series.startsWith('sluice_actor_paused{')) continue;
+    if (series.includes(`pipeline="${pipeline}"`) && series.includes(`reason="${reason}"`))
+      n += value;
+  }
+  return n;
+}
+
+/**
+ * Samples of the event-loop delay histogram (`sluice_event_loop_delay_seconds`) above 1 s: a
+ * test takes it before and after what it causes, so a stall (a blocked owner) shows as a rise.
+ */
+export async function stallsOver1s(app: SluiceProcess): Promise<number> {
+  const metrics = await scrape(app);
+  const count = metrics.get('sluice_event_loop_delay_seconds_count');
+  const upTo1s = metrics.get('sluice_event_loop_delay_seconds_bucket{le="1"}');
+  if (count === undefined || upTo1s === undefined) throw new Error('no event-loop histogram');
+  return count - upTo1s;
+}

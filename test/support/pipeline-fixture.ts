@@ -135,6 +135,8 @@ export async function setPipelineRunning(
   const action = running ? 'resume' : 'stop';
   const response = await fetch(`http://127.0.0.1:${app.port}/api/v1/pipelines/${id}/${action}`, {
     method: 'POST',
+    // A POST needs a JSON body type (cross-site form posts are refused with 415).
+    headers: { 'content-type': 'application/json' },
   });
   if (response.status !== 200)
     throw new Error(`POST /pipelines/${id}/${action}: ${response.status} ${await response.text()}`);

@@ -1,4 +1,4 @@
-import { type ClickHouseClient, createClient } from '@clickhouse/client';
+import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickhouse/client';
 
 export interface ClickHouseOptions {
   /** e.g. http://127.0.0.1:8123 */
@@ -11,6 +11,11 @@ export interface ClickHouseOptions {
    */
   readonly requestTimeoutMs?: number;
   readonly maxOpenConnections?: number;
+  /**
+   * No log lines from the client itself: they quote the server's answer, which for a server the
+   * caller chose (the sink check) must never reach the logs.
+   */
+  readonly quiet?: boolean;
 }
 
 /** A client with Sluice's defaults; the caller owns it and calls `close()` on shutdown. */
@@ -23,5 +28,6 @@ export function createClickHouseClient(options: ClickHouseOptions): ClickHouseCl
     max_open_connections: options.maxOpenConnections ?? 10,
     // Rows are small JSON and the CPU is the bottleneck at 100k events/s, not the wire.
     compression: { request: false, response: false },
+    ...(options.quiet ? { log: { level: ClickHouseLogLevel.OFF } } : {}),
   });
 }

@@ -11,6 +11,9 @@ export {
   type CompiledPipeline,
   type CompiledSource,
   type DefinitionError,
+  type Destination,
+  definitionDestinations,
+  destinationErrors,
   exampleJoinPipeline,
   exampleOrdersPipeline,
   formatPath,
@@ -22,8 +25,14 @@ export {
   type PipelineDefinition,
   REDACTED,
   redactDefinition,
+  SecretResolutionError,
+  mapSecrets,
+  resolveDefinitionSecrets,
+  sealDefinitionSecrets,
 } from './definition';
 export * from './batch-deadline';
+export * from './security/allowed-hosts';
+export * from './security/secret-box';
 export * from './duration';
 export * from './expr';
 export * from './mailbox';

@@ -6,3 +6,7 @@ export * from './source-gaps';
 export * from './gap-accept';
 export * from './dead-letters';
 export * from './outbox';
+export * from './row-sources';
+export * from './dedup-forgets';
+export * from './replica-sync';
+export * from './eviction';

@@ -33,6 +33,9 @@ export const keys = {
   /** Hash: `<reason>:<partition|*>` -> JSON Hold: why the pipeline or a partition is held
    * (libs/redis holds.ts). */
   holds: (pipeline: string) => `{sl:${pipeline}}:holds`,
+  /** String: epoch ms when a writer last found the pipeline's sink table changed (a column
+   * dropped under rows in flight); owners describe the table again when it moves. */
+  schemaChanged: (pipeline: string) => `{sl:${pipeline}}:schema-changed`,
   /** Hash: totals over every source gap ever recorded: `resets`, `skippedOffsets`. */
   sourceGapTotals: (pipeline: string) => `{sl:${pipeline}}:source-gap-totals`,
 
@@ -47,6 +50,9 @@ export const keys = {
   /** String: packed 8-byte key hashes first seen in one dedup time bucket; expires with it. */
   dedupBucket: (pipeline: string, partition: number, bucketStartMs: number) =>
     `${tag(pipeline, partition)}:dedup:${bucketStartMs}`,
+  /** String: dedup keys to forget (rows dead-lettered at insert), appended by the writer and
+   * consumed by the actor's checkpoint (dedup-forgets.ts). */
+  dedupForgets: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:dedup-forget`,
   /** Sorted set: dedup bucket start times held for this actor (score = start ms). */
   dedupIndex: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:dedup-index`,
   /** String: msgpack records of one join side's events buffered in one event-time bucket,

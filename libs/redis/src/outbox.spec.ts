@@ -1,5 +1,14 @@
 import { pack } from 'msgpackr';
-import { batchRows, decodeOutboxBatch, encodeOutboxBatch, MalformedBatchError } from './outbox';
+import { decodeForgets } from './dedup-forgets';
+import {
+  batchRows,
+  decodeOutboxBatch,
+  encodeOutboxBatch,
+  insertDeadLetters,
+  MalformedBatchError,
+  rowSource,
+} from './outbox';
+import { RowSourceWriter } from './row-sources';
 import { checkBatchJob } from './queues';
 
 const job = { pipeline: 'orders', partition: 3, batchId: 'orders.3.1.7' };
@@ -33,6 +42,43 @@ describe('decodeOutboxBatch', () => {
     expect(batch).toEqual({ ...expected, body });
     expect(Buffer.isBuffer(batch.body)).toBe(true);
     expect(batchRows(batch)).toEqual(rows);
+  });
+
+  it('carries each row’s source and dedup key to the insert-stage dead letters', () => {
+    const { rows, ...meta } = entry;
+    const sources = new RowSourceWriter(8);
+    sources.add('orders', 2, 40, 9n, 1_000);
+    sources.add('orders', 5, 41);
+    const body = Buffer.from(expected.body);
+    const stored = encodeOutboxBatch({ ...meta, body, count: 2, ...sources.encode() });
+    const batch = decodeOutboxBatch(stored, job);
+    expect(batchRows(batch)).toEqual(rows);
+    expect(rowSource(batch, 1)).toEqual({ topic: 'orders', partition: 5, offset: 41 });
+    const refused = insertDeadLetters(batch, [{ row: 0, error: 'CHECK failed' }], 'now');
+    expect(refused.letters).toEqual([
+      {
+        stage: 'insert',
+        error: 'CHECK failed',
+        topic: 'orders',
+        partition: 2,
+        offset: 40,
+        message: '{"id":1,"name":"a\\nb"}',
+        at: 'now',
+      },
+    ]);
+    const hash = Buffer.alloc(8);
+    hash.writeBigUInt64LE(9n);
+    expect(decodeForgets(refused.forgets)).toEqual([{ hash, time: 1_000 }]);
+    // Entries stored before rows carried sources: dead letters without a position.
+    const old = decodeOutboxBatch(encodeOutboxBatch({ ...meta, body, count: 2 }), job);
+    const letter = insertDeadLetters(old, [{ row: 1, error: 'x' }], 'now');
+    expect(letter.letters[0]).toMatchObject({
+      topic: '',
+      partition: '',
+      offset: '',
+      message: '{"id":2}',
+    });
+    expect(letter.forgets).toHaveLength(0);
   });
 
   it('reads entries of the earlier shape, rows packed as objects', () => {

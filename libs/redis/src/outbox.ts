@@ -1,5 +1,8 @@
 import { pack, unpack } from 'msgpackr';
+import type { DeadLetter } from './dead-letters';
+import { encodeForgets, type ForgottenKey } from './dedup-forgets';
 import type { BatchJob } from './queues';
+import { type RowSource, RowSources } from './row-sources';
 
 /*
  * The outbox batch: what the actor stores under `keys.outboxBatch` in its checkpoint and the
@@ -17,6 +20,9 @@ interface OutboxMeta {
   traceparent?: string;
   /** (Kafka timestamp ms, rows) pairs of the rows, for the end-to-end latency histogram. */
   times?: number[];
+  /** Per-row source positions and dedup keys (row-sources.ts; absent in earlier entries). */
+  sourceTopics?: string[];
+  sources?: Uint8Array;
 }
 
 /**
@@ -65,6 +71,8 @@ export interface DecodedBatch {
   traceparent?: string;
   /** (Kafka timestamp ms, rows) pairs, for the end-to-end latency histogram. */
   times?: number[];
+  /** Per-row source and dedup key; absent for entries stored before they were kept. */
+  sources?: RowSources;
 }
 
 /** The rows of a batch as objects; only dead-lettering needs them. */
@@ -107,12 +115,61 @@ export function decodeOutboxBatch(data: Buffer, job: BatchJob): DecodedBatch {
   if (isBody(batch.body) && typeof batch.count === 'number') {
     // msgpackr hands binary out as a view of `data`: no copy of the rows.
     const body = typeof batch.body === 'string' ? batch.body : asBuffer(batch.body);
-    return { batchId, database, table, body, count: batch.count, traceparent, times };
+    const sources = RowSources.read(batch.sourceTopics, batch.sources);
+    return { batchId, database, table, body, count: batch.count, traceparent, times, sources };
   }
   // An entry written before the outbox held JSONEachRow text.
   const rows = batch.rows ?? [];
   const body = rows.map((row) => `${JSON.stringify(row)}\n`).join('');
   return { batchId, database, table, body, count: rows.length, traceparent, times };
+}
+
+/** The rows of a batch as their JSONEachRow lines (without the newline), in body order. */
+export function batchLines(batch: DecodedBatch): string[] {
+  return batch.body
+    .toString()
+    .split('\n')
+    .filter((line) => line !== '');
+}
+
+/** Where row `i` (0-based, body order) came from and its dedup key; undefined when unknown. */
+export function rowSource(batch: DecodedBatch, i: number): RowSource | undefined {
+  return batch.sources?.at(i);
+}
+
+/** One row ClickHouse refused for good, with the server's message. */
+export interface RefusedRow {
+  /** 0-based index in the batch body. */
+  row: number;
+  error: string;
+}
+
+/**
+ * What the writer's dead-letter script takes for refused rows: one insert-stage dead letter per
+ * row (the row's line as the message, its source position when the batch carries it) and the
+ * dedup keys to forget (dedup-forgets.ts), so a re-sent copy of such an event is not a duplicate.
+ */
+export function insertDeadLetters(
+  batch: DecodedBatch,
+  refused: readonly RefusedRow[],
+  at: string,
+): { letters: DeadLetter[]; forgets: Buffer } {
+  const lines = batchLines(batch);
+  const forgotten: ForgottenKey[] = [];
+  const letters = refused.map(({ row, error }): DeadLetter => {
+    const source = rowSource(batch, row);
+    if (source?.key) forgotten.push(source.key);
+    return {
+      stage: 'insert',
+      error,
+      topic: source?.topic ?? '',
+      partition: source?.partition ?? '',
+      offset: source?.offset ?? '',
+      message: lines[row] ?? '',
+      at,
+    };
+  });
+  return { letters, forgets: encodeForgets(forgotten) };
 }
 
 function isBody(body: unknown): body is string | Uint8Array {

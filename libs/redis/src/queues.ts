@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
 import { MalformedBatchError } from './outbox';
 
@@ -23,12 +24,41 @@ export interface BatchJob {
   batchId: string;
 }
 
+/** Where a batch was flushed: the owner's lease epoch, the actor's run, its checkpoint seq. */
+export interface BatchPosition {
+  epoch: number;
+  /** The actor run (newRunId); absent in ids written before runs existed. */
+  run?: number;
+  seq: number;
+}
+
 /**
- * Batch ids: `<pipeline>.<partition>.<epoch>.<seq>`. Unique across owners (the epoch grows on
- * every takeover) and free of ':' which BullMQ refuses in custom job ids.
+ * Batch ids, also the ClickHouse insert tokens: `<pipeline>.<partition>.<epoch>.<run>.<seq>`
+ * (run as 8 hex digits; ids stored before runs existed have no run part). Free of ':' which
+ * BullMQ refuses in custom job ids.
+ *
+ * A token must never name two different sets of rows: ClickHouse drops an insert whose token it
+ * has seen (within the table's deduplication window) while Sluice counts it written. Epoch and
+ * seq alone come back: the epoch counter and the checkpoint seq are deleted with a pipeline (a
+ * pipeline recreated under the same id starts at epoch 1, seq 1 again) and go back in time with
+ * Redis (a replica promoted after a failover, everysec AOF, a restore from backup). The run is
+ * drawn at random each time an actor restores, so ids of a new run differ from every id issued
+ * before whatever Redis remembers; a batch already in the outbox keeps the id it was stored
+ * under, so its retries stay the same insert.
  */
-export function batchId(pipeline: string, partition: number, epoch: number, seq: number): string {
-  return `${pipeline}.${partition}.${epoch}.${seq}`;
+export function batchId(pipeline: string, partition: number, at: BatchPosition): string {
+  return at.run === undefined
+    ? `${pipeline}.${partition}.${at.epoch}.${at.seq}`
+    : `${pipeline}.${partition}.${at.epoch}.${at.run.toString(16).padStart(8, '0')}.${at.seq}`;
+}
+
+/**
+ * A new actor run: 32 random bits. Two runs of one (pipeline, partition, epoch) collide with
+ * probability 2^-32, and only a collision whose seqs also meet while the earlier token is still in
+ * the table's deduplication window could drop a batch; 32 bits also fit the find-my-event index.
+ */
+export function newRunId(): number {
+  return randomBytes(4).readUInt32LE(0);
 }
 
 /** Job data is checked because a job is only a pointer: a wrong one must not touch other keys. */

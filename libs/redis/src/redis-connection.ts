@@ -8,6 +8,16 @@ export interface RedisConnectionOptions {
    * command fails instead of hanging while Redis is away.
    */
   maxRetriesPerRequest?: number | null;
+  /** TLS beyond `rediss://` defaults: a private CA, a client certificate, a server name. */
+  tls?: RedisTls;
+}
+
+/** PEM contents (not paths), as REDIS_TLS_* name them. */
+export interface RedisTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
 }
 
 /**
@@ -24,6 +34,7 @@ export function createRedis(url: string, options: RedisConnectionOptions): Redis
     // Back off up to 2 s between attempts, forever.
     retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
     enableReadyCheck: true,
+    ...(options.tls ? { tls: { ...options.tls } } : {}),
   };
   return new Redis(url, redisOptions);
 }

@@ -1,6 +1,6 @@
 import type { Span } from '@opentelemetry/api';
 import { BatchLog } from './batch-log';
-import { indexBucketOf, indexExpireAt } from './event-index';
+import { indexBucketOf, indexExpireAt, type SegmentBatch } from './event-index';
 import type { Telemetry } from './index';
 import { ATTR, type BatchTrace } from './tracing';
 
@@ -73,7 +73,7 @@ export class FlushTelemetry {
   }
 
   /** The records for the checkpoint script, or undefined when the index is off or empty. */
-  eventIndex(epoch: number, seq: number, now: number) {
+  eventIndex(batch: SegmentBatch, now: number) {
     const retention = this.telemetry.eventIndexRetentionMs;
     if (retention <= 0) return undefined;
     const count = this.log.indexRecords;
@@ -84,7 +84,7 @@ export class FlushTelemetry {
       expireAt: indexExpireAt(bucketStart, retention),
       maxBytes: this.telemetry.eventIndexMaxBytes,
       count,
-      segment: this.log.indexSegment(epoch, seq, now),
+      segment: this.log.indexSegment(batch, now),
     };
   }
 

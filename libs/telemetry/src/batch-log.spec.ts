@@ -27,23 +27,26 @@ describe('BatchLog', () => {
     );
     expect(log.offsetRanges()).toBe('t/0:10-30,t/3:5-5');
     expect(log.rowTimes()).toEqual([1000, 2]);
-    const segment = log.indexSegment(2, 9, 1_700_000_000_000);
+    const segment = log.indexSegment({ epoch: 2, run: 5, seq: 9 }, 1_700_000_000_000);
     // the dead letter has no key: not indexed
     expect(log.indexRecords).toBe(3);
     expect(findInLog(segment, 7n)).toEqual([
       {
         stage: 'written',
         epoch: 2,
+        run: 5,
         seq: 9,
         at: 1_700_000_000_000,
         traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
         sampled: true,
       },
-      { stage: 'duplicate', epoch: 2, seq: 9, at: 1_700_000_000_000 },
+      { stage: 'duplicate', epoch: 2, run: 5, seq: 9, at: 1_700_000_000_000 },
     ]);
     expect(findInLog(segment, 8n).map((r) => r.stage)).toEqual(['written']);
     log.reset();
-    expect(logSegments(log.indexSegment(2, 10, 0))).toEqual([{ records: 0, bytes: 37 }]);
+    expect(logSegments(log.indexSegment({ epoch: 2, run: 5, seq: 10 }, 0))).toEqual([
+      { records: 0, bytes: 41 },
+    ]);
     expect(log.rowTimes()).toEqual([]);
   });
 

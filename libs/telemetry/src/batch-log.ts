@@ -1,5 +1,5 @@
 import { type Span, type SpanContext, SpanStatusCode } from '@opentelemetry/api';
-import { IndexRecordWriter } from './event-index';
+import { IndexRecordWriter, type SegmentBatch } from './event-index';
 import type { EventOutcome, TracedEvent, Tracing } from './tracing';
 
 /**
@@ -126,8 +126,8 @@ export class BatchLog implements EventObserver {
   }
 
   /** The records as one find-my-event log segment (see event-index.ts), stamped with the flush. */
-  indexSegment(epoch: number, seq: number, at: number): Buffer {
-    return this.records.segment(epoch, seq, at);
+  indexSegment(batch: SegmentBatch, at: number): Buffer {
+    return this.records.segment(batch, at);
   }
 
   /** The checkpoint recording these outcomes committed: their spans end now. */

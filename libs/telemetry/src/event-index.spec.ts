@@ -5,6 +5,7 @@ import {
   indexBucketsToRead,
   indexExpireAt,
   indexHashBytes,
+  type IndexRecord,
   IndexRecordWriter,
   logSegments,
   SEGMENT_HEADER,
@@ -15,6 +16,27 @@ const TP = (trace: string, flags: string) => `00-${trace}-00f067aa0ba902b7-${fla
 const AT = 1_700_000_000_999;
 
 describe('find-my-event log segments', () => {
+  it('reads version 2 segments, written before the run was part of the batch', () => {
+    const writer = new IndexRecordWriter();
+    writer.add(7n, 'written');
+    writer.add(8n, 'dead-lettered', 'parse', undefined, 'bad');
+    const v3 = writer.segment({ epoch: 4, run: 7, seq: 12 }, AT);
+    // Version 2: the same without the run (bytes 37-40).
+    const v2 = Buffer.concat([v3.subarray(0, 37), v3.subarray(41)]);
+    v2[0] = 2;
+    v2.writeUInt32LE(v2.length, 1);
+    const base = { epoch: 4, seq: 12, at: 1_700_000_000_000 };
+    const log = Buffer.concat([v2, v3]);
+    expect(findInLog(v2, 7n)).toEqual([{ ...base, stage: 'written' }]);
+    expect(findInLog(log, 8n)).toEqual([
+      { ...base, run: 7, stage: 'dead-lettered', deadLetterStage: 'parse', reason: 'bad' },
+    ]);
+    expect(logSegments(log)).toEqual([
+      { records: 2, bytes: v2.length },
+      { records: 2, bytes: v3.length },
+    ]);
+  });
+
   it('finds every stage, with and without trace id and reason, stamped at flush', () => {
     const writer = new IndexRecordWriter();
     writer.add(7n, 'written', undefined, TP('ab'.repeat(16), '03'));
@@ -24,8 +46,8 @@ describe('find-my-event log segments', () => {
     for (let i = 0; i < 5_000; i++) writer.add(BigInt(1000 + i), i % 2 ? 'filtered' : 'written');
     writer.add(11n, 'duplicate');
     expect(writer.count).toBe(5_005);
-    const log = writer.segment(4, 12, AT);
-    const base = { epoch: 4, seq: 12, at: 1_700_000_000_000 };
+    const log = writer.segment({ epoch: 4, run: 7, seq: 12 }, AT);
+    const base = { epoch: 4, run: 7, seq: 12, at: 1_700_000_000_000 };
     expect(findInLog(log, 7n)).toEqual([
       { ...base, stage: 'written', traceId: 'ab'.repeat(16), sampled: true },
     ]);
@@ -54,7 +76,7 @@ describe('find-my-event log segments', () => {
   it('is compact: 8 bytes per plain outcome plus one header per checkpoint', () => {
     const writer = new IndexRecordWriter();
     for (let i = 0; i < 10_000; i++) writer.add(BigInt(i), 'written');
-    expect(writer.segment(1, 1, 0)).toHaveLength(SEGMENT_HEADER + 80_000);
+    expect(writer.segment({ epoch: 1, run: 7, seq: 1 }, 0)).toHaveLength(SEGMENT_HEADER + 80_000);
   });
 
   it('matches a hash only at an 8-byte boundary of its group', () => {
@@ -62,7 +84,7 @@ describe('find-my-event log segments', () => {
     // Two hashes whose bytes, side by side, contain a third one shifted by 4 bytes.
     writer.add(0x0000000200000001n, 'written');
     writer.add(0x0000000400000003n, 'filtered');
-    const log = writer.segment(1, 1, 0);
+    const log = writer.segment({ epoch: 1, run: 7, seq: 1 }, 0);
     expect(findInLog(log, 0x0000000300000002n)).toEqual([]);
     expect(findInLog(log, 0x0000000400000003n).map((r) => r.stage)).toEqual(['filtered']);
   });
@@ -71,7 +93,7 @@ describe('find-my-event log segments', () => {
     const writer = new IndexRecordWriter();
     const segments: Buffer[] = [];
     const flush = (seq: number) => {
-      segments.push(writer.segment(1, seq, seq * 1000));
+      segments.push(writer.segment({ epoch: 1, run: 7, seq }, seq * 1000));
       writer.reset();
     };
     writer.add(5n, 'written');
@@ -84,27 +106,35 @@ describe('find-my-event log segments', () => {
     const log = Buffer.concat(segments);
     expect(logSegments(log).map((s) => s.records)).toEqual([1, 1, 2]);
     expect(findInLog(log, 5n)).toEqual([
-      { stage: 'written', epoch: 1, seq: 1, at: 1000 },
-      { stage: 'duplicate', epoch: 1, seq: 3, at: 3000, traceId: 'ef'.repeat(16), sampled: true },
+      { stage: 'written', epoch: 1, run: 7, seq: 1, at: 1000 },
+      {
+        stage: 'duplicate',
+        epoch: 1,
+        run: 7,
+        seq: 3,
+        at: 3000,
+        traceId: 'ef'.repeat(16),
+        sampled: true,
+      },
     ]);
     // A later non-duplicate outcome replaces the earlier one, as the per-key fields did.
     writer.add(6n, 'written');
     flush(4);
     expect(findInLog(Buffer.concat(segments), 6n)).toEqual([
-      { stage: 'written', epoch: 1, seq: 4, at: 4000 },
+      { stage: 'written', epoch: 1, run: 7, seq: 4, at: 4000 },
     ]);
     // A torn or foreign tail is ignored, what comes before it is read.
-    const torn = Buffer.concat([log, Buffer.from([2, 200, 0, 0, 0])]);
+    const torn = Buffer.concat([log, Buffer.from([3, 200, 0, 0, 0])]);
     expect(findInLog(torn, 5n)).toHaveLength(2);
   });
 
   it('hands out segments that the next batch does not overwrite', () => {
     const writer = new IndexRecordWriter();
     writer.add(1n, 'written');
-    const first = writer.segment(1, 1, 0);
+    const first = writer.segment({ epoch: 1, run: 7, seq: 1 }, 0);
     writer.reset();
     writer.add(2n, 'written');
-    writer.segment(1, 2, 0);
+    writer.segment({ epoch: 1, run: 7, seq: 2 }, 0);
     expect(findInLog(first, 1n)).toHaveLength(1);
     expect(indexHashBytes(5n)).toEqual(Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]));
   });
@@ -123,7 +153,7 @@ describe('find-my-event log segments', () => {
 });
 
 describe('reportOutcomes', () => {
-  const idOf = (p: number, e: number, s: number) => `p.${p}.${e}.${s}`;
+  const idOf = (p: number, r: IndexRecord) => `p.${p}.${r.epoch}.${r.seq}`;
 
   it('reports newest first, pending batches, and names the batch a duplicate repeats', () => {
     const reports = reportOutcomes(

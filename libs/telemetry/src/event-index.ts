@@ -7,12 +7,14 @@
  * (docs/performance.md); an APPEND of the segment costs a copy.
  *
  * Segment layout (little endian):
- *   0  u8   version (2)
+ *   0  u8   version (3)
  *   1  u32  segment length in bytes, header included
  *   5  u32  owner epoch, 9 u32 checkpoint seq, 13 u32 processed-at seconds
  *   17 u32  x 4: hashes in the written, filtered, duplicate, dead-lettered groups
  *   33 u32  bytes of extras
- *   37      the groups' 8-byte key hashes, in that order, then the extras
+ *   37 u32  actor run (part of the batch id, see batchId in libs/redis)
+ *   41      the groups' 8-byte key hashes, in that order, then the extras
+ * Version 2 segments (no run, hashes from byte 37) are still read.
  * Extras hold the outcomes that carry more than their stage (a trace id, a dead-letter stage, a
  * reason): key hash u64, stage u8, dead-letter stage u8, flags u8 (1: trace id, 2: sampled),
  * reason length u8, [trace id 16 bytes], [reason utf8].
@@ -24,8 +26,10 @@ export interface IndexRecord {
   stage: IndexStage;
   /** Dead letters: the stage that refused the event (parse, filter, dedup, transform, ...). */
   deadLetterStage?: string;
-  /** Owner epoch and checkpoint seq: for `written` they name the batch. */
+  /** Owner epoch, actor run and checkpoint seq: for `written` they name the batch. */
   epoch: number;
+  /** Absent in records written before runs existed. */
+  run?: number;
   seq: number;
   /** Processing time, ms (stored in seconds). */
   at: number;
@@ -34,11 +38,22 @@ export interface IndexRecord {
   reason?: string;
 }
 
+/** The batch a segment's records belong to (its id: batchId in libs/redis). */
+export interface SegmentBatch {
+  epoch: number;
+  run: number;
+  seq: number;
+}
+
 /** Buckets are fixed in size so every process reads what any other wrote, whatever its retention. */
 export const EVENT_INDEX_BUCKET_MS = 15 * 60_000;
 const MAX_REASON_BYTES = 200;
-const VERSION = 2;
-export const SEGMENT_HEADER = 37;
+const VERSION = 3;
+export const SEGMENT_HEADER = 41;
+/** Header bytes of each readable version. */
+const HEADERS: Readonly<Record<number, number>> = { 2: 37, 3: SEGMENT_HEADER };
+/** The smallest header: a log shorter than this holds no more segments. */
+const MIN_HEADER = 37;
 const EXTRA_HEADER = 12;
 const MAX_EXTRA = EXTRA_HEADER + 16 + MAX_REASON_BYTES;
 
@@ -167,7 +182,8 @@ export class IndexRecordWriter {
   }
 
   /** The batch's records as one segment (see the file comment): a new buffer, one copy. */
-  segment(epoch: number, seq: number, atMs: number): Buffer {
+  segment(batch: SegmentBatch, atMs: number): Buffer {
+    const { epoch, run, seq } = batch;
     let size = SEGMENT_HEADER + this.extras.used;
     for (const g of this.groups) size += g.used;
     const out = Buffer.allocUnsafe(size);
@@ -182,6 +198,7 @@ export class IndexRecordWriter {
       at += g.buf.copy(out, at, 0, g.used);
     });
     out.writeUInt32LE(this.extras.used, 33);
+    out.writeUInt32LE(run >>> 0, 37);
     this.extras.buf.copy(out, at, 0, this.extras.used);
     return out;
   }
@@ -211,18 +228,20 @@ export function findInLog(log: Buffer, hash: bigint): IndexRecord[] {
   const needle = indexHashBytes(hash);
   let outcomes: IndexRecord[] = [];
   let duplicate: IndexRecord | undefined;
-  for (let seg = 0; seg + SEGMENT_HEADER <= log.length;) {
+  for (let seg = 0; seg + MIN_HEADER <= log.length;) {
     const size = log.readUInt32LE(seg + 1);
     // A log only ever grows by whole segments (APPEND inside the checkpoint script); anything
     // else is not ours to read.
-    if (log[seg] !== VERSION || size < SEGMENT_HEADER || seg + size > log.length) break;
-    const base = {
+    const header = HEADERS[log[seg] ?? 0];
+    if (header === undefined || size < header || seg + size > log.length) break;
+    const base: Batch = {
       epoch: log.readUInt32LE(seg + 5),
       seq: log.readUInt32LE(seg + 9),
       at: log.readUInt32LE(seg + 13) * 1000,
     };
+    if (header > MIN_HEADER) base.run = log.readUInt32LE(seg + 37);
     const here: IndexRecord[] = [];
-    let at = seg + SEGMENT_HEADER;
+    let at = seg + header;
     for (let g = 0; g < STAGES.length; g++) {
       const end = at + 8 * log.readUInt32LE(seg + 17 + 4 * g);
       if (hasAligned(log, needle, at, end)) here.push({ stage: STAGES[g] as IndexStage, ...base });
@@ -259,12 +278,15 @@ function hasAligned(log: Buffer, needle: Buffer, from: number, end: number): boo
   return false;
 }
 
+/** What a segment's records share. */
+type Batch = Pick<IndexRecord, 'epoch' | 'run' | 'seq' | 'at'>;
+
 function decodeExtra(
   log: Buffer,
   at: number,
   trace: number,
   end: number,
-  base: { epoch: number; seq: number; at: number },
+  base: Batch,
 ): IndexRecord {
   const record: IndexRecord = { stage: STAGES[(log[at + 8] ?? 1) - 1] ?? 'written', ...base };
   const dl = log[at + 9] ?? 0;
@@ -281,12 +303,13 @@ function decodeExtra(
 /** Stage counts of a log's segments (tests and tools). */
 export function logSegments(log: Buffer): { records: number; bytes: number }[] {
   const out: { records: number; bytes: number }[] = [];
-  for (let seg = 0; seg + SEGMENT_HEADER <= log.length;) {
+  for (let seg = 0; seg + MIN_HEADER <= log.length;) {
     const size = log.readUInt32LE(seg + 1);
-    if (log[seg] !== VERSION || size < SEGMENT_HEADER || seg + size > log.length) break;
+    const header = HEADERS[log[seg] ?? 0];
+    if (header === undefined || size < header || seg + size > log.length) break;
     let records = 0;
     for (let g = 0; g < STAGES.length; g++) records += log.readUInt32LE(seg + 17 + 4 * g);
-    let at = seg + SEGMENT_HEADER + 8 * records;
+    let at = seg + header + 8 * records;
     const extrasEnd = at + log.readUInt32LE(seg + 33);
     while (at + EXTRA_HEADER <= extrasEnd) {
       at += EXTRA_HEADER + ((log[at + 10] ?? 0) & 1 ? 16 : 0) + (log[at + 11] ?? 0);

@@ -24,7 +24,7 @@ export interface FoundRecord {
  */
 export function reportOutcomes(
   found: readonly FoundRecord[],
-  batchIdOf: (partition: number, epoch: number, seq: number) => string,
+  batchIdOf: (partition: number, record: IndexRecord) => string,
   pending: ReadonlySet<string>,
 ): EventOutcomeReport[] {
   const sorted = [...found].sort((a, b) => b.record.at - a.record.at || rank(b) - rank(a));
@@ -41,7 +41,7 @@ export function reportOutcomes(
     }
     switch (record.stage) {
       case 'written': {
-        const id = batchIdOf(partition, record.epoch, record.seq);
+        const id = batchIdOf(partition, record);
         report.batchId = id;
         if (pending.has(id)) report.stage = 'pending';
         break;
@@ -50,9 +50,7 @@ export function reportOutcomes(
         report.reason = 'the filter expression was false';
         break;
       case 'duplicate': {
-        const first =
-          firstWritten &&
-          batchIdOf(firstWritten.partition, firstWritten.record.epoch, firstWritten.record.seq);
+        const first = firstWritten && batchIdOf(firstWritten.partition, firstWritten.record);
         report.reason = first
           ? `duplicate: its key was written in batch ${first} within the dedup window`
           : 'duplicate: its key was seen within the dedup window';

@@ -25,6 +25,10 @@ export interface ScrapeGauges {
   dlqEntries: Gauge<'pipeline' | 'partition'>;
   /** 1 per hold recorded in Redis (libs/redis holds.ts); partition `*` for a whole pipeline. */
   partitionHeld: Gauge<'pipeline' | 'partition' | 'reason'>;
+  /** Actors of this process that stopped taking entries at a bound, by reason. */
+  actorsPaused: Gauge<'pipeline' | 'partition' | 'reason'>;
+  /** Join records buffered by the actors this process holds. */
+  joinRecords: Gauge<'pipeline'>;
 }
 
 /** Dead-letter stages seen per checkpoint: stage -> events. */
@@ -114,6 +118,12 @@ export class SluiceMetrics {
     'Dead letters discarded by an operator',
     ['pipeline'],
   );
+  /** A WAIT/WAITAOF got fewer replica acknowledgements than REDIS_MIN_REPLICAS in time. */
+  readonly replicaWaitFailures = this.counter(
+    'sluice_redis_replica_wait_failures_total',
+    'WAITs that fewer replicas than REDIS_MIN_REPLICAS acknowledged in time (nothing committed or announced)',
+    ['role'],
+  );
   readonly batches = this.counter('sluice_batches_total', 'Batches committed to the outbox', [
     'pipeline',
   ]);
@@ -175,6 +185,16 @@ export class SluiceMetrics {
       'sluice_partition_held',
       'Pipeline partitions held on purpose (gap, dlq-full, outbox-full, state-full, stuck, table): input stops until the cause is resolved',
       ['pipeline', 'partition', 'reason'],
+    ),
+    actorsPaused: this.gauge(
+      'sluice_actor_paused',
+      'Actors of this process not taking entries because a bound is reached (outbox-full, state-full)',
+      ['pipeline', 'partition', 'reason'],
+    ),
+    joinRecords: this.gauge(
+      'sluice_join_records',
+      'Join records buffered by the actors this process holds',
+      ['pipeline'],
     ),
   };
 

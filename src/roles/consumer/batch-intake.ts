@@ -1,5 +1,6 @@
 import type { EachBatchPayload } from 'kafkajs';
 import type { CompiledPipeline, Hasher } from '@sluice/pipeline';
+import { stampsSourceMarks } from '@sluice/pipeline/dedup';
 import type { Telemetry } from '@sluice/telemetry';
 import { maxEventTime, routeBatch } from './batch-router';
 import type { GroupSession } from './group-session';
@@ -19,15 +20,19 @@ export interface BatchIntakeContext {
 
 /**
  * Takes each Kafka batch of the consumer into the current session's coalescer: routes its events
- * to mailboxes, stamps join progress, and resolves its offsets for kafkajs (not for the commit,
+ * to mailboxes, stamps source marks (join and dedup pipelines), and resolves its offsets for kafkajs (not for the commit,
  * which waits for the append).
  */
 export class BatchIntake {
   /** In-process counters (not exactly-once: the actors count `consumed`). */
   eventsRead = 0;
   malformed = 0;
+  /** Join and dedup pipelines: entries carry their source partition's marks. */
+  private readonly marked: boolean;
 
-  constructor(private readonly context: BatchIntakeContext) {}
+  constructor(private readonly context: BatchIntakeContext) {
+    this.marked = stampsSourceMarks(context.pipeline);
+  }
 
   async handleBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
@@ -74,13 +79,17 @@ export class BatchIntake {
       },
       hasher,
     );
-    // Join pipelines: the progress of this source partition, for the actors' watermarks.
+    // The progress of this source partition: for the join watermark (with the event times), for
+    // dedup expiry (caught up only: no event time read on the hot path).
+    const caughtUp = Number(batch.highWatermark) <= to + 1;
     const progress = pipeline.join
       ? state.progressWith(
           maxEventTime(routed.values(), source, pipeline.maxFutureEventTimeMs),
-          Number(batch.highWatermark) <= to + 1,
+          caughtUp,
         )
-      : undefined;
+      : this.marked
+        ? state.progressWith(undefined, caughtUp)
+        : undefined;
     for (const events of routed.values()) {
       for (const event of events) if (event.error !== undefined) this.malformed += 1;
     }
@@ -109,7 +118,7 @@ export class BatchIntake {
   ): Promise<void> {
     const state = await session.partition(topic, partition);
     if (session !== this.context.session() || !(to > state.lastTo)) return;
-    const progress = this.context.pipeline.join
+    const progress = this.marked
       ? state.progressWith(undefined, highWatermark <= to + 1)
       : undefined;
     state.appended([], to, progress);

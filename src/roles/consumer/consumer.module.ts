@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, Module } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { registerCompressionCodecs } from '@sluice/kafka';
 import { loadHasher, type Hasher } from '@sluice/pipeline';
+import { closeRedis, createRedis, ReplicaSync } from '@sluice/redis';
 import type { Telemetry } from '@sluice/telemetry';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../config';
 import { TELEMETRY } from '../../telemetry/tokens';
@@ -26,6 +27,9 @@ export class ConsumerRole extends RoleService {
   /** Per pipeline, source offset resets since this process started (across its consumers). */
   private readonly gapTotals = new Map<string, SourceGapTotals>();
   private hasher: Hasher | undefined;
+  /** The consumers' own connection: a WAIT blocks the connection it runs on (see replicaSync). */
+  private conn: Redis | undefined;
+  private replicaSync: ReplicaSync | undefined;
   private unsubscribe: (() => void) | undefined;
   /** Reconciliations run one after another, so a consumer is never started and stopped at once. */
   private reconciling: Promise<void> = Promise.resolve();
@@ -77,6 +81,7 @@ export class ConsumerRole extends RoleService {
   protected async start(): Promise<void> {
     registerCompressionCodecs();
     this.hasher = await loadHasher();
+    this.openConnection();
     this.unsubscribe = this.watcher.onChange((pipelines) => this.schedule(pipelines));
     this.schedule(this.watcher.current());
     await this.reconciling;
@@ -90,6 +95,38 @@ export class ConsumerRole extends RoleService {
     const all = [...this.consumers.values()];
     this.consumers.clear();
     await Promise.all(all.map(({ consumer }) => consumer.stop()));
+    if (this.conn) await closeRedis(this.conn);
+    this.conn = undefined;
+  }
+
+  /**
+   * With REDIS_MIN_REPLICAS, appends are confirmed by WAIT on the connection that wrote them; a
+   * WAIT blocks that connection (up to REDIS_REPLICA_WAIT_MS while replicas lag), so the
+   * consumers write on their own instead of stalling the shared one (leases, heartbeats, health).
+   */
+  private openConnection(): void {
+    const conn = createRedis(this.config.redisUrl, {
+      tls: this.config.redisTls,
+      connectionName: `sluice:${this.config.instanceId}:consumer`,
+    });
+    conn.on('error', () => undefined);
+    conn.connect().catch((err: Error) => this.logger.warn(`consumer redis: ${err.message}`));
+    const failures = this.telemetry.metrics.replicaWaitFailures;
+    let lastLog = 0;
+    this.replicaSync = new ReplicaSync(conn, {
+      ...this.config.redisSync,
+      onFailure: ({ acked, required, command }) => {
+        failures.inc({ role: 'consumer' });
+        if (Date.now() - lastLog < 10_000) return;
+        lastLog = Date.now();
+        this.logger.warn(
+          `only ${acked} of ${required} Redis replica(s) acknowledged mailbox appends within ` +
+            `${this.config.redisSync.timeoutMs} ms (${command}): Kafka offsets are not committed ` +
+            'until they do (REDIS_MIN_REPLICAS)',
+        );
+      },
+    });
+    this.conn = conn;
   }
 
   private schedule(pipelines: ReadonlyMap<string, ActivePipeline>): void {
@@ -120,7 +157,8 @@ export class ConsumerRole extends RoleService {
     for (const [id, { active, json }] of wanted) {
       if (this.consumers.has(id)) continue;
       const consumer = new PipelineConsumer(active.pipeline, {
-        redis: this.redis,
+        redis: this.conn ?? this.redis,
+        replicaSync: this.replicaSync,
         hasher: this.hasher,
         clientId: this.config.kafkaClientId,
         fallbackBrokers: this.config.kafkaBrokers,

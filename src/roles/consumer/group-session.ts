@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Admin } from 'kafkajs';
 import type { CompiledPipeline, UnparsedEntryVersion } from '@sluice/pipeline';
+import type { ReplicaSync } from '@sluice/redis';
 import { groupIdOf } from './kafka-options';
 import { type FlushResult, MailboxCoalescer } from './mailbox-coalescer';
 import type { CoalesceLimits } from './partition-buffer';
@@ -17,6 +18,8 @@ export const tpKey = (topic: string, partition: number) => `${topic}/${partition
 export interface GroupSessionContext {
   pipeline: CompiledPipeline;
   redis: Redis;
+  /** REDIS_MIN_REPLICAS on the connection of `redis`: an append counts once replicated. */
+  sync?: ReplicaSync;
   coalesce: CoalesceLimits;
   entryVersion: UnparsedEntryVersion;
   logger: Logger;
@@ -41,12 +44,13 @@ export class GroupSession {
   constructor(
     readonly generation: number,
     private readonly context: GroupSessionContext,
-    /** This member's partitions: join pipelines tell every mailbox their marks, fetched or not. */
+    /** This member's partitions: join and dedup pipelines tell every mailbox their marks. */
     readonly assignment?: Record<string, number[]>,
   ) {
     const { pipeline, redis, logger, flushed, appendFailed } = context;
     this.coalescer = new MailboxCoalescer({
       redis,
+      sync: context.sync,
       pipelineId: pipeline.id,
       generation,
       limits: coalesceLimitsOf(pipeline, context.coalesce),
@@ -86,7 +90,7 @@ export class GroupSession {
   }
 
   /**
-   * Join pipelines, at most every `everyMs`: for every assigned partition, fetched yet or not,
+   * Join and dedup pipelines, at most every `everyMs`: for every assigned partition, fetched yet or not,
    * whether what this session appended reaches Kafka's log end offset (PartitionSession.logEnd),
    * so the marks heartbeat that follows tells every actor, from Kafka's numbers, which sources
    * still have unread data. False when not due, before the assignment is known, or when Kafka

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { MailboxEvent, UnparsedEntryVersion } from '@sluice/pipeline';
+import type { ReplicaSync } from '@sluice/redis';
 import { appendToMailboxes, type MailboxAppend } from './mailbox-appender';
 import {
   type BufferedRange,
@@ -25,11 +26,13 @@ export interface FlushResult {
 
 export interface MailboxCoalescerOptions {
   redis: Redis;
+  /** REDIS_MIN_REPLICAS: a range counts as appended (and may be committed) once replicated. */
+  sync?: ReplicaSync | undefined;
   pipelineId: string;
   generation: number;
   limits: CoalesceLimits;
   entryVersion: UnparsedEntryVersion;
-  /** Join pipelines: the marks to stamp on entries ending with this progress. */
+  /** Join and dedup pipelines: the marks to stamp on entries ending with this progress. */
   marks: (state: PartitionSession, progress: BatchProgress) => JoinMarks;
   /** After every successful append (backpressure, counters). */
   flushed: (result: FlushResult) => void;
@@ -144,7 +147,14 @@ export class MailboxCoalescer {
     if (range === undefined) return;
     try {
       const appends = this.entries(state, range);
+      const { sync } = this.options;
+      const since = sync?.session ?? 0;
       const longest = await appendToMailboxes(this.options.redis, this.options.pipelineId, appends);
+      // Until replicated, the range is not appended: its offsets must not be committed. The
+      // partition's later flushes wait behind this one (and kafkajs behind them: backpressure).
+      // Waiting again is enough while the connection lasts; after a reconnect the range is
+      // appended again (duplicates are harmless: actors skip what they applied).
+      await sync?.confirm(since, () => !this.closed);
       for (const spans of range.attached) spans.end();
       state.appended(range.byMailbox.keys(), range.to, range.progress);
       releaseRange(range);

@@ -1,7 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { Consumer } from 'kafkajs';
 import { encodeMailboxEntry, type CompiledPipeline } from '@sluice/pipeline';
+import { DEDUP_MARKS_HEARTBEAT_MS, stampsSourceMarks } from '@sluice/pipeline/dedup';
 import { marksHeartbeatMs } from '@sluice/pipeline/join';
+import type { ReplicaSync } from '@sluice/redis';
 import type { GroupSession } from './group-session';
 import { appendToMailboxes, type MailboxAppend } from './mailbox-appender';
 import type { PartitionSession } from './partition-session';
@@ -12,11 +14,28 @@ import type { PartitionSession } from './partition-session';
  */
 export class OffsetCommitter {
   private committing: Promise<void> | undefined;
+  private giveUp = false;
+  /** How often the marks heartbeat runs: join and dedup pipelines only (see `commit`). */
+  private readonly heartbeatMs: number | undefined;
 
   constructor(
     private readonly pipeline: CompiledPipeline,
     private readonly redis: Redis,
-  ) {}
+    /** REDIS_MIN_REPLICAS: offsets are committed only once their coverage is replicated. */
+    private readonly sync?: ReplicaSync,
+  ) {
+    const join = pipeline.join;
+    if (join) this.heartbeatMs = marksHeartbeatMs(join.idleTimeoutMs);
+    else if (stampsSourceMarks(pipeline)) this.heartbeatMs = DEDUP_MARKS_HEARTBEAT_MS;
+  }
+
+  /**
+   * While the consumer tears down, a commit waiting for replicas stops retrying (at most one
+   * more WAIT each), so a replica outage cannot hold up a stop or a reconnect.
+   */
+  stopWaiting(stop = true): void {
+    this.giveUp = stop;
+  }
 
   /** Commits the appended offsets, one commit at a time; a forced one runs after the running one. */
   async commitIfDue(session: GroupSession, consumer: Consumer, force = false): Promise<void> {
@@ -31,17 +50,17 @@ export class OffsetCommitter {
   }
 
   /**
-   * Covers and commits the appended offsets. Join pipelines also tell every mailbox the marks of
-   * each assigned partition, fetched yet or not, at session start and again every heartbeat,
-   * with `caughtUp` from Kafka's log end offsets, so actors see caught-up quiet sources as idle
-   * only on fresh words from a live consumer, and sources with unread data never (JoinWatermark).
+   * Covers and commits the appended offsets. Join and dedup pipelines also tell every mailbox
+   * the marks of each assigned partition, fetched yet or not, at session start and again every
+   * heartbeat, with `caughtUp` from Kafka's log end offsets, so actors see caught-up quiet
+   * sources as idle only on fresh words from a live consumer, and sources with unread data never
+   * (JoinWatermark, DedupState).
    */
   private async commit(session: GroupSession, consumer: Consumer): Promise<void> {
-    const join = this.pipeline.join;
+    const marked = this.heartbeatMs !== undefined;
     const now = Date.now();
     const heartbeat =
-      join !== undefined &&
-      (await session.refreshLogEnds(now, marksHeartbeatMs(join.idleTimeoutMs)));
+      this.heartbeatMs !== undefined && (await session.refreshLogEnds(now, this.heartbeatMs));
     const offsets: { state: PartitionSession; offset: number }[] = [];
     const coverage: MailboxAppend[] = [];
     const covered: { state: PartitionSession; mailboxes: number[]; to: number }[] = [];
@@ -59,14 +78,18 @@ export class OffsetCommitter {
         from,
         to,
         events: [],
-        ...(join ? state.coverageMarks() : {}),
+        ...(marked ? state.coverageMarks() : {}),
       });
       const mailboxes = due ? this.allMailboxes() : state.coverageFor(to + 1);
       for (const mailbox of mailboxes) coverage.push({ mailbox, entry: empty });
       covered.push({ state, mailboxes, to });
     }
     if (covered.length === 0) return;
+    const since = this.sync?.session ?? 0;
     await appendToMailboxes(this.redis, this.pipeline.id, coverage);
+    // Appended ranges were replicated before they became pending; this covers the coverage
+    // entries (and everything else the connection wrote) before Kafka forgets the offsets.
+    await this.sync?.confirm(since, () => !this.giveUp);
     for (const { state, mailboxes, to } of covered) state.covered(mailboxes, to);
     if (offsets.length === 0) return;
     await consumer.commitOffsets(

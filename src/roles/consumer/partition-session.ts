@@ -3,7 +3,8 @@ export interface BatchProgress {
   caughtUp: boolean;
 }
 
-/** The optional MailboxEntry fields of join pipelines: maxTime, caughtUp, partitions. */
+/** The optional MailboxEntry fields of join pipelines (maxTime, caughtUp, partitions) and of
+ * dedup pipelines (caughtUp, partitions). */
 export interface JoinMarks {
   maxTime?: number;
   caughtUp?: boolean;
@@ -39,9 +40,10 @@ export class PartitionSession {
   private readonly coveredTo: number[];
   /** The offset to commit next (last appended + 1); undefined when nothing is waiting. */
   private pendingOffset: number | undefined;
-  /** Join pipelines: highest event time read in this session, and whether what this session
-   * appended reaches Kafka's log end offset (as of the last batch's fetch or the last look at the
-   * log end, whichever came later); stamped on every entry, coverage entries included. */
+  /** Join pipelines: highest event time read in this session; join and dedup pipelines: whether
+   * what this session appended reaches Kafka's log end offset (as of the last batch's fetch or
+   * the last look at the log end, whichever came later); stamped on every entry, coverage entries
+   * included. */
   maxTime: number | undefined;
   caughtUp: boolean | undefined;
   /** The last offset appended in this session (`from - 1` before the first batch). */

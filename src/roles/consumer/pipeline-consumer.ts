@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Admin, Consumer } from 'kafkajs';
 import type { CompiledPipeline, Hasher, UnparsedEntryVersion } from '@sluice/pipeline';
+import type { ReplicaSync } from '@sluice/redis';
 import type { Telemetry } from '@sluice/telemetry';
 import { Backpressure } from './backpressure';
 import { BatchIntake } from './batch-intake';
@@ -16,6 +17,8 @@ import { SourceGapMonitor, type SourceGapTotals } from './source-gaps';
 
 export interface PipelineConsumerOptions {
   redis: Redis;
+  /** REDIS_MIN_REPLICAS on `redis`: appends and commits wait for the replicas. */
+  replicaSync?: ReplicaSync;
   hasher: Hasher;
   clientId: string;
   fallbackBrokers: readonly string[];
@@ -92,7 +95,7 @@ export class PipelineConsumer {
     private readonly options: PipelineConsumerOptions,
   ) {
     this.logger = new Logger(`Consumer:${pipeline.id}`);
-    this.committer = new OffsetCommitter(pipeline, options.redis);
+    this.committer = new OffsetCommitter(pipeline, options.redis, options.replicaSync);
     this.backpressure = new Backpressure({
       pipeline,
       redis: options.redis,
@@ -262,6 +265,7 @@ export class PipelineConsumer {
     const context = {
       pipeline,
       redis: options.redis,
+      sync: options.replicaSync,
       coalesce: options.coalesce,
       entryVersion: options.entryVersion ?? 3,
       logger,
@@ -298,6 +302,7 @@ export class PipelineConsumer {
     const { consumer, admin } = this;
     this.consumer = undefined;
     this.admin = undefined;
+    this.committer.stopWaiting();
     this.backpressure.clear();
     if (this.commitTimer) clearInterval(this.commitTimer);
     this.commitTimer = undefined;
@@ -312,6 +317,7 @@ export class PipelineConsumer {
         .catch((err: Error) => this.logger.warn(`consumer disconnect: ${err.message}`));
     }
     if (admin) await admin.disconnect().catch(() => undefined);
+    this.committer.stopWaiting(false);
   }
 
   private sleep(ms: number): Promise<void> {

@@ -7,6 +7,7 @@ import type { Telemetry } from '@sluice/telemetry';
 import { acquireLease } from '@sluice/redis/scripts';
 import { type ActorReport, actorName, type ClusterMembership } from '../../cluster';
 import type { ActivePipeline, PipelineWatcher } from '../../pipelines';
+import type { ActorLimits } from './actor-bounds';
 import { PartitionActor } from './actor';
 import type { SinkSchemas } from './sink-schemas';
 
@@ -26,6 +27,10 @@ export interface PlacementDeps {
   schemas: SinkSchemas;
   ownerId: string;
   leaseTtlMs: number;
+  /** REDIS_MIN_REPLICAS for the actors' checkpoints. */
+  sync: { replicas: number; timeoutMs: number };
+  /** Where an actor stops taking entries (see ActorBounds). */
+  limits: ActorLimits;
   logger: Logger;
   telemetry: Telemetry;
   /** Called when the actors or their states changed (the membership heartbeats at once). */
@@ -198,6 +203,8 @@ export class ActorPlacement {
         leaseTtlMs,
         logger: this.deps.logger,
         telemetry: this.deps.telemetry,
+        sync: this.deps.sync,
+        limits: this.deps.limits,
       });
       this.actors.set(name, actor);
       actor.start();

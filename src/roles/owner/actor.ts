@@ -16,6 +16,8 @@ import {
   batchJobOptions,
   encodeOutboxBatch,
   keys,
+  newRunId,
+  type ReplicaSync,
 } from '@sluice/redis';
 import {
   FencedError,
@@ -29,6 +31,8 @@ import {
 } from '@sluice/redis/scripts';
 import { ActorTelemetry, type Telemetry } from '@sluice/telemetry';
 import { ActorHolds } from './actor-holds';
+import { ActorBounds, type ActorLimits, NO_LIMITS, type StateSize } from './actor-bounds';
+import { actorReplicaSync } from './actor-sync';
 import { EntryProcessor } from './entry-processor';
 
 export type ActorState = 'Restoring' | 'Active' | 'Revoking' | 'Closed';
@@ -42,6 +46,10 @@ export interface ActorDeps {
   readonly leaseTtlMs: number;
   readonly logger: Logger;
   readonly telemetry?: Telemetry;
+  /** REDIS_MIN_REPLICAS: a checkpoint is announced once that many replicas have it. */
+  readonly sync?: { replicas: number; timeoutMs: number };
+  /** Where the actor stops taking entries (see ActorBounds); none when absent. */
+  readonly limits?: ActorLimits;
 }
 
 /** Entries per XREAD; one entry is one Kafka batch's events for this partition. */
@@ -49,8 +57,16 @@ const READ_COUNT = 100;
 /** Longest XREAD block: bounds how late a stop or a due flush is noticed. */
 const MAX_BLOCK_MS = 100;
 const RETRY_MS = 1_000;
+/**
+ * How often an actor with dedup reads its forget list between checkpoints (keys of rows the
+ * writer dead-lettered at insert): bounds how long after a dead letter a re-sent copy of the
+ * event may still be taken for a duplicate. Checkpoint replies carry the list too.
+ */
+const FORGETS_POLL_MS = 1_000;
 /** While held: how often a stop, an accepted gap or a DLQ below its bound is noticed. */
 const HOLD_POLL_MS = 200;
+/** How often a paused actor (outbox or state at its bound) looks again. */
+const PAUSED_POLL_MS = 500;
 
 /**
  * The actor of one (pipeline, partition): restores from its checkpoint, then reads its mailbox in
@@ -62,8 +78,12 @@ const HOLD_POLL_MS = 200;
 export class PartitionActor {
   private currentState: ActorState = 'Restoring';
   private conn: Redis | undefined;
+  private sync: ReplicaSync | undefined;
+  private readonly bounds: ActorBounds;
   private processor: EntryProcessor | undefined;
   private seq = 0;
+  /** Drawn anew at every restore: part of every batch id of this run (see batchId). */
+  private runId = 0;
   /** Generation of the last checkpoint written or restored (see the checkpoint script). */
   private gen = 0;
   private stopping = false;
@@ -73,6 +93,7 @@ export class PartitionActor {
   private running: Promise<void> | undefined;
   private readonly lease: string;
   private readonly mailbox: string;
+  private forgetsPolledAt = 0;
   private telemetry: ActorTelemetry | undefined;
   private readonly holds: ActorHolds;
   /** The last checkpoint wrote dead letters: check the DLQ bound before the next entry. */
@@ -93,6 +114,17 @@ export class PartitionActor {
     this.lease = leaseValue(deps.ownerId, epoch);
     this.mailbox = keys.mailbox(pipeline.id, partition);
     this.holds = new ActorHolds(pipeline.id, partition, pipeline.dlq);
+    this.bounds = new ActorBounds(pipeline.id, partition, deps.limits ?? NO_LIMITS, deps.logger);
+  }
+
+  /** The bound this actor is paused at, if any (scrape gauge). */
+  get pausedReason(): string | undefined {
+    return this.bounds.reason;
+  }
+
+  /** For the scrape gauges: buffered join records (undefined without a join). */
+  get joinRecords(): number | undefined {
+    return this.processor?.join?.state.size.records;
   }
 
   get state(): ActorState {
@@ -135,6 +167,8 @@ export class PartitionActor {
         if (this.revokedReason === undefined) {
           this.transition('Revoking', 'stopping');
           await this.flush();
+          // Its next owner looks again at start; a stopped pipeline is not held.
+          await this.bounds.release(await this.connection());
           await releaseLease(this.deps.redis, this.pipeline.id, this.partition, this.lease);
         }
         break;
@@ -171,6 +205,11 @@ export class PartitionActor {
       const buckets = await readDedupBuckets(conn, id, this.partition);
       for (const [start, data] of buckets) processor.dedup.load(start, data);
     }
+    // Dedup keys of rows dead-lettered at insert that no checkpoint consumed yet.
+    processor.applyForgets(
+      (await conn.getBuffer(keys.dedupForgets(id, this.partition))) ?? Buffer.alloc(0),
+      Date.now(),
+    );
     const join = processor.join?.state;
     if (join) {
       join.restoreMeta(checkpoint?.join, Date.now());
@@ -180,6 +219,9 @@ export class PartitionActor {
     }
     this.seq = checkpoint?.seq ?? 0;
     this.gen = checkpoint?.gen ?? 0;
+    // Before anything can be flushed: the seq restored here may have been issued before (a
+    // pipeline deleted and recreated, Redis back in time), the run never was.
+    this.runId = newRunId();
     if (this.deps.telemetry) {
       this.telemetry ??= new ActorTelemetry(this.deps.telemetry, id, this.partition);
       this.telemetry.log.reset();
@@ -187,6 +229,7 @@ export class PartitionActor {
     }
     // A batch committed before a crash may never have been announced; BullMQ ignores known ids.
     const outbox = await conn.smembers(keys.outboxIndex(id, this.partition));
+    if (outbox.length > 0 && !(await this.syncRestored(conn))) return;
     if (outbox.length > 0) {
       await this.deps.queue.addBulk(
         outbox.map((batch) => ({
@@ -197,9 +240,11 @@ export class PartitionActor {
       );
     }
     this.processor = processor;
+    await this.bounds.check(conn, this.stateSize());
     this.log('restored', {
       cursor: processor.cursor,
       seq: this.seq,
+      run: this.runId.toString(16).padStart(8, '0'),
       reannounced: outbox.length,
       dedupKeys: processor.dedup?.size ?? 0,
       ...(join && { joinRecords: join.size.records, joinWatermark: join.watermark.value }),
@@ -214,6 +259,11 @@ export class PartitionActor {
       if (await this.held(p, conn)) continue;
       const now = Date.now();
       p.tick(now);
+      if (p.dedup && now - this.forgetsPolledAt >= FORGETS_POLL_MS) {
+        this.forgetsPolledAt = now;
+        const list = await conn.getBuffer(keys.dedupForgets(this.pipeline.id, this.partition));
+        if (list !== null) p.applyForgets(list, now);
+      }
       if (p.isFull(maxRows)) {
         await this.flush();
         continue;
@@ -225,6 +275,12 @@ export class PartitionActor {
           : batchDeadline(p.pendingSince, maxDelayMs, this.partition, this.pipeline.partitions);
       if (due !== undefined && now >= due) {
         await this.flush();
+        continue;
+      }
+      if (this.bounds.reason !== undefined) {
+        // Held at a bound: the open batch still flushes on time, nothing more is read.
+        await sleep(Math.min(PAUSED_POLL_MS, due === undefined ? PAUSED_POLL_MS : due - now));
+        await this.bounds.check(conn, this.stateSize());
         continue;
       }
       const block =
@@ -243,6 +299,11 @@ export class PartitionActor {
         this.applyRaw(p, idBuf.toString(), fields);
         if (p.gap) break;
         if (p.isFull(maxRows)) await this.flush();
+        if (this.bounds.stateFull(this.stateSize())) {
+          // At most one entry over the bound; the rest of the reply is read again after it.
+          await this.bounds.check(conn, this.stateSize());
+          break;
+        }
       }
     }
   }
@@ -297,7 +358,8 @@ export class PartitionActor {
     const { id, sink } = this.pipeline;
     const rows = p.rowCount;
     const seq = rows > 0 ? this.seq + 1 : this.seq;
-    const batch = rows > 0 ? batchId(id, this.partition, this.epoch, seq) : undefined;
+    const position = { epoch: this.epoch, run: this.runId, seq };
+    const batch = rows > 0 ? batchId(id, this.partition, position) : undefined;
     const dedup = p.dedup;
     const changes = dedup?.changes();
     const started = Date.now();
@@ -317,9 +379,12 @@ export class PartitionActor {
             count: rows,
             createdAt: started,
             ...tel?.payloadExtras(),
+            ...p.rowSources(),
           });
     tel?.checkpointStarted();
-    const outcome = await writeCheckpoint(await this.connection(), {
+    const conn = await this.connection();
+    const since = this.sync?.session ?? 0;
+    const { outcome, forgets } = await writeCheckpoint(conn, {
       pipeline: id,
       partition: this.partition,
       leaseValue: this.lease,
@@ -328,18 +393,20 @@ export class PartitionActor {
       next: p.next,
       seq,
       gen: this.gen + 1,
+      forgetsConsumed: p.forgetsApplied,
       counters: p.allCounters(),
       deadLetters: p.deadLetters,
       dedup: dedup &&
         changes && {
           appends: changes.appends,
+          forgotten: changes.forgotten,
           expired: changes.expired,
           // Redis keeps a bucket while the window covers it, and at least a window from now so a
           // replay of old event times still finds its state after a restart.
           expireAt: (start) => Math.max(dedup.expiresAt(start), started + dedup.windowMs),
         },
       join: p.join?.state.changes(),
-      eventIndex: tel?.eventIndex(this.epoch, seq, started),
+      eventIndex: tel?.eventIndex(position, started),
     }).catch((err: unknown) => {
       tel?.fail(err);
       this.deps.telemetry?.metrics.checkpointFailures.inc({ pipeline: id });
@@ -353,7 +420,15 @@ export class PartitionActor {
     if (batch !== undefined) this.outboxTimes.set(batch, started);
     tel?.committed(p.allCounters(), payload?.length ?? 0);
     p.reset();
+    // Keys the writer asked to forget since the last step: out of the state now, out of Redis
+    // (and off the list) in the next step.
+    p.applyForgets(forgets, Date.now());
     if (batch !== undefined) {
+      // Announced only once replicated: a batch inserted and then lost to a failover would leave
+      // its rows in ClickHouse and the actor redoing them under the same batch id.
+      await this.syncCheckpoint(since);
+      this.bounds.wrote(batch, payload?.length ?? 0);
+      if (this.bounds.outboxBounded) await this.bounds.check(conn, this.stateSize());
       await this.deps.queue.add(
         BATCH_JOB_NAME,
         { pipeline: id, partition: this.partition, batchId: batch },
@@ -364,6 +439,34 @@ export class PartitionActor {
         `actor ${this.name}: batch ${batch} committed`,
       );
     }
+  }
+
+  private stateSize(): StateSize {
+    const p = this.processor;
+    return { dedupKeys: p?.dedup?.size ?? 0, joinRecords: p?.join?.state.size.records ?? 0 };
+  }
+
+  /** REDIS_MIN_REPLICAS: waits (retrying) until the replicas have the checkpoint. */
+  private async syncCheckpoint(since: number): Promise<void> {
+    await this.sync?.confirm(since, () => !this.stopping && this.revokedReason === undefined);
+  }
+
+  /**
+   * Before re-announcing restored batches: they may have been written by an earlier connection
+   * whose WAIT failed. WAIT only covers this connection's own writes, and the replication stream
+   * is ordered, so a write here (renewing the lease) acknowledged by the replicas proves they
+   * have everything read before it. False when the lease is no longer ours.
+   */
+  private async syncRestored(conn: Redis): Promise<boolean> {
+    if (!this.sync?.enabled) return true;
+    const since = this.sync.session;
+    const { id } = this.pipeline;
+    if (!(await renewLease(conn, id, this.partition, this.lease, this.deps.leaseTtlMs))) {
+      this.revokedReason = 'lease lost: another owner holds it';
+      return false;
+    }
+    await this.syncCheckpoint(since);
+    return true;
   }
 
   private async renew(): Promise<void> {
@@ -405,6 +508,9 @@ export class PartitionActor {
         enableOfflineQueue: false,
       });
       this.conn.on('error', () => undefined);
+      const { sync, logger, telemetry } = this.deps;
+      const actor = { name: this.name, ids: this.ids() };
+      this.sync = actorReplicaSync(this.conn, sync, actor, logger, telemetry);
     }
     if (this.conn.status === 'wait') await this.conn.connect();
     return this.conn;

@@ -7,6 +7,7 @@ import {
   RowBuilder,
 } from '@sluice/pipeline';
 import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
+import { decodeOutboxBatch, encodeOutboxBatch, insertDeadLetters, rowSource } from '@sluice/redis';
 import { EntryProcessor } from './entry-processor';
 
 const T0 = Date.parse('2024-05-01T12:00:00Z');
@@ -98,6 +99,45 @@ describe('EntryProcessor', () => {
     expect(p.isFull(10_000)).toBe(true);
     p.reset();
     expect(p.isFull(10_000)).toBe(false);
+  });
+
+  it('hands each row’s source and key to the outbox, and forgets keys of rows refused at insert', async () => {
+    const p = await processor();
+    const entry = (from: number, events: MailboxEvent[]) => ({
+      topic: 't',
+      partition: 2,
+      generation: 1,
+      from,
+      to: from + events.length - 1,
+      events,
+    });
+    p.apply('1-0', entry(0, [ev(0, 'a'), ev(1, 'b'), ev(2, 'a')]), T0);
+    const stored = encodeOutboxBatch({
+      pipeline: 'p',
+      partition: 0,
+      batchId: 'p.0.1.1',
+      database: 'default',
+      table: 'x',
+      createdAt: T0,
+      body: p.lines.bytes(),
+      count: p.rowCount,
+      ...p.rowSources(),
+    });
+    const batch = decodeOutboxBatch(stored, { pipeline: 'p', partition: 0, batchId: 'p.0.1.1' });
+    expect([0, 1].map((i) => rowSource(batch, i))).toMatchObject([
+      { topic: 't', partition: 2, offset: 0, key: { time: T0 } },
+      { topic: 't', partition: 2, offset: 1, key: { time: T0 } },
+    ]);
+    // The writer dead-letters row 1 ('b') at insert: its key is forgotten, 'a' stays seen.
+    const { forgets } = insertDeadLetters(batch, [{ row: 1, error: 'CHECK' }], 'now');
+    p.reset();
+    p.applyForgets(forgets, T0);
+    expect(p.forgetsApplied).toBe(forgets.length);
+    expect(p.hasPending).toBe(true);
+    expect(p.dedup?.changes().forgotten.size).toBe(1);
+    p.apply('2-0', entry(3, [ev(3, 'b'), ev(4, 'a')]), T0);
+    expect(p.rows).toEqual([{ id: 'b', n: 1 }]);
+    expect(p.counters.duplicates).toBe(1);
   });
 
   it('dead-letters a message that is not UTF-8 with its bytes as they are', async () => {

@@ -10,7 +10,7 @@ import {
 } from '@sluice/pipeline';
 import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
 import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
-import type { DeadLetter, SourceRange } from '@sluice/redis';
+import { type DeadLetter, decodeForgets, RowSourceWriter, type SourceRange } from '@sluice/redis';
 import { sourceEventTime } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
 import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
@@ -58,6 +58,10 @@ export type EntryOutcome = 'applied' | 'stale' | 'gap' | 'first';
 export class EntryProcessor {
   /** The open batch's rows, already JSONEachRow text: no row object outlives its event. */
   readonly lines = new JsonLines();
+  /** Each row's source position and dedup key, in row order (the outbox carries them). */
+  private readonly sources: RowSourceWriter;
+  /** Bytes at the head of the dedup forget list applied since the last checkpoint. */
+  forgetsApplied = 0;
   deadLetters: DeadLetter[] = [];
   /** Bytes of the dead letters' messages (they go into the same checkpoint as the rows). */
   private deadLetterBytes = 0;
@@ -92,9 +96,17 @@ export class EntryProcessor {
       row: (row, pair) => {
         this.lines.append(row);
         // A joined row is reported as its left event's outcome: its Kafka timestamp gives the
-        // latency, its context the trace, its dedup key the find-my-event record.
+        // latency, its context the trace, its dedup key the find-my-event record and the key
+        // forgotten if the row is dead-lettered at insert.
         const { left } = pair;
         const topic = pipeline.join?.left.topic ?? '';
+        this.sources.add(
+          topic,
+          left.partition,
+          left.offset,
+          this.leftKey(topic, left.value),
+          left.time,
+        );
         this.observer?.outcome(
           topic,
           {
@@ -112,14 +124,20 @@ export class EntryProcessor {
     // One bucketed state per actor, sized by the widest window; each source checks its own window
     // (to within a bucket).
     let windowMs = 0;
+    const dedupTopics: string[] = [];
     for (const source of pipeline.sources.values()) {
-      if (source.dedup) windowMs = Math.max(windowMs, source.dedup.windowMs);
+      if (!source.dedup) continue;
+      windowMs = Math.max(windowMs, source.dedup.windowMs);
+      dedupTopics.push(source.topic);
     }
-    // In a join, expiry also waits for the join watermark: sources with unread data hold it.
+    // Sources with unread data in Kafka hold expiry: in a join through the join watermark, else
+    // through the marks the consumers stamp (caughtUp, partitions) for the dedup topics.
     const join = this.join;
     const floor = join && (() => join.state.watermark.value);
-    this.dedup = windowMs > 0 ? new DedupState(windowMs, floor) : undefined;
+    this.dedup =
+      windowMs > 0 ? new DedupState(windowMs, floor, join ? undefined : dedupTopics) : undefined;
     this.keyHash = dedupKeyHasher(pipeline, hasher);
+    this.sources = new RowSourceWriter(this.dedup ? 8 : 0);
     this.transformColumns = pipeline.columns.map((c) => c.column);
   }
 
@@ -182,10 +200,12 @@ export class EntryProcessor {
       applied = true;
       this.process(entry.topic, entry.partition, tp, event, now);
     }
-    // An entry that reaches what is applied tells the join about its source (consumers repeat
-    // their marks in empty entries up to what they have appended); one behind it is stale.
-    if (this.join && (known === undefined || entry.to + 1 >= known)) {
-      this.join.endEntry(entry, now, this.joinSink);
+    // An entry that reaches what is applied tells the join (or the dedup expiry) about its
+    // source (consumers repeat their marks in empty entries up to what they have appended); one
+    // behind it is stale.
+    if (known === undefined || entry.to + 1 >= known) {
+      if (this.join) this.join.endEntry(entry, now, this.joinSink);
+      else this.dedup?.mark(entry.topic, entry.partition, entry.caughtUp, entry.partitions, now);
     }
     this.next.set(tp, Math.max(known ?? 0, entry.to + 1));
     if (known === undefined) return 'first';
@@ -227,9 +247,31 @@ export class EntryProcessor {
     return this.join ? { ...this.counters, ...this.join.state.counters } : { ...this.counters };
   }
 
+  /** The open batch's per-row facts for the outbox entry; nothing when they do not line up. */
+  rowSources(): { sourceTopics?: string[]; sources?: Buffer } {
+    return this.sources.count === this.lines.count ? this.sources.encode() : {};
+  }
+
+  /**
+   * Takes out of the dedup state the keys of rows dead-lettered at insert (`list`: the forget
+   * list as Redis holds it); the next checkpoint zeroes them in Redis and consumes the list. Only
+   * the list grows between checkpoints, so what was applied before is its head and is skipped:
+   * a key forgotten and then seen again must not be forgotten twice.
+   */
+  applyForgets(list: Buffer, now: number): void {
+    if (list.length <= this.forgetsApplied) return;
+    for (const { hash, time } of decodeForgets(list.subarray(this.forgetsApplied))) {
+      this.dedup?.forget(hash, time);
+    }
+    this.forgetsApplied = list.length;
+    this.pendingSince ??= now;
+  }
+
   /** After a successful checkpoint: the open batch starts empty. */
   reset(): void {
     this.lines.clear();
+    this.sources.clear();
+    this.forgetsApplied = 0;
     this.deadLetters = [];
     this.deadLetterBytes = 0;
     this.counters = zeroCounters();
@@ -328,6 +370,7 @@ export class EntryProcessor {
       const at = { topic, partition, event, now, keyHash: dedupHash };
       return this.dead(at, 'transform', errorText(err));
     }
+    this.sources.add(topic, partition, event.offset, dedupHash, dedupTime);
     // Marked seen only once the row exists: a key in the dedup state always has a written row.
     if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime, tp, now);
     this.observer?.outcome(topic, event, 'written', dedupHash);
@@ -358,6 +401,17 @@ export class EntryProcessor {
     try {
       const key = spec.key.key(input);
       return this.keyHash(topic, key);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The left event's dedup key hash, for its joined rows; undefined without a left dedup. */
+  private leftKey(topic: string, value: Readonly<Record<string, unknown>>): bigint | undefined {
+    const spec = this.pipeline.sources.get(topic)?.dedup;
+    if (spec === undefined || this.dedup === undefined) return undefined;
+    try {
+      return this.keyHash(topic, spec.key.key(value));
     } catch {
       return undefined;
     }

@@ -56,6 +56,7 @@ export class OwnerRole extends RoleService {
   protected async start(): Promise<void> {
     const hasher = await loadHasher();
     this.queueConnection = createRedis(this.config.redisUrl, {
+      tls: this.config.redisTls,
       connectionName: `sluice:${this.config.instanceId}:owner-queue`,
     });
     this.queueConnection.on('error', () => undefined);
@@ -67,7 +68,7 @@ export class OwnerRole extends RoleService {
       prefix: BATCH_QUEUE_PREFIX,
     });
     this.queue.on('error', (err) => this.logger.warn(`batch queue: ${err.message}`));
-    const schemas = new SinkSchemas(this.config.schemaRefreshMs);
+    const schemas = new SinkSchemas(this.config.schemaRefreshMs, this.redis);
     this.schemas = schemas;
     const placement = new ActorPlacement({
       redis: this.redis,
@@ -77,6 +78,8 @@ export class OwnerRole extends RoleService {
       schemas,
       ownerId: this.config.instanceId,
       leaseTtlMs: this.config.leaseTtlMs,
+      sync: this.config.redisSync,
+      limits: this.config.bounds,
       logger: this.logger,
       telemetry: this.telemetry,
       membership: this.membership,

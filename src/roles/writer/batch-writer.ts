@@ -15,6 +15,7 @@ import {
   clearHold,
   type DecodedBatch,
   decodeOutboxBatch,
+  insertDeadLetters,
   keys,
   MalformedBatchError,
   retryDelayMs,
@@ -57,6 +58,8 @@ export class BatchWriter {
   private readonly scripts: WriterScripts;
   /** Per pipeline: the DESCRIBE (checkedAt) after which this process last cleared its table hold. */
   private readonly tableCleared = new Map<string, number>();
+  /** Per pipeline: when this process last marked its table changed for the owners. */
+  private readonly markedAt = new Map<string, number>();
   private readonly stuck: StuckBatches;
 
   constructor(
@@ -178,6 +181,7 @@ export class BatchWriter {
       this.logger.warn(
         `batch ${ref.batchId}: ${batch.database}.${batch.table} no longer has ${dropped.join(', ')}; sending its rows without them`,
       );
+      await this.markTableChanged(ref.pipeline);
       try {
         await this.insert(sink, batch, batch.body, ref.batchId, options);
         const counted = await this.scripts.complete(ref, batch.count);
@@ -194,15 +198,19 @@ export class BatchWriter {
       error,
       (from, to, token) => this.insert(sink, batch, lines.slice(from, to).join(''), token, options),
     );
-    const letters = refused.map((r) => ({
-      line: (lines[r.row] as string).trimEnd(),
+    const rows = refused.map((r) => ({
+      row: r.row,
       error: r.alone
         ? describe(r.error)
         : `${describe(r.error)} (in a range of rows not split further)`,
     }));
     const written = lines.length - refused.length;
-    const moved = await this.scripts.settle(ref, written, letters);
-    const reason = letters[0]?.error ?? describe(error);
+    const moved = await this.scripts.settle(
+      ref,
+      written,
+      insertDeadLetters(batch, rows, new Date().toISOString()),
+    );
+    const reason = rows[0]?.error ?? describe(error);
     tel?.partlyWritten(written, refused.length, reason, moved);
     if (moved) {
       this.logger.warn(
@@ -210,6 +218,18 @@ export class BatchWriter {
       );
     }
     return refused.length > 0 ? 'dead-lettered' : 'written';
+  }
+
+  /**
+   * Tells the owners (keys.schemaChanged) to describe the table now rather than at their next
+   * periodic refresh, so they stop building rows with a dropped column. At most once a second
+   * per pipeline from this process.
+   */
+  private async markTableChanged(pipeline: string): Promise<void> {
+    const now = Date.now();
+    if (now - (this.markedAt.get(pipeline) ?? 0) < 1_000) return;
+    this.markedAt.set(pipeline, now);
+    await this.redis.set(keys.schemaChanged(pipeline), now).catch(() => undefined);
   }
 
   private async insert(

@@ -25,17 +25,22 @@ return 1
 // Settles a batch ClickHouse refused in part (or whole): the refused rows go to the dead-letter
 // stream, each with the server's error for it; the rows that landed (under their range tokens)
 // are counted written.
-// KEYS: outbox entry, outbox index, counters, dead letters.
-// ARGV: batch id, rows written, then the dead letters, DEAD_LETTER_FIELDS each.
+// KEYS: outbox entry, outbox index, counters, dead letters, dedup forget list.
+// ARGV: batch id, rows written, dedup keys to forget (dedup-forgets.ts, '' for none), then the
+// dead letters, DEAD_LETTER_FIELDS each.
 // EXISTS first and DEL last: if an XADD fails (out of memory), the batch stays in the outbox.
 // Never trimmed, even past the DLQ bound: the writer must not drop a dead letter; the actor holds
-// the partition (dlq-full) until entries are discarded or replayed.
+// the partition (dlq-full) until entries are discarded or replayed. The keys are forgotten in
+// the same step: a dead letter never leaves its key marked seen.
 const SETTLE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local n = 0
-for i = 3, #ARGV, ${DEAD_LETTER_FIELDS.length} do
+for i = 4, #ARGV, ${DEAD_LETTER_FIELDS.length} do
   redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
   n = n + 1
+end
+if ARGV[3] ~= '' then
+  redis.call('APPEND', KEYS[5], ARGV[3])
 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
@@ -50,12 +55,6 @@ interface WriterCommands {
   sluiceWriterSettle(...args: (string | number | Buffer)[]): Promise<number>;
 }
 
-/** A row ClickHouse refused: its JSONEachRow line (no newline) and the server's message. */
-export interface RefusedLine {
-  line: string;
-  error: string;
-}
-
 export interface BatchRef {
   pipeline: string;
   partition: number;
@@ -68,7 +67,7 @@ export class WriterScripts {
 
   constructor(redis: Redis) {
     redis.defineCommand('sluiceWriterComplete', { numberOfKeys: 3, lua: COMPLETE });
-    redis.defineCommand('sluiceWriterSettle', { numberOfKeys: 4, lua: SETTLE });
+    redis.defineCommand('sluiceWriterSettle', { numberOfKeys: 5, lua: SETTLE });
     this.redis = redis as Redis & WriterCommands;
   }
 
@@ -86,33 +85,26 @@ export class WriterScripts {
   }
 
   /**
-   * Dead-letters the refused rows (stage insert) and counts `written` rows written; true when
-   * this call removed the outbox entry (and counted).
+   * Dead-letters the refused rows (stage insert, built with their source positions and the dedup
+   * keys to forget by `insertDeadLetters` in libs/redis) and counts `written` rows written; true
+   * when this call removed the outbox entry (and counted).
    */
   async settle(
     ref: BatchRef,
     written: number,
-    refused: readonly RefusedLine[],
+    refused: { letters: readonly DeadLetter[]; forgets: Buffer },
   ): Promise<boolean> {
     const { pipeline, partition, batchId } = ref;
-    const at = new Date().toISOString();
-    const letters = refused.map((r): DeadLetter => ({
-      stage: 'insert',
-      error: r.error,
-      topic: '',
-      partition: '',
-      offset: '',
-      message: r.line,
-      at,
-    }));
     const done = await this.redis.sluiceWriterSettle(
       keys.outboxBatch(pipeline, partition, batchId),
       keys.outboxIndex(pipeline, partition),
       keys.counters(pipeline, partition),
       keys.deadLetters(pipeline, partition),
+      keys.dedupForgets(pipeline, partition),
       batchId,
       written,
-      ...letters.flatMap(deadLetterArgs),
+      refused.forgets,
+      ...refused.letters.flatMap(deadLetterArgs),
     );
     return done === 1;
   }

@@ -52,6 +52,7 @@ export class WriterRole extends RoleService {
     });
     // BullMQ blocks on its connection, which needs maxRetriesPerRequest null: its own one.
     this.connection = createRedis(this.config.redisUrl, {
+      tls: this.config.redisTls,
       connectionName: `sluice:${this.config.instanceId}:writer`,
       maxRetriesPerRequest: null,
     });

@@ -12,11 +12,12 @@ function h(n: number): bigint {
 describe('HashSet64', () => {
   it('adds, finds, grows and round-trips its pending bytes', () => {
     const set = new HashSet64();
-    for (let i = 0; i < 10_000; i++) expect(set.add(...splitHash(h(i)))).toBe(true);
+    // From h(1): h(0) is the all-zero hash, which a bucket string read back skips (forgotten).
+    for (let i = 1; i <= 10_000; i++) expect(set.add(...splitHash(h(i)))).toBe(true);
     expect(set.add(...splitHash(h(5)))).toBe(false);
     expect(set.size).toBe(10_000);
-    expect(set.has(...splitHash(h(9_999)))).toBe(true);
-    expect(set.has(...splitHash(h(10_000)))).toBe(false);
+    expect(set.has(...splitHash(h(10_000)))).toBe(true);
+    expect(set.has(...splitHash(h(10_001)))).toBe(false);
 
     const copy = new HashSet64();
     copy.addBytes(set.pendingBytes());
@@ -121,6 +122,51 @@ describe('DedupState', () => {
     expect(state.changes().appends.get(state.bucketOf(T0))).toHaveLength(8);
   });
 
+  it('forgets a key in the bucket of its time only, and tells the checkpoint to zero it', () => {
+    const state = new DedupState(HOUR);
+    const later = T0 + 3 * state.bucketMs;
+    state.add(h(1), T0, 'p/0', T0);
+    state.add(h(1), later + 2 * HOUR, 'p/0', T0);
+    state.add(h(2), later, 'p/0', T0);
+    state.commit();
+    const bytes = (n: number) => {
+      const [lo, hi] = splitHash(h(n));
+      const out = Buffer.alloc(8);
+      out.writeUInt32LE(lo, 0);
+      out.writeUInt32LE(hi, 4);
+      return out;
+    };
+    expect(state.forget(bytes(1), T0 + 1)).toBe(true);
+    expect(state.forget(bytes(1), T0 + 1)).toBe(false);
+    expect(state.forget(bytes(3), later)).toBe(false);
+    expect(state.isDuplicate(h(1), T0)).toBe(false);
+    // The same key recorded for a later event, in another bucket, stays.
+    expect(state.isDuplicate(h(1), later + 2 * HOUR)).toBe(true);
+    expect(state.isDuplicate(h(2), later)).toBe(true);
+    expect(state.hasChanges).toBe(true);
+    const changes = state.changes();
+    expect(changes.forgotten).toEqual(new Map([[state.bucketOf(T0), bytes(1)]]));
+    expect(changes.appends.size).toBe(0);
+    state.commit();
+    expect(state.hasChanges).toBe(false);
+    expect(state.changes().forgotten.size).toBe(0);
+    // Seen again after the forget: recorded again.
+    expect(state.seen(h(1), T0, 'p/0', T0)).toBe(false);
+    expect(state.isDuplicate(h(1), T0)).toBe(true);
+  });
+
+  it('skips zeroed (forgotten) entries of a bucket string on load', () => {
+    const state = new DedupState(HOUR);
+    const data = Buffer.alloc(24);
+    const [lo, hi] = splitHash(h(5));
+    data.writeUInt32LE(lo, 16);
+    data.writeUInt32LE(hi, 20);
+    state.load(state.bucketOf(T0), data);
+    expect(state.size).toBe(1);
+    expect(state.isDuplicate(h(5), T0)).toBe(true);
+    expect(state.isDuplicate(0n, T0)).toBe(false);
+  });
+
   it('rolls back uncommitted adds', () => {
     const state = new DedupState(HOUR);
     state.add(h(1), T0, 'p/0', T0);
@@ -210,7 +256,7 @@ describe('DedupState', () => {
 
   it('restores from bucket strings', () => {
     const a = new DedupState(HOUR);
-    for (let i = 0; i < 1_000; i++) a.add(h(i), T0 + i * 1_000, 'p/0', T0 + i * 1_000);
+    for (let i = 0; i < 1_000; i++) a.add(h(i + 1), T0 + i * 1_000, 'p/0', T0 + i * 1_000);
     const { appends } = a.changes();
     const b = new DedupState(HOUR);
     for (const [start, data] of appends) b.load(start, data);

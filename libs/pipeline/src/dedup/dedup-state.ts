@@ -1,13 +1,13 @@
 import { HashSet64, splitHigh, splitLow } from './hash-set64';
+import { SourceMarks } from './source-marks';
 
 /** Buckets per window: the window's edge is exact to within window / 16. */
 export const BUCKETS_PER_WINDOW = 16;
 
 /**
  * A source partition that sent nothing for this long (processing time) stops holding expiry
- * back; after a start or restore nothing expires until every active source had this long to
- * report. Kafka consumers fetch every assigned partition continuously, so a partition quiet for
- * a minute is idle or exhausted, and its next events are new ones.
+ * back, once its consumer says it is caught up to Kafka's log end (see `sourceTopics`); after a
+ * start or restore nothing expires until every active source had this long to report.
  */
 export const SOURCE_IDLE_MS = 60_000;
 
@@ -32,6 +32,8 @@ export interface DedupChanges {
   readonly appends: ReadonlyMap<number, Buffer>;
   /** Buckets wholly outside the window of the newest event time: delete them. */
   readonly expired: readonly number[];
+  /** Bucket start (ms) -> forgotten hashes (8 bytes LE each) to zero in that bucket's string. */
+  readonly forgotten: ReadonlyMap<number, Buffer>;
 }
 
 /**
@@ -39,12 +41,17 @@ export interface DedupChanges {
  * time. A key is a duplicate when it was seen in a bucket that overlaps the window around the
  * event's time (so the window is honoured to within one bucket).
  *
- * Expiry follows the slowest active source partition, as a watermark does: a bucket expires once
- * it is a window older than the lowest of the active partitions' highest event times (and, in a
- * join pipeline, than the join watermark, which partitions with unread data hold). One actor
- * reads many partitions, and one far ahead in event time (a replay, a skewed producer clock) must
- * not expire what a slower one still needs: with the newest event time overall, a duplicate from
- * the slower partition would pass. Pure: the actor hands `changes()` to its checkpoint and calls
+ * Expiry follows the slowest source partition, as a watermark does: a bucket expires once it is a
+ * window older than the lowest of the source partitions' highest event times (and, in a join
+ * pipeline, than the join watermark, which partitions with unread data hold). One actor reads
+ * many partitions, and one far ahead in event time (a replay, a skewed producer clock) must not
+ * expire what a slower one still needs: with the newest event time overall, a duplicate from the
+ * slower partition would pass. With `sourceTopics` (pipelines without a join) the consumers'
+ * marks say which source partitions still have unread data in Kafka (read position below the log
+ * end: not fetched yet, paused, rebalancing, no live consumer): such a partition holds expiry at
+ * its highest event time, or, when it has sent nothing yet (or was not heard from at all), holds
+ * it where it is. Only a partition caught up to the log end (on a fresh word) and quiet for
+ * SOURCE_IDLE_MS stops holding. Pure: the actor hands `changes()` to its checkpoint and calls
  * `commit()` after the checkpoint succeeded or `rollback()` after it failed.
  */
 export class DedupState {
@@ -66,6 +73,9 @@ export class DedupState {
   private hi = 0;
   /** The bucket `add` used last: consecutive events mostly fall into the same one. */
   private lastBucket: Bucket | undefined;
+  /** Keys forgotten since the last commit, per bucket start, as (lo, hi) pairs. */
+  private forgotten = new Map<number, number[]>();
+  private readonly marks: SourceMarks | undefined;
 
   constructor(
     readonly windowMs: number,
@@ -75,9 +85,30 @@ export class DedupState {
      * never passes a window below it, so an unread backlog never expires a bucket it needs.
      */
     private readonly sourceFloor?: () => number,
+    /**
+     * Pipelines without a join: the topics whose keys this state holds. Their partitions' marks
+     * (`mark`) then decide which of them hold expiry (see the class comment). Without it, a
+     * partition quiet for SOURCE_IDLE_MS stops holding whatever is unread.
+     */
+    sourceTopics?: readonly string[],
   ) {
     if (!(windowMs > 0)) throw new RangeError(`dedup window must be positive, got ${windowMs}`);
     this.bucketMs = Math.max(1, Math.ceil(windowMs / BUCKETS_PER_WINDOW));
+    this.marks = sourceTopics && new SourceMarks(sourceTopics);
+  }
+
+  /**
+   * What one applied mailbox entry's marks say about its source partition (once per entry, not
+   * per event): Kafka's partition count and whether it is caught up to the log end.
+   */
+  mark(
+    topic: string,
+    partition: number,
+    caughtUp: boolean | undefined,
+    partitions: number | undefined,
+    now: number,
+  ): void {
+    this.marks?.observe(topic, partition, caughtUp, partitions, now);
   }
 
   bucketOf(eventTimeMs: number): number {
@@ -137,6 +168,25 @@ export class DedupState {
     this.bucket(bucketStart).set.addBytes(data);
   }
 
+  /**
+   * Forgets `hash` recorded in the bucket of `eventTimeMs` (its row was dead-lettered at insert):
+   * a later event with the key is not a duplicate. Only that bucket: the same key recorded for
+   * an earlier event in another bucket stays. Call with no pending adds (right after a commit or
+   * a restore); the next checkpoint zeroes it in Redis (`changes().forgotten`).
+   */
+  forget(hash: Buffer, eventTimeMs: number): boolean {
+    if (hash.length !== 8) return false;
+    const start = this.bucketOf(eventTimeMs);
+    const bucket = this.buckets.get(start);
+    const lo = hash.readUInt32LE(0);
+    const hi = hash.readUInt32LE(4);
+    if (bucket === undefined || !bucket.set.remove(lo, hi)) return false;
+    const list = this.forgotten.get(start) ?? [];
+    list.push(lo, hi);
+    this.forgotten.set(start, list);
+    return true;
+  }
+
   changes(): DedupChanges {
     this.advanceHorizon();
     const appends = new Map<number, Buffer>();
@@ -145,10 +195,18 @@ export class DedupState {
       if (this.isExpired(bucket.start)) expired.push(bucket.start);
       else if (bucket.set.pendingSize > 0) appends.set(bucket.start, bucket.set.pendingBytes());
     }
-    return { appends, expired };
+    const forgotten = new Map<number, Buffer>();
+    for (const [start, pairs] of this.forgotten) {
+      if (this.isExpired(start)) continue;
+      const out = Buffer.allocUnsafe(pairs.length * 4);
+      pairs.forEach((word, i) => out.writeUInt32LE(word, i * 4));
+      forgotten.set(start, out);
+    }
+    return { appends, expired, forgotten };
   }
 
   get hasChanges(): boolean {
+    if (this.forgotten.size > 0) return true;
     for (const bucket of this.buckets.values()) {
       if (bucket.set.pendingSize > 0) return true;
     }
@@ -175,15 +233,23 @@ export class DedupState {
     }
     this.committedHorizon = this.horizon;
     this.lastBucket = undefined;
+    this.forgotten.clear();
     this.sortOrder();
   }
 
-  /** The checkpoint failed: forget every add since the last commit. */
+  /** The checkpoint failed: forget every add since the last commit, restore what was forgotten. */
   rollback(): void {
     for (const bucket of [...this.buckets.values()]) {
       bucket.set.rollback();
+      const pairs = this.forgotten.get(bucket.start);
+      if (pairs !== undefined) {
+        const bytes = Buffer.allocUnsafe(pairs.length * 4);
+        pairs.forEach((word, i) => bytes.writeUInt32LE(word, i * 4));
+        bucket.set.addBytes(bytes);
+      }
       if (bucket.set.size === 0) this.buckets.delete(bucket.start);
     }
+    this.forgotten.clear();
     this.horizon = this.committedHorizon;
     this.lastBucket = undefined;
     this.sortOrder();
@@ -231,9 +297,17 @@ export class DedupState {
   /** Moves the horizon to a window before the slowest active source (see the class comment). */
   private advanceHorizon(): void {
     if (!(this.lastSeenAt - this.firstSeenAt >= SOURCE_IDLE_MS)) return;
+    const marks = this.marks;
+    // The latest processing time known: marks heartbeats keep arriving while no event does.
+    const now = Math.max(this.lastSeenAt, marks?.lastHeardAt ?? Number.NEGATIVE_INFINITY);
+    if (marks?.holdsUnknown(now, (source) => this.sources.has(source))) return;
     let low = this.sourceFloor?.() ?? Number.POSITIVE_INFINITY;
     for (const [source, clock] of this.sources) {
-      if (this.lastSeenAt - clock.seenAt > SOURCE_IDLE_MS) this.sources.delete(source);
+      // Quiet is idle only when nothing of it is unread in Kafka (when marks are known).
+      const idle =
+        this.lastSeenAt - clock.seenAt > SOURCE_IDLE_MS &&
+        (marks === undefined || marks.isCaughtUp(source, now));
+      if (idle) this.sources.delete(source);
       else if (clock.max < low) low = clock.max;
     }
     if (Number.isFinite(low) && low - this.windowMs > this.horizon) {

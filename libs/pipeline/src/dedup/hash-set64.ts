@@ -64,12 +64,25 @@ export class HashSet64 {
     return true;
   }
 
-  /** Adds every 8-byte little-endian hash of `data` (a Redis bucket string) as committed. */
+  /**
+   * Adds every 8-byte little-endian hash of `data` (a Redis bucket string) as committed. All-zero
+   * entries are forgotten keys (zeroed in place, see the checkpoint script) and are skipped: a
+   * key whose hash is 0 (odds 2^-64) is thereby never taken for a duplicate after a restore.
+   */
   addBytes(data: Buffer): void {
     this.reserve(this.count + Math.floor(data.length / 8));
     for (let at = 0; at + 8 <= data.length; at += 8) {
-      this.insert(data.readUInt32LE(at), data.readUInt32LE(at + 4));
+      const lo = data.readUInt32LE(at);
+      const hi = data.readUInt32LE(at + 4);
+      if (lo !== 0 || hi !== 0) this.insert(lo, hi);
     }
+  }
+
+  /** Removes a committed key (never a pending one); false when it was not there. */
+  remove(lo: number, hi: number): boolean {
+    if (!this.has(lo, hi)) return false;
+    this.delete(lo, hi);
+    return true;
   }
 
   /** The pending hashes as 8-byte little-endian values (the Redis bucket string format). */

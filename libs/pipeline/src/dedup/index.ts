@@ -1,3 +1,9 @@
-export { BUCKETS_PER_WINDOW, type DedupChanges, DedupState } from './dedup-state';
+export { BUCKETS_PER_WINDOW, type DedupChanges, DedupState, SOURCE_IDLE_MS } from './dedup-state';
+export {
+  DEDUP_MARKS_HEARTBEAT_MS,
+  DEDUP_MARKS_VALID_MS,
+  SourceMarks,
+  stampsSourceMarks,
+} from './source-marks';
 export { type DedupKeyHash, dedupKeyHash, dedupKeyHasher, dedupKeysPerTopic } from './dedup-key';
 export { HashSet64, splitHash } from './hash-set64';

@@ -11,4 +11,12 @@ export { exampleJoinPipeline, exampleOrdersPipeline } from './examples';
 export { type DefinitionError, formatPath } from './issues';
 export { type ContentType, type ParseDefinitionResult, parsePipelineDefinition } from './parse';
 export { LIMITS, PIPELINE_ID_RE, type PipelineDefinition } from './schema';
-export { REDACTED, redactDefinition } from './secrets';
+export {
+  REDACTED,
+  SecretResolutionError,
+  mapSecrets,
+  redactDefinition,
+  resolveDefinitionSecrets,
+  sealDefinitionSecrets,
+} from './secrets';
+export { type Destination, definitionDestinations, destinationErrors } from './destinations';

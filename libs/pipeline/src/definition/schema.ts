@@ -98,14 +98,20 @@ const tls = z.strictObject({
 });
 
 const httpUrl = z.string().superRefine((value, issue) => {
-  let protocol = '';
+  let url: URL | undefined;
   try {
-    protocol = new URL(value).protocol;
+    url = new URL(value);
   } catch {
     // reported below
   }
-  if (protocol !== 'http:' && protocol !== 'https:') {
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
     issue.addIssue({ code: 'custom', message: 'must be an http:// or https:// URL' });
+  } else if (url.username !== '' || url.password !== '') {
+    // A URL is shown in responses, errors and logs; credentials have their own (secret) fields.
+    issue.addIssue({
+      code: 'custom',
+      message: 'must not carry credentials (user:password@): use username and password',
+    });
   }
 });
 

@@ -1,23 +1,109 @@
-// Definitions carry credentials (SASL and ClickHouse passwords, TLS keys). Store the full
-// definition, but show this copy in API responses and logs.
+// The one list of the secret fields of a definition (SASL password, TLS key, sink password) and
+// what is done to them: sealed or kept as references when stored (README "Security"), resolved
+// in the process that connects, shown as *** in API responses and logs.
+import type { DefinitionError } from './issues';
 import type { PipelineDefinition } from './schema';
+import {
+  type ResolveEnvironment,
+  type SecretBox,
+  SecretError,
+  isSealed,
+  parseSecretRef,
+  resolveSecret,
+} from '../security/secret-box';
 
 export const REDACTED = '***';
 
-export function redactDefinition(definition: PipelineDefinition): PipelineDefinition {
+/** A copy with `fn` applied to every secret field present (absent fields stay absent). */
+export function mapSecrets(
+  definition: PipelineDefinition,
+  fn: (value: string, path: string) => string,
+): PipelineDefinition {
   const { kafka } = definition.source;
   const ssl =
     typeof kafka.ssl === 'object' && kafka.ssl.key !== undefined
-      ? { ...kafka.ssl, key: REDACTED }
+      ? { ...kafka.ssl, key: fn(kafka.ssl.key, 'source.kafka.ssl.key') }
       : kafka.ssl;
-  const sasl = kafka.sasl && { ...kafka.sasl, password: REDACTED };
+  const sasl = kafka.sasl && {
+    ...kafka.sasl,
+    password: fn(kafka.sasl.password, 'source.kafka.sasl.password'),
+  };
   const clickhouse = definition.sink.clickhouse;
   return {
     ...definition,
     source: { ...definition.source, kafka: { ...kafka, sasl, ssl } },
     sink: {
       ...definition.sink,
-      clickhouse: { ...clickhouse, password: clickhouse.password === '' ? '' : REDACTED },
+      clickhouse: { ...clickhouse, password: fn(clickhouse.password, 'sink.clickhouse.password') },
     },
   };
+}
+
+/** The copy shown in API responses and logs. An empty password is shown as empty. */
+export function redactDefinition(definition: PipelineDefinition): PipelineDefinition {
+  return mapSecrets(definition, (value) => (value === '' ? '' : REDACTED));
+}
+
+const WAYS_OUT =
+  'set SECRETS_KEY (64 hex characters) to store it encrypted, or give it as ${env:NAME} or ${file:/path}';
+
+/**
+ * The definition as stored: inline secrets sealed under SECRETS_KEY, references kept as they
+ * are. Without SECRETS_KEY an inline secret is an error at its path (empty is not a secret).
+ */
+export function sealDefinitionSecrets(
+  definition: PipelineDefinition,
+  box: SecretBox,
+): { definition: PipelineDefinition; errors: DefinitionError[] } {
+  const errors: DefinitionError[] = [];
+  const sealed = mapSecrets(definition, (value, path) => {
+    if (value === '') return value;
+    try {
+      if (parseSecretRef(value)) return value;
+    } catch (err) {
+      errors.push({ path, message: (err as Error).message });
+      return value;
+    }
+    if (isSealed(value)) {
+      errors.push({
+        path,
+        message: 'must be the secret itself or a reference, not a sealed value',
+      });
+      return value;
+    }
+    if (!box.canSeal) {
+      errors.push({ path, message: `inline secret refused: ${WAYS_OUT}` });
+      return value;
+    }
+    return box.seal(value);
+  });
+  return { definition: sealed, errors };
+}
+
+/** A secret that cannot be resolved in this process, with its field path. */
+export class SecretResolutionError extends Error {
+  override readonly name = 'SecretResolutionError';
+
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`${path}: ${reason}`);
+  }
+}
+
+/** The definition with every secret's value, for the process that connects with them. */
+export function resolveDefinitionSecrets(
+  definition: PipelineDefinition,
+  box: SecretBox,
+  where?: ResolveEnvironment,
+): PipelineDefinition {
+  return mapSecrets(definition, (value, path) => {
+    try {
+      return resolveSecret(value, box, where);
+    } catch (err) {
+      if (err instanceof SecretError) throw new SecretResolutionError(path, err.message);
+      throw err;
+    }
+  });
 }

@@ -48,9 +48,10 @@ export interface MailboxEntry {
    * appending consumer session has read from this topic-partition up to `to`, over every event
    * whichever mailbox it went to. It lets every actor see each source partition's progress. */
   maxTime?: number;
-  /** Join pipelines only: the Kafka batch reached the partition's high watermark. */
+  /** Join and dedup pipelines: what the appending session read reaches the partition's log end
+   * offset (the batch's high watermark, or the log end fetched at a marks heartbeat). */
   caughtUp?: boolean;
-  /** Join pipelines only: how many partitions the source topic has. */
+  /** Join and dedup pipelines: how many partitions the source topic has. */
   partitions?: number;
 }
 

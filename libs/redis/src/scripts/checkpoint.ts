@@ -10,12 +10,14 @@ import { LuaScript, type ScriptArg } from './lua-script';
 
 /**
  * The actor's atomic step. KEYS: 1 lease, 2 checkpoint, 3 outbox index, 4 outbox batch,
- * 5 counters, 6 dead letters, 7 mailbox, 8 dedup index, 9 join index, then one key per appended
- * dedup bucket, one per expired bucket, one per join bucket append, one per join matched-flags
- * append, two (records, flags) per released join bucket. ARGV: 1 lease value, 2 batch id
- * ('' = no rows), 3 batch payload, 4 cursor, 5 next (JSON), 6 seq, 7 checkpoint generation,
- * then counted groups: counters (name, increment), dead letters (DEAD_LETTER_FIELDS), bucket
- * appends (start, expire-at ms, bytes), expired buckets (start), join appends
+ * 5 counters, 6 dead letters, 7 mailbox, 8 dedup index, 9 join index, 10 dedup forget list, then
+ * one key per dedup bucket with forgotten keys, one per appended dedup bucket, one per expired
+ * bucket, one per join bucket append, one per join matched-flags append, two (records, flags)
+ * per released join bucket. ARGV: 1 lease value, 2 batch id ('' = no rows), 3 batch payload,
+ * 4 cursor, 5 next (JSON), 6 seq, 7 checkpoint generation, 8 bytes of the forget list the actor
+ * applied, then counted groups: counters (name, increment), dead letters (DEAD_LETTER_FIELDS),
+ * forgotten dedup keys (8-byte hashes, one argument per bucket), bucket appends (start,
+ * expire-at ms, bytes), expired buckets (start), join appends
  * (index member, score, bytes), join matched appends (bytes), join releases (index member), and
  * last the join watermark snapshot ('' = none), then optionally the find-my-event index (record
  * count, expire-at ms, most bytes per bucket log, the segment; its key last in KEYS). The lease check
@@ -25,7 +27,8 @@ import { LuaScript, type ScriptArg } from './lua-script';
  * Not idempotent by itself (APPEND, HINCRBY, XADD), so it is guarded by a generation stored in the
  * checkpoint hash: a step whose generation is already stored ran before (a reply lost to a
  * connection reset, the command sent again) and returns 0 without writing; one that does not
- * follow the stored generation fails with STALE_CHECKPOINT and the actor restores.
+ * follow the stored generation fails with STALE_CHECKPOINT and the actor restores. The reply is
+ * {1 or 0, the forget list left after this step} (dedup-forgets.ts).
  */
 const CHECKPOINT = new LuaScript(
   'checkpoint',
@@ -36,7 +39,7 @@ end
 local gen = tonumber(ARGV[7])
 local stored = tonumber(redis.call('HGET', KEYS[2], 'gen') or '0')
 if stored == gen then
-  return 0
+  return {0, redis.call('GET', KEYS[10]) or ''}
 end
 if stored ~= gen - 1 then
   return redis.error_reply('STALE_CHECKPOINT stored generation ' .. stored .. ', not ' .. (gen - 1))
@@ -46,7 +49,7 @@ if ARGV[2] ~= '' then
   redis.call('SADD', KEYS[3], ARGV[2])
 end
 redis.call('HSET', KEYS[2], 'cursor', ARGV[4], 'next', ARGV[5], 'seq', ARGV[6], 'gen', ARGV[7])
-local i = 8
+local i = 9
 local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2
@@ -58,7 +61,30 @@ for _ = 1, n do
   redis.call('XADD', KEYS[6], '*', ${luaDeadLetterFields('i')})
   i = i + ${DEAD_LETTER_FIELDS.length}
 end
-local k = 10
+local k = 11
+-- Forgotten dedup keys (rows dead-lettered at insert): zeroed where they stand, before this
+-- step's appends, which may record such a key again. Entries stay aligned; a zero one is skipped
+-- on load. One GET per bucket that has any: forgets are rare.
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local data = redis.call('GET', KEYS[k])
+  local hashes = ARGV[i]
+  if data then
+    for h = 1, #hashes, 8 do
+      local needle = string.sub(hashes, h, h + 7)
+      local from = 1
+      while true do
+        local at = string.find(data, needle, from, true)
+        if not at then break end
+        if (at - 1) % 8 == 0 then
+          redis.call('SETRANGE', KEYS[k], at - 1, '\0\0\0\0\0\0\0\0')
+        end
+        from = at + 1
+      end
+    end
+  end
+  k = k + 1; i = i + 1
+end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   redis.call('APPEND', KEYS[k], ARGV[i + 2])
@@ -118,7 +144,16 @@ end
 if ARGV[4] ~= '0-0' then
   redis.call('XTRIM', KEYS[7], 'MINID', ARGV[4])
 end
-return 1
+-- The forget list: drop what the actor applied, hand it what the writer added since.
+local consumed = tonumber(ARGV[8])
+if consumed > 0 then
+  if redis.call('STRLEN', KEYS[10]) <= consumed then
+    redis.call('DEL', KEYS[10])
+  else
+    redis.call('SET', KEYS[10], redis.call('GETRANGE', KEYS[10], consumed, -1))
+  end
+end
+return {1, redis.call('GET', KEYS[10]) or ''}
 `,
 );
 
@@ -135,6 +170,8 @@ export class StaleCheckpointError extends Error {
 export interface DedupWrite {
   /** Bucket start -> 8-byte hashes to append. */
   appends: ReadonlyMap<number, Buffer>;
+  /** Bucket start -> 8-byte hashes to zero where they stand (forgotten keys). */
+  forgotten?: ReadonlyMap<number, Buffer>;
   expired: readonly number[];
   /** Absolute ms after which Redis may drop a bucket. */
   expireAt: (bucketStart: number) => number;
@@ -176,6 +213,8 @@ export interface CheckpointWrite {
   seq: number;
   /** The stored generation + 1 (see the script): makes a re-sent step a no-op. */
   gen: number;
+  /** Bytes at the head of the dedup forget list that the actor applied: removed by this step. */
+  forgetsConsumed?: number;
   counters: Readonly<Record<string, number>>;
   deadLetters: readonly DeadLetter[];
   dedup?: DedupWrite;
@@ -195,15 +234,18 @@ export interface StoredCheckpoint {
 
 const joinMember = (side: JoinSideName, start: number) => `${side === 'left' ? 'L' : 'R'}:${start}`;
 
+export interface CheckpointResult {
+  /** 'already-applied' when this generation was written before. */
+  outcome: 'applied' | 'already-applied';
+  /** The dedup forget list as it stands after the step: the actor applies it next. */
+  forgets: Buffer;
+}
+
 /**
  * Runs the atomic step; throws FencedError when the lease is not ours and StaleCheckpointError
- * when the generation does not follow the stored one (nothing written either way). Resolves
- * 'applied', or 'already-applied' when this generation was written before.
+ * when the generation does not follow the stored one (nothing written either way).
  */
-export async function writeCheckpoint(
-  redis: Redis,
-  w: CheckpointWrite,
-): Promise<'applied' | 'already-applied'> {
+export async function writeCheckpoint(redis: Redis, w: CheckpointWrite): Promise<CheckpointResult> {
   const { pipeline: p, partition: n } = w;
   const batchId = w.batch?.id ?? '';
   const scriptKeys = [
@@ -217,6 +259,7 @@ export async function writeCheckpoint(
     keys.mailbox(p, n),
     keys.dedupIndex(p, n),
     keys.joinIndex(p, n),
+    keys.dedupForgets(p, n),
   ];
   const args: ScriptArg[] = [
     w.leaseValue,
@@ -226,12 +269,19 @@ export async function writeCheckpoint(
     JSON.stringify(Object.fromEntries(w.next)),
     w.seq,
     w.gen,
+    w.forgetsConsumed ?? 0,
   ];
   const counters = Object.entries(w.counters).filter(([, v]) => v !== 0);
   args.push(counters.length);
   for (const [name, value] of counters) args.push(name, value);
   args.push(w.deadLetters.length);
   for (const d of w.deadLetters) args.push(...deadLetterArgs(d));
+  const forgotten = w.dedup?.forgotten ?? new Map<number, Buffer>();
+  args.push(forgotten.size);
+  for (const [start, hashes] of forgotten) {
+    scriptKeys.push(keys.dedupBucket(p, n, start));
+    args.push(hashes);
+  }
   const appends = w.dedup?.appends ?? new Map<number, Buffer>();
   args.push(appends.size);
   for (const [start, data] of appends) {
@@ -270,7 +320,11 @@ export async function writeCheckpoint(
     args.push(index.count, index.expireAt, index.maxBytes, index.segment);
   }
   try {
-    return (await CHECKPOINT.run(redis, scriptKeys, args)) === 0 ? 'already-applied' : 'applied';
+    const reply = (await CHECKPOINT.runBuffer(redis, scriptKeys, args)) as [number, Buffer];
+    return {
+      outcome: reply[0] === 0 ? 'already-applied' : 'applied',
+      forgets: Buffer.isBuffer(reply[1]) ? reply[1] : Buffer.alloc(0),
+    };
   } catch (err) {
     if (err instanceof Error && err.message.startsWith('FENCED')) {
       throw new FencedError(`${p}/${n}: ${err.message}`);

@@ -1,4 +1,5 @@
 export {
+  type CheckpointResult,
   type CheckpointWrite,
   type DedupWrite,
   type EventIndexWrite,

@@ -18,16 +18,32 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(redis: Redis, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+  run(redis: Redis, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+    return this.send(redis, keys, args, false);
+  }
+
+  /** As `run`, with string replies as Buffers (binary data). */
+  runBuffer(redis: Redis, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+    return this.send(redis, keys, args, true);
+  }
+
+  private async send(
+    redis: Redis,
+    keys: readonly string[],
+    args: readonly ScriptArg[],
+    buffers: boolean,
+  ): Promise<unknown> {
     // Never spread keys or args into the call: V8 throws a RangeError past ~125k spread
     // arguments, and a checkpoint can carry that many index fields. ioredis flattens one level.
     const head: ScriptArg[] = [keys.length];
     const rest = head.concat(keys, args);
+    const call = (command: string, callArgs: ScriptArg[]) =>
+      buffers ? redis.callBuffer(command, callArgs) : redis.call(command, callArgs);
     try {
-      return await redis.call('evalsha', [this.sha as ScriptArg].concat(rest));
+      return await call('evalsha', [this.sha as ScriptArg].concat(rest));
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return redis.call('eval', [this.source as ScriptArg].concat(rest));
+      return call('eval', [this.source as ScriptArg].concat(rest));
     }
   }
 }

@@ -1,0 +1,62 @@
+import { decodeForgets, encodeForgets } from './dedup-forgets';
+import { RowSources, RowSourceWriter } from './row-sources';
+
+const hashBytes = (hash: bigint) => {
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64LE(hash);
+  return out;
+};
+
+describe('row sources', () => {
+  it('reads back each row’s position and dedup key by index', () => {
+    const writer = new RowSourceWriter(8);
+    writer.add('orders', 3, 17, 2n ** 64n - 5n, 1_700_000_000_123);
+    writer.add('customers', 0, 2 ** 40, undefined);
+    writer.add('orders', 4, 0, 7n, 5);
+    const { sourceTopics, sources } = writer.encode();
+    writer.clear();
+    expect(writer.count).toBe(0);
+    const read = RowSources.read(sourceTopics, sources)!;
+    expect(read.count).toBe(3);
+    expect(read.at(0)).toEqual({
+      topic: 'orders',
+      partition: 3,
+      offset: 17,
+      key: { hash: hashBytes(2n ** 64n - 5n), time: 1_700_000_000_123 },
+    });
+    expect(read.at(1)).toEqual({ topic: 'customers', partition: 0, offset: 2 ** 40 });
+    expect(read.at(2)?.key?.hash).toEqual(hashBytes(7n));
+    expect(read.at(3)).toBeUndefined();
+    expect(read.at(-1)).toBeUndefined();
+  });
+
+  it('keeps positions only without dedup, and grows past its first buffer', () => {
+    const writer = new RowSourceWriter(0);
+    for (let i = 0; i < 5_000; i++) writer.add('t', i % 7, i, BigInt(i), i);
+    const { sourceTopics, sources } = writer.encode();
+    const read = RowSources.read(sourceTopics, sources)!;
+    expect(read.count).toBe(5_000);
+    expect(read.at(4_999)).toEqual({ topic: 't', partition: 4_999 % 7, offset: 4_999 });
+  });
+
+  it('refuses what it cannot read', () => {
+    expect(RowSources.read(undefined, undefined)).toBeUndefined();
+    expect(RowSources.read(['t'], Buffer.from([9, 8]))).toBeUndefined();
+    expect(RowSources.read(['t'], Buffer.from([1, 8, 0]))).toBeUndefined();
+    expect(RowSources.read([1], Buffer.from([1, 0]))).toBeUndefined();
+  });
+});
+
+describe('dedup forget list', () => {
+  it('round-trips entries and ignores a torn tail', () => {
+    const keys = [
+      { hash: hashBytes(5n), time: 1_700_000_000_000 },
+      { hash: hashBytes(2n ** 63n), time: 0 },
+    ];
+    const data = encodeForgets(keys);
+    expect(data).toHaveLength(34);
+    expect(decodeForgets(data)).toEqual(keys);
+    expect(decodeForgets(Buffer.concat([data, data.subarray(0, 12)]))).toEqual(keys);
+    expect(decodeForgets(Buffer.alloc(0))).toEqual([]);
+  });
+});
