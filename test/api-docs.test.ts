@@ -85,7 +85,11 @@ describe('OpenAPI description', () => {
         expect({ where, security: op.security }).toEqual({ where, security: [{ apiToken: [] }] });
         expect({ where, role: (op as Record<string, unknown>)['x-sluice-role'] }).toEqual({
           where,
-          role: method === 'get' ? 'read' : expect.stringMatching(/^(operate|admin)$/),
+          // Reads are GETs, and the preview: a POST that writes nothing (README "Admin API").
+          role:
+            method === 'get' || where === 'POST /api/v1/pipelines/{id}/preview'
+              ? 'read'
+              : expect.stringMatching(/^(operate|admin)$/),
         });
         expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['401', '403']));
         if (method === 'post') expect(Object.keys(op.responses)).toContain('415');

@@ -38,6 +38,8 @@ const ROUTES: { method: string; path: string; role: Exclude<Caller, 'none'> }[] 
   { method: 'GET', path: '/api/v1/pipelines/{id}/events/{key}', role: 'read' },
   { method: 'GET', path: '/api/v1/cluster', role: 'read' },
   { method: 'GET', path: '/api/v1/process', role: 'read' },
+  // A POST that writes nothing: it runs the stages on the caller's event.
+  { method: 'POST', path: '/api/v1/pipelines/{id}/preview', role: 'read' },
   { method: 'POST', path: '/api/v1/pipelines/{id}/stop', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines/{id}/resume', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines/{id}/dlq/discard', role: 'operate' },
@@ -180,7 +182,11 @@ describe('admin API access', () => {
           path + (path.endsWith('/cluster') ? '?lag=false' : ''),
           {
             token: caller === 'none' ? undefined : TOKENS[caller],
-            body: isCreate ? definition(created, table) : undefined,
+            body: isCreate
+              ? definition(created, table)
+              : route.path.endsWith('/preview')
+                ? { message: {} }
+                : undefined,
           },
         );
         const allowed = RANK[caller] >= RANK[route.role];

@@ -4,7 +4,9 @@ import { ConsumerLag } from './consumer-lag';
 import { RedisModule } from '../infra';
 import { DefinitionValidator } from './definition-validator';
 import { EventLookup } from './event-lookup';
+import { EventPreview } from './event-preview';
 import { DlqDiscard } from './dlq-discard';
+import { DlqListing } from './dlq-listing';
 import { EventsController } from './events.controller';
 import { GapAccept } from './gap-accept';
 import { PipelineAdmin } from './pipeline-admin.service';
@@ -30,7 +32,9 @@ import { YamlBodyMiddleware } from './yaml-body.middleware';
     ConsumerLag,
     PipelinesDirLoader,
     EventLookup,
+    EventPreview,
     DlqDiscard,
+    DlqListing,
     GapAccept,
   ],
 })

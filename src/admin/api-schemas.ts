@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { definitionSchema } from '@sluice/pipeline/definition/schema';
 import { discardBodySchema } from './dlq-discard';
+import { previewBodySchema } from './event-preview';
 
 // The API's bodies as zod schemas, turned into the OpenAPI document's JSON Schemas (zod 4's
 // z.toJSONSchema). The definition is the very schema POST /pipelines validates with.
@@ -18,6 +19,9 @@ export const definitionInput = (): JsonSchema => toOpenApi(definition(), 'input'
 
 /** What POST /pipelines/:id/dlq/discard accepts. */
 export const discardInput = (): JsonSchema => toOpenApi(discardBodySchema, 'input');
+
+/** What POST /pipelines/:id/preview accepts. */
+export const previewInput = (): JsonSchema => toOpenApi(previewBodySchema, 'input');
 
 const status = z.enum(['running', 'stopped']);
 const counters = z.record(z.string(), z.number()).meta({
@@ -45,6 +49,21 @@ const sourceGaps = z.looseObject({
 
 const responses = {
   created: z.object({ id: z.string(), status, definition: definition() }),
+  dryRun: z.object({ id: z.string(), dryRun: z.literal(true), definition: definition() }),
+  preview: z.discriminatedUnion('outcome', [
+    z.object({
+      outcome: z.literal('written'),
+      pipelinePartition: z.number().int(),
+      row: z.record(z.string(), z.unknown()).meta({ description: 'the row as sent to ClickHouse' }),
+    }),
+    z.object({ outcome: z.literal('filtered'), pipelinePartition: z.number().int() }),
+    z.object({
+      outcome: z.literal('dead-lettered'),
+      pipelinePartition: z.number().int(),
+      stage: z.string(),
+      error: z.string(),
+    }),
+  ]),
   summaries: z.array(
     z.object({
       id: z.string(),

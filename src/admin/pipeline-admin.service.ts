@@ -32,6 +32,14 @@ export class PipelineAdmin implements OnApplicationShutdown {
     return pipeline;
   }
 
+  /** `?dryRun=true`: every check `create` makes (the table too), nothing stored; the same
+   * errors. */
+  async check(input: unknown, contentType?: ContentType): Promise<CompiledPipeline> {
+    const pipeline = await this.validator.validate(input, contentType);
+    if (await this.store.get(pipeline.id)) throw new DuplicatePipelineError(pipeline.id);
+    return pipeline;
+  }
+
   /** Removes the definition and all the pipeline's state; false when there was no pipeline. */
   async remove(id: string): Promise<boolean> {
     // Ids are checked before they go into a SCAN pattern, where glob characters would widen it.

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   Body,
   Controller,
@@ -10,6 +10,7 @@ import {
   Post,
   Query,
   Req,
+  Res,
 } from '@nestjs/common';
 import { PIPELINE_ID_RE, redactDefinition } from '@sluice/pipeline';
 import {
@@ -20,6 +21,7 @@ import {
   summarizeHolds,
 } from '../pipelines';
 import { ConsumerLag } from './consumer-lag';
+import { DLQ_LIMIT, DlqListing, parseDlqQuery } from './dlq-listing';
 import {
   DefinitionInvalidError,
   DuplicatePipelineError,
@@ -40,7 +42,6 @@ import { ERROR_REF } from '../auth/error-schema';
 import { definitionInput, responseSchema } from './api-schemas';
 import { JSON_TYPES, YAML_TYPES, mediaType } from '../auth/media-types';
 
-const DLQ_LIMIT = { default: 100, max: 10_000 };
 const GAPS_LIMIT = { default: 100, max: 1_000 };
 /** Source gaps shown with the pipeline itself; the rest under /source-gaps. */
 const GAPS_SHOWN = 5;
@@ -57,6 +58,20 @@ function parseLimit(text: string | undefined, bounds: { default: number; max: nu
   return limit;
 }
 
+function sendJson(res: ServerResponse, status: HttpStatus, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify(body));
+}
+
+function parseDryRun(text: string | undefined): boolean {
+  if (text === undefined || text === 'false') return false;
+  if (text === 'true') return true;
+  throw httpError(HttpStatus.BAD_REQUEST, 'invalid query', [
+    { path: 'dryRun', message: 'must be true or false' },
+  ]);
+}
+
 const notFound = (id: string) => httpError(HttpStatus.NOT_FOUND, `pipeline ${id} not found`);
 
 /** Pipeline lifecycle under /api/v1/pipelines; served by every process. */
@@ -69,14 +84,31 @@ export class PipelinesController {
     private readonly state: PipelineState,
     private readonly lag: ConsumerLag,
     private readonly holds: PipelineHolds,
+    private readonly dlq: DlqListing,
   ) {}
 
+  /**
+   * Creates a pipeline (201), or with `?dryRun=true` only validates it as creating would, table
+   * checks included, and answers 200 with the normalized definition; nothing is stored.
+   */
   @Post()
   @Access('admin')
   @Costly()
   @ApiOperation({ summary: 'Create a pipeline (validated, target table checked)' })
   @ApiConsumes('application/json', 'application/yaml', 'text/yaml')
   @ApiBody({ schema: definitionInput() })
+  @ApiQuery({
+    name: 'dryRun',
+    required: false,
+    schema: { type: 'boolean', default: false },
+    description:
+      'true: only check the definition as creating would (table included); nothing stored',
+  })
+  @ApiResponse({
+    status: 200,
+    description: 'dry run: the definition is valid; the normalized definition, secrets as ***',
+    schema: responseSchema('dryRun'),
+  })
   @ApiResponse({
     status: 201,
     description: 'created; secrets shown as ***',
@@ -93,7 +125,14 @@ export class PipelinesController {
     description: 'ClickHouse could not be asked about the table; retry',
     schema: ERROR_REF,
   })
-  async create(@Req() req: IncomingMessage, @Body() body: unknown) {
+  async create(
+    @Req() req: IncomingMessage,
+    @Body() body: unknown,
+    // Written here, not returned: the status depends on the request (201, or 200 for a dry run).
+    @Res() res: ServerResponse,
+    @Query('dryRun') dryRunText?: string,
+  ): Promise<void> {
+    const dryRun = parseDryRun(dryRunText);
     const type = mediaType(req);
     const yaml = YAML_TYPES.includes(type);
     if (!yaml && !JSON_TYPES.includes(type)) {
@@ -103,12 +142,18 @@ export class PipelinesController {
       );
     }
     try {
-      const pipeline = await this.admin.create(body, yaml ? 'yaml' : undefined);
-      return {
+      const contentType = yaml ? 'yaml' : undefined;
+      if (dryRun) {
+        const checked = await this.admin.check(body, contentType);
+        const definition = redactDefinition(checked.definition);
+        return sendJson(res, HttpStatus.OK, { id: checked.id, dryRun: true, definition });
+      }
+      const pipeline = await this.admin.create(body, contentType);
+      return sendJson(res, HttpStatus.CREATED, {
         id: pipeline.id,
         status: 'running' satisfies PipelineStatus,
         definition: redactDefinition(pipeline.definition),
-      };
+      });
     } catch (err) {
       if (err instanceof DefinitionInvalidError) {
         throw httpError(HttpStatus.BAD_REQUEST, err.message, err.errors);
@@ -214,22 +259,78 @@ export class PipelinesController {
     return this.setStatus(id, 'running');
   }
 
+  /**
+   * Dead letters newest first, filtered by stage, source partition and time. The body is the
+   * page (an array); the next page's cursor is in `X-Next-Cursor` (absent on the last page):
+   * send it back as `cursor` with the same filters.
+   */
   @Get(':id/dlq')
   @Access('read')
   @Costly()
-  @ApiOperation({ summary: 'Dead letters of all partitions, newest first' })
+  @ApiOperation({ summary: 'Dead letters of all partitions, newest first, filtered, by pages' })
+  @ApiQuery({
+    name: 'stage',
+    required: false,
+    schema: { type: 'string' },
+    description: 'only this stage (parse, filter, dedup, join, transform, insert)',
+  })
+  @ApiQuery({
+    name: 'partition',
+    required: false,
+    schema: { type: 'integer', minimum: 0 },
+    description: 'only this source (Kafka) partition',
+  })
+  @ApiQuery({
+    name: 'since',
+    required: false,
+    schema: { type: 'string', format: 'date-time' },
+    description: 'dead-lettered at or after (inclusive)',
+  })
+  @ApiQuery({
+    name: 'until',
+    required: false,
+    schema: { type: 'string', format: 'date-time' },
+    description: 'dead-lettered at or before (inclusive)',
+  })
   @ApiQuery({
     name: 'limit',
     required: false,
     schema: { type: 'integer', minimum: 1, maximum: DLQ_LIMIT.max, default: DLQ_LIMIT.default },
   })
-  @ApiResponse({ status: 200, description: 'newest first', schema: responseSchema('deadLetters') })
-  @ApiResponse({ status: 400, description: 'limit out of range', schema: ERROR_REF })
+  @ApiQuery({
+    name: 'cursor',
+    required: false,
+    schema: { type: 'string' },
+    description: 'X-Next-Cursor of the previous page; send the same filters',
+  })
+  @ApiResponse({
+    status: 200,
+    description: 'newest first',
+    schema: responseSchema('deadLetters'),
+    headers: {
+      'X-Next-Cursor': {
+        description: "the next page's cursor; absent on the last page",
+        schema: { type: 'string' },
+      },
+    },
+  })
+  @ApiResponse({
+    status: 400,
+    description: 'a query parameter out of range, or not a cursor',
+    schema: ERROR_REF,
+  })
   @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
-  async deadLetters(@Param('id') id: string, @Query('limit') limitText?: string) {
-    const limit = parseLimit(limitText, DLQ_LIMIT);
+  async deadLetters(
+    @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
+    @Res({ passthrough: true }) res: ServerResponse,
+  ) {
+    const parsed = parseDlqQuery(query);
+    if (Array.isArray(parsed)) throw httpError(HttpStatus.BAD_REQUEST, 'invalid query', parsed);
     const stored = await this.find(id);
-    return this.state.deadLetters(id, stored.definition.partitions, limit);
+    const page = await this.dlq.page(id, stored.definition.partitions, parsed);
+    if (page.next !== undefined) res.setHeader('X-Next-Cursor', page.next);
+    return page.entries;
   }
 
   @Get(':id/source-gaps')

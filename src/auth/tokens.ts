@@ -2,7 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 
 /**
- * Roles of the admin API, each including the one before: `read` (every GET), `operate` (read plus
+ * Roles of the admin API, each including the one before: `read` (every GET, and the preview of an
+ * event, which writes nothing), `operate` (read plus
  * stop, resume and the operations actions), `admin` (everything: create, edit, delete).
  */
 export const API_ROLES = ['read', 'operate', 'admin'] as const;

@@ -1,8 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { keys, readDeadLetterBuffers, type StoredDeadLetter, streamEntryTime } from '@sluice/redis';
+import { keys, streamEntryTime } from '@sluice/redis';
 import { REDIS } from '../infra/tokens';
-import { newestAcross } from './newest-entries';
 
 /** Counters every pipeline reports. */
 export const COUNTER_NAMES = [
@@ -77,30 +76,6 @@ export class PipelineState {
       }
     }
     return { counters, other };
-  }
-
-  /**
-   * The newest `limit` dead letters over all partitions, newest first. Reads about `limit` entries
-   * in total (plus a page per partition), never `limit` per partition: one request must not stall
-   * the Redis that leases share.
-   */
-  async deadLetters(id: string, partitions: number, limit: number): Promise<StoredDeadLetter[]> {
-    return newestAcross(partitions, limit, async (requests) => {
-      const pipeline = this.redis.pipeline();
-      for (const { stream, before, count } of requests) {
-        const end = before === '+' ? '+' : `(${before}`;
-        // As bytes: a message that is not UTF-8 must not come back altered (see readDeadLetterBuffers).
-        pipeline.xrevrangeBuffer(keys.deadLetters(id, stream), end, '-', 'COUNT', count);
-      }
-      const results = (await pipeline.exec()) ?? [];
-      return results.map(([err, value], i) => {
-        if (err) throw err;
-        const partition = requests[i]!.stream;
-        return ((value ?? []) as [Buffer, Buffer[]][]).map(([entryId, fields]) =>
-          readDeadLetterBuffers(entryId.toString(), partition, fields),
-        );
-      });
-    });
   }
 
   /** Totals of the source offset resets recorded for the pipeline and the newest `limit`. */
