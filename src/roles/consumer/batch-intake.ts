@@ -5,6 +5,8 @@ import type { Telemetry } from '@sluice/telemetry';
 import { maxEventTime, routeBatch } from './batch-router';
 import type { GroupSession } from './group-session';
 import type { LagSeries } from './lag-series';
+import type { PartitionSession } from './partition-session';
+import type { TimeStarts } from './time-start';
 
 export interface BatchIntakeContext {
   pipeline: CompiledPipeline;
@@ -16,6 +18,10 @@ export interface BatchIntakeContext {
   isPaused: (topic: string, partition: number) => boolean;
   /** MAX_MESSAGE_BYTES (routeBatch's default when absent). */
   maxMessageBytes?: number;
+  /** `startFrom` a time: where partitions with nothing committed start. */
+  timeStarts?: TimeStarts;
+  /** Tells kafkajs to fetch `topic/partition` from `offset` next. */
+  seek?: (topic: string, partition: number, offset: number) => void;
 }
 
 /**
@@ -62,10 +68,21 @@ export class BatchIntake {
       payload.resolveOffset(String(buffered));
       return;
     }
+    const start = await this.timeStart(session, state);
+    if (start !== undefined && to < start) {
+      // Wholly before the start time's offset: read, not appended. Recorded as appended (like
+      // an empty batch) so it is covered and committed and no later session reads it; kafkajs
+      // fetches from the start offset next. A batch fetched before the seek took effect finds
+      // this done already.
+      if (!live()) return;
+      if (state.lastTo < start - 1) state.appended([], start - 1);
+      if (start - 1 > state.readTo) state.readTo = start - 1;
+      this.context.seek?.(topic, partition, start);
+      return;
+    }
+    const first = Math.max(buffered === undefined ? -1 : buffered + 1, start ?? -1);
     const messages =
-      buffered === undefined
-        ? batch.messages
-        : batch.messages.filter((message) => Number(message.offset) > buffered);
+      first < 0 ? batch.messages : batch.messages.filter((m) => Number(m.offset) >= first);
     const source = pipeline.sources.get(topic);
     const routed = routeBatch(
       messages,
@@ -106,6 +123,17 @@ export class BatchIntake {
     // Throws on any Redis error: the range stays buffered and is appended before anything later.
     if (coalescer.due(state, Date.now())) await coalescer.flush(state);
     await payload.heartbeat();
+  }
+
+  /**
+   * The offset a partition of a `startFrom` time topic begins at, in a session that began with
+   * nothing committed for it (later sessions start at the committed offset); else undefined.
+   */
+  private async timeStart(session: GroupSession, state: PartitionSession) {
+    const start = this.context.timeStarts?.startOf(state.topic, state.partition);
+    if (start === undefined) return undefined;
+    if (!(await session.neverCommitted(state.topic, state.partition))) return undefined;
+    return start;
   }
 
   /** A batch kafkajs skipped as empty after filtering: nothing to append, its offsets move on. */

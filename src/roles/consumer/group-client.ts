@@ -1,6 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import { logLevel, type Admin, type Consumer } from 'kafkajs';
-import { createKafka, groupLogBridge, type KafkaLogLevel } from '@sluice/kafka';
+import { createKafka, groupLogBridge, type KafkaLogLevel, RecordReader } from '@sluice/kafka';
 import type { CompiledPipeline } from '@sluice/pipeline';
 import { groupIdOf, kafkaOptionsOf } from './kafka-options';
 
@@ -19,6 +19,8 @@ export interface GroupClients {
   admin: Admin;
   /** The group generation kafkajs last logged joining (kafkajs events do not carry it). */
   generation: () => number | undefined;
+  /** Group-less record reads (`startFrom` a time: the offset search); connects on first use. */
+  reader: RecordReader;
 }
 
 /** Creates, without connecting, the group consumer and admin client of `pipeline`. */
@@ -46,7 +48,12 @@ export function createGroupClients(
     heartbeatInterval: HEARTBEAT_INTERVAL_MS,
     maxWaitTimeInMs: options.fetchMaxWaitMs ?? FETCH_MAX_WAIT_MS,
   });
-  return { consumer, admin: kafka.admin(), generation: () => bridge.generation() };
+  return {
+    consumer,
+    admin: kafka.admin(),
+    generation: () => bridge.generation(),
+    reader: new RecordReader(kafka),
+  };
 }
 
 function kafkaLog(

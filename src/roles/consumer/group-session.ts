@@ -39,7 +39,7 @@ export class GroupSession {
   readonly coalescer: MailboxCoalescer;
   /** When the log end offsets were last fetched (refreshLogEnds). */
   private logEndsAt = Number.NEGATIVE_INFINITY;
-  private readonly neverCommitted = new Set<string>();
+  private readonly uncommittedAtStart = new Set<string>();
 
   constructor(
     readonly generation: number,
@@ -126,10 +126,15 @@ export class GroupSession {
     return true;
   }
 
+  /** Whether the group had committed nothing for `topic/partition` when the session began. */
+  async neverCommitted(topic: string, partition: number): Promise<boolean> {
+    return (await this.uncommitted()).has(tpKey(topic, partition));
+  }
+
   /** Partitions the group had committed nothing for when the session began. */
   private async uncommitted(): Promise<Set<string>> {
     await this.sessionStarts();
-    return this.neverCommitted;
+    return this.uncommittedAtStart;
   }
 
   private sessionStarts(): Promise<Map<string, number>> {
@@ -154,7 +159,7 @@ export class GroupSession {
     const starts = new Map<string, number>();
     for (const { topic, partitions } of result) {
       for (const { partition, offset } of partitions) {
-        if (Number(offset) < 0) this.neverCommitted.add(tpKey(topic, partition));
+        if (Number(offset) < 0) this.uncommittedAtStart.add(tpKey(topic, partition));
         starts.set(tpKey(topic, partition), Math.max(0, Number(offset)));
       }
     }

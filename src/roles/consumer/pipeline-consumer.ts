@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Admin, Consumer } from 'kafkajs';
+import type { RecordReader } from '@sluice/kafka';
 import type { CompiledPipeline, Hasher, UnparsedEntryVersion } from '@sluice/pipeline';
 import type { ReplicaSync } from '@sluice/redis';
 import type { Telemetry } from '@sluice/telemetry';
@@ -14,6 +15,7 @@ import type { FlushResult } from './mailbox-coalescer';
 import { OffsetCommitter } from './offset-committer';
 import type { CoalesceLimits } from './partition-buffer';
 import { SourceGapMonitor, type SourceGapTotals } from './source-gaps';
+import { TimeStarts } from './time-start';
 
 export interface PipelineConsumerOptions {
   redis: Redis;
@@ -78,6 +80,7 @@ export class PipelineConsumer {
   private stopRequested = false;
   private consumer: Consumer | undefined;
   private admin: Admin | undefined;
+  private reader: RecordReader | undefined;
   private session: GroupSession;
   private readonly committer: OffsetCommitter;
   private commitTimer: NodeJS.Timeout | undefined;
@@ -112,6 +115,14 @@ export class PipelineConsumer {
       session: () => this.session,
       isPaused: (topic, partition) => this.backpressure.isPaused(topic, partition),
       maxMessageBytes: options.maxMessageBytes,
+      timeStarts: new TimeStarts({
+        pipeline,
+        logger: this.logger,
+        admin: () => this.admin,
+        reader: () => this.reader,
+      }),
+      seek: (topic, partition, offset) =>
+        this.consumer?.seek({ topic, partition, offset: String(offset) }),
     });
     this.session = this.newSession(-1);
     this.gaps = new SourceGapMonitor(pipeline.id, {
@@ -178,7 +189,7 @@ export class PipelineConsumer {
   /** Connects and runs the consumer; resolves once stop() is called or kafkajs gives up. */
   private async runUntilEnded(onRunning: () => void): Promise<void> {
     const { pipeline, options } = this;
-    const { consumer, admin, generation } = createGroupClients(
+    const { consumer, admin, generation, reader } = createGroupClients(
       pipeline,
       options,
       this.logger,
@@ -187,6 +198,7 @@ export class PipelineConsumer {
     this.gaps.attach(consumer);
     this.consumer = consumer;
     this.admin = admin;
+    this.reader = reader;
     const ended = new Promise<void>((resolve) => {
       this.interrupt = resolve;
       consumer.on(consumer.events.CRASH, ({ payload }) => {
@@ -299,9 +311,10 @@ export class PipelineConsumer {
 
   /** Disconnects the current client pair; kafkajs waits for the batch in flight. Safe twice. */
   private async teardown(): Promise<void> {
-    const { consumer, admin } = this;
+    const { consumer, admin, reader } = this;
     this.consumer = undefined;
     this.admin = undefined;
+    this.reader = undefined;
     this.committer.stopWaiting();
     this.backpressure.clear();
     if (this.commitTimer) clearInterval(this.commitTimer);
@@ -317,6 +330,7 @@ export class PipelineConsumer {
         .catch((err: Error) => this.logger.warn(`consumer disconnect: ${err.message}`));
     }
     if (admin) await admin.disconnect().catch(() => undefined);
+    await reader?.close();
     this.committer.stopWaiting(false);
   }
 

@@ -27,7 +27,12 @@ export interface CompiledJoin {
 export interface CompiledSource {
   readonly topic: string;
   readonly format: 'json';
+  /** Where kafkajs starts a partition with nothing committed: `earliest` for a start time too,
+   * which the consumer then moves forward to the time's offset (never past unread data). */
   readonly startFrom: 'earliest' | 'latest';
+  /** `startFrom: <ISO time>` as epoch ms: a partition with nothing committed starts at its first
+   * offset at or after it by Kafka timestamp (libs/kafka time-offset.ts). */
+  readonly startTime?: number;
   /** Event time; when absent the Kafka message timestamp is the event time. */
   readonly eventTime?: CompiledExpression;
   /** Dedup of this topic's events (before the join, when there is one). */
@@ -102,7 +107,11 @@ export function buildCompiled(def: PipelineDefinition, ctx: SchemaContext): Comp
     sources.set(topic.name, {
       topic: topic.name,
       format: topic.format,
-      startFrom: topic.startFrom,
+      startFrom: topic.startFrom === 'latest' ? 'latest' : 'earliest',
+      startTime:
+        topic.startFrom === 'earliest' || topic.startFrom === 'latest'
+          ? undefined
+          : Date.parse(topic.startFrom),
       eventTime: topic.eventTime === undefined ? undefined : expr(topic.eventTime, 'event'),
       dedup,
       joinSide,

@@ -123,7 +123,7 @@ describe('each error class comes back with its field path: identity, Kafka, topi
       ['source', 'topics', 0, 'startFrom'],
       'newest',
       'source.topics[0].startFrom',
-      'expected one of "earliest", "latest"',
+      'expected "earliest", "latest" or an ISO 8601 time with a zone, e.g. 2026-01-31T09:00:00Z',
     ],
     [
       'eventTime CEL error',

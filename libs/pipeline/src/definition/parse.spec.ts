@@ -49,6 +49,29 @@ describe('parsePipelineDefinition: defaults', () => {
     expect(p.sources.get('clicks')?.routingKey).toBeUndefined();
   });
 
+  it('takes an ISO 8601 startFrom time, stored in UTC, started from earliest until moved', () => {
+    const at = (startFrom: string) =>
+      compiled({
+        ...minimal,
+        source: { ...minimal.source, topics: [{ name: 'clicks', startFrom }] },
+      });
+    const p = at('2026-01-31T10:00:00+01:00');
+    expect(p.definition.source.topics[0]?.startFrom).toBe('2026-01-31T09:00:00.000Z');
+    expect(p.sources.get('clicks')).toMatchObject({
+      startFrom: 'earliest',
+      startTime: Date.UTC(2026, 0, 31, 9),
+    });
+    expect(at('latest').sources.get('clicks')).toMatchObject({ startFrom: 'latest' });
+    expect(at('latest').sources.get('clicks')?.startTime).toBeUndefined();
+    for (const bad of ['2026-01-31', '2026-01-31T09:00:00', 'yesterday', '2026-13-01T00:00:00Z']) {
+      const result = parsePipelineDefinition({
+        ...minimal,
+        source: { ...minimal.source, topics: [{ name: 'clicks', startFrom: bad }] },
+      });
+      expect({ bad, ok: result.ok }).toEqual({ bad, ok: false });
+    }
+  });
+
   it('defaults TLS rejectUnauthorized to true and upper-cases SASL mechanisms', () => {
     const withKafka = (kafka: Record<string, unknown>) => ({
       ...minimal,

@@ -115,6 +115,25 @@ const httpUrl = z.string().superRefine((value, issue) => {
   }
 });
 
+/** An ISO 8601 time with a date, a time and a zone (`Z` or `+02:00`), as `startFrom` takes it. */
+const ISO_TIME = z.iso.datetime({ offset: true });
+
+/**
+ * `earliest`, `latest`, or an ISO 8601 time: each partition with nothing committed starts at its
+ * first offset at or after that time by Kafka timestamp (libs/kafka time-offset.ts). A time is
+ * stored as UTC with milliseconds (`toISOString`), so equal times compare equal.
+ */
+const startFrom = z.string().transform((text, ctx) => {
+  if (text === 'earliest' || text === 'latest') return text;
+  if (ISO_TIME.safeParse(text).success) return new Date(Date.parse(text)).toISOString();
+  ctx.addIssue({
+    code: 'custom',
+    message:
+      'expected "earliest", "latest" or an ISO 8601 time with a zone, e.g. 2026-01-31T09:00:00Z',
+  });
+  return z.NEVER;
+});
+
 export function definitionSchema(ctx: SchemaContext) {
   const dedupSpec = z.strictObject({
     key: expression(ctx, 'event', 'key'),
@@ -140,7 +159,7 @@ export function definitionSchema(ctx: SchemaContext) {
           z.strictObject({
             name: topicName(),
             format: z.enum(['json']).default('json'),
-            startFrom: z.enum(['earliest', 'latest']).default('earliest'),
+            startFrom: startFrom.default('earliest'),
             eventTime: expression(ctx, 'event').optional(),
           }),
         )
