@@ -44,6 +44,7 @@ const ROUTES: { method: string; path: string; role: Exclude<Caller, 'none'> }[] 
   { method: 'POST', path: '/api/v1/pipelines/{id}/resume', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines/{id}/dlq/discard', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines/{id}/partitions/{n}/accept-gap', role: 'operate' },
+  { method: 'POST', path: '/api/v1/pipelines/{id}/rewind', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines', role: 'admin' },
   { method: 'DELETE', path: '/api/v1/pipelines/{id}', role: 'admin' },
 ];
@@ -192,11 +193,15 @@ describe('admin API access', () => {
         const allowed = RANK[caller] >= RANK[route.role];
         const want = caller === 'none' ? 401 : allowed ? 'ok' : 403;
         // A successful request passed the guard: 2xx, or the route's own answer to this state (the
-        // lookup's 404 for an unknown key, accept-gap's 409 for a partition not held by a gap).
+        // lookup's 404 for an unknown key, accept-gap's 409 for a partition not held by a gap,
+        // rewind's 400 for a body without a time).
         const passed =
           (answer.status >= 200 && answer.status < 300) ||
           (answer.status === 404 && (answer.body?.message ?? '').startsWith('no record of key')) ||
-          (answer.status === 409 && (answer.body?.message ?? '').endsWith('is not held by a gap'));
+          (answer.status === 409 &&
+            (answer.body?.message ?? '').endsWith('is not held by a gap')) ||
+          // Sent without a time: the rewind's own 400 (a real rewind stops the pipeline).
+          (answer.status === 400 && (answer.body?.message ?? '').startsWith('send { "to"'));
         const got = passed ? 'ok' : answer.status;
         results.push(`${route.method} ${route.path} as ${caller}: ${got}`);
         expected.push(`${route.method} ${route.path} as ${caller}: ${want}`);

@@ -15,6 +15,8 @@ import { PipelinesController } from './pipelines.controller';
 import { PipelinesDirLoader } from './pipelines-dir.loader';
 import { ProcessController } from './process.controller';
 import { YamlBodyMiddleware } from './yaml-body.middleware';
+import { PipelineRewind } from './rewind/pipeline-rewind';
+import { RewindController } from './rewind/rewind.controller';
 
 /** Admin REST and PIPELINES_DIR, served by every process whatever its roles. */
 @Module({
@@ -25,6 +27,7 @@ import { YamlBodyMiddleware } from './yaml-body.middleware';
     PipelineHoldsController,
     EventsController,
     ClusterController,
+    RewindController,
   ],
   providers: [
     DefinitionValidator,
@@ -36,6 +39,7 @@ import { YamlBodyMiddleware } from './yaml-body.middleware';
     DlqDiscard,
     DlqListing,
     GapAccept,
+    PipelineRewind,
   ],
 })
 export class AdminModule implements NestModule {

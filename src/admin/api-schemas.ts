@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { definitionSchema } from '@sluice/pipeline/definition/schema';
 import { discardBodySchema } from './dlq-discard';
 import { previewBodySchema } from './event-preview';
+import { rewindBodySchema } from './rewind/rewind-body';
 
 // The API's bodies as zod schemas, turned into the OpenAPI document's JSON Schemas (zod 4's
 // z.toJSONSchema). The definition is the very schema POST /pipelines validates with.
@@ -22,6 +23,9 @@ export const discardInput = (): JsonSchema => toOpenApi(discardBodySchema, 'inpu
 
 /** What POST /pipelines/:id/preview accepts. */
 export const previewInput = (): JsonSchema => toOpenApi(previewBodySchema, 'input');
+
+/** What POST /pipelines/:id/rewind accepts. */
+export const rewindInput = (): JsonSchema => toOpenApi(rewindBodySchema, 'input');
 
 const status = z.enum(['running', 'stopped']);
 const counters = z.record(z.string(), z.number()).meta({
@@ -105,6 +109,21 @@ const responses = {
   ),
   sourceGaps,
   discarded: z.object({ discarded: z.number().int() }),
+  rewound: z.object({
+    id: z.string(),
+    to: z.string(),
+    status,
+    partitions: z.array(
+      z.object({
+        topic: z.string(),
+        partition: z.number().int(),
+        timeOffset: z.number().int(),
+        offset: z.number().int(),
+        found: z.enum(['broker', 'search']),
+      }),
+    ),
+    forgotten: z.number().int(),
+  }),
   acceptedGap: z.looseObject({
     id: z.string(),
     partition: z.number().int(),

@@ -30,7 +30,7 @@ export class ConsumerLag {
     }
     const kafka = new Kafka({
       clientId: `${this.config.kafkaClientId}-admin`,
-      ...connection(definition.source.kafka, this.config.kafkaBrokers),
+      ...kafkaConnectionOf(definition.source.kafka, this.config.kafkaBrokers),
       connectionTimeout: LAG_TIMEOUT_MS,
       requestTimeout: LAG_TIMEOUT_MS,
       // The deadline below bounds the whole call; a retry or two covers a broker's hiccup.
@@ -77,7 +77,8 @@ export class ConsumerLag {
 
 type KafkaSection = PipelineDefinition['source']['kafka'];
 
-function connection(
+/** Brokers and credentials of a pipeline's source, the process's brokers as the fallback. */
+export function kafkaConnectionOf(
   kafka: KafkaSection,
   fallback: string[],
 ): Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> {

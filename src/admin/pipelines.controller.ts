@@ -254,6 +254,7 @@ export class PipelinesController {
   @ApiOperation({ summary: 'Resume a stopped pipeline' })
   @ApiResponse({ status: 200, description: 'running', schema: responseSchema('status') })
   @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
+  @ApiResponse({ status: 409, description: 'a rewind is not finished', schema: ERROR_REF })
   @HttpCode(HttpStatus.OK)
   resume(@Param('id') id: string) {
     return this.setStatus(id, 'running');
@@ -356,6 +357,14 @@ export class PipelinesController {
 
   private async setStatus(id: string, status: PipelineStatus) {
     await this.find(id);
+    // A half-done rewind (README "Rewind") must be finished before the pipeline reads again.
+    const rewind = status === 'running' ? await this.store.unfinishedRewind(id) : undefined;
+    if (rewind) {
+      throw httpError(
+        HttpStatus.CONFLICT,
+        `pipeline ${id}: its rewind to ${rewind.to} is not finished: send that rewind again`,
+      );
+    }
     await this.store.setStatus(id, status);
     return { id, status };
   }

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { keys } from '@sluice/redis';
+import { keys, readRewind, type RewindRecord } from '@sluice/redis';
 import type { PipelineDefinition } from '@sluice/pipeline';
 import { REDIS } from '../infra/tokens';
 
@@ -106,12 +106,18 @@ export class PipelineStore {
       .exec();
   }
 
+  /** The pipeline's rewind that has not finished (a crash or a timeout mid-way), if any. */
+  unfinishedRewind(id: string): Promise<RewindRecord | undefined> {
+    return readRewind(this.redis, id);
+  }
+
   /** Removes the definition; false when there was none. Its partition state is removed elsewhere. */
   async delete(id: string): Promise<boolean> {
     const results = await this.redis
       .multi()
       .hdel(keys.pipelines(), id)
       .hdel(keys.pipelineStatus(), id)
+      .hdel(keys.rewinds(), id)
       .incr(keys.pipelinesVersion())
       .exec();
     return Number(results?.[0]?.[1] ?? 0) === 1;

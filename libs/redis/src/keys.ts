@@ -9,6 +9,9 @@ export const keys = {
   pipelines: () => '{sl}:pipelines',
   /** Hash: pipeline id -> 'running' | 'stopped'. */
   pipelineStatus: () => '{sl}:pipeline-status',
+  /** Hash: pipeline id -> JSON record of its rewind not finished yet (libs/redis rewinds.ts);
+   * beside the statuses, so ending a rewind and resuming is one MULTI on one slot. */
+  rewinds: () => '{sl}:rewinds',
   /** Counter bumped on every definition/status change; processes poll it to reload cheaply. */
   pipelinesVersion: () => '{sl}:pipelines-version',
 
