@@ -146,6 +146,19 @@ describe('sluice CLI', () => {
       stdout: `pipeline/${id} stopped\n`,
     });
     expect(await sluice(url, 'pipelines', 'resume', id)).toMatchObject({ code: 0 });
+    // A time after every record: nothing is read again, the group stays where it is.
+    const rewound = await sluice(url, 'rewind', id, '--to', '2099-01-01T00:00:00Z');
+    expect(rewound).toMatchObject({ code: 0, stderr: '' });
+    expect(rewound.stdout).toMatch(/^TOPIC +PARTITION +TIME-OFFSET +READS-FROM\n/);
+    expect(rewound.stdout).toMatch(new RegExp(`\\n${topic} +0 +2 +2\\n`));
+    expect(rewound.stdout).toMatch(
+      new RegExp(
+        `pipeline/${id} rewound to 2099-01-01T00:00:00.000Z \\(0 dedup keys forgotten\\), running\\n$`,
+      ),
+    );
+    const noTime = await sluice(url, 'rewind', id);
+    expect(noTime.code).toBe(1);
+    expect(noTime.stderr).toMatch(/^--to ISO is required/);
     expect(await sluice(url, 'dlq', 'discard', id, '--all')).toMatchObject({
       code: 0,
       stdout: 'discarded 1\n',

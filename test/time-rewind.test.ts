@@ -6,7 +6,9 @@ import {
   createSourceTopic,
   dedupPipeline,
   deletePipeline,
+  pipelineView,
   postPipeline,
+  setPipelineRunning,
   tableIds,
   uniqueName,
   uniquePipelineId,
@@ -26,6 +28,9 @@ const T0 = Date.UTC(2026, 0, 1, 9);
 const CUT = 700;
 
 const cutMs = T0 + CUT * 1_000;
+/** A second cut, for the rewind of a stopped pipeline. */
+const CUT2 = 1_000;
+const cut2Ms = T0 + CUT2 * 1_000;
 
 const idOf = (i: number) => `e-${i}`;
 
@@ -53,6 +58,28 @@ async function produceTimed(topic: string): Promise<void> {
   } finally {
     await close();
   }
+}
+
+/** POST /pipelines/:id/rewind; a rewind waits for the actors, the outbox and the group. */
+async function rewind(app: SluiceProcess, id: string, ms: number) {
+  const response = await fetch(`http://127.0.0.1:${app.port}/api/v1/pipelines/${id}/rewind`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ to: new Date(ms).toISOString() }),
+    signal: AbortSignal.timeout(120_000),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** The rewind's plan when every partition reads again from event `cut` on (offset cut / 4). */
+function rewoundFrom(topic: string, cut: number) {
+  return Array.from({ length: PARTITIONS }, (_, partition) => ({
+    topic,
+    partition,
+    timeOffset: cut / PARTITIONS,
+    offset: cut / PARTITIONS,
+    found: 'search',
+  }));
 }
 
 function expectIds(ids: Map<string, number>, from: number): void {
@@ -122,14 +149,7 @@ describe('start from a time, rewind to a time', () => {
     });
     expect((await tableIds(ch, table)).size).toBe(CUT);
 
-    const response = await fetch(`http://127.0.0.1:${app.port}/api/v1/pipelines/${id}/rewind`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ to: new Date(cutMs).toISOString() }),
-      signal: AbortSignal.timeout(120_000),
-    });
-    const body = (await response.json()) as Record<string, unknown>;
-    expect({ status: response.status, body }).toMatchObject({
+    expect(await rewind(app, id, cutMs)).toMatchObject({
       status: 200,
       body: {
         to: new Date(cutMs).toISOString(),
@@ -138,19 +158,32 @@ describe('start from a time, rewind to a time', () => {
         forgotten: EVENTS - CUT,
         // Event i is offset i / 4 of partition i % 4; the mock's ListOffsets answers the log
         // end, so the offsets come from the search.
-        partitions: Array.from({ length: PARTITIONS }, (_, partition) => ({
-          topic,
-          partition,
-          timeOffset: CUT / PARTITIONS,
-          offset: CUT / PARTITIONS,
-          found: 'search',
-        })),
+        partitions: rewoundFrom(topic, CUT),
       },
     });
 
     // Read again, not dropped as duplicates of the deleted rows: written once more each.
     const counters = await waitForSettled(app, id, EVENTS + (EVENTS - CUT), 120_000);
     expect(counters).toMatchObject({ duplicates: 0, written: EVENTS + (EVENTS - CUT) });
+    expectIds(await tableIds(ch, table), 0);
+
+    // The recipe for a stopped pipeline: stop, rewind (it stays stopped), delete, resume.
+    await setPipelineRunning(app, id, false);
+    const second = await rewind(app, id, cut2Ms);
+    expect(second).toMatchObject({
+      status: 200,
+      body: { status: 'stopped', forgotten: EVENTS - CUT2, partitions: rewoundFrom(topic, CUT2) },
+    });
+    expect((await pipelineView(app, id)).status).toBe('stopped');
+    await ch.command({
+      query: `DELETE FROM ${table} WHERE ts >= fromUnixTimestamp64Milli(${cut2Ms}, 'UTC')`,
+    });
+    await setPipelineRunning(app, id, true);
+    const total = EVENTS + (EVENTS - CUT) + (EVENTS - CUT2);
+    expect(await waitForSettled(app, id, total, 120_000)).toMatchObject({
+      duplicates: 0,
+      written: total,
+    });
     expectIds(await tableIds(ch, table), 0);
   });
 });

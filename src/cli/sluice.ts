@@ -16,6 +16,7 @@ const USAGE = `usage: sluice <command> [flags]   (-o json for JSON output)
   dlq list ID [--stage S] [--partition N] [--since ISO] [--until ISO] [--limit N] [--cursor C]
   dlq discard ID (--all | --ids ID,... | [--stage S] [--since ISO] [--until ISO])
   preview ID (-f FILE | --message JSON) [--topic T]
+  rewind ID --to ISO                      read every source partition again from a time
 env: SLUICE_URL (default http://127.0.0.1:3000), SLUICE_TOKEN`;
 
 class CliError extends Error {}
@@ -34,6 +35,7 @@ const OPTIONS = {
   ids: { type: 'string' },
   message: { type: 'string' },
   topic: { type: 'string' },
+  to: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -228,6 +230,22 @@ async function preview(args: string[], flags: Flags, json: boolean) {
   return line(r.outcome);
 }
 
+async function rewind(args: string[], flags: Flags, json: boolean) {
+  const id = need(args[0], 'ID');
+  const to = need(flags.to, '--to ISO');
+  const { body } = await call('POST', `/pipelines/${enc(id)}/rewind`, JSON.stringify({ to }));
+  if (json) return print(body);
+  type Partition = { topic: string; partition: number; timeOffset: number; offset: number };
+  const r = body as { to: string; status: string; forgotten: number; partitions: Partition[] };
+  table(
+    ['TOPIC', 'PARTITION', 'TIME-OFFSET', 'READS-FROM'],
+    r.partitions.map((p) => [p.topic, String(p.partition), String(p.timeOffset), String(p.offset)]),
+  );
+  return line(
+    `pipeline/${id} rewound to ${r.to} (${r.forgotten} dedup keys forgotten), ${r.status}`,
+  );
+}
+
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
@@ -251,6 +269,7 @@ async function main(argv: string[]): Promise<number> {
     if (group === 'pipelines' || group === 'pipeline') await pipelines(verb, rest, flags, json);
     else if (group === 'dlq') await dlq(verb, rest, flags, json);
     else if (group === 'preview') await preview(positionals.slice(1), flags, json);
+    else if (group === 'rewind') await rewind(positionals.slice(1), flags, json);
     else throw new CliError(`unknown command ${group}\n${USAGE}`);
     return 0;
   } catch (err) {
