@@ -186,4 +186,53 @@ describe('start from a time, rewind to a time', () => {
     });
     expectIds(await tableIds(ch, table), 0);
   });
+
+  it('a rewind whose process is killed mid-way is finished by sending it again', async () => {
+    const topic = uniqueName('crashed');
+    const table = uniqueName('events');
+    const id = uniquePipelineId('crash');
+    await createSourceTopic(topic, PARTITIONS);
+    await createEventsTable(ch, table);
+    await produceTimed(topic);
+    await postPipeline(app, dedupPipeline(id, topic, table, 4));
+    pipelines.push(id);
+    await waitForSettled(app, id, EVENTS, 120_000);
+    await ch.command({
+      query: `DELETE FROM ${table} WHERE ts >= fromUnixTimestamp64Milli(${cutMs}, 'UTC')`,
+    });
+
+    // SIGKILL while the rewind runs: the pipeline is stopped and the rewind waits for the group.
+    const first = rewind(app, id, cutMs).catch((err: Error) => err);
+    await app.waitFor(
+      async () => (await pipelineView(app, id)).status === 'stopped',
+      30_000,
+      'the rewind to stop the pipeline',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await app.kill();
+    expect(await first).toBeInstanceOf(Error);
+    app = await SluiceProcess.start({ env: { ...testStackEnv() } });
+
+    // Half done: not resumable, and no rewind to another time, until this one is finished.
+    const url = `http://127.0.0.1:${app.port}/api/v1/pipelines/${id}`;
+    const post = { method: 'POST', headers: { 'content-type': 'application/json' } };
+    const resumed = await fetch(`${url}/resume`, post);
+    expect(resumed.status).toBe(409);
+    expect(((await resumed.json()) as { message: string }).message).toMatch(
+      /rewind to .* is not finished/,
+    );
+    expect((await rewind(app, id, cut2Ms)).status).toBe(409);
+
+    const again = await rewind(app, id, cutMs);
+    expect(again).toMatchObject({
+      status: 200,
+      body: { status: 'running', partitions: rewoundFrom(topic, CUT) },
+    });
+    const total = EVENTS + (EVENTS - CUT);
+    expect(await waitForSettled(app, id, total, 120_000)).toMatchObject({
+      duplicates: 0,
+      written: total,
+    });
+    expectIds(await tableIds(ch, table), 0);
+  });
 });
