@@ -202,7 +202,7 @@ describe('start from a time, rewind to a time', () => {
     });
 
     // SIGKILL while the rewind runs: the pipeline is stopped and the rewind waits for the group.
-    const first = rewind(app, id, cutMs).catch((err: Error) => err);
+    const first = rewind(app, id, cutMs).catch(() => 'no answer' as const);
     await app.waitFor(
       async () => (await pipelineView(app, id)).status === 'stopped',
       30_000,
@@ -210,7 +210,7 @@ describe('start from a time, rewind to a time', () => {
     );
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     await app.kill();
-    expect(await first).toBeInstanceOf(Error);
+    expect(await first).toBe('no answer');
     app = await SluiceProcess.start({ env: { ...testStackEnv() } });
 
     // Half done: not resumable, and no rewind to another time, until this one is finished.
