@@ -64,6 +64,9 @@ export interface RewindResult {
 @Injectable()
 export class PipelineRewind {
   private readonly logger = new Logger(PipelineRewind.name);
+  /** Pipelines this process is rewinding: a second request (a client's retry) waits its turn
+   * instead of running the same steps at once. */
+  private readonly running = new Set<string>();
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
@@ -73,6 +76,21 @@ export class PipelineRewind {
   ) {}
 
   async rewind(id: string, to: string): Promise<RewindResult> {
+    if (this.running.has(id)) {
+      throw new RewindRefusedError(
+        HttpStatus.CONFLICT,
+        `a rewind of ${id} is running in this process: wait for its answer`,
+      );
+    }
+    this.running.add(id);
+    try {
+      return await this.run(id, to);
+    } finally {
+      this.running.delete(id);
+    }
+  }
+
+  private async run(id: string, to: string): Promise<RewindResult> {
     const toMs = Date.parse(to);
     const stored = await this.store.get(id);
     if (!stored) throw new RewindRefusedError(HttpStatus.NOT_FOUND, `pipeline ${id} not found`);
