@@ -1,4 +1,5 @@
-// The one list of the secret fields of a definition (SASL password, TLS key, sink password) and
+// The one list of the secret fields of a definition (SASL password, OAUTHBEARER token and client
+// secret, TLS key, sink password) and
 // what is done to them: sealed or kept as references when stored (README "Security"), resolved
 // in the process that connects, shown as *** in API responses and logs.
 import type { DefinitionError } from './issues';
@@ -14,6 +15,29 @@ import {
 
 export const REDACTED = '***';
 
+type Sasl = NonNullable<PipelineDefinition['source']['kafka']['sasl']>;
+
+function mapSaslSecrets(sasl: Sasl, fn: (value: string, path: string) => string): Sasl {
+  const at = (field: string) => `source.kafka.sasl.${field}`;
+  switch (sasl.mechanism) {
+    case 'PLAIN':
+    case 'SCRAM-SHA-256':
+    case 'SCRAM-SHA-512':
+      return { ...sasl, password: fn(sasl.password, at('password')) };
+    case 'OAUTHBEARER': {
+      const out = { ...sasl };
+      if (sasl.token !== undefined) out.token = fn(sasl.token, at('token'));
+      if (sasl.clientSecret !== undefined) {
+        out.clientSecret = fn(sasl.clientSecret, at('clientSecret'));
+      }
+      return out;
+    }
+    case 'AWS-MSK-IAM':
+      // No secret: credentials come from the process's AWS credentials chain.
+      return sasl;
+  }
+}
+
 /** A copy with `fn` applied to every secret field present (absent fields stay absent). */
 export function mapSecrets(
   definition: PipelineDefinition,
@@ -24,10 +48,7 @@ export function mapSecrets(
     typeof kafka.ssl === 'object' && kafka.ssl.key !== undefined
       ? { ...kafka.ssl, key: fn(kafka.ssl.key, 'source.kafka.ssl.key') }
       : kafka.ssl;
-  const sasl = kafka.sasl && {
-    ...kafka.sasl,
-    password: fn(kafka.sasl.password, 'source.kafka.sasl.password'),
-  };
+  const sasl = kafka.sasl && mapSaslSecrets(kafka.sasl, fn);
   const clickhouse = definition.sink.clickhouse;
   return {
     ...definition,
