@@ -5,3 +5,4 @@ export * from './offset-reset';
 export * from './kafka-security';
 export * from './oauth-token';
 export * from './token-cache';
+export * from './cluster-probes';
