@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ExtraRedis } from './support/extra-redis';
-import { KafkaTlsProxy } from './support/kafka-tls-proxy';
+import { KafkaSecureFront } from './support/kafka-secure-front';
 import {
   clickhouse,
   createEventsTable,
@@ -32,7 +32,7 @@ describe('readiness probes Kafka with each pipeline own security', () => {
   let dir: string;
   let ca: TestCa;
   let otherCa: TestCa;
-  let proxy: KafkaTlsProxy;
+  let proxy: KafkaSecureFront;
   let redis: ExtraRedis;
   let ch: ClickHouseClient;
   let app: SluiceProcess | undefined;
@@ -41,7 +41,7 @@ describe('readiness probes Kafka with each pipeline own security', () => {
     dir = mkdtempSync(join(tmpdir(), 'sluice-kafka-tls-'));
     ca = makeTestCa(dir, 'kafka', 'IP:127.0.0.1');
     otherCa = makeTestCa(dir, 'other', 'IP:127.0.0.1');
-    proxy = await KafkaTlsProxy.start(testStackEnv().KAFKA_BROKERS.split(','), ca);
+    proxy = await KafkaSecureFront.start(testStackEnv().KAFKA_BROKERS.split(','), { tls: ca });
     // Its own Redis: only this test's pipelines are probed.
     redis = await ExtraRedis.start('kafka-tls');
     ch = clickhouse();
