@@ -106,7 +106,34 @@ describe('fetchClientCredentialsToken against a local token endpoint', () => {
     answer = { status: 302, body: '', location: 'http://127.0.0.2:1/elsewhere' };
     await expect(
       fetchClientCredentialsToken({ tokenEndpoint: url, clientId: 'c', clientSecret: 's' }),
-    ).rejects.toThrow(/token endpoint not reached/);
+    ).rejects.toThrow('token endpoint not reached: unexpected redirect');
+  });
+
+  it('names a refused connection and a timeout', async () => {
+    const closed = await new Promise<string>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(`http://127.0.0.1:${port}/token`));
+      });
+    });
+    await expect(
+      fetchClientCredentialsToken({ tokenEndpoint: closed, clientId: 'c', clientSecret: 's' }),
+    ).rejects.toThrow('token endpoint not reached: ECONNREFUSED');
+    const silent = createServer(() => undefined); // accepts, never answers
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      await expect(
+        fetchClientCredentialsToken(
+          { tokenEndpoint: `http://127.0.0.1:${port}/token`, clientId: 'c', clientSecret: 's' },
+          { timeoutMs: 200 },
+        ),
+      ).rejects.toThrow('token endpoint not reached: timed out');
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('reports a refusal by status and error code', async () => {

@@ -97,9 +97,16 @@ export async function fetchClientCredentialsToken(
       signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
     });
   } catch (err) {
-    const cause = (err as { cause?: { code?: unknown } }).cause?.code;
-    const reason = typeof cause === 'string' ? cause : (err as Error).name;
-    throw new TokenEndpointError(`token endpoint not reached: ${reason}`);
+    throw new TokenEndpointError(`token endpoint not reached: ${fetchFailure(err)}`);
   }
   return parseTokenResponse(response.status, await response.text(), sentAt);
+}
+
+/** Why fetch failed, from this side of the connection (undici's cause: a code or its message). */
+function fetchFailure(err: unknown): string {
+  if ((err as Error).name === 'TimeoutError') return 'timed out';
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+  if (typeof cause?.code === 'string') return cause.code;
+  if (typeof cause?.message === 'string') return cause.message;
+  return (err as Error).message;
 }
