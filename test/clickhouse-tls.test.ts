@@ -2,7 +2,8 @@
 // a real TLS-terminating proxy (node:tls, client certificate required) in front of the local
 // ClickHouse. A pipeline writes through it with mutual TLS; without the client certificate, with
 // the wrong CA, or by address without the server name, the sink check refuses with a fixed
-// message at the field to fix.
+// message at the field to fix. The process's own ClickHouse (CLICKHOUSE_URL, readiness) uses
+// CLICKHOUSE_TLS_*.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -189,5 +190,42 @@ describe('TLS to ClickHouse', () => {
         message: "TLS: the server's certificate does not name this host",
       },
     ]);
+  });
+
+  async function readyWithin(probe: SluiceProcess, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if ((await probe.get('/health/ready')).status === 200) return true;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    return false;
+  }
+
+  it('reaches the process ClickHouse (readiness) with CLICKHOUSE_TLS_*, and not without the client certificate', async () => {
+    const start = (tls: Record<string, string>) =>
+      SluiceProcess.start({
+        env: {
+          ...env,
+          ROLES: 'writer',
+          CLICKHOUSE_URL: `https://localhost:${port}`,
+          CLICKHOUSE_TLS_CA: certs.path('ca.crt'),
+          ...tls,
+        },
+      });
+    const mutualTls = await start({
+      CLICKHOUSE_TLS_CERT: certs.path('client.crt'),
+      CLICKHOUSE_TLS_KEY: certs.path('client.key'),
+    });
+    try {
+      expect(await readyWithin(mutualTls, 20_000)).toBe(true);
+    } finally {
+      await mutualTls.stop();
+    }
+    const caOnly = await start({});
+    try {
+      expect(await readyWithin(caOnly, 4_000)).toBe(false);
+    } finally {
+      await caOnly.stop();
+    }
   });
 });
