@@ -186,7 +186,7 @@ describe('TLS to ClickHouse', () => {
     expect(res.status).toBe(400);
     expect(res.errors).toEqual([
       {
-        path: 'sink.clickhouse.tls.ca',
+        path: 'sink.clickhouse.tls.servername',
         message: "TLS: the server's certificate does not name this host",
       },
     ]);

@@ -57,7 +57,10 @@ describe('tlsFailure', () => {
     expect(failure('UNABLE_TO_VERIFY_LEAF_SIGNATURE')?.message).toMatch(
       /not signed by a trusted CA/,
     );
-    expect(failure('ERR_TLS_CERT_ALTNAME_INVALID')?.message).toMatch(/does not name this host/);
+    expect(failure('ERR_TLS_CERT_ALTNAME_INVALID')).toEqual({
+      field: 'servername',
+      message: "TLS: the server's certificate does not name this host",
+    });
     expect(failure('ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED')).toEqual({
       field: 'cert',
       message: 'TLS: the server requires a client certificate',

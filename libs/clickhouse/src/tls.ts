@@ -32,7 +32,7 @@ export function httpsAgent(tls: ClickHouseTls, maxSockets: number): HttpsAgent {
 }
 
 export interface TlsProblem {
-  readonly field: 'ca' | 'cert' | 'key';
+  readonly field: 'ca' | 'cert' | 'key' | 'servername';
   readonly message: string;
 }
 
@@ -89,7 +89,10 @@ export function tlsFailure(err: unknown): TlsProblem | undefined {
     return { field: 'ca', message: "TLS: the server's certificate is not signed by a trusted CA" };
   }
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-    return { field: 'ca', message: "TLS: the server's certificate does not name this host" };
+    return {
+      field: 'servername',
+      message: "TLS: the server's certificate does not name this host",
+    };
   }
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
     return { field: 'ca', message: "TLS: the server's certificate is not valid now" };
