@@ -3,7 +3,7 @@
 // plaintext only and have no SASL). The process's KAFKA_BROKERS point at the TLS listeners with
 // no security, so a probe that ignores the pipelines' ssl reads the cluster as down; /health/ready
 // must probe it with each running pipeline's ssl and name the pipeline whose CA is wrong.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -20,7 +20,7 @@ import {
 } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
-import { makeTestCa, type TestCa } from './support/test-certificates';
+import { makeCertificates, type TestCertificates } from './support/certificates';
 
 type Readiness = {
   status: string;
@@ -30,8 +30,8 @@ type Readiness = {
 
 describe('readiness probes Kafka with each pipeline own security', () => {
   let dir: string;
-  let ca: TestCa;
-  let otherCa: TestCa;
+  let ca: TestCertificates;
+  let otherCa: TestCertificates;
   let proxy: KafkaSecureFront;
   let redis: ExtraRedis;
   let ch: ClickHouseClient;
@@ -39,9 +39,14 @@ describe('readiness probes Kafka with each pipeline own security', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sluice-kafka-tls-'));
-    ca = makeTestCa(dir, 'kafka', 'IP:127.0.0.1');
-    otherCa = makeTestCa(dir, 'other', 'IP:127.0.0.1');
-    proxy = await KafkaSecureFront.start(testStackEnv().KAFKA_BROKERS.split(','), { tls: ca });
+    // Two CAs of their own: neither trusts the other's server certificate.
+    [ca, otherCa] = ['kafka', 'other'].map((name) => {
+      mkdirSync(join(dir, name));
+      return makeCertificates(join(dir, name), 'IP:127.0.0.1');
+    }) as [TestCertificates, TestCertificates];
+    proxy = await KafkaSecureFront.start(testStackEnv().KAFKA_BROKERS.split(','), {
+      tls: { cert: ca.pem('server.crt'), key: ca.pem('server.key') },
+    });
     // Its own Redis: only this test's pipelines are probed.
     redis = await ExtraRedis.start('kafka-tls');
     ch = clickhouse();
@@ -97,14 +102,14 @@ describe('readiness probes Kafka with each pipeline own security', () => {
     };
 
     const good = uniquePipelineId('tls-good');
-    await postPipeline(app, secured(good, ca.ca));
+    await postPipeline(app, secured(good, ca.pem('ca.crt')));
     const ready = await waitForReadiness((r) => r.status === 200, 'ready over TLS');
     expect(ready.body.info?.kafka?.status).toBe('up');
     expect(proxy.handshakes).toBeGreaterThan(0);
 
     // Same brokers, another CA: a connection of its own, which fails, named by its pipeline.
     const wrong = uniquePipelineId('tls-wrong');
-    await postPipeline(app, secured(wrong, otherCa.ca));
+    await postPipeline(app, secured(wrong, otherCa.pem('ca.crt')));
     const down = await waitForReadiness((r) => r.status === 503, 'down for the wrong CA');
     expect(Object.keys(down.body.error ?? {})).toEqual(['kafka']);
     const message = down.body.error?.kafka?.message ?? '';

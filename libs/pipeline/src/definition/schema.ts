@@ -187,6 +187,37 @@ const tls = z.strictObject({
   rejectUnauthorized: z.boolean().default(true),
 });
 
+// A PEM given inline, or a `${file:/path}` / `${env:NAME}` reference read where it is used.
+// The secret-box module reads references; this only tells their shape from a PEM's.
+const PEM_RE = /-----BEGIN [A-Z0-9 ]+-----/;
+const REFERENCE_RE = /^\$\{(env|file):.*\}$/;
+
+function pem(what: string) {
+  return z.string().refine((value) => PEM_RE.test(value) || REFERENCE_RE.test(value), {
+    message: `must be a PEM ${what} (-----BEGIN ...) or a \${file:/path} or \${env:NAME} reference`,
+  });
+}
+
+// TLS to an https:// sink. The key is a secret (secrets.ts): sealed, or a reference; its
+// format is checked where it is used, so no message here ever quotes it.
+const sinkTls = z
+  .strictObject({
+    ca: pem('certificate').optional(),
+    cert: pem('certificate').optional(),
+    key: nonEmpty().optional(),
+    servername: nonEmpty().optional(),
+  })
+  .superRefine((tls, issue) => {
+    if ((tls.cert === undefined) !== (tls.key === undefined)) {
+      const missing = tls.cert === undefined ? 'cert' : 'key';
+      issue.addIssue({
+        code: 'custom',
+        path: [missing],
+        message: 'a client certificate needs both cert and key',
+      });
+    }
+  });
+
 export function definitionSchema(ctx: SchemaContext) {
   const dedupSpec = z.strictObject({
     key: expression(ctx, 'event', 'key'),
@@ -260,23 +291,30 @@ export function definitionSchema(ctx: SchemaContext) {
       .strictObject({ columns: z.record(nonEmpty(), expression(ctx, ctx.postJoinScope)) })
       .optional(),
     sink: z.strictObject({
-      clickhouse: z.strictObject({
-        url: httpUrl('username and password'),
-        database: nonEmpty().default('default'),
-        table: nonEmpty(),
-        username: nonEmpty().default('default'),
-        password: z.string().default(''),
-        batch: z
-          .strictObject({
-            maxRows: int(LIMITS.batchMaxRows.min, LIMITS.batchMaxRows.max).default(
-              LIMITS.batchMaxRows.default,
-            ),
-            maxDelay: duration(LIMITS.batchMaxDelayMs.min, LIMITS.batchMaxDelayMs.max).default(
-              '1s',
-            ),
-          })
-          .prefault({}),
-      }),
+      clickhouse: z
+        .strictObject({
+          url: httpUrl('username and password'),
+          database: nonEmpty().default('default'),
+          table: nonEmpty(),
+          username: nonEmpty().default('default'),
+          password: z.string().default(''),
+          tls: sinkTls.optional(),
+          batch: z
+            .strictObject({
+              maxRows: int(LIMITS.batchMaxRows.min, LIMITS.batchMaxRows.max).default(
+                LIMITS.batchMaxRows.default,
+              ),
+              maxDelay: duration(LIMITS.batchMaxDelayMs.min, LIMITS.batchMaxDelayMs.max).default(
+                '1s',
+              ),
+            })
+            .prefault({}),
+        })
+        .superRefine((clickhouse, issue) => {
+          if (clickhouse.tls !== undefined && !clickhouse.url.toLowerCase().startsWith('https:')) {
+            issue.addIssue({ code: 'custom', path: ['tls'], message: 'needs an https:// url' });
+          }
+        }),
     }),
     dlq: z
       .strictObject({
