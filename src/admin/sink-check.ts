@@ -77,7 +77,8 @@ export async function checkSink(
   }
 }
 
-function refusal(code: string): string {
+/** A fixed message for a ClickHouse error code (the server's own text is never repeated). */
+export function refusal(code: string): string {
   if (code === ACCESS_DENIED) return 'ClickHouse refused the check: no grant on the table';
   return `ClickHouse refused the check (error code ${code})`;
 }
@@ -93,7 +94,7 @@ const NETWORK_CLASSES: Record<string, string> = {
 };
 
 /** The kind of failure, from a fixed list, never the error's own text. */
-function failureClass(err: unknown): string {
+export function failureClass(err: unknown): string {
   const code = (err as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string') {
     if (code in NETWORK_CLASSES) return NETWORK_CLASSES[code] ?? code;
