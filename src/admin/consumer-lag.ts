@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
+import { kafkaConnectionOf } from '@sluice/kafka';
 import { type PipelineDefinition, resolveDefinitionSecrets } from '@sluice/pipeline';
 import { withTimeout } from '@sluice/redis';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
@@ -14,9 +15,8 @@ export function groupIdOf(pipelineId: string): string {
 /**
  * Consumer lag of a pipeline, computed on demand: over every partition of its source topics, the
  * end offset minus the group's committed offset (a partition without a commit counts from its
- * start offset for `startFrom: earliest` or a time, whose offset is only known once the consumer
- * commits, as nothing for `latest`). Null when Kafka does not answer within a short deadline: the
- * API reports counters even while Kafka is away.
+ * start offset for `startFrom: earliest`, as nothing for `latest`). Null when Kafka does not
+ * answer within a short deadline: the API reports counters even while Kafka is away.
  */
 @Injectable()
 export class ConsumerLag {
@@ -59,7 +59,7 @@ export class ConsumerLag {
               const high = Number(end.high);
               const commit = done.get(end.partition) ?? -1;
               const from =
-                commit >= 0 ? commit : topic.startFrom !== 'latest' ? Number(end.low) : high;
+                commit >= 0 ? commit : topic.startFrom === 'earliest' ? Number(end.low) : high;
               lag += Math.max(0, high - from);
             }
           }
@@ -74,23 +74,4 @@ export class ConsumerLag {
       await admin.disconnect().catch(() => undefined);
     }
   }
-}
-
-type KafkaSection = PipelineDefinition['source']['kafka'];
-
-/** Brokers and credentials of a pipeline's source, the process's brokers as the fallback. */
-export function kafkaConnectionOf(
-  kafka: KafkaSection,
-  fallback: string[],
-): Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> {
-  const brokers = kafka.brokers.length > 0 ? kafka.brokers : fallback;
-  const sasl = kafka.sasl
-    ? ({
-        mechanism: kafka.sasl.mechanism.toLowerCase(),
-        username: kafka.sasl.username,
-        password: kafka.sasl.password,
-      } as SASLOptions)
-    : undefined;
-  const ssl = typeof kafka.ssl === 'boolean' ? kafka.ssl : { ...kafka.ssl };
-  return { brokers, sasl, ssl };
 }

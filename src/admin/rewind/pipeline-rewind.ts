@@ -1,14 +1,19 @@
 import { HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
-import { RecordReader, startOffsetsForTime, type PartitionStart } from '@sluice/kafka';
+import {
+  kafkaConnectionOf,
+  RecordReader,
+  startOffsetsForTime,
+  type PartitionStart,
+} from '@sluice/kafka';
 import { type CompiledPipeline, loadHasher } from '@sluice/pipeline';
 import { beginRewind, encodeForgets, finishRewind, keys, rewindActor } from '@sluice/redis';
 import { readCheckpoint } from '@sluice/redis/scripts';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../config';
 import { REDIS } from '../../infra/tokens';
 import { PipelineStore, PipelineWatcher, type PipelineStatus } from '../../pipelines';
-import { groupIdOf, kafkaConnectionOf } from '../consumer-lag';
+import { groupIdOf } from '../consumer-lag';
 import { RewindForgets } from './rewind-forgets';
 import { GroupBusyError, SoleGroupMember } from './sole-member';
 
