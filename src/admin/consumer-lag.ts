@@ -15,8 +15,9 @@ export function groupIdOf(pipelineId: string): string {
 /**
  * Consumer lag of a pipeline, computed on demand: over every partition of its source topics, the
  * end offset minus the group's committed offset (a partition without a commit counts from its
- * start offset for `startFrom: earliest`, as nothing for `latest`). Null when Kafka does not
- * answer within a short deadline: the API reports counters even while Kafka is away.
+ * start offset for `startFrom: earliest` or a time, whose offset is only known once the consumer
+ * commits, as nothing for `latest`). Null when Kafka does not answer within a short deadline: the
+ * API reports counters even while Kafka is away.
  */
 @Injectable()
 export class ConsumerLag {
@@ -59,7 +60,7 @@ export class ConsumerLag {
               const high = Number(end.high);
               const commit = done.get(end.partition) ?? -1;
               const from =
-                commit >= 0 ? commit : topic.startFrom === 'earliest' ? Number(end.low) : high;
+                commit >= 0 ? commit : topic.startFrom !== 'latest' ? Number(end.low) : high;
               lag += Math.max(0, high - from);
             }
           }
