@@ -8,7 +8,12 @@ import {
   type Row,
   type RowMaker,
 } from '@sluice/pipeline';
-import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
+import {
+  DEDUP_RECORD_BYTES,
+  type DedupKeyHash,
+  dedupKeyHasher,
+  DedupState,
+} from '@sluice/pipeline/dedup';
 import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
 import { type DeadLetter, decodeForgets, RowSourceWriter, type SourceRange } from '@sluice/redis';
 import { sourceEventTime } from '@sluice/pipeline/join';
@@ -137,7 +142,7 @@ export class EntryProcessor {
     this.dedup =
       windowMs > 0 ? new DedupState(windowMs, floor, join ? undefined : dedupTopics) : undefined;
     this.keyHash = dedupKeyHasher(pipeline, hasher);
-    this.sources = new RowSourceWriter(this.dedup ? 8 : 0);
+    this.sources = new RowSourceWriter(this.dedup ? DEDUP_RECORD_BYTES : 0);
     this.transformColumns = pipeline.columns.map((c) => c.column);
   }
 
