@@ -1,10 +1,11 @@
 /**
  * "Find my event": a compact record of what became of each event, by the low 64 bits of its
  * dedup key's hash (96 bits in the dedup state; the low 64 are what earlier versions stored, so
- * older records still match, and a lookup naming another key's record has odds of 2^-64). Each checkpoint appends ONE segment to a string per time bucket (by checkpoint time)
- * and partition: everything an outcome shares with its batch (epoch, seq, processed-at) is
- * written once per segment, and a plain outcome costs only its 8-byte key hash. One HSET field
- * per event cost Redis about 1.7 s of CPU and 93 bytes of memory per 1M events / per record
+ * older records still match, and a lookup naming another key's record has odds of 2^-64). Each
+ * checkpoint appends ONE segment to a string per time bucket (by checkpoint time) and partition:
+ * everything an outcome shares with its batch (epoch, seq, processed-at) is written once per
+ * segment, and a plain outcome costs only its 8-byte key hash. One HSET field per event cost
+ * Redis about 1.7 s of CPU and 93 bytes of memory per 1M events / per record
  * (docs/performance.md); an APPEND of the segment costs a copy.
  *
  * Segment layout (little endian):

@@ -130,9 +130,9 @@ export class DedupState {
   }
 
   /**
-   * True when `hash` (96 bits, `Hasher.hash96`) was seen within `windowMs` (default: the state's window) around
-   * `eventTimeMs`. A narrower window than the state's is honoured to within one bucket: one state
-   * serves several sources with their own windows.
+   * True when `hash` (96 bits, `Hasher.hash96`) was seen within `windowMs` (default: the
+   * state's window) around `eventTimeMs`. A narrower window than the state's is honoured to within
+   * one bucket: one state serves several sources with their own windows.
    */
   isDuplicate(hash: bigint, eventTimeMs: number, windowMs = this.windowMs): boolean {
     this.split(hash);

@@ -12,17 +12,17 @@ import { LuaScript, type ScriptArg } from './lua-script';
  * The actor's atomic step. KEYS: 1 lease, 2 checkpoint, 3 outbox index, 4 outbox batch,
  * 5 counters, 6 dead letters, 7 mailbox, 8 dedup index, 9 join index, 10 dedup forget list, then
  * one key per dedup bucket string with forgotten keys, one per appended dedup bucket, two (12-
- * and 8-byte records) per expired bucket, one per join bucket append, one per join matched-flags append, two (records, flags)
- * per released join bucket. ARGV: 1 lease value, 2 batch id ('' = no rows), 3 batch payload,
- * 4 cursor, 5 next (JSON), 6 seq, 7 checkpoint generation, 8 bytes of the forget list the actor
- * applied, then counted groups: counters (name, increment), dead letters (DEAD_LETTER_FIELDS),
- * forgotten dedup keys (record bytes, 12 or 8, and the hashes: two arguments per bucket string),
- * bucket appends (start, expire-at ms, bytes of 12-byte hashes), expired buckets (start), join appends
- * (index member, score, bytes), join matched appends (bytes), join releases (index member), and
- * last the join watermark snapshot ('' = none), then optionally the find-my-event index (record
- * count, expire-at ms, most bytes per bucket log, the segment; its key last in KEYS). The lease check
- * comes first and nothing is written when it fails, so an owner that lost its lease can never
- * commit.
+ * and 8-byte records) per expired bucket, one per join bucket append, one per join matched-flags
+ * append, two (records, flags) per released join bucket. ARGV: 1 lease value, 2 batch id ('' = no
+ * rows), 3 batch payload, 4 cursor, 5 next (JSON), 6 seq, 7 checkpoint generation, 8 bytes of the
+ * forget list the actor applied, then counted groups: counters (name, increment), dead letters
+ * (DEAD_LETTER_FIELDS), forgotten dedup keys (record bytes, 12 or 8, and the hashes: two
+ * arguments per bucket string), bucket appends (start, expire-at ms, bytes of 12-byte hashes),
+ * expired buckets (start), join appends (index member, score, bytes), join matched appends
+ * (bytes), join releases (index member), and last the join watermark snapshot ('' = none), then
+ * optionally the find-my-event index (record count, expire-at ms, most bytes per bucket log, the
+ * segment; its key last in KEYS). The lease check comes first and nothing is written when it
+ * fails, so an owner that lost its lease can never commit.
  *
  * Not idempotent by itself (APPEND, HINCRBY, XADD), so it is guarded by a generation stored in the
  * checkpoint hash: a step whose generation is already stored ran before (a reply lost to a
