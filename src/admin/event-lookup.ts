@@ -80,7 +80,8 @@ export class EventLookup {
       source = chosen;
     }
     const hasher = await loadHasher();
-    const hash = dedupKeyHash(pipeline, hasher, source.topic, key);
+    // The index keeps the low 64 bits of the key's hash.
+    const hash = dedupKeyHash(pipeline, hasher, source.topic, key).low;
     const routedByKey = sources.every((s) => s.routingKey === s.dedup?.key);
     const partitions = routedByKey
       ? [hasher.partitionOf(key, pipeline.partitions)]

@@ -47,7 +47,7 @@ describe('decodeOutboxBatch', () => {
   it('carries each row’s source and dedup key to the insert-stage dead letters', () => {
     const { rows, ...meta } = entry;
     const sources = new RowSourceWriter(12);
-    sources.add('orders', 2, 40, 9n | (3n << 64n), 1_000);
+    sources.add('orders', 2, 40, { low: 9n, high: 3 }, 1_000);
     sources.add('orders', 5, 41);
     const body = Buffer.from(expected.body);
     const stored = encodeOutboxBatch({ ...meta, body, count: 2, ...sources.encode() });

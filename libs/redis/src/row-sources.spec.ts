@@ -1,6 +1,12 @@
 import { decodeForgets, encodeForgets } from './dedup-forgets';
 import { RowSources, RowSourceWriter } from './row-sources';
 
+/** A 96-bit value as the dedup state's key hash (low 64 bits, high 32). */
+const k96 = (value: bigint) => ({
+  low: BigInt.asUintN(64, value),
+  high: Number(BigInt.asUintN(32, value >> 64n)),
+});
+
 /** A 96-bit key hash as 12 bytes, little endian. */
 const hashBytes = (hash: bigint) => {
   const out = Buffer.alloc(12);
@@ -19,9 +25,9 @@ const hashBytes64 = (hash: bigint) => {
 describe('row sources', () => {
   it('reads back each row’s position and dedup key by index', () => {
     const writer = new RowSourceWriter(12);
-    writer.add('orders', 3, 17, 2n ** 96n - 5n, 1_700_000_000_123);
+    writer.add('orders', 3, 17, k96(2n ** 96n - 5n), 1_700_000_000_123);
     writer.add('customers', 0, 2 ** 40, undefined);
-    writer.add('orders', 4, 0, 7n, 5);
+    writer.add('orders', 4, 0, k96(7n), 5);
     const { sourceTopics, sources } = writer.encode();
     writer.clear();
     expect(writer.count).toBe(0);
@@ -60,7 +66,7 @@ describe('row sources', () => {
 
   it('keeps positions only without dedup, and grows past its first buffer', () => {
     const writer = new RowSourceWriter(0);
-    for (let i = 0; i < 5_000; i++) writer.add('t', i % 7, i, BigInt(i), i);
+    for (let i = 0; i < 5_000; i++) writer.add('t', i % 7, i, k96(BigInt(i)), i);
     const { sourceTopics, sources } = writer.encode();
     const read = RowSources.read(sourceTopics, sources)!;
     expect(read.count).toBe(5_000);

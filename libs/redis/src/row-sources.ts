@@ -24,6 +24,12 @@ export interface RowSource {
   key?: { hash: Buffer; time: number };
 }
 
+/** A 96-bit key hash as the dedup state keeps it (libs/pipeline KeyHash): low 64 bits, high 32. */
+export interface RowKeyHash {
+  readonly low: bigint;
+  readonly high: number;
+}
+
 function recordBytes(hashBytes: number): number {
   return 15 + (hashBytes > 0 ? hashBytes + 8 : 0);
 }
@@ -45,7 +51,7 @@ export class RowSourceWriter {
   }
 
   /** `keyHash` as the dedup state stores it (a 96-bit hash, written as 12 bytes LE). */
-  add(topic: string, partition: number, offset: number, keyHash?: bigint, keyTime = 0): void {
+  add(topic: string, partition: number, offset: number, keyHash?: RowKeyHash, keyTime = 0): void {
     if (this.used + this.record > this.buf.length) this.grow();
     let index = this.topicIndex.get(topic);
     if (index === undefined) {
@@ -61,9 +67,8 @@ export class RowSourceWriter {
     view.setUint32(at + 3, partition, true);
     view.setFloat64(at + 7, offset, true);
     if (this.hashBytes > 0) {
-      // setBigUint64 keeps the low 64 bits, setUint32 the next 32 (no masking bigints).
-      view.setBigUint64(at + 15, keyed ? keyHash : 0n, true);
-      view.setUint32(at + 23, keyed ? Number(keyHash >> 64n) : 0, true);
+      view.setBigUint64(at + 15, keyed ? keyHash.low : 0n, true);
+      view.setUint32(at + 23, keyed ? keyHash.high : 0, true);
       view.setFloat64(at + 15 + this.hashBytes, keyed ? keyTime : 0, true);
     }
     this.used += this.record;

@@ -315,7 +315,7 @@ describe('EntryProcessor with a join', () => {
         outcome: 'written',
         timestamp: T0 + 9,
         tp,
-        key: hasher.hash96('orders\u0000o1'),
+        key: hasher.hash64('orders\u0000o1'),
       },
     ]);
   });

@@ -1,5 +1,5 @@
 import type { CompiledPipeline } from '../definition';
-import type { Hasher } from '../mailbox/routing';
+import type { Hasher, KeyHash } from '../mailbox/routing';
 
 /**
  * Dedup keys are scoped by topic with per-topic specs and in every join, so two topics never
@@ -16,7 +16,7 @@ export function dedupKeysPerTopic(pipeline: CompiledPipeline): boolean {
  * The hash a dedup key is stored and indexed under, given the pipeline's scoping: 96 bits
  * (`Hasher.hash96`; the find-my-event index keeps its low 64).
  */
-export type DedupKeyHash = (topic: string, key: string) => bigint;
+export type DedupKeyHash = (topic: string, key: string) => KeyHash;
 
 /** Binds the scoping rule once per pipeline: the actor hashes keys on its hot path. */
 export function dedupKeyHasher(pipeline: CompiledPipeline, hasher: Hasher): DedupKeyHash {
@@ -31,6 +31,6 @@ export function dedupKeyHash(
   hasher: Hasher,
   topic: string,
   key: string,
-): bigint {
+): KeyHash {
   return dedupKeyHasher(pipeline, hasher)(topic, key);
 }

@@ -1,3 +1,4 @@
+import type { KeyHash } from '../mailbox/routing';
 import { HashSet96, splitLane, splitLanes } from './hash-set96';
 import { SourceMarks } from './source-marks';
 
@@ -79,7 +80,7 @@ export class DedupState {
   private horizon = Number.NEGATIVE_INFINITY;
   private committedHorizon = Number.NEGATIVE_INFINITY;
   /** The lanes of the last hash: a new key is looked up, then added, with the same hash. */
-  private splitOf: bigint | undefined;
+  private splitOf: KeyHash | undefined;
   private lo = 0;
   private mid = 0;
   private hi = 0;
@@ -134,7 +135,7 @@ export class DedupState {
    * state's window) around `eventTimeMs`. A narrower window than the state's is honoured to within
    * one bucket: one state serves several sources with their own windows.
    */
-  isDuplicate(hash: bigint, eventTimeMs: number, windowMs = this.windowMs): boolean {
+  isDuplicate(hash: KeyHash, eventTimeMs: number, windowMs = this.windowMs): boolean {
     this.split(hash);
     const lo = this.lo;
     const mid = this.mid;
@@ -155,7 +156,7 @@ export class DedupState {
    * processing time `now` (pending until commit). A key whose bucket is already expired is not
    * kept: it could never match anything.
    */
-  add(hash: bigint, eventTimeMs: number, source: string, now: number): void {
+  add(hash: KeyHash, eventTimeMs: number, source: string, now: number): void {
     this.observe(source, eventTimeMs, now);
     const start = this.bucketOf(eventTimeMs);
     if (this.isExpired(start)) return;
@@ -166,7 +167,7 @@ export class DedupState {
     bucket.set.add(this.lo, this.mid, this.hi);
   }
 
-  private split(hash: bigint): void {
+  private split(hash: KeyHash): void {
     if (hash === this.splitOf) return;
     splitLanes(hash);
     this.lo = splitLane(0);
@@ -176,7 +177,7 @@ export class DedupState {
   }
 
   /** One-step check and add: true (and nothing recorded) for a duplicate. */
-  seen(hash: bigint, eventTimeMs: number, source: string, now: number): boolean {
+  seen(hash: KeyHash, eventTimeMs: number, source: string, now: number): boolean {
     if (this.isDuplicate(hash, eventTimeMs)) return true;
     this.add(hash, eventTimeMs, source, now);
     return false;

@@ -1,3 +1,5 @@
+import type { KeyHash } from '../mailbox/routing';
+
 /**
  * A set of 96-bit hashes held inline in one open-addressing table (linear probing): each slot is
  * the hash itself as three uint32 lanes (lo, mid, hi: little-endian order), so a key costs 12
@@ -263,11 +265,11 @@ const SPLIT = new DataView(new ArrayBuffer(16));
 
 /**
  * Splits a 96-bit hash into the (lo, mid, hi) uint32 lanes the set stores; `splitLane` then
- * reads them. One shift (an allocation) for the high lane: the actor splits every key.
+ * reads them.
  */
-export function splitLanes(hash: bigint): void {
-  SPLIT.setBigUint64(0, hash, true);
-  SPLIT.setUint32(8, Number(hash >> 64n), true);
+export function splitLanes(hash: KeyHash): void {
+  SPLIT.setBigUint64(0, hash.low, true);
+  SPLIT.setUint32(8, hash.high, true);
 }
 
 /** Lane `i` (0 lo, 1 mid, 2 hi) of the hash last given to `splitLanes`. */
@@ -276,7 +278,7 @@ export function splitLane(i: 0 | 1 | 2): number {
 }
 
 /** The (lo, mid, hi) lanes of a 96-bit hash (tests, and wherever a pair of calls is too much). */
-export function splitHash(hash: bigint): [number, number, number] {
+export function splitHash(hash: KeyHash): [number, number, number] {
   splitLanes(hash);
   return [splitLane(0), splitLane(1), splitLane(2)];
 }
