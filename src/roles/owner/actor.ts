@@ -17,6 +17,7 @@ import {
   encodeOutboxBatch,
   keys,
   newRunId,
+  readReplayEntry,
   type ReplicaSync,
 } from '@sluice/redis';
 import {
@@ -338,6 +339,13 @@ export class PartitionActor {
   }
 
   private applyRaw(p: EntryProcessor, id: string, fields: Buffer[]): void {
+    try {
+      // Dead letters an operator replays (libs/redis dlq-replay.ts).
+      const replay = readReplayEntry(fields);
+      if (replay !== undefined) return p.applyReplay(id, replay, Date.now());
+    } catch (err) {
+      return p.applyUnreadable(id, `unreadable replay entry ${id}: ${String(err)}`, Date.now());
+    }
     let data: Buffer | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
       if (fields[i]?.toString() === MAILBOX_FIELD) data = fields[i + 1];

@@ -10,10 +10,17 @@ import {
 } from '@sluice/pipeline';
 import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
 import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
-import { type DeadLetter, decodeForgets, RowSourceWriter, type SourceRange } from '@sluice/redis';
+import {
+  type DeadLetter,
+  decodeForgets,
+  type ReplayLetter,
+  RowSourceWriter,
+  type SourceRange,
+} from '@sluice/redis';
 import { sourceEventTime } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
 import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
+import { replayOf } from './replay-letters';
 import { JoinStage, type JoinSink } from './join-stage';
 
 /** Counters an actor owns (`written` belongs to the writer). */
@@ -198,6 +205,7 @@ export class EntryProcessor {
       }
       if (!applied) this.observer?.entry(entry.topic, entry.partition, event.offset, entry.to);
       applied = true;
+      this.counters.consumed += 1;
       this.process(entry.topic, entry.partition, tp, event, now);
     }
     // An entry that reaches what is applied tells the join (or the dedup expiry) about its
@@ -216,6 +224,31 @@ export class EntryProcessor {
   acceptGap(range: SourceRange): void {
     this.next.set(`${range.topic}/${range.partition}`, range.to + 1);
     this.gap = undefined;
+  }
+
+  /**
+   * A replay entry (libs/redis dlq-replay.ts): dead letters an operator sent back, each through
+   * the current definition (replay-letters.ts). Not Kafka-sequenced, so neither the gap rule nor
+   * `next` applies, and no source mark moves; not counted `consumed` again, each gets a new
+   * outcome (written, filtered, duplicate or dead-lettered), so that `consumed + replayed` sums
+   * the outcomes.
+   */
+  applyReplay(streamId: string, letters: readonly ReplayLetter[], now: number): void {
+    this.cursor = streamId;
+    this.pendingSince ??= now;
+    for (const letter of letters) {
+      const replay = replayOf(letter);
+      if (replay.kind === 'row') {
+        // Stage insert: the row as sent, to the table again as it is (README "DLQ replay").
+        this.lines.appendLine(replay.line);
+        this.sources.add(replay.topic, replay.partition, replay.event.offset);
+      } else if (replay.kind === 'event') {
+        const { topic, partition, event } = replay;
+        this.process(topic, partition, `${topic}/${partition}`, event, now);
+      } else {
+        this.deadLetter(letter.stage, replay.error, replay.message, replay.at, now);
+      }
+    }
   }
 
   /** A stream entry that does not decode: counted and dead-lettered, so nothing is silent. */
@@ -283,8 +316,8 @@ export class EntryProcessor {
   private deadLetter(
     stage: string,
     error: string,
-    message: string,
-    at: { topic: string; partition: number; offset: number },
+    message: string | Buffer,
+    at: { topic: string; partition: number | ''; offset: number | '' },
     now: number,
   ): void {
     this.counters.deadLettered += 1;
@@ -300,7 +333,7 @@ export class EntryProcessor {
     event: MailboxEvent,
     now: number,
   ): void {
-    this.counters.consumed += 1;
+    // Not counted consumed here: a replayed dead letter (applyReplay) was consumed once already.
     // No closure per event (it was one allocation per event): see `dead`.
     const { error, raw } = event;
     if (error !== undefined) {
