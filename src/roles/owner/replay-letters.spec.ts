@@ -1,0 +1,116 @@
+import { loadHasher, parsePipelineDefinition, RowBuilder } from '@sluice/pipeline';
+import type { ReplayLetter } from '@sluice/redis';
+import { EntryProcessor } from './entry-processor';
+import { replayOf } from './replay-letters';
+
+const T0 = Date.parse('2024-05-01T12:00:00Z');
+
+async function processor(next = new Map<string, number>()) {
+  const parsed = parsePipelineDefinition({
+    id: 'p',
+    source: { kafka: { brokers: ['127.0.0.1:9092'] }, topics: [{ name: 't', eventTime: 'ts' }] },
+    filter: 'amount >= 0.0',
+    dedup: { key: 'id', window: '1h' },
+    transform: { columns: { n: 'int(amount)' } },
+    sink: { clickhouse: { url: 'http://127.0.0.1:8123', table: 'x' } },
+  });
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+  const rows = RowBuilder.compile(
+    [
+      { name: 'id', type: 'String', defaultKind: '' },
+      { name: 'n', type: 'UInt16', defaultKind: '' },
+    ],
+    ['n'],
+  );
+  return new EntryProcessor(parsed.definition, rows, await loadHasher(), next, '0-0');
+}
+
+let seq = 0;
+function letter(fields: Partial<Omit<ReplayLetter, 'message'>> & { message: string | Buffer }) {
+  seq += 1;
+  const { message, ...rest } = fields;
+  return {
+    dlqId: `${seq}-0`,
+    stage: 'transform',
+    error: '300 is out of range for UInt8',
+    topic: 't',
+    partition: 0,
+    offset: seq,
+    at: T0,
+    ...rest,
+    message: typeof message === 'string' ? Buffer.from(message) : message,
+  };
+}
+
+const event = (id: string, amount: number) =>
+  JSON.stringify({ id, amount, ts: new Date(T0).toISOString() });
+
+describe('replayed dead letters', () => {
+  it('go through every stage of the current definition, counted by outcome, not consumed', async () => {
+    // Offsets far below `next`: a replay is not Kafka-sequenced, nothing is stale, no gap.
+    const p = await processor(new Map([['t/0', 1_000]]));
+    p.applyReplay(
+      '5-0',
+      [
+        letter({ message: event('a', 300) }),
+        letter({ message: event('a', 301) }),
+        letter({ message: event('b', -1) }),
+        letter({ stage: 'parse', error: 'invalid JSON', message: '{"id":' }),
+      ],
+      T0,
+    );
+    expect(p.cursor).toBe('5-0');
+    expect(p.gap).toBeUndefined();
+    expect(p.next.get('t/0')).toBe(1_000);
+    expect(p.rows).toEqual([{ id: 'a', n: 300 }]);
+    expect(p.counters).toMatchObject({
+      consumed: 0,
+      filtered: 1,
+      duplicates: 1,
+      deadLettered: 1,
+      staleSkipped: 0,
+    });
+    // A failure again is a new dead letter with the new reason, at its source position.
+    expect(p.deadLetters).toEqual([
+      expect.objectContaining({ stage: 'parse', topic: 't', partition: 0, offset: seq }),
+    ]);
+    expect(p.deadLetters[0]?.error).toMatch(/^invalid JSON: /);
+    expect(p.dedup?.isDuplicate((await loadHasher()).hash64('a'), T0)).toBe(true);
+    expect(p.hasPending).toBe(true);
+  });
+
+  it('of stage insert send the stored row again as it is', async () => {
+    const p = await processor();
+    const row = '{"id":"x","n":70000}';
+    p.applyReplay('7-0', [letter({ stage: 'insert', message: row })], T0);
+    expect(p.rows).toEqual([{ id: 'x', n: 70000 }]);
+    expect(p.rowSources().sources).toBeDefined();
+    expect(p.counters).toMatchObject({ consumed: 0, deadLettered: 0 });
+  });
+
+  it('without anything to replay come back as they were', () => {
+    const bytes = Buffer.from([0xff, 0xfe]);
+    expect(replayOf(letter({ stage: 'parse', error: 'too large', message: '' }))).toEqual({
+      kind: 'dead',
+      error: 'too large',
+      message: Buffer.alloc(0),
+      at: { topic: 't', partition: 0, offset: seq },
+    });
+    const unreadable = letter({ topic: '', partition: null, offset: null, message: '' });
+    expect(replayOf(unreadable)).toMatchObject({
+      kind: 'dead',
+      at: { topic: '', partition: '', offset: '' },
+    });
+    // Bytes that are not UTF-8 are parsed again as bytes and kept byte for byte.
+    const binary = replayOf(letter({ stage: 'parse', message: bytes }));
+    expect(binary).toMatchObject({ kind: 'event', event: { rawBytes: bytes } });
+    expect(replayOf(letter({ stage: 'insert', message: '[1]' }))).toMatchObject({
+      kind: 'dead',
+    });
+  });
+
+  it('take the time they were dead-lettered for the missing Kafka timestamp', () => {
+    const r = replayOf(letter({ message: event('a', 1), at: T0 + 5 }));
+    expect(r).toMatchObject({ kind: 'event', event: { timestamp: T0 + 5 } });
+  });
+});
