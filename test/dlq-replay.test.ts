@@ -1,0 +1,221 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { keys } from '@sluice/redis';
+import { Redis } from 'ioredis';
+import { connectProducer, produceAll } from './support/events';
+import {
+  clickhouse,
+  createSourceTopic,
+  deadLettersOf,
+  deletePipeline,
+  pipelineView,
+  postPipeline,
+  uniqueName,
+  uniquePipelineId,
+} from './support/pipeline-fixture';
+import { SluiceProcess } from './support/sluice-process';
+import { testStackEnv } from './support/stack-env';
+
+// POST /pipelines/:id/dlq/replay (README "DLQ replay"): events dead-lettered because the table
+// could not hold them (a UInt8 column, values above 255) go in exactly once after the column is
+// widened, however often the replay is asked and whatever process is killed during it.
+
+const log = (line: string) => process.stdout.write(`[dlq-replay] ${line}\n`);
+
+const PARTITIONS = 4;
+/** Fit UInt8: written at once. */
+const SMALL = 600;
+/** v > 255: dead-lettered (stage transform) until the column is UInt16. Thousands, with a
+ * padding field, so that the replay takes long enough for a kill to land during it. */
+const LARGE = 6_000;
+/** Not JSON: dead-lettered at parse, and again at every replay. */
+const MALFORMED = 10;
+const PAD = 'x'.repeat(1_500);
+
+interface Replayed {
+  status: number;
+  body: { replayed?: number; message?: string };
+}
+
+describe('DLQ replay', () => {
+  const env = {
+    ...testStackEnv(),
+    // The owner follows the ALTER within half a second; a killed owner's actors move in 2 s.
+    SCHEMA_REFRESH_MS: '500',
+    LEASE_TTL_MS: '2000',
+    LOG_LEVEL: 'warn',
+  };
+  let app: SluiceProcess;
+  let ch: ClickHouseClient;
+  let redis: Redis;
+  const id = uniquePipelineId('replay');
+
+  beforeAll(async () => {
+    ch = clickhouse();
+    redis = new Redis(env.REDIS_URL);
+    app = await SluiceProcess.start({ env });
+  });
+  afterAll(async () => {
+    if (app.running) await deletePipeline(app, id);
+    await app.stop();
+    await redis.quit();
+    await ch.close();
+  });
+
+  async function replay(body: unknown): Promise<Replayed> {
+    const response = await fetch(`http://127.0.0.1:${app.port}/api/v1/pipelines/${id}/dlq/replay`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as Replayed['body'] };
+  }
+
+  /** `replayed` over all partitions, read from Redis directly (cheap enough to poll tightly). */
+  async function replayedInRedis(): Promise<number> {
+    const tx = redis.pipeline();
+    for (let p = 0; p < PARTITIONS; p++) tx.hget(keys.counters(id, p), 'replayed');
+    const results = (await tx.exec()) ?? [];
+    return results.reduce((sum, [, v]) => sum + Number(v ?? 0), 0);
+  }
+
+  /**
+   * Until every replayed entry has its outcome: `written` rows reached, the DLQ holds `dlq`
+   * entries, and consumed + replayed = written + filtered + duplicates + deadLettered.
+   */
+  async function settle(written: number, dlq: number, timeoutMs = 90_000) {
+    let last = '';
+    await app.waitFor(
+      async () => {
+        const view = await pipelineView(app, id);
+        const c = view.counters;
+        const replayed = view.otherCounters.replayed ?? 0;
+        const letters = (await deadLettersOf(app, id)).length;
+        last = JSON.stringify({ ...c, replayed, letters });
+        const outcomes = c.written + c.filtered + c.duplicates + c.deadLettered;
+        return c.written === written && letters === dlq && c.consumed + replayed === outcomes;
+      },
+      timeoutMs,
+      () => `written ${written}, DLQ ${dlq} (last ${last})`,
+    );
+    log(`settled: ${last}`);
+  }
+
+  async function restart(): Promise<void> {
+    app = await SluiceProcess.start({ env });
+  }
+
+  it('writes every entry once after the table is fixed: ids, filters, again, SIGKILLed', async () => {
+    const topic = uniqueName('replay');
+    const table = uniqueName('replay');
+    await createSourceTopic(topic, PARTITIONS);
+    await ch.command({
+      query: `CREATE TABLE ${table} (event_id String, v UInt8) ENGINE = MergeTree
+              ORDER BY event_id SETTINGS non_replicated_deduplication_window = 10000`,
+    });
+    const valueOf = (i: number) => (i < SMALL ? i % 256 : 256 + (i % 1000));
+    const messages = Array.from({ length: SMALL + LARGE }, (_, i) =>
+      JSON.stringify({ event_id: `e-${i}`, v: valueOf(i), pad: PAD }),
+    );
+    for (let i = 0; i < MALFORMED; i++) messages.push(`{"event_id": "bad-${i}", `);
+    await postPipeline(app, {
+      id,
+      source: {
+        kafka: { brokers: env.KAFKA_BROKERS.split(',') },
+        topics: [{ name: topic, startFrom: 'earliest' }],
+      },
+      partitions: PARTITIONS,
+      dedup: { key: 'event_id', window: '24h' },
+      sink: {
+        clickhouse: {
+          url: env.CLICKHOUSE_URL,
+          table,
+          batch: { maxRows: 2000, maxDelay: '200ms' },
+        },
+      },
+    });
+    const { producer, close } = await connectProducer(env.KAFKA_BROKERS);
+    try {
+      await produceAll(producer, topic, PARTITIONS, messages, 500);
+    } finally {
+      await close();
+    }
+    await settle(SMALL, LARGE + MALFORMED);
+    const first = await deadLettersOf(app, id);
+    expect(first.filter((d) => d.stage === 'transform')).toHaveLength(LARGE);
+    expect(first.find((d) => d.stage === 'transform')?.error).toMatch(/out of range for UInt8/);
+
+    // By id, before the fix: the entries leave the DLQ and come back with a new id and reason.
+    const picked = first.filter((d) => d.stage === 'transform').slice(0, 5);
+    const pickedIds = picked.map((d) => `${d.pipelinePartition}/${d.id}`);
+    const beforeIds = Date.now();
+    expect(await replay({ ids: pickedIds })).toEqual({ status: 200, body: { replayed: 5 } });
+    await settle(SMALL, LARGE + MALFORMED);
+    const back = await deadLettersOf(app, id);
+    const offsets = (list: typeof back) => list.map((d) => `${d.partition}/${d.offset}`).sort();
+    expect(back.filter((d) => pickedIds.includes(`${d.pipelinePartition}/${d.id}`))).toEqual([]);
+    const returned = back.filter((d) => Date.parse(d.at) >= beforeIds);
+    expect(offsets(returned)).toEqual(offsets(picked));
+    // The same ids again: gone from the DLQ, nothing to replay.
+    expect(await replay({ ids: pickedIds })).toEqual({ status: 200, body: { replayed: 0 } });
+
+    await ch.command({ query: `ALTER TABLE ${table} MODIFY COLUMN v UInt16` });
+    // Owners describe the table again every 500 ms.
+    await new Promise((r) => setTimeout(r, 2_000));
+
+    // A filter: stage and time (only the five dead-lettered again since `beforeIds`).
+    expect(await replay({ stage: 'parse', since: new Date(beforeIds).toISOString() })).toEqual({
+      status: 200,
+      body: { replayed: 0 },
+    });
+    expect(await replay({ stage: 'transform', since: new Date(beforeIds).toISOString() })).toEqual({
+      status: 200,
+      body: { replayed: 5 },
+    });
+    await settle(SMALL + 5, LARGE - 5 + MALFORMED);
+
+    // Everything, with the process SIGKILLed while the request moves entries.
+    const replayedBefore = await replayedInRedis();
+    const inFlight = replay({}).catch((err: unknown) => err);
+    while ((await replayedInRedis()) === replayedBefore) {
+      // Polled tightly: the kill is to land between two of the request's steps.
+    }
+    await app.kill();
+    await inFlight;
+    const movedBeforeKill = (await replayedInRedis()) - replayedBefore;
+    log(`killed after ${movedBeforeKill} of ${LARGE - 5 + MALFORMED} entries were moved`);
+    // The entries moved before the kill wait in the mailboxes for the restarted owner; the rest
+    // are still in the DLQ.
+    await restart();
+
+    // Again, killed right after the answer, while the actors still apply the replay entries.
+    const again = await replay({ stage: 'transform' });
+    expect(again.status).toBe(200);
+    log(`second replay moved ${again.body.replayed}`);
+    await app.kill();
+    await restart();
+    await settle(SMALL + LARGE, MALFORMED);
+
+    // Nothing left to replay of stage transform; parse entries fail again, the table unchanged.
+    expect(await replay({ stage: 'transform' })).toEqual({ status: 200, body: { replayed: 0 } });
+    expect(await replay({})).toEqual({ status: 200, body: { replayed: MALFORMED } });
+    await settle(SMALL + LARGE, MALFORMED);
+
+    const rows = await ch.query({
+      query: `SELECT event_id, count() AS n, any(v) AS v FROM ${table} GROUP BY event_id`,
+      format: 'JSONEachRow',
+    });
+    const found = await rows.json<{ event_id: string; n: string | number; v: number }>();
+    expect(found).toHaveLength(SMALL + LARGE);
+    const wrong = found.filter(
+      (r) => Number(r.n) !== 1 || r.v !== valueOf(Number(r.event_id.slice(2))),
+    );
+    expect(wrong.slice(0, 10)).toEqual([]);
+    const letters = await deadLettersOf(app, id);
+    expect(letters.every((d) => d.stage === 'parse')).toBe(true);
+    const view = await pipelineView(app, id);
+    expect(view.counters).toMatchObject({
+      consumed: SMALL + LARGE + MALFORMED,
+      written: SMALL + LARGE,
+    });
+  }, 400_000);
+});
