@@ -61,8 +61,9 @@ describe('DLQ replay', () => {
     await ch.close();
   });
 
-  async function replay(body: unknown): Promise<Replayed> {
-    const response = await fetch(`http://127.0.0.1:${app.port}/api/v1/pipelines/${id}/dlq/replay`, {
+  async function replay(body: unknown, pipeline = id): Promise<Replayed> {
+    const url = `http://127.0.0.1:${app.port}/api/v1/pipelines/${pipeline}/dlq/replay`;
+    const response = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
@@ -82,19 +83,19 @@ describe('DLQ replay', () => {
    * Until every replayed entry has its outcome: `written` rows reached, the DLQ holds `dlq`
    * entries, and consumed + replayed = written + filtered + duplicates + deadLettered.
    */
-  async function settle(written: number, dlq: number, timeoutMs = 90_000) {
+  async function settle(written: number, dlq: number, pipeline = id) {
     let last = '';
     await app.waitFor(
       async () => {
-        const view = await pipelineView(app, id);
+        const view = await pipelineView(app, pipeline);
         const c = view.counters;
         const replayed = view.otherCounters.replayed ?? 0;
-        const letters = (await deadLettersOf(app, id)).length;
+        const letters = (await deadLettersOf(app, pipeline)).length;
         last = JSON.stringify({ ...c, replayed, letters });
         const outcomes = c.written + c.filtered + c.duplicates + c.deadLettered;
         return c.written === written && letters === dlq && c.consumed + replayed === outcomes;
       },
-      timeoutMs,
+      90_000,
       () => `written ${written}, DLQ ${dlq} (last ${last})`,
     );
     log(`settled: ${last}`);
@@ -218,4 +219,69 @@ describe('DLQ replay', () => {
       written: SMALL + LARGE,
     });
   }, 400_000);
+
+  it('sends rows ClickHouse refused (stage insert) to the table again as they were', async () => {
+    const topic = uniqueName('replayins');
+    const table = uniqueName('replayins');
+    const insId = uniquePipelineId('replayins');
+    await createSourceTopic(topic, 2);
+    await ch.command({
+      query: `CREATE TABLE ${table} (event_id String, amount UInt32,
+                CONSTRAINT small CHECK amount < 1000)
+              ENGINE = MergeTree ORDER BY event_id
+              SETTINGS non_replicated_deduplication_window = 10000`,
+    });
+    const refused = (i: number) => i % 5 === 0;
+    const messages = Array.from({ length: 40 }, (_, i) =>
+      JSON.stringify({ event_id: `i-${i}`, amount: refused(i) ? 5_000 + i : i }),
+    );
+    await postPipeline(app, {
+      id: insId,
+      source: {
+        kafka: { brokers: env.KAFKA_BROKERS.split(',') },
+        topics: [{ name: topic, startFrom: 'earliest' }],
+      },
+      partitions: 2,
+      sink: { clickhouse: { url: env.CLICKHOUSE_URL, table, batch: { maxDelay: '200ms' } } },
+    });
+    try {
+      const { producer, close } = await connectProducer(env.KAFKA_BROKERS);
+      try {
+        await produceAll(producer, topic, 2, messages);
+      } finally {
+        await close();
+      }
+      await settle(32, 8, insId);
+      const positions = async () =>
+        (await deadLettersOf(app, insId))
+          .map((d) => `${d.stage} ${d.partition}/${d.offset}`)
+          .sort();
+      const before = await positions();
+      expect(before.every((p) => p.startsWith('insert '))).toBe(true);
+
+      // Still refused: back at stage insert, with the same source positions.
+      expect(await replay({ stage: 'insert' }, insId)).toEqual({
+        status: 200,
+        body: { replayed: 8 },
+      });
+      await settle(32, 8, insId);
+      expect(await positions()).toEqual(before);
+
+      await ch.command({ query: `ALTER TABLE ${table} DROP CONSTRAINT small` });
+      expect(await replay({}, insId)).toEqual({ status: 200, body: { replayed: 8 } });
+      await settle(40, 0, insId);
+      const rows = await ch.query({
+        query: `SELECT event_id, amount FROM ${table} ORDER BY event_id`,
+        format: 'JSONEachRow',
+      });
+      const found = await rows.json<{ event_id: string; amount: number }>();
+      expect(found).toHaveLength(40);
+      for (const row of found) {
+        const i = Number(row.event_id.slice(2));
+        expect(row.amount).toBe(refused(i) ? 5_000 + i : i);
+      }
+    } finally {
+      await deletePipeline(app, insId);
+    }
+  }, 200_000);
 });
