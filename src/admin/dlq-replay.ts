@@ -25,8 +25,8 @@ end
 local last = entries[#entries]
 return {ids, last and last[1] or ''}
 `;
-/** Entries examined per selection step. */
-const PAGE = 1_000;
+/** Entries examined per selection step (the script holds their messages while it runs). */
+const PAGE = 200;
 const MAX_SEQ = '18446744073709551615';
 
 /**

@@ -72,6 +72,8 @@ export class EntryProcessor {
   deadLetters: DeadLetter[] = [];
   /** Bytes of the dead letters' messages (they go into the same checkpoint as the rows). */
   private deadLetterBytes = 0;
+  /** Replayed dead letters applied since the last checkpoint (not `consumed`, but events). */
+  private replayed = 0;
   counters = zeroCounters();
   /** Stream id of the last entry applied (or skipped). */
   cursor: string;
@@ -162,15 +164,15 @@ export class EntryProcessor {
   }
 
   /**
-   * Time to flush: maxRows rows, or maxRows events of any outcome, so a filter that drops most
-   * events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
+   * Time to flush: maxRows rows, or maxRows events of any outcome (replayed ones included), so a
+   * filter that drops most events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
    * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take; or
    * BATCH_FLUSH_BYTES of rows, dead-lettered messages and buffered join events.
    */
   isFull(maxRows: number): boolean {
     return (
       this.lines.count >= maxRows ||
-      this.counters.consumed >= maxRows ||
+      this.counters.consumed + this.replayed >= maxRows ||
       // Bytes too: a few large events must not make a checkpoint Redis refuses (input-rules.ts).
       this.lines.size + this.deadLetterBytes + (this.join?.state.pendingAppendBytes ?? 0) >=
         BATCH_FLUSH_BYTES
@@ -237,6 +239,7 @@ export class EntryProcessor {
     this.cursor = streamId;
     this.pendingSince ??= now;
     for (const letter of letters) {
+      this.replayed += 1;
       const replay = replayOf(letter);
       if (replay.kind === 'row') {
         // Stage insert: the row as sent, to the table again as it is (README "DLQ replay").
@@ -307,6 +310,7 @@ export class EntryProcessor {
     this.forgetsApplied = 0;
     this.deadLetters = [];
     this.deadLetterBytes = 0;
+    this.replayed = 0;
     this.counters = zeroCounters();
     this.pendingSince = undefined;
     this.dedup?.commit();
