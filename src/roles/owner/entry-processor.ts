@@ -246,8 +246,9 @@ export class EntryProcessor {
         this.lines.appendLine(replay.line);
         this.sources.add(replay.topic, replay.partition, replay.event.offset);
       } else if (replay.kind === 'event') {
+        // No source partition: its time is not the source's progress (dedup expiry).
         const { topic, partition, event } = replay;
-        this.process(topic, partition, `${topic}/${partition}`, event, now);
+        this.process(topic, partition, undefined, event, now);
       } else {
         this.deadLetter(letter.stage, replay.error, replay.message, replay.at, now);
       }
@@ -329,11 +330,12 @@ export class EntryProcessor {
     this.deadLetters.push({ stage, error, ...at, message, at: now });
   }
 
-  /** `tp` is `topic/partition`, built once per entry: dedup expiry follows each source. */
+  /** `tp` is `topic/partition`, built once per entry: dedup expiry follows each source
+   * (undefined for a replayed dead letter). */
   private process(
     topic: string,
     partition: number,
-    tp: string,
+    tp: string | undefined,
     event: MailboxEvent,
     now: number,
   ): void {
@@ -458,7 +460,7 @@ export class EntryProcessor {
   private processJoined(
     source: CompiledSource,
     partition: number,
-    tp: string,
+    tp: string | undefined,
     event: MailboxEvent,
     input: Record<string, unknown>,
     now: number,

@@ -79,6 +79,32 @@ describe('replayed dead letters', () => {
     expect(p.hasPending).toBe(true);
   });
 
+  it('move no dedup expiry clock of a source, whatever their time', async () => {
+    const p = await processor();
+    const ts = (t: number) => new Date(t).toISOString();
+    p.apply(
+      '1-0',
+      {
+        topic: 't',
+        partition: 0,
+        generation: 1,
+        from: 0,
+        to: 0,
+        partitions: 1,
+        caughtUp: false,
+        events: [{ offset: 0, timestamp: T0, value: { id: 'old', amount: 1, ts: ts(T0) } }],
+      },
+      T0 + 2 * 3_600_000,
+    );
+    p.reset();
+    // Dead-lettered two hours (of event time) later, replayed a minute on: were it taken for
+    // partition t/0's progress, the key `old` would expire while t/0 may still send its copy.
+    const late = JSON.stringify({ id: 'new', amount: 1, ts: ts(T0 + 2 * 3_600_000) });
+    p.applyReplay('2-0', [letter({ message: late })], T0 + 2 * 3_600_000 + 60_000);
+    expect(p.rows).toEqual([{ id: 'new', n: 1 }]);
+    expect(p.dedup?.changes().expired).toEqual([]);
+  });
+
   it('of stage insert send the stored row again as it is', async () => {
     const p = await processor();
     const row = '{"id":"x","n":70000}';
