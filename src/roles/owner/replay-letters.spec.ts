@@ -105,6 +105,21 @@ describe('replayed dead letters', () => {
     expect(p.dedup?.changes().expired).toEqual([]);
   });
 
+  it('are not observed (latency, find-my-event): their timestamp is a stand-in', async () => {
+    const p = await processor();
+    const outcomes: string[] = [];
+    const observer = {
+      wantsKeys: true,
+      entry: () => outcomes.push('entry'),
+      outcome: (_topic: string, _event: unknown, outcome: string) => outcomes.push(outcome),
+    };
+    p.observer = observer;
+    p.applyReplay('3-0', [letter({ message: event('o', 1) })], T0);
+    expect(p.rows).toHaveLength(1);
+    expect(outcomes).toEqual([]);
+    expect(p.observer).toBe(observer);
+  });
+
   it('of stage insert send the stored row again as it is', async () => {
     const p = await processor();
     const row = '{"id":"x","n":70000}';
