@@ -27,8 +27,10 @@ const SMALL = 600;
 /** v > 255: dead-lettered (stage transform) until the column is UInt16. Thousands, with a
  * padding field, so that the replay takes long enough for a kill to land during it. */
 const LARGE = 6_000;
-/** Not JSON: dead-lettered at parse, and again at every replay. */
-const MALFORMED = 10;
+/** Not valid UTF-8: dead-lettered at parse, kept byte for byte through every replay. */
+const BINARY = [Buffer.from([0xff, 0xfe, 0x7b]), Buffer.from('{"event_id":"\xc3\x28"}', 'latin1')];
+/** Not JSON (and the BINARY ones): dead-lettered at parse, and again at every replay. */
+const MALFORMED = 10 + BINARY.length;
 const PAD = 'x'.repeat(1_500);
 
 interface Replayed {
@@ -117,7 +119,9 @@ describe('DLQ replay', () => {
     const messages = Array.from({ length: SMALL + LARGE }, (_, i) =>
       JSON.stringify({ event_id: `e-${i}`, v: valueOf(i), pad: PAD }),
     );
-    for (let i = 0; i < MALFORMED; i++) messages.push(`{"event_id": "bad-${i}", `);
+    for (let i = 0; i < MALFORMED - BINARY.length; i++) {
+      messages.push(`{"event_id": "bad-${i}", `);
+    }
     await postPipeline(app, {
       id,
       source: {
@@ -137,6 +141,7 @@ describe('DLQ replay', () => {
     const { producer, close } = await connectProducer(env.KAFKA_BROKERS);
     try {
       await produceAll(producer, topic, PARTITIONS, messages, 500);
+      await producer.send({ topic, messages: BINARY.map((value) => ({ value })) });
     } finally {
       await close();
     }
@@ -213,6 +218,9 @@ describe('DLQ replay', () => {
     expect(wrong.slice(0, 10)).toEqual([]);
     const letters = await deadLettersOf(app, id);
     expect(letters.every((d) => d.stage === 'parse')).toBe(true);
+    // Replayed, the bytes a producer sent are still the bytes it sent.
+    const binary = letters.filter((d) => d.messageEncoding === 'base64').map((d) => d.message);
+    expect(binary.sort()).toEqual(BINARY.map((b) => b.toString('base64')).sort());
     const view = await pipelineView(app, id);
     expect(view.counters).toMatchObject({
       consumed: SMALL + LARGE + MALFORMED,
