@@ -165,9 +165,9 @@ export class EntryProcessor {
 
   /**
    * Time to flush: maxRows rows, or maxRows events of any outcome (replayed ones included), so a
-   * filter that drops most events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
-   * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take; or
-   * BATCH_FLUSH_BYTES of rows, dead-lettered messages and buffered join events.
+   * filter that drops most events cannot let the open batch (dead letters, dedup adds, index
+   * records, spans) grow without bound until maxDelay, nor one checkpoint grow past what Redis
+   * and V8 take; or BATCH_FLUSH_BYTES of rows, dead-lettered messages and buffered join events.
    */
   isFull(maxRows: number): boolean {
     return (

@@ -135,8 +135,8 @@ export class DedupState {
 
   /**
    * Records `hash` as seen at `eventTimeMs` from `source` (its topic/partition; undefined for an
-   * event not read from the source now), applied at processing time `now` (pending until commit). A key whose bucket is already expired is not
-   * kept: it could never match anything.
+   * event not read from the source now), applied at processing time `now` (pending until
+   * commit). A key whose bucket is already expired is not kept: it could never match anything.
    */
   add(hash: bigint, eventTimeMs: number, source: string | undefined, now: number): void {
     // No source: a replayed dead letter, whose time must not move its source's expiry clock.
