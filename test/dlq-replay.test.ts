@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { keys } from '@sluice/redis';
+import { deadLetterEntry, keys, moveDeadLettersToMailbox, readReplayEntry } from '@sluice/redis';
 import { Redis } from 'ioredis';
 import { connectProducer, produceAll } from './support/events';
 import {
@@ -227,6 +227,43 @@ describe('DLQ replay', () => {
       written: SMALL + LARGE,
     });
   }, 400_000);
+
+  it('moves dead letters in entries of bounded size, each once, skipping those gone', async () => {
+    // The move script alone, on the stack's Redis (no pipeline: its keys only).
+    const pid = uniquePipelineId('replaymove');
+    const dlq = keys.deadLetters(pid, 0);
+    const big = 'y'.repeat(9 * 1024 * 1024);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const letter = deadLetterEntry({
+        stage: 'transform',
+        error: 'e',
+        topic: 't',
+        partition: 0,
+        offset: i,
+        message: `{"i":${i},"pad":"${big}"}`,
+        at: 1,
+      });
+      ids.push((await redis.xadd(dlq, '*', ...letter)) as string);
+    }
+    await redis.xdel(dlq, ids[1]!);
+    try {
+      // 9 MiB each, 16 MiB an entry at most: two entries for the two still there.
+      const moved = await moveDeadLettersToMailbox(redis, pid, 0, [...ids, ...ids]);
+      expect(moved).toBe(2);
+      expect(await redis.xlen(dlq)).toBe(0);
+      const entries = await redis.xrangeBuffer(keys.mailbox(pid, 0), '-', '+');
+      const letters = entries.map(([, fields]) => readReplayEntry(fields));
+      expect(letters.map((l) => l?.map((d) => [d.dlqId, d.offset]))).toEqual([
+        [[ids[0], 0]],
+        [[ids[2], 2]],
+      ]);
+      expect(await redis.hget(keys.counters(pid, 0), 'replayed')).toBe('2');
+      expect(await moveDeadLettersToMailbox(redis, pid, 0, ids)).toBe(0);
+    } finally {
+      await redis.del(dlq, keys.mailbox(pid, 0), keys.counters(pid, 0));
+    }
+  });
 
   it('sends rows ClickHouse refused (stage insert) to the table again as they were', async () => {
     const topic = uniqueName('replayins');
