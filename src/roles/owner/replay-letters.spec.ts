@@ -1,4 +1,9 @@
-import { loadHasher, parsePipelineDefinition, RowBuilder } from '@sluice/pipeline';
+import {
+  exampleJoinPipeline,
+  loadHasher,
+  parsePipelineDefinition,
+  RowBuilder,
+} from '@sluice/pipeline';
 import type { ReplayLetter } from '@sluice/redis';
 import { EntryProcessor } from './entry-processor';
 import { replayOf } from './replay-letters';
@@ -153,5 +158,37 @@ describe('replayed dead letters', () => {
   it('take the time they were dead-lettered for the missing Kafka timestamp', () => {
     const r = replayOf(letter({ message: event('a', 1), at: T0 + 5 }));
     expect(r).toMatchObject({ kind: 'event', event: { timestamp: T0 + 5 } });
+  });
+
+  it('meet the join as it is now: a replayed left event finds its buffered partner', async () => {
+    const parsed = parsePipelineDefinition(exampleJoinPipeline());
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    const rows = RowBuilder.compile(
+      [
+        { name: 'order_id', type: 'String', defaultKind: '' },
+        { name: 'customer_name', type: 'String', defaultKind: '' },
+        { name: 'amount_cents', type: 'Int64', defaultKind: '' },
+      ],
+      ['order_id', 'customer_name', 'amount_cents'],
+    );
+    const p = new EntryProcessor(parsed.definition, rows, await loadHasher(), new Map(), '0-0');
+    const iso = new Date(T0).toISOString();
+    p.apply(
+      '1-0',
+      {
+        topic: 'customers',
+        partition: 0,
+        generation: 1,
+        from: 0,
+        to: 0,
+        events: [
+          { offset: 0, timestamp: T0, value: { id: 7, version: 1, name: 'Ann', updated_at: iso } },
+        ],
+      },
+      T0,
+    );
+    const order = JSON.stringify({ order_id: 'o1', customer_id: 7, amount: 2, ts: iso });
+    p.applyReplay('2-0', [letter({ topic: 'orders', message: order })], T0 + 1_000);
+    expect(p.rows).toEqual([{ order_id: 'o1', customer_name: 'Ann', amount_cents: 200 }]);
   });
 });
