@@ -5,8 +5,11 @@ import {
   type ContentType,
   type DefinitionError,
   destinationErrors,
+  type ClickHouseSink,
   parsePipelineDefinition,
   resolveSecret,
+  resolveSinkSecrets,
+  SecretResolutionError,
   sealDefinitionSecrets,
 } from '@sluice/pipeline';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
@@ -28,7 +31,8 @@ export class DefinitionValidator {
 
   /**
    * The pipeline to store: its definition with inline secrets sealed (or refused without
-   * SECRETS_KEY), after the sink check, which connects with the resolved sink password.
+   * SECRETS_KEY), after the sink check, which connects with the resolved sink password, TLS key
+   * and certificates.
    */
   async validate(input: unknown, contentType?: ContentType): Promise<CompiledPipeline> {
     const parsed = parsePipelineDefinition(input, contentType);
@@ -44,10 +48,7 @@ export class DefinitionValidator {
       if (stored.errors.length > 0) throw new DefinitionInvalidError(stored.errors);
       const { sink } = parsed.definition;
       const columns = parsed.definition.columns.map((c) => c.column);
-      const errors = await checkSink(
-        { ...sink, password: this.sinkPassword(sink.password) },
-        columns,
-      );
+      const errors = await checkSink(this.resolveSink(sink), columns);
       if (errors.length > 0) throw new DefinitionInvalidError(errors);
       return { ...parsed.definition, definition: stored.definition };
     }
@@ -64,13 +65,13 @@ export class DefinitionValidator {
     throw new DefinitionInvalidError([...parsed.errors, ...extra]);
   }
 
-  /** The sink password in this process (a reference resolved), or a 400 at its path. */
-  private sinkPassword(password: string): string {
+  /** The sink's secrets and certificates in this process (references read), or a 400 at a path. */
+  private resolveSink(sink: ClickHouseSink): ClickHouseSink {
     try {
-      return resolveSecret(password, this.config.secrets);
+      return resolveSinkSecrets(sink, this.config.secrets);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      throw new DefinitionInvalidError([{ path: 'sink.clickhouse.password', message }]);
+      if (!(err instanceof SecretResolutionError)) throw err;
+      throw new DefinitionInvalidError([{ path: err.path, message: err.reason }]);
     }
   }
 }
@@ -104,6 +105,9 @@ function rawSink(raw: unknown, errors: readonly DefinitionError[]): SinkSpec | u
   if (!isRecord(raw) || !isRecord(raw.sink) || !isRecord(raw.sink.clickhouse)) return undefined;
   if (errors.some((e) => SINK_CONNECTION_PATH.test(e.path))) return undefined;
   const ch = raw.sink.clickhouse;
+  // TLS material in an invalid document is not read: the check is skipped rather than made
+  // without the certificates it asks for.
+  if (ch.tls !== undefined) return undefined;
   const text = (value: unknown, fallback: string) => (typeof value === 'string' ? value : fallback);
   if (typeof ch.url !== 'string' || typeof ch.table !== 'string') return undefined;
   return {

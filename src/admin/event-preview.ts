@@ -107,11 +107,12 @@ export class EventPreview {
 
   /** Compiled as the owner compiles it (sink-schemas.ts), from the table as it is now. */
   private async rowBuilder(pipeline: CompiledPipeline): Promise<RowBuilder> {
-    const { url, username, password, database, table } = pipeline.sink;
+    const { url, username, password, tls, database, table } = pipeline.sink;
     const client = createClickHouseClient({
       url,
       username,
       password,
+      ...(tls ? { tls } : {}),
       requestTimeoutMs: DESCRIBE_TIMEOUT_MS,
       maxOpenConnections: 1,
     });

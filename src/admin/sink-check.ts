@@ -1,7 +1,14 @@
 // The checks of a definition that need ClickHouse to answer: the target table exists, every
 // transform column is in it, and a retried insert lands once (deduplication windows, views).
 import { ClickHouseError } from '@clickhouse/client';
-import { ClickHouseSchema, UnknownTableError, createClickHouseClient } from '@sluice/clickhouse';
+import {
+  type ClickHouseTls,
+  ClickHouseSchema,
+  UnknownTableError,
+  createClickHouseClient,
+  tlsFailure,
+  tlsProblems,
+} from '@sluice/clickhouse';
 import { checkTransformColumns, type DefinitionError } from '@sluice/pipeline';
 import { SinkUnavailableError } from './errors';
 
@@ -11,6 +18,8 @@ export interface SinkSpec {
   table: string;
   username: string;
   password: string;
+  /** Resolved PEM text (no references). */
+  tls?: ClickHouseTls;
 }
 
 const CHECK_TIMEOUT_MS = 5_000;
@@ -28,10 +37,16 @@ export async function checkSink(
   sink: SinkSpec,
   transformColumns: readonly string[],
 ): Promise<DefinitionError[]> {
+  // A certificate or key that cannot be loaded would only show as a failed handshake.
+  const pemErrors = sink.tls ? tlsProblems(sink.tls) : [];
+  if (pemErrors.length > 0) {
+    return pemErrors.map((p) => ({ path: `sink.clickhouse.tls.${p.field}`, message: p.message }));
+  }
   const client = createClickHouseClient({
     url: sink.url,
     username: sink.username,
     password: sink.password,
+    ...(sink.tls ? { tls: sink.tls } : {}),
     requestTimeoutMs: CHECK_TIMEOUT_MS,
     maxOpenConnections: 1,
     quiet: true,
@@ -53,6 +68,9 @@ export async function checkSink(
         ? [{ path: 'sink.clickhouse.username', message: 'ClickHouse refused the credentials' }]
         : [{ path: TABLE, message: refusal(err.code) }];
     }
+    // A refused handshake is the definition's to fix (CA, client certificate), not an outage.
+    const tls = tlsFailure(err);
+    if (tls) return [{ path: `sink.clickhouse.tls.${tls.field}`, message: tls.message }];
     throw new SinkUnavailableError(sink.url, failureClass(err));
   } finally {
     await client.close().catch(() => undefined);

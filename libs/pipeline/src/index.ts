@@ -28,6 +28,8 @@ export {
   SecretResolutionError,
   mapSecrets,
   resolveDefinitionSecrets,
+  resolveSinkSecrets,
+  type ClickHouseSink,
   sealDefinitionSecrets,
 } from './definition';
 export * from './batch-deadline';
