@@ -221,10 +221,13 @@ describe('DLQ replay', () => {
     // Replayed, the bytes a producer sent are still the bytes it sent.
     const binary = letters.filter((d) => d.messageEncoding === 'base64').map((d) => d.message);
     expect(binary.sort()).toEqual(BINARY.map((b) => b.toString('base64')).sort());
+    // No entry applied twice: the dedup key would have dropped the second copy, counted here.
     const view = await pipelineView(app, id);
     expect(view.counters).toMatchObject({
       consumed: SMALL + LARGE + MALFORMED,
       written: SMALL + LARGE,
+      duplicates: 0,
+      filtered: 0,
     });
   }, 400_000);
 
