@@ -7,6 +7,8 @@ import { EventLookup } from './event-lookup';
 import { EventPreview } from './event-preview';
 import { DlqDiscard } from './dlq-discard';
 import { DlqListing } from './dlq-listing';
+import { DlqReplay } from './dlq-replay';
+import { DlqReplayController } from './dlq-replay.controller';
 import { EventsController } from './events.controller';
 import { GapAccept } from './gap-accept';
 import { PipelineAdmin } from './pipeline-admin.service';
@@ -23,6 +25,7 @@ import { YamlBodyMiddleware } from './yaml-body.middleware';
     ProcessController,
     PipelinesController,
     PipelineHoldsController,
+    DlqReplayController,
     EventsController,
     ClusterController,
   ],
@@ -35,6 +38,7 @@ import { YamlBodyMiddleware } from './yaml-body.middleware';
     EventPreview,
     DlqDiscard,
     DlqListing,
+    DlqReplay,
     GapAccept,
   ],
 })

@@ -10,3 +10,4 @@ export * from './row-sources';
 export * from './dedup-forgets';
 export * from './replica-sync';
 export * from './eviction';
+export * from './dlq-replay';

@@ -17,6 +17,8 @@ import {
   encodeOutboxBatch,
   keys,
   newRunId,
+  readReplayEntry,
+  type ReplayLetter,
   type ReplicaSync,
 } from '@sluice/redis';
 import {
@@ -342,6 +344,14 @@ export class PartitionActor {
   }
 
   private applyRaw(p: EntryProcessor, id: string, fields: Buffer[]): void {
+    // Dead letters an operator replays (libs/redis dlq-replay.ts).
+    let replay: ReplayLetter[] | undefined;
+    try {
+      replay = readReplayEntry(fields);
+    } catch (err) {
+      return p.applyUnreadable(id, `unreadable replay entry ${id}: ${String(err)}`, Date.now());
+    }
+    if (replay !== undefined) return p.applyReplay(id, replay, Date.now());
     let data: Buffer | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
       if (fields[i]?.toString() === MAILBOX_FIELD) data = fields[i + 1];

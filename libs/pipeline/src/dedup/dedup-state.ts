@@ -152,12 +152,13 @@ export class DedupState {
   }
 
   /**
-   * Records `hash` as seen at `eventTimeMs` from `source` (its topic/partition), applied at
-   * processing time `now` (pending until commit). A key whose bucket is already expired is not
-   * kept: it could never match anything.
+   * Records `hash` as seen at `eventTimeMs` from `source` (its topic/partition; undefined for an
+   * event not read from the source now), applied at processing time `now` (pending until
+   * commit). A key whose bucket is already expired is not kept: it could never match anything.
    */
-  add(hash: KeyHash, eventTimeMs: number, source: string, now: number): void {
-    this.observe(source, eventTimeMs, now);
+  add(hash: KeyHash, eventTimeMs: number, source: string | undefined, now: number): void {
+    // No source: a replayed dead letter, whose time must not move its source's expiry clock.
+    if (source !== undefined) this.observe(source, eventTimeMs, now);
     const start = this.bucketOf(eventTimeMs);
     if (this.isExpired(start)) return;
     this.split(hash);
