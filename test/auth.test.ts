@@ -43,6 +43,7 @@ const ROUTES: { method: string; path: string; role: Exclude<Caller, 'none'> }[] 
   { method: 'POST', path: '/api/v1/pipelines/{id}/stop', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines/{id}/resume', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines/{id}/dlq/discard', role: 'operate' },
+  { method: 'POST', path: '/api/v1/pipelines/{id}/dlq/replay', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines/{id}/partitions/{n}/accept-gap', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines/{id}/rewind', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines', role: 'admin' },

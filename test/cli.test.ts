@@ -9,6 +9,7 @@ import { tokenDigest } from '../src/auth/tokens';
 import { connectProducer } from './support/events';
 import {
   clickhouse,
+  deadLettersOf,
   createEventsTable,
   createSourceTopic,
   dedupPipeline,
@@ -159,6 +160,24 @@ describe('sluice CLI', () => {
     const noTime = await sluice(url, 'rewind', id);
     expect(noTime.code).toBe(1);
     expect(noTime.stderr).toMatch(/^--to ISO is required/);
+    // Replay by id: the entry leaves the DLQ, fails again at parse and comes back (a new id).
+    const [letter] = (await deadLettersOf(app!, id)).map((d) => `${d.pipelinePartition}/${d.id}`);
+    expect(await sluice(url, 'dlq', 'replay', id, letter!)).toMatchObject({
+      code: 0,
+      stdout: 'replayed 1\n',
+    });
+    await app!.waitFor(
+      async () =>
+        (await deadLettersOf(app!, id)).some((d) => `${d.pipelinePartition}/${d.id}` !== letter),
+      30_000,
+      'the replayed dead letter back in the DLQ',
+    );
+    expect(await sluice(url, 'dlq', 'replay', id, letter!)).toMatchObject({
+      code: 0,
+      stdout: 'replayed 0\n',
+    });
+    const byStage = await sluice(url, 'dlq', 'replay', id, '--stage', 'filter', '-o', 'json');
+    expect(JSON.parse(byStage.stdout)).toEqual({ replayed: 0 });
     expect(await sluice(url, 'dlq', 'discard', id, '--all')).toMatchObject({
       code: 0,
       stdout: 'discarded 1\n',

@@ -7,6 +7,8 @@ import { EventLookup } from './event-lookup';
 import { EventPreview } from './event-preview';
 import { DlqDiscard } from './dlq-discard';
 import { DlqListing } from './dlq-listing';
+import { DlqReplay } from './dlq-replay';
+import { DlqReplayController } from './dlq-replay.controller';
 import { EventsController } from './events.controller';
 import { GapAccept } from './gap-accept';
 import { PipelineAdmin } from './pipeline-admin.service';
@@ -25,6 +27,7 @@ import { RewindController } from './rewind/rewind.controller';
     ProcessController,
     PipelinesController,
     PipelineHoldsController,
+    DlqReplayController,
     EventsController,
     ClusterController,
     RewindController,
@@ -38,6 +41,7 @@ import { RewindController } from './rewind/rewind.controller';
     EventPreview,
     DlqDiscard,
     DlqListing,
+    DlqReplay,
     GapAccept,
     PipelineRewind,
   ],

@@ -21,6 +21,9 @@ export const definitionInput = (): JsonSchema => toOpenApi(definition(), 'input'
 /** What POST /pipelines/:id/dlq/discard accepts. */
 export const discardInput = (): JsonSchema => toOpenApi(discardBodySchema, 'input');
 
+/** What POST /pipelines/:id/dlq/replay accepts: the selectors of discard. */
+export const replayInput = (): JsonSchema => toOpenApi(discardBodySchema, 'input');
+
 /** What POST /pipelines/:id/preview accepts. */
 export const previewInput = (): JsonSchema => toOpenApi(previewBodySchema, 'input');
 
@@ -124,6 +127,7 @@ const responses = {
     ),
     forgotten: z.number().int(),
   }),
+  replayed: z.object({ replayed: z.number().int() }),
   acceptedGap: z.looseObject({
     id: z.string(),
     partition: z.number().int(),

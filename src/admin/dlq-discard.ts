@@ -12,10 +12,12 @@ import { TELEMETRY } from '../telemetry/tokens';
  * `id` GET /dlq shows, optionally prefixed with its `pipelinePartition` and a slash (`3/1712-0`);
  * without the prefix it is removed from whichever partition holds it.
  */
-export type DiscardSelector =
+export type DlqSelector =
   | { kind: 'all' }
   | { kind: 'ids'; ids: { partition: number | undefined; id: string }[] }
   | { kind: 'filter'; stage?: string; sinceMs?: number; untilMs?: number };
+/** The same selectors choose what `POST /pipelines/:id/dlq/replay` replays (dlq-replay.ts). */
+export type DiscardSelector = DlqSelector;
 
 const ID_RE = /^(?:(\d{1,4})\/)?(\d{1,20}-\d{1,20})$/;
 const isoTime = z.iso.datetime({ offset: true }).transform((text) => Date.parse(text));

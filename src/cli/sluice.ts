@@ -15,6 +15,8 @@ const USAGE = `usage: sluice <command> [flags]   (-o json for JSON output)
   pipelines delete|stop|resume ID
   dlq list ID [--stage S] [--partition N] [--since ISO] [--until ISO] [--limit N] [--cursor C]
   dlq discard ID (--all | --ids ID,... | [--stage S] [--since ISO] [--until ISO])
+  dlq replay ID [--all | DLQ-ID... | --ids ID,... | [--stage S] [--since ISO] [--until ISO]]
+                                           (nothing named: all)
   preview ID (-f FILE | --message JSON) [--topic T]
   rewind ID --to ISO                      read every source partition again from a time
 env: SLUICE_URL (default http://127.0.0.1:3000), SLUICE_TOKEN`;
@@ -188,14 +190,9 @@ async function dlq(verb: string | undefined, args: string[], flags: Flags, json:
       return;
     }
     case 'discard': {
-      let selector: Record<string, unknown>;
-      if (flags.ids) selector = { ids: flags.ids.split(',').filter((s) => s !== '') };
-      else if (flags.all) selector = {};
-      else {
-        selector = { stage: flags.stage, since: flags.since, until: flags.until };
-        if (Object.values(selector).every((v) => v === undefined)) {
-          throw new CliError('name what to discard: --all, --ids or --stage/--since/--until');
-        }
+      const selector = dlqSelector(args.slice(1), flags);
+      if (selector === undefined) {
+        throw new CliError('name what to discard: --all, --ids or --stage/--since/--until');
       }
       const { body } = await call(
         'POST',
@@ -205,9 +202,30 @@ async function dlq(verb: string | undefined, args: string[], flags: Flags, json:
       if (json) return print(body);
       return line(`discarded ${(body as { discarded: number }).discarded}`);
     }
+    case 'replay': {
+      // Replay is safe to run on everything (what fails again comes back): nothing named = all.
+      const selector = dlqSelector(args.slice(1), flags) ?? {};
+      const { body } = await call(
+        'POST',
+        `/pipelines/${enc(id)}/dlq/replay`,
+        JSON.stringify(selector),
+      );
+      if (json) return print(body);
+      return line(`replayed ${(body as { replayed: number }).replayed}`);
+    }
     default:
       throw new CliError(`unknown: dlq ${verb ?? ''}\n${USAGE}`);
   }
+}
+
+/** The body of discard and replay: `{}` (--all), `{ids}` (positional or --ids), a filter, or
+ * undefined when nothing is named. */
+function dlqSelector(positional: string[], flags: Flags): Record<string, unknown> | undefined {
+  const ids = [...positional, ...(flags.ids ?? '').split(',')].filter((s) => s !== '');
+  if (ids.length > 0) return { ids };
+  if (flags.all) return {};
+  const filter = { stage: flags.stage, since: flags.since, until: flags.until };
+  return Object.values(filter).every((v) => v === undefined) ? undefined : filter;
 }
 
 async function preview(args: string[], flags: Flags, json: boolean) {

@@ -11,3 +11,4 @@ export * from './dedup-forgets';
 export * from './replica-sync';
 export * from './eviction';
 export * from './rewinds';
+export * from './dlq-replay';

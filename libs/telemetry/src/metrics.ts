@@ -118,6 +118,12 @@ export class SluiceMetrics {
     'Dead letters discarded by an operator',
     ['pipeline'],
   );
+  /** Admin: dead letters moved back to their actor by POST /pipelines/:id/dlq/replay. */
+  readonly dlqReplayed = this.counter(
+    'sluice_dlq_replayed_total',
+    'Dead letters replayed by an operator (sent through the pipeline again)',
+    ['pipeline'],
+  );
   /** A WAIT/WAITAOF got fewer replica acknowledgements than REDIS_MIN_REPLICAS in time. */
   readonly replicaWaitFailures = this.counter(
     'sluice_redis_replica_wait_failures_total',

@@ -45,8 +45,11 @@ describe('RewindForgets', () => {
     forgets.add(record(1, null));
     expect(forgets.size).toBe(1);
     const keys = forgets.byActor().get(actorOf('a'));
-    const hash = Buffer.alloc(8);
-    hash.writeBigUInt64LE(dedupKeyHash(p, hasher, 'orders', 'a'));
+    // 96 bits as the writer's forgets carry them: low 64 then high 32, little endian.
+    const { low, high } = dedupKeyHash(p, hasher, 'orders', 'a');
+    const hash = Buffer.alloc(12);
+    hash.writeBigUInt64LE(low, 0);
+    hash.writeUInt32LE(high, 8);
     expect(keys).toEqual([{ hash, time: T + 60_000 }]);
     expect([...forgets.byActor().keys()]).toEqual([actorOf('a')]);
   });

@@ -1,5 +1,6 @@
 import type { CompiledPipeline, Hasher } from '@sluice/pipeline';
-import { dedupKeyHash } from '@sluice/pipeline/dedup';
+import { dedupKeyHash, splitHash } from '@sluice/pipeline/dedup';
+import type { KeyHash } from '@sluice/pipeline/mailbox/routing';
 import { sourceEventTime } from '@sluice/pipeline/join';
 import { partitionOfPosition } from '@sluice/pipeline/mailbox/routing';
 import type { ForgottenKey } from '@sluice/redis';
@@ -102,12 +103,11 @@ export class RewindForgets {
 }
 
 /**
- * A key hash as the forget list and the dedup buckets store it: the 64-bit hash little endian,
- * the layout RowSourceWriter writes for the writer's forgets. (A change of the hash width changes
- * both places.)
+ * A key hash as the forget list and the dedup buckets store it: its uint32 lanes (`splitHash`,
+ * the dedup set's own split) little endian, as the writer's forgets carry it (row-sources.ts).
  */
-function keyHashBytes(hash: bigint): Buffer {
-  const bytes = Buffer.alloc(8);
-  bytes.writeBigUInt64LE(hash);
+function keyHashBytes(hash: KeyHash): Buffer {
+  const bytes = Buffer.alloc(12);
+  splitHash(hash).forEach((lane, i) => bytes.writeUInt32LE(lane, i * 4));
   return bytes;
 }

@@ -4,7 +4,8 @@ import { sourceEventTime } from '@sluice/pipeline/join';
 // The modules themselves, not the package index: compiled re-exports are getters, called per
 // message on this path.
 import { scanJsonObject, UNSURE, VALID } from '@sluice/pipeline/mailbox/key-scan';
-import { DEFAULT_MAX_MESSAGE_BYTES, messageProblem } from '@sluice/pipeline/mailbox/input-rules';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '@sluice/pipeline/mailbox/input-rules';
+import { parseMessageBytes } from '@sluice/pipeline/mailbox/parse-message';
 import { partitionOfPosition } from '@sluice/pipeline/mailbox/routing';
 import type { CompiledSource, Hasher, MailboxEvent } from '@sluice/pipeline';
 
@@ -145,33 +146,13 @@ function parseMessage(
   maxBytes: number,
 ): { event: MailboxEvent; value?: Readonly<Record<string, unknown>> } {
   const event = eventOf(message, offset);
-  const bytes = message.value;
-  if (bytes === null || bytes.length === 0) {
-    return { event: { ...event, raw: '', error: 'empty message' } };
+  const parsed = parseMessageBytes(message.value, maxBytes);
+  if (parsed.value === undefined) {
+    const { raw, rawBytes, error } = parsed;
+    return { event: rawBytes ? { ...event, rawBytes, error } : { ...event, raw, error } };
   }
-  const problem = messageProblem(bytes, maxBytes);
-  if (problem !== undefined) {
-    if (bytes.length > maxBytes) return { event: { ...event, raw: '', error: problem } };
-    // Copied: the Kafka fetch buffer must not outlive the batch. Bytes that are not UTF-8 stay
-    // bytes, so the dead letter holds exactly what the producer sent.
-    if (!isUtf8(bytes)) {
-      return { event: { ...event, rawBytes: Buffer.from(bytes), error: problem } };
-    }
-    return { event: { ...event, raw: bytes.toString('utf8'), error: problem } };
-  }
-  const raw = bytes.toString('utf8');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (err) {
-    return { event: { ...event, raw, error: `invalid JSON: ${(err as Error).message}` } };
-  }
-  // Fields are read by name everywhere downstream; a bare number, string or list has none.
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return { event: { ...event, raw, error: 'message is not a JSON object' } };
-  }
-  event.value = parsed;
-  return { event, value: parsed as Record<string, unknown> };
+  event.value = parsed.value;
+  return { event, value: parsed.value };
 }
 
 function headerText(header: IHeaders[string]): string | undefined {

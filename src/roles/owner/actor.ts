@@ -17,6 +17,8 @@ import {
   encodeOutboxBatch,
   keys,
   newRunId,
+  readReplayEntry,
+  type ReplayLetter,
   type ReplicaSync,
 } from '@sluice/redis';
 import {
@@ -203,7 +205,11 @@ export class PartitionActor {
     );
     if (processor.dedup) {
       const buckets = await readDedupBuckets(conn, id, this.partition);
-      for (const [start, data] of buckets) processor.dedup.load(start, data);
+      for (const [start, { records, legacy }] of buckets) {
+        if (records) processor.dedup.load(start, records);
+        // 64-bit hashes an earlier version wrote: matched on the low 64 bits until they expire.
+        if (legacy) processor.dedup.load(start, legacy, 8);
+      }
     }
     // Dedup keys of rows dead-lettered at insert that no checkpoint consumed yet.
     processor.applyForgets(
@@ -338,6 +344,14 @@ export class PartitionActor {
   }
 
   private applyRaw(p: EntryProcessor, id: string, fields: Buffer[]): void {
+    // Dead letters an operator replays (libs/redis dlq-replay.ts).
+    let replay: ReplayLetter[] | undefined;
+    try {
+      replay = readReplayEntry(fields);
+    } catch (err) {
+      return p.applyUnreadable(id, `unreadable replay entry ${id}: ${String(err)}`, Date.now());
+    }
+    if (replay !== undefined) return p.applyReplay(id, replay, Date.now());
     let data: Buffer | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
       if (fields[i]?.toString() === MAILBOX_FIELD) data = fields[i + 1];
@@ -400,6 +414,7 @@ export class PartitionActor {
         changes && {
           appends: changes.appends,
           forgotten: changes.forgotten,
+          forgottenLegacy: changes.forgottenLegacy,
           expired: changes.expired,
           // Redis keeps a bucket while the window covers it, and at least a window from now so a
           // replay of old event times still finds its state after a restart.

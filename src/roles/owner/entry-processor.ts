@@ -3,17 +3,30 @@ import {
   type CompiledSource,
   type Hasher,
   JsonLines,
+  type KeyHash,
   type MailboxEntry,
   type MailboxEvent,
   type Row,
   type RowMaker,
 } from '@sluice/pipeline';
-import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
+import {
+  DEDUP_RECORD_BYTES,
+  type DedupKeyHash,
+  dedupKeyHasher,
+  DedupState,
+} from '@sluice/pipeline/dedup';
 import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
-import { type DeadLetter, decodeForgets, RowSourceWriter, type SourceRange } from '@sluice/redis';
+import {
+  type DeadLetter,
+  decodeForgets,
+  type ReplayLetter,
+  RowSourceWriter,
+  type SourceRange,
+} from '@sluice/redis';
 import { sourceEventTime } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
 import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
+import { replayOf } from './replay-letters';
 import { JoinStage, type JoinSink } from './join-stage';
 
 /** Counters an actor owns (`written` belongs to the writer). */
@@ -65,6 +78,8 @@ export class EntryProcessor {
   deadLetters: DeadLetter[] = [];
   /** Bytes of the dead letters' messages (they go into the same checkpoint as the rows). */
   private deadLetterBytes = 0;
+  /** Replayed dead letters applied since the last checkpoint (not `consumed`, but events). */
+  private replayed = 0;
   counters = zeroCounters();
   /** Stream id of the last entry applied (or skipped). */
   cursor: string;
@@ -137,7 +152,7 @@ export class EntryProcessor {
     this.dedup =
       windowMs > 0 ? new DedupState(windowMs, floor, join ? undefined : dedupTopics) : undefined;
     this.keyHash = dedupKeyHasher(pipeline, hasher);
-    this.sources = new RowSourceWriter(this.dedup ? 8 : 0);
+    this.sources = new RowSourceWriter(this.dedup ? DEDUP_RECORD_BYTES : 0);
     this.transformColumns = pipeline.columns.map((c) => c.column);
   }
 
@@ -155,15 +170,15 @@ export class EntryProcessor {
   }
 
   /**
-   * Time to flush: maxRows rows, or maxRows events of any outcome, so a filter that drops most
-   * events cannot let the open batch (dead letters, dedup adds, index records, spans) grow
-   * without bound until maxDelay, nor one checkpoint grow past what Redis and V8 take; or
-   * BATCH_FLUSH_BYTES of rows, dead-lettered messages and buffered join events.
+   * Time to flush: maxRows rows, or maxRows events of any outcome (replayed ones included), so a
+   * filter that drops most events cannot let the open batch (dead letters, dedup adds, index
+   * records, spans) grow without bound until maxDelay, nor one checkpoint grow past what Redis
+   * and V8 take; or BATCH_FLUSH_BYTES of rows, dead-lettered messages and buffered join events.
    */
   isFull(maxRows: number): boolean {
     return (
       this.lines.count >= maxRows ||
-      this.counters.consumed >= maxRows ||
+      this.counters.consumed + this.replayed >= maxRows ||
       // Bytes too: a few large events must not make a checkpoint Redis refuses (input-rules.ts).
       this.lines.size + this.deadLetterBytes + (this.join?.state.pendingAppendBytes ?? 0) >=
         BATCH_FLUSH_BYTES
@@ -198,6 +213,7 @@ export class EntryProcessor {
       }
       if (!applied) this.observer?.entry(entry.topic, entry.partition, event.offset, entry.to);
       applied = true;
+      this.counters.consumed += 1;
       this.process(entry.topic, entry.partition, tp, event, now);
     }
     // An entry that reaches what is applied tells the join (or the dedup expiry) about its
@@ -216,6 +232,45 @@ export class EntryProcessor {
   acceptGap(range: SourceRange): void {
     this.next.set(`${range.topic}/${range.partition}`, range.to + 1);
     this.gap = undefined;
+  }
+
+  /**
+   * A replay entry (libs/redis dlq-replay.ts): dead letters an operator sent back, each through
+   * the current definition (replay-letters.ts). Not Kafka-sequenced, so neither the gap rule nor
+   * `next` applies, and no source mark moves; not counted `consumed` again, each gets a new
+   * outcome (written, filtered, duplicate or dead-lettered), so that `consumed + replayed` sums
+   * the outcomes.
+   */
+  applyReplay(streamId: string, letters: readonly ReplayLetter[], now: number): void {
+    this.cursor = streamId;
+    this.pendingSince ??= now;
+    // Not observed: a replayed event's stand-in timestamp (its dead-lettering time) would show
+    // as end-to-end latency, and find-my-event logs consumed events.
+    const observer = this.observer;
+    this.observer = undefined;
+    try {
+      this.applyLetters(letters, now);
+    } finally {
+      this.observer = observer;
+    }
+  }
+
+  private applyLetters(letters: readonly ReplayLetter[], now: number): void {
+    for (const letter of letters) {
+      this.replayed += 1;
+      const replay = replayOf(letter);
+      if (replay.kind === 'row') {
+        // Stage insert: the row as sent, to the table again as it is (replay-letters.ts).
+        this.lines.appendLine(replay.line);
+        this.sources.add(replay.topic, replay.partition, replay.event.offset);
+      } else if (replay.kind === 'event') {
+        // No source partition: its time is not the source's progress (dedup expiry).
+        const { topic, partition, event } = replay;
+        this.process(topic, partition, undefined, event, now);
+      } else {
+        this.deadLetter(letter.stage, replay.error, replay.message, replay.at, now);
+      }
+    }
   }
 
   /** A stream entry that does not decode: counted and dead-lettered, so nothing is silent. */
@@ -274,6 +329,7 @@ export class EntryProcessor {
     this.forgetsApplied = 0;
     this.deadLetters = [];
     this.deadLetterBytes = 0;
+    this.replayed = 0;
     this.counters = zeroCounters();
     this.pendingSince = undefined;
     this.dedup?.commit();
@@ -283,8 +339,8 @@ export class EntryProcessor {
   private deadLetter(
     stage: string,
     error: string,
-    message: string,
-    at: { topic: string; partition: number; offset: number },
+    message: string | Buffer,
+    at: { topic: string; partition: number | ''; offset: number | '' },
     now: number,
   ): void {
     this.counters.deadLettered += 1;
@@ -292,15 +348,16 @@ export class EntryProcessor {
     this.deadLetters.push({ stage, error, ...at, message, at: now });
   }
 
-  /** `tp` is `topic/partition`, built once per entry: dedup expiry follows each source. */
+  /** `tp` is `topic/partition`, built once per entry: dedup expiry follows each source
+   * (undefined for a replayed dead letter). */
   private process(
     topic: string,
     partition: number,
-    tp: string,
+    tp: string | undefined,
     event: MailboxEvent,
     now: number,
   ): void {
-    this.counters.consumed += 1;
+    // Not counted consumed here: a replayed dead letter (applyReplay) was consumed once already.
     // No closure per event (it was one allocation per event): see `dead`.
     const { error, raw } = event;
     if (error !== undefined) {
@@ -334,7 +391,7 @@ export class EntryProcessor {
       }
     }
 
-    let dedupHash: bigint | undefined;
+    let dedupHash: KeyHash | undefined;
     let dedupTime = 0;
     if (source.dedup && this.dedup) {
       try {
@@ -349,14 +406,14 @@ export class EntryProcessor {
         );
       } catch (err) {
         return this.dead(
-          { topic, partition, event, now, keyHash: dedupHash },
+          { topic, partition, event, now, keyHash: dedupHash?.low },
           'dedup',
           errorText(err),
         );
       }
       if (this.dedup.isDuplicate(dedupHash, dedupTime, source.dedup.windowMs)) {
         this.counters.duplicates += 1;
-        this.observer?.outcome(topic, event, 'duplicate', dedupHash);
+        this.observer?.outcome(topic, event, 'duplicate', dedupHash.low);
         return;
       }
     }
@@ -367,13 +424,13 @@ export class EntryProcessor {
       // dead-lettered here instead of failing the whole batch at the flush.
       this.lines.appendLine(this.rowBuilder.jsonLine(input, values));
     } catch (err) {
-      const at = { topic, partition, event, now, keyHash: dedupHash };
+      const at = { topic, partition, event, now, keyHash: dedupHash?.low };
       return this.dead(at, 'transform', errorText(err));
     }
     this.sources.add(topic, partition, event.offset, dedupHash, dedupTime);
     // Marked seen only once the row exists: a key in the dedup state always has a written row.
     if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime, tp, now);
-    this.observer?.outcome(topic, event, 'written', dedupHash);
+    this.observer?.outcome(topic, event, 'written', dedupHash?.low);
   }
 
   /** Only a refused event builds its `at` object: the accepted path allocates nothing here. */
@@ -394,20 +451,23 @@ export class EntryProcessor {
     });
   }
 
-  /** The dedup key hash of an event the pipeline stops before dedup, for find-my-event only. */
+  /**
+   * The dedup key hash of an event the pipeline stops before dedup, for find-my-event only (which
+   * keeps the low 64 bits).
+   */
   private observedKey(topic: string, input: Readonly<Record<string, unknown>>): bigint | undefined {
     const spec = this.pipeline.sources.get(topic)?.dedup;
     if (!this.observer?.wantsKeys || spec === undefined) return undefined;
     try {
       const key = spec.key.key(input);
-      return this.keyHash(topic, key);
+      return this.keyHash(topic, key).low;
     } catch {
       return undefined;
     }
   }
 
   /** The left event's dedup key hash, for its joined rows; undefined without a left dedup. */
-  private leftKey(topic: string, value: Readonly<Record<string, unknown>>): bigint | undefined {
+  private leftKey(topic: string, value: Readonly<Record<string, unknown>>): KeyHash | undefined {
     const spec = this.pipeline.sources.get(topic)?.dedup;
     if (spec === undefined || this.dedup === undefined) return undefined;
     try {
@@ -421,7 +481,7 @@ export class EntryProcessor {
   private processJoined(
     source: CompiledSource,
     partition: number,
-    tp: string,
+    tp: string | undefined,
     event: MailboxEvent,
     input: Record<string, unknown>,
     now: number,
@@ -435,7 +495,7 @@ export class EntryProcessor {
     } catch (err) {
       return this.dead({ topic, partition, event, now }, 'join', errorText(err));
     }
-    let dedupHash: bigint | undefined;
+    let dedupHash: KeyHash | undefined;
     if (source.dedup && this.dedup) {
       try {
         const key = source.dedup.key.key(input);
@@ -445,7 +505,7 @@ export class EntryProcessor {
       }
       if (this.dedup.isDuplicate(dedupHash, prepared.time, source.dedup.windowMs)) {
         this.counters.duplicates += 1;
-        this.observer?.outcome(topic, event, 'duplicate', dedupHash);
+        this.observer?.outcome(topic, event, 'duplicate', dedupHash.low);
         return;
       }
     }

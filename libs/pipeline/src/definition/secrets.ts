@@ -153,7 +153,26 @@ export function resolveDefinitionSecrets(
   const resolve = resolver(box, where);
   const resolved = mapSecrets(definition, resolve);
   const clickhouse = mapSinkCertificates(resolved.sink.clickhouse, resolve);
-  return { ...resolved, sink: { ...resolved.sink, clickhouse } };
+  const { kafka } = resolved.source;
+  return {
+    ...resolved,
+    source: {
+      ...resolved.source,
+      kafka: { ...kafka, ssl: mapKafkaCertificates(kafka.ssl, resolve) },
+    },
+    sink: { ...resolved.sink, clickhouse },
+  };
+}
+
+type KafkaSsl = PipelineDefinition['source']['kafka']['ssl'];
+
+/** Kafka's CA and client certificate, public like the sink's: given inline or as references. */
+function mapKafkaCertificates(ssl: KafkaSsl, fn: FieldFn): KafkaSsl {
+  if (typeof ssl !== 'object') return ssl;
+  const out = { ...ssl };
+  if (ssl.ca !== undefined) out.ca = fn(ssl.ca, 'source.kafka.ssl.ca');
+  if (ssl.cert !== undefined) out.cert = fn(ssl.cert, 'source.kafka.ssl.cert');
+  return out;
 }
 
 /**

@@ -117,3 +117,31 @@ describe('sink.clickhouse.tls', () => {
     );
   });
 });
+
+describe('source.kafka.ssl certificates', () => {
+  it('reads a referenced CA and client certificate where they are used, as the sink does', () => {
+    const def = parsePipelineDefinition(exampleOrdersPipeline());
+    if (!def.ok) throw new Error(JSON.stringify(def.errors));
+    const base = def.definition.definition;
+    const withSsl: PipelineDefinition = {
+      ...base,
+      source: {
+        ...base.source,
+        kafka: {
+          ...base.source.kafka,
+          ssl: { ca: '${file:/etc/kafka/ca.pem}', cert: CERT, rejectUnauthorized: true },
+        },
+      },
+    };
+    const files = { '/etc/kafka/ca.pem': CA };
+    const resolved = resolveDefinitionSecrets(withSsl, new SecretBox(), where({}, files));
+    expect(resolved.source.kafka.ssl).toEqual({
+      ca: CA.replace(/\n$/, ''),
+      cert: CERT,
+      rejectUnauthorized: true,
+    });
+    expect(() => resolveDefinitionSecrets(withSsl, new SecretBox(), where({}))).toThrow(
+      /^source.kafka.ssl.ca: cannot read \/etc\/kafka\/ca.pem/,
+    );
+  });
+});
