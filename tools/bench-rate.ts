@@ -7,7 +7,15 @@
 import { EventSource } from './bench-data';
 import { KeepUpWatch, RetentionProbe, SourceLossWatch } from './bench-guard';
 import { EventFeed, produceAtRate, type RateSender, type RateStats } from './bench-feed';
-import { cpuSeconds, latencyQuantiles, rowCount, statusBytes, tableSummary } from './bench-measure';
+import {
+  cpuSeconds,
+  latencyQuantiles,
+  type RedisCommandCost,
+  RedisCommandSampler,
+  rowCount,
+  statusBytes,
+  tableSummary,
+} from './bench-measure';
 import { mb, ownPids, sleep, waitForRows, type StackPids } from './bench-run';
 import { DEDUPS, launch, type SystemContext, type SystemName } from './bench-systems';
 
@@ -269,6 +277,8 @@ export interface SustainedResult {
     redisMsPer1kEvents: number;
     clickhouseMsPer1kEvents: number;
   };
+  /** Redis time and calls per command over the run (INFO commandstats delta), most first. */
+  redisCommands?: RedisCommandCost[];
   /** The run's rows (warm-up markers excluded): what is wrong with them, once all arrived. */
   duplicateRows?: number;
   lostIds?: number;
@@ -327,6 +337,8 @@ export async function sustainedRun(
   const keepUp = opts.giveUpS === undefined ? undefined : new KeepUpWatch(opts.rate, opts.giveUpS);
   let gaveUp: string | undefined;
   let drained = false;
+  const commands = new RedisCommandSampler(ctx.env.REDIS_URL);
+  let redisCommands: RedisCommandCost[] | undefined;
   const retention = new RetentionProbe(ctx.env.KAFKA_BROKERS.split(','), ctx.topic);
   const loss = new SourceLossWatch();
   let lost: string | undefined;
@@ -337,6 +349,7 @@ export async function sustainedRun(
     feed.prepare();
     const started = Date.now();
     cpuStart = cpuNow();
+    await commands.start();
     const sampling = (async () => {
       while (!stopSampling) {
         await sleep(5_000);
@@ -390,6 +403,7 @@ export async function sustainedRun(
       cpuUsed = cpuNow().map((now, i) => now - (cpuStart[i] ?? 0));
     });
     drained = true;
+    redisCommands = await commands.stop();
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
   } finally {
@@ -442,6 +456,7 @@ export async function sustainedRun(
       clickhouseMsPer1kEvents: per1k(cpuUsed[2] ?? 0),
     },
     ...(summary && { duplicateRows, lostIds }),
+    ...(redisCommands && { redisCommands }),
     producer: producerFigures(stats),
   };
 }

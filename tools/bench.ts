@@ -328,6 +328,7 @@ async function sustained(run: Run, systems: SystemName[]): Promise<SustainedResu
       out(`Sustained: ${system} at ${rate.toLocaleString()} events/s for ${seconds} s`);
       const result = await sustainedOnce(run, producer, system, 'sus', rate, seconds);
       results.push(result);
+      if (result.redisCommands) out(`\n  Redis: ${formatCommandCosts(result.redisCommands, 8)}`);
       out(
         `\n  RSS ${result.rss.minMb}..${result.rss.maxMb} MB (median ${result.rss.medianMb}, within ±${result.rss.withinPct}%: ${result.rss.flat ? 'flat' : 'NOT flat'})${result.rssExDedup ? `, minus the dedup state ${result.rssExDedup.minMb}..${result.rssExDedup.maxMb} MB (±${result.rssExDedup.withinPct}%: ${result.rssExDedup.flat ? 'flat' : 'NOT flat'}); dedup ${result.dedup?.bytesPerKey ?? '-'} B per in-memory key` : ''}; lag max ${result.lag.maxEvents}, last ${result.lag.lastEvents} (${result.lag.growing ? 'growing' : 'bounded'}); p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events; Redis ${result.cpu.redisMsPer1kEvents}, CH ${result.cpu.clickhouseMsPer1kEvents})${result.error ? `\n  ERROR ${system}: ${result.error}` : ''}`,
       );
