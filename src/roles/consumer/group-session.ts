@@ -4,6 +4,7 @@ import type { Admin } from 'kafkajs';
 import type { CompiledPipeline, UnparsedEntryVersion } from '@sluice/pipeline';
 import type { ReplicaSync } from '@sluice/redis';
 import { groupIdOf } from './kafka-options';
+import { mergeBytesFor } from './mailbox-appender';
 import { type FlushResult, MailboxCoalescer } from './mailbox-coalescer';
 import type { CoalesceLimits } from './partition-buffer';
 import { joinMarks, PartitionSession, partitionsOf } from './partition-session';
@@ -31,13 +32,6 @@ export interface GroupSessionContext {
   appendFailed?: () => void;
 }
 
-/**
- * Largest stream entry a linger flush builds from several entries (mergeAppends): about 3,500
- * events of 150 B, less than a full range (CONSUMER_LINGER_MAX_EVENTS), so an actor's batch
- * passes `maxRows` by no more than one entry's worth, as before.
- */
-const MERGE_BYTES = 512 * 1024;
-
 /** One consumer group generation as this member saw it. */
 export class GroupSession {
   /** Committed offset per `topic/partition` when the session began, fetched once per session. */
@@ -62,9 +56,7 @@ export class GroupSession {
       generation,
       limits: coalesceLimitsOf(pipeline, context.coalesce),
       entryVersion: context.entryVersion,
-      // No merged stream entries while rolling out (MAILBOX_ENTRY_VERSION=2): owners of earlier
-      // versions read one entry per stream entry (MAILBOX_PARTS_FIELD).
-      mergeBytes: context.entryVersion === 3 ? MERGE_BYTES : 0,
+      mergeBytes: mergeBytesFor(context.entryVersion),
       marks: (state, progress) => joinMarks(progress, state.topicPartitions),
       flushed,
       appendFailed,
