@@ -71,38 +71,55 @@ export function probeOf(result: SustainedResult, holdSeconds: number): Probe {
   };
 }
 
-/** Runs the search for one system; `probe` runs one sustained run at a rate. */
-export async function searchSystem(
-  system: SystemName,
+/**
+ * Runs the searches of all systems in lockstep: one probe of each system in turn, then the next
+ * round, so that every system's probes meet the same background load on this shared machine
+ * (searched one after the other, one system's probes could all run at load 3 and the other's at
+ * load 15). `probe` runs one sustained run of a system at a rate.
+ */
+export async function searchSystems(
+  systems: SystemName[],
   opts: SearchOptions,
   holdSeconds: number,
-  probe: (rate: number) => Promise<SustainedResult>,
+  probe: (system: SystemName, rate: number) => Promise<SustainedResult>,
   log: (line: string) => void,
-): Promise<MaxSustained> {
-  let state: SearchState = { probes: [] };
-  const probes: Probe[] = [];
-  for (let rate = nextRate(state, opts); rate !== undefined; rate = nextRate(state, opts)) {
-    log(
-      `Probe ${probes.length + 1}: ${system} at ${rate.toLocaleString()} events/s for ${holdSeconds} s`,
-    );
-    const p = probeOf(await probe(rate), holdSeconds);
-    probes.push(p);
-    state = record(state, rate, p.pass);
-    log(
-      `\n  ${p.pass ? 'PASS' : 'FAIL'}: lag ${p.lagAtThird.toLocaleString()} at 1/3, ${p.lagAtEnd.toLocaleString()} at the end (max ${p.lagMax.toLocaleString()}); p50 ${p.p50Ms} ms p99 ${p.p99Ms} ms; producer ${p.achievedRate.toLocaleString()}/s; CPU ${p.cpuMsPer1kLive} ms per 1k events (Redis ${p.redisMsPer1kLive}, CH ${p.clickhouseMsPer1kLive})${p.reasons.length > 0 ? `; ${p.reasons.join('; ')}` : ''}`,
-    );
+): Promise<MaxSustained[]> {
+  const searches = systems.map((system) => {
+    const state: SearchState = { probes: [] };
+    const probes: Probe[] = [];
+    return { system, state, probes };
+  });
+  for (;;) {
+    const round = searches.flatMap((search) => {
+      const rate = nextRate(search.state, opts);
+      return rate === undefined ? [] : [{ search, rate }];
+    });
+    if (round.length === 0) break;
+    for (const { search, rate } of round) {
+      log(
+        `Probe ${search.probes.length + 1}: ${search.system} at ${rate.toLocaleString()} events/s for ${holdSeconds} s`,
+      );
+      const p = probeOf(await probe(search.system, rate), holdSeconds);
+      search.probes.push(p);
+      search.state = record(search.state, rate, p.pass);
+      log(
+        `\n  ${p.pass ? 'PASS' : 'FAIL'}: lag ${p.lagAtThird.toLocaleString()} at 1/3, ${p.lagAtEnd.toLocaleString()} at the end (max ${p.lagMax.toLocaleString()}); p50 ${p.p50Ms} ms p99 ${p.p99Ms} ms; producer ${p.achievedRate.toLocaleString()}/s; CPU ${p.cpuMsPer1kLive} ms per 1k events (Redis ${p.redisMsPer1kLive}, CH ${p.clickhouseMsPer1kLive})${p.reasons.length > 0 ? `; ${p.reasons.join('; ')}` : ''}`,
+      );
+    }
   }
-  const max = maxSustained(state);
-  const atMax = probes.find((p) => p.pass && p.rate === max);
-  return {
-    system,
-    maxSustainedEventsPerSec: max,
-    cpuMsPer1kLive: atMax?.cpuMsPer1kLive ?? null,
-    redisMsPer1kLive: atMax?.redisMsPer1kLive ?? null,
-    clickhouseMsPer1kLive: atMax?.clickhouseMsPer1kLive ?? null,
-    p99MsAtMax: atMax?.p99Ms ?? null,
-    probes,
-  };
+  return searches.map(({ system, state, probes }) => {
+    const max = maxSustained(state);
+    const atMax = probes.find((p) => p.pass && p.rate === max);
+    return {
+      system,
+      maxSustainedEventsPerSec: max,
+      cpuMsPer1kLive: atMax?.cpuMsPer1kLive ?? null,
+      redisMsPer1kLive: atMax?.redisMsPer1kLive ?? null,
+      clickhouseMsPer1kLive: atMax?.clickhouseMsPer1kLive ?? null,
+      p99MsAtMax: atMax?.p99Ms ?? null,
+      probes,
+    };
+  });
 }
 
 export interface MaxTargets {
@@ -110,8 +127,9 @@ export interface MaxTargets {
   sustainedVsNaive: boolean | null;
   sustainedRatio: number | null;
   /**
-   * Sluice's own CPU per live event over naive's, at the highest rate both passed (cost per event
-   * falls with the rate as batches grow, so each at its own max would not compare like with like).
+   * Sluice's own CPU per live event over naive's, at the highest rate both passed, else the
+   * highest both were probed at (cost per event falls with the rate as batches grow, so each at
+   * its own max would not compare like with like).
    */
   cpuRatioRate: number | null;
   cpuRatio: number | null;
@@ -130,10 +148,16 @@ export function maxTargets(results: MaxSustained[]): MaxTargets {
   };
   if (!sluice || !naive) return none;
   const round2 = (n: number) => Math.round(n * 100) / 100;
-  const common = sluice.probes
-    .filter((s) => s.pass && naive.probes.some((n) => n.pass && n.rate === s.rate))
-    .sort((a, b) => b.rate - a.rate)[0];
-  const naiveAt = common && naive.probes.find((n) => n.pass && n.rate === common.rate);
+  // The highest rate both passed; failing that, the highest both were probed at.
+  const both = (pass: boolean) =>
+    sluice.probes
+      .filter(
+        (s) =>
+          (!pass || s.pass) && naive.probes.some((n) => n.rate === s.rate && (!pass || n.pass)),
+      )
+      .sort((a, b) => b.rate - a.rate)[0];
+  const common = both(true) ?? both(false);
+  const naiveAt = common && naive.probes.find((n) => n.rate === common.rate);
   const cpuRatio =
     common && naiveAt && naiveAt.cpuMsPer1kLive > 0
       ? round2(common.cpuMsPer1kLive / naiveAt.cpuMsPer1kLive)

@@ -27,7 +27,7 @@ import {
   sustainedSvg,
   targets,
 } from './bench-report';
-import { maxSustainedTable, maxTargets, searchSystem, type MaxSustained } from './bench-max';
+import { maxSustainedTable, maxTargets, searchSystems, type MaxSustained } from './bench-max';
 import { SEARCH_DEFAULTS } from './bench-search';
 import type { RateSender } from './bench-feed';
 import { WireProducer } from './bench-wire';
@@ -301,13 +301,20 @@ async function findMaxSustained(run: Run, systems: SystemName[]): Promise<MaxSus
   const producer = await connectProducer(run.env.KAFKA_BROKERS.split(','));
   const results: MaxSustained[] = [];
   try {
-    for (const system of systems) {
-      let n = 0;
-      const probe = (rate: number) =>
-        sustainedOnce(run, producer, system, `max${++n}`, rate, hold, num('latency-give-up-s'));
-      results.push(await searchSystem(system, opts, hold, probe, out));
+    let n = 0;
+    const probe = (system: SystemName, rate: number) => {
       out(`  load ${currentLoad().loadavg1.toFixed(2)}`);
-    }
+      return sustainedOnce(
+        run,
+        producer,
+        system,
+        `max${++n}`,
+        rate,
+        hold,
+        num('latency-give-up-s'),
+      );
+    };
+    results.push(...(await searchSystems(systems, opts, hold, probe, out)));
   } finally {
     await producer.disconnect().catch(() => undefined);
   }
