@@ -29,6 +29,7 @@ import {
 } from './bench-report';
 import { maxSustainedTable, maxTargets, searchSystems, type MaxSustained } from './bench-max';
 import { SEARCH_DEFAULTS } from './bench-search';
+import { BENCH_USAGE } from './bench-usage';
 import type { RateSender } from './bench-feed';
 import { WireProducer } from './bench-wire';
 import { medianResults, repeatLines, summarize, type RepeatSummary } from './bench-repeat';
@@ -66,6 +67,7 @@ const { values: flags } = parseArgs({
     repeat: { type: 'string', default: '1' },
     producer: { type: 'string', default: 'wire' },
     'find-max-sustained': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
     'search-hold': { type: 'string', default: '60s' },
     'search-start': { type: 'string', default: String(SEARCH_DEFAULTS.start) },
     'search-max': { type: 'string', default: String(SEARCH_DEFAULTS.max) },
@@ -379,6 +381,10 @@ function write(name: string, json: unknown, svg: string): void {
 }
 
 async function main(): Promise<number> {
+  if (flags.help) {
+    out(BENCH_USAGE);
+    return 0;
+  }
   const systems = systemsFlag();
   const dir = stackDirOf();
   const loadBefore: Load = currentLoad();
