@@ -4,6 +4,7 @@ import {
   decodeMailboxEntry,
   loadHasher,
   MAILBOX_FIELD,
+  MAILBOX_PARTS_FIELD,
   parsePipelineDefinition,
   type MailboxEntry,
 } from '@sluice/pipeline';
@@ -59,12 +60,20 @@ async function setStatus(redis: Redis, id: string, status: 'running' | 'stopped'
   await redis.multi().hset(keys.pipelineStatus(), id, status).incr(keys.pipelinesVersion()).exec();
 }
 
-async function readMailbox(redis: Redis, id: string, partition: number): Promise<MailboxEntry[]> {
+/** Each stream entry's entries: one, or several merged by a linger flush (MAILBOX_PARTS_FIELD). */
+async function readStream(redis: Redis, id: string, partition: number): Promise<MailboxEntry[][]> {
   const rows = await redis.xrangeBuffer(keys.mailbox(id, partition), '-', '+');
-  return rows.map(([, fields]) => {
-    const at = fields.findIndex((f) => f.toString() === MAILBOX_FIELD);
-    return decodeMailboxEntry(fields[at + 1]!);
-  });
+  return rows.map(([, fields]) =>
+    fields.flatMap((f, i) =>
+      i % 2 === 0 && [MAILBOX_FIELD, MAILBOX_PARTS_FIELD].includes(f.toString())
+        ? [decodeMailboxEntry(fields[i + 1]!)]
+        : [],
+    ),
+  );
+}
+
+async function readMailbox(redis: Redis, id: string, partition: number): Promise<MailboxEntry[]> {
+  return (await readStream(redis, id, partition)).flat();
 }
 
 /**
@@ -75,7 +84,9 @@ async function batchEntries(redis: Redis, id: string, partitions: number): Promi
   return Promise.all(
     Array.from(
       { length: partitions },
-      async (_, p) => (await readMailbox(redis, id, p)).filter((e) => e.events.length > 0).length,
+      async (_, p) =>
+        (await readStream(redis, id, p)).filter((parts) => parts.some((e) => e.events.length > 0))
+          .length,
     ),
   );
 }

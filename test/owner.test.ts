@@ -5,6 +5,7 @@ import { Packr, unpack } from 'msgpackr';
 import {
   encodeMailboxEntry,
   MAILBOX_FIELD,
+  MAILBOX_PARTS_FIELD,
   type MailboxEntry,
   type MailboxEvent,
   loadHasher,
@@ -287,6 +288,67 @@ describe('owner role', () => {
       { method: 'POST', headers: { 'content-type': 'application/json' } },
     );
     expect(again.status).toBe(409);
+  }, 120_000);
+
+  it('applies a stream entry of several entries (a merged linger flush) in order; a gap in one holds before the whole stream entry', async () => {
+    const t = await setup(3_000);
+    const owner = await t.startOwner('owner-m');
+    // One stream entry per linger flush of a consumer: one entry per source partition in it.
+    const appendParts = async (
+      ...parts: { partition: number; from: number; to: number; events: MailboxEvent[] }[]
+    ) =>
+      (await redis.xadd(
+        keys.mailbox(t.id, 0),
+        '*',
+        ...parts.flatMap((part) => [
+          MAILBOX_PARTS_FIELD,
+          encodeMailboxEntry({ topic: t.topic, generation: 1, ...part }),
+        ]),
+      )) as string;
+    const first = await appendParts(
+      { partition: 0, from: 0, to: 1, events: [ev(0, 'a', T0), ev(1, 'b', T0)] },
+      { partition: 1, from: 0, to: 0, events: [ev(0, 'c', T0)] },
+    );
+    await t.checkpointed(owner, first);
+    expect(await t.counters()).toEqual({ consumed: 3 });
+    const next = async () =>
+      JSON.parse((await redis.hget(keys.checkpoint(t.id, 0), 'next')) ?? '{}') as unknown;
+    expect(await next()).toEqual({ [`${t.topic}/0`]: 2, [`${t.topic}/1`]: 1 });
+
+    // The second part leaves a gap (partition 1 applied up to 0, the part starts at 5): the first
+    // part is applied and checkpointed, but the cursor stays before the stream entry, so the
+    // second part is read again once the gap is accepted (the first then counts as a re-read).
+    const gapId = await appendParts(
+      { partition: 0, from: 0, to: 2, events: [ev(2, 'd', T0)] },
+      { partition: 1, from: 5, to: 5, events: [ev(5, 'e', T0)] },
+    );
+    await owner.waitFor(
+      async () => (await readHolds(redis, t.id)).some((h) => h.reason === 'gap'),
+      15_000,
+      'gap hold',
+    );
+    await owner.waitFor(
+      async () => (await t.counters()).consumed === 4,
+      15_000,
+      'first part checkpointed',
+    );
+    expect(await redis.hget(keys.checkpoint(t.id, 0), 'cursor')).toBe(first);
+    expect(await next()).toEqual({ [`${t.topic}/0`]: 3, [`${t.topic}/1`]: 1 });
+    const accept = await fetch(
+      `http://127.0.0.1:${owner.port}/api/v1/pipelines/${t.id}/partitions/0/accept-gap`,
+      { method: 'POST', headers: { 'content-type': 'application/json' } },
+    );
+    expect(accept.status).toBe(200);
+    await t.checkpointed(owner, gapId);
+    expect(await t.counters()).toEqual({ consumed: 5, staleSkipped: 1 });
+    expect(await next()).toEqual({ [`${t.topic}/0`]: 3, [`${t.topic}/1`]: 6 });
+    const rows = await Promise.all((await t.outbox()).map((b) => t.batchRows(b)));
+    expect(
+      rows
+        .flat()
+        .map((r) => r.event_id)
+        .sort(),
+    ).toEqual(['a', 'b', 'c', 'd', 'e']);
   }, 120_000);
 
   it('applies entries carrying unparsed JSON (v2) and dead-letters entry versions it does not know', async () => {

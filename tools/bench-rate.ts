@@ -7,7 +7,15 @@
 import { EventSource } from './bench-data';
 import { KeepUpWatch, RetentionProbe, SourceLossWatch } from './bench-guard';
 import { EventFeed, produceAtRate, type RateSender, type RateStats } from './bench-feed';
-import { cpuSeconds, latencyQuantiles, rowCount, statusBytes, tableSummary } from './bench-measure';
+import {
+  cpuSeconds,
+  latencyQuantiles,
+  type RedisCommandCost,
+  RedisCommandSampler,
+  rowCount,
+  statusBytes,
+  tableSummary,
+} from './bench-measure';
 import { mb, ownPids, sleep, waitForRows, type StackPids } from './bench-run';
 import { DEDUPS, launch, type SystemContext, type SystemName } from './bench-systems';
 
@@ -259,8 +267,21 @@ export interface SustainedResult {
   dedup?: { keys: number; mb: number; bytesPerKey: number };
   lag: { maxEvents: number; lastEvents: number; growing: boolean };
   latency: { p50Ms: number; p99Ms: number };
-  /** The system's own CPU over the produce span (live, small record batches), per 1k events. */
-  cpu: { seconds: number; msPer1kEvents: number };
+  /**
+   * The system's own CPU from the first timed event to the last row visible (live, small record
+   * batches), per 1k events; Redis's and ClickHouse's over the same span.
+   */
+  cpu: {
+    seconds: number;
+    msPer1kEvents: number;
+    redisMsPer1kEvents: number;
+    clickhouseMsPer1kEvents: number;
+  };
+  /** Redis time and calls per command over the run (INFO commandstats delta), most first. */
+  redisCommands?: RedisCommandCost[];
+  /** The run's rows (warm-up markers excluded): what is wrong with them, once all arrived. */
+  duplicateRows?: number;
+  lostIds?: number;
   producer: ProducerFigures;
 }
 
@@ -304,8 +325,20 @@ export async function sustainedRun(
   const samples: SustainedSample[] = [];
   let error: string | undefined;
   let stopSampling = false;
-  let cpuStart = 0;
-  let cpuUsed = 0;
+  // Own processes summed, then Redis, then ClickHouse.
+  const cpuNow = () => [
+    ownPids(name, system, stack).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
+    cpuSeconds(stack.redis),
+    cpuSeconds(stack.clickhouse),
+  ];
+  let cpuStart = [0, 0, 0];
+  let cpuUsed = [0, 0, 0];
+  // A probe of --find-max-sustained gives up once this far behind (the lag rule has failed it).
+  const keepUp = opts.giveUpS === undefined ? undefined : new KeepUpWatch(opts.rate, opts.giveUpS);
+  let gaveUp: string | undefined;
+  let drained = false;
+  const commands = new RedisCommandSampler(ctx.env.REDIS_URL);
+  let redisCommands: RedisCommandCost[] | undefined;
   const retention = new RetentionProbe(ctx.env.KAFKA_BROKERS.split(','), ctx.topic);
   const loss = new SourceLossWatch();
   let lost: string | undefined;
@@ -315,7 +348,8 @@ export async function sustainedRun(
     const warm = await rowCount(ctx.ch, ctx.table);
     feed.prepare();
     const started = Date.now();
-    cpuStart = ownPids(name, system, stack).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+    cpuStart = cpuNow();
+    await commands.start();
     const sampling = (async () => {
       while (!stopSampling) {
         await sleep(5_000);
@@ -349,16 +383,27 @@ export async function sustainedRun(
           skippedOffsets: split?.sourceSkipped ?? 0,
         };
         lost ??= loss.check(sample.lag, held, resets);
-        if (lost !== undefined) stopSampling = true;
+        gaveUp ??= keepUp?.producing(expectedNow, rows, expectedNow / Math.max(1, feed.produced));
+        if (lost !== undefined || gaveUp !== undefined) stopSampling = true;
       }
     })();
-    stats = await produceForRun(sender, ctx, opts, feed, () => lost !== undefined);
+    stats = await produceForRun(
+      sender,
+      ctx,
+      opts,
+      feed,
+      () => lost !== undefined || gaveUp !== undefined,
+    );
     stopSampling = true;
     await sampling;
     if (lost !== undefined) throw new Error(lost);
-    await waitForRows(ctx, warm + rowsFor(name, feed), 120_000);
-    cpuUsed =
-      ownPids(name, system, stack).reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpuStart;
+    if (gaveUp !== undefined) throw new Error(gaveUp);
+    // CPU is read when the rows are there, before the settle pause of waitForRows.
+    await waitForRows(ctx, warm + rowsFor(name, feed), 120_000, undefined, () => {
+      cpuUsed = cpuNow().map((now, i) => now - (cpuStart[i] ?? 0));
+    });
+    drained = true;
+    redisCommands = await commands.stop();
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
   } finally {
@@ -367,6 +412,14 @@ export async function sustainedRun(
     await system.stop();
   }
   const q = await latencyQuantiles(ctx.ch, ctx.table, 'sus-');
+  const summary = drained
+    ? await tableSummary(ctx.ch, ctx.table, "startsWith(event_id, 'sus-')")
+    : undefined;
+  const duplicateRows = summary && summary.rows - summary.distinctIds;
+  const lostIds = summary && feed.unique - summary.distinctIds;
+  if (error === undefined && (lostIds !== 0 || (DEDUPS[name] && duplicateRows !== 0)))
+    error = `rows not exact: ${lostIds} lost ids, ${duplicateRows} duplicate rows`;
+  const per1k = (sec: number) => Math.round((sec / Math.max(1, feed.produced)) * 1e6 * 100) / 100;
   const exDedup = samples.flatMap((s) => (s.rssExDedupMb === undefined ? [] : [s.rssExDedupMb]));
   const last = samples[samples.length - 1];
   const lags = samples.map((s) => s.lag);
@@ -397,9 +450,13 @@ export async function sustainedRun(
     },
     latency: { p50Ms: q.p50Ms, p99Ms: q.p99Ms },
     cpu: {
-      seconds: Math.round(cpuUsed * 100) / 100,
-      msPer1kEvents: Math.round((cpuUsed / Math.max(1, feed.produced)) * 1e6 * 100) / 100,
+      seconds: Math.round((cpuUsed[0] ?? 0) * 100) / 100,
+      msPer1kEvents: per1k(cpuUsed[0] ?? 0),
+      redisMsPer1kEvents: per1k(cpuUsed[1] ?? 0),
+      clickhouseMsPer1kEvents: per1k(cpuUsed[2] ?? 0),
     },
+    ...(summary && { duplicateRows, lostIds }),
+    ...(redisCommands && { redisCommands }),
     producer: producerFigures(stats),
   };
 }

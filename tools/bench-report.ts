@@ -2,6 +2,7 @@
  * Bench output: the terminal table, and hand-written SVG charts (bars for the comparison, lines
  * for the sustained run). Pure string building; the caller writes the files.
  */
+import type { MaxSustained } from './bench-max';
 import type { LatencyResult, SustainedResult } from './bench-rate';
 import type { RepeatSummary } from './bench-repeat';
 import type { ThroughputResult } from './bench-run';
@@ -74,6 +75,8 @@ export function comparisonTable(throughput: ThroughputResult[], latency: Latency
     'lat ev/s',
     'p50 ms',
     'p99 ms',
+    'CPU ms/1k live',
+    'Redis ms/1k live',
     'CPU s',
     'CH CPU s',
     'Redis CPU s',
@@ -99,6 +102,9 @@ export function comparisonTable(throughput: ThroughputResult[], latency: Latency
       l ? `${fmt(l.producer.achievedRate)}${l.producer.atRate ? '' : '*'}` : '-',
       fmt(l?.p50Ms),
       fmt(l?.p99Ms),
+      // The latency phase's own CPU per 1k events (live: small fetches and batches), and Redis's.
+      fmt(l?.cpu.msPer1kEvents, 1),
+      fmt(l?.cpu.redisMsPer1kEvents, 1),
       fmt(r?.cpuSeconds, 1),
       fmt(r?.clickhouseCpuSeconds, 1),
       fmt(r?.redisCpuSeconds, 1),
@@ -290,4 +296,33 @@ export function sustainedSvg(results: SustainedResult[], caption: string): strin
     }
   }
   return svg(width, y, caption, parts.join('\n'));
+}
+
+/** `--find-max-sustained`: max sustained rate and CPU per 1k live events, one bar per system. */
+export function maxSustainedSvg(results: MaxSustained[], caption: string): string {
+  const width = 1000;
+  const blockH = 30 + results.length * 26 + 20;
+  const parts = [
+    bars(
+      'Max sustained live rate, events/s (bounded lag, p99 < 1.5 s, held 60 s)',
+      results.map((r) => ({ label: r.system, value: r.maxSustainedEventsPerSec })),
+      20,
+      50,
+      width,
+      'ev/s',
+    ),
+    bars(
+      "Own CPU per 1k live events at that rate, ms (Redis's in the note)",
+      results.map((r) => ({
+        label: r.system,
+        value: r.cpuMsPer1kLive ?? 0,
+        note: r.redisMsPer1kLive ? `+ Redis ${fmt(r.redisMsPer1kLive, 2)}` : '',
+      })),
+      20,
+      50 + blockH,
+      width,
+      'ms',
+    ),
+  ];
+  return svg(width, 60 + 2 * blockH, caption, parts.join('\n'));
 }

@@ -19,7 +19,17 @@ import { parseDuration } from '@sluice/pipeline/duration';
 import { createTopic, stackDown, stackStatus, stackUp, type StackEnv } from '@sluice/stack';
 import { connectProducer, EventSource, produceAll } from './bench-data';
 import { currentLoad, formatCommandCosts, type Load } from './bench-measure';
-import { comparisonSvg, comparisonTable, ratios, sustainedSvg, targets } from './bench-report';
+import {
+  comparisonSvg,
+  comparisonTable,
+  maxSustainedSvg,
+  ratios,
+  sustainedSvg,
+  targets,
+} from './bench-report';
+import { maxSustainedTable, maxTargets, searchSystems, type MaxSustained } from './bench-max';
+import { SEARCH_DEFAULTS } from './bench-search';
+import { BENCH_USAGE } from './bench-usage';
 import type { RateSender } from './bench-feed';
 import { WireProducer } from './bench-wire';
 import { medianResults, repeatLines, summarize, type RepeatSummary } from './bench-repeat';
@@ -56,6 +66,13 @@ const { values: flags } = parseArgs({
     out: { type: 'string' },
     repeat: { type: 'string', default: '1' },
     producer: { type: 'string', default: 'wire' },
+    'find-max-sustained': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+    'search-hold': { type: 'string', default: '60s' },
+    'search-start': { type: 'string', default: String(SEARCH_DEFAULTS.start) },
+    'search-max': { type: 'string', default: String(SEARCH_DEFAULTS.max) },
+    'search-probes': { type: 'string', default: String(SEARCH_DEFAULTS.maxProbes) },
+    'search-resolution': { type: 'string', default: String(SEARCH_DEFAULTS.resolution) },
   },
 });
 
@@ -230,12 +247,84 @@ async function comparison(run: Run, systems: SystemName[]): Promise<Record<strin
       throughput,
       ...(repeats.length > 0 && { repeat: { runs: repeat, summaries: repeats, allRuns: runs } }),
       latency: { rate, seconds, results: latency },
+      // Per system, the latency phase's own and Redis CPU per 1k live events (table columns).
+      live: latency.map((l) => ({
+        system: l.system,
+        cpuMsPer1kLive: l.cpu.msPer1kEvents,
+        redisMsPer1kLive: l.cpu.redisMsPer1kEvents,
+      })),
       ratios: r,
       targets: t,
     };
   } finally {
     await producer.disconnect().catch(() => undefined);
   }
+}
+
+/** One sustained run of `system` at `rate` into a fresh topic (`phase` names it apart). */
+async function sustainedOnce(
+  run: Run,
+  producer: Producer,
+  system: SystemName,
+  phase: string,
+  rate: number,
+  seconds: number,
+  giveUpS?: number,
+): Promise<SustainedResult> {
+  const topic = `${phase}-${run.id}-${system}`;
+  await createTopic(topic, run.partitions, { dir: stackDirOf() });
+  const ctx = context(run, system, phase, topic);
+  const opts = {
+    partitions: run.partitions,
+    rate,
+    seconds,
+    dupShare: num('dup-share'),
+    eventSize: num('event-size'),
+    giveUpS,
+  };
+  const sender = await senderFor(producer, run.env.KAFKA_BROKERS.split(','), topic);
+  return sustainedRun(system, ctx, run.stack, sender, opts, (s) =>
+    progress(
+      `t=${s.t}s rss ${s.rssMb} MB (dedup ${s.dedupMb ?? '-'} MB, ${(s.dedupKeys ?? 0).toLocaleString()} keys) lag ${s.lag.toLocaleString()} rows ${s.rows.toLocaleString()}`,
+    ),
+  ).finally(() => sender.close());
+}
+
+/** --find-max-sustained: the search of bench-max.ts for every system, one after the other. */
+async function findMaxSustained(run: Run, systems: SystemName[]): Promise<MaxSustained[]> {
+  const hold = parseDuration(flags['search-hold'] ?? '60s') / 1000;
+  const opts = {
+    ...SEARCH_DEFAULTS,
+    start: num('search-start'),
+    max: num('search-max'),
+    maxProbes: num('search-probes'),
+    resolution: num('search-resolution'),
+  };
+  const producer = await connectProducer(run.env.KAFKA_BROKERS.split(','));
+  const results: MaxSustained[] = [];
+  try {
+    let n = 0;
+    const probe = (system: SystemName, rate: number) => {
+      out(`  load ${currentLoad().loadavg1.toFixed(2)}`);
+      return sustainedOnce(
+        run,
+        producer,
+        system,
+        `max${++n}`,
+        rate,
+        hold,
+        num('latency-give-up-s'),
+      );
+    };
+    results.push(...(await searchSystems(systems, opts, hold, probe, out)));
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+  }
+  out();
+  out(maxSustainedTable(results));
+  out();
+  out(`Targets: ${JSON.stringify(maxTargets(results))}`);
+  return results;
 }
 
 async function sustained(run: Run, systems: SystemName[]): Promise<SustainedResult[]> {
@@ -246,25 +335,11 @@ async function sustained(run: Run, systems: SystemName[]): Promise<SustainedResu
   try {
     for (const system of systems) {
       out(`Sustained: ${system} at ${rate.toLocaleString()} events/s for ${seconds} s`);
-      const topic = `sus-${run.id}-${system}`;
-      await createTopic(topic, run.partitions, { dir: stackDirOf() });
-      const ctx = context(run, system, 'sus', topic);
-      const opts = {
-        partitions: run.partitions,
-        rate,
-        seconds,
-        dupShare: num('dup-share'),
-        eventSize: num('event-size'),
-      };
-      const sender = await senderFor(producer, run.env.KAFKA_BROKERS.split(','), topic);
-      const result = await sustainedRun(system, ctx, run.stack, sender, opts, (s) =>
-        progress(
-          `t=${s.t}s rss ${s.rssMb} MB (dedup ${s.dedupMb ?? '-'} MB, ${(s.dedupKeys ?? 0).toLocaleString()} keys) lag ${s.lag.toLocaleString()} rows ${s.rows.toLocaleString()}`,
-        ),
-      ).finally(() => sender.close());
+      const result = await sustainedOnce(run, producer, system, 'sus', rate, seconds);
       results.push(result);
+      if (result.redisCommands) out(`\n  Redis: ${formatCommandCosts(result.redisCommands, 8)}`);
       out(
-        `\n  RSS ${result.rss.minMb}..${result.rss.maxMb} MB (median ${result.rss.medianMb}, within ±${result.rss.withinPct}%: ${result.rss.flat ? 'flat' : 'NOT flat'})${result.rssExDedup ? `, minus the dedup state ${result.rssExDedup.minMb}..${result.rssExDedup.maxMb} MB (±${result.rssExDedup.withinPct}%: ${result.rssExDedup.flat ? 'flat' : 'NOT flat'}); dedup ${result.dedup?.bytesPerKey ?? '-'} B per in-memory key` : ''}; lag max ${result.lag.maxEvents}, last ${result.lag.lastEvents} (${result.lag.growing ? 'growing' : 'bounded'}); p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events)${result.error ? `\n  ERROR ${system}: ${result.error}` : ''}`,
+        `\n  RSS ${result.rss.minMb}..${result.rss.maxMb} MB (median ${result.rss.medianMb}, within ±${result.rss.withinPct}%: ${result.rss.flat ? 'flat' : 'NOT flat'})${result.rssExDedup ? `, minus the dedup state ${result.rssExDedup.minMb}..${result.rssExDedup.maxMb} MB (±${result.rssExDedup.withinPct}%: ${result.rssExDedup.flat ? 'flat' : 'NOT flat'}); dedup ${result.dedup?.bytesPerKey ?? '-'} B per in-memory key` : ''}; lag max ${result.lag.maxEvents}, last ${result.lag.lastEvents} (${result.lag.growing ? 'growing' : 'bounded'}); p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms; CPU ${result.cpu.seconds} s (${result.cpu.msPer1kEvents} ms per 1k events; Redis ${result.cpu.redisMsPer1kEvents}, CH ${result.cpu.clickhouseMsPer1kEvents})${result.error ? `\n  ERROR ${system}: ${result.error}` : ''}`,
       );
     }
   } finally {
@@ -306,6 +381,10 @@ function write(name: string, json: unknown, svg: string): void {
 }
 
 async function main(): Promise<number> {
+  if (flags.help) {
+    out(BENCH_USAGE);
+    return 0;
+  }
   const systems = systemsFlag();
   const dir = stackDirOf();
   const loadBefore: Load = currentLoad();
@@ -343,6 +422,21 @@ async function main(): Promise<number> {
       flags,
       tuning: run.tuning,
     };
+    if (flags['find-max-sustained']) {
+      const all = flags.systems === SYSTEM_NAMES.join(',');
+      const results = await findMaxSustained(run, all ? ['naive', 'sluice'] : systems);
+      const json = {
+        mode: 'max-sustained',
+        ...meta,
+        loadAfter: currentLoad(),
+        holdSeconds: parseDuration(flags['search-hold'] ?? '60s') / 1000,
+        results,
+        targets: maxTargets(results),
+      };
+      const caption = `Sluice bench, max sustained live rate, ${meta.startedAt} (${meta.commit}), load ${loadBefore.loadavg1.toFixed(2)} on ${loadBefore.cores} cores`;
+      write('max-sustained', json, maxSustainedSvg(results, caption));
+      return results.every((r) => r.maxSustainedEventsPerSec > 0) ? 0 : 1;
+    }
     if (flags.duration) {
       const results = await sustained(
         run,

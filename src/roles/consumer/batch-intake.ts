@@ -121,7 +121,7 @@ export class BatchIntake {
     if (to > state.readTo) state.readTo = to;
     payload.resolveOffset(lastOffset);
     // Throws on any Redis error: the range stays buffered and is appended before anything later.
-    if (coalescer.due(state, Date.now())) await coalescer.flush(state);
+    if (coalescer.due(state, Date.now())) await coalescer.flushDue(state);
     await payload.heartbeat();
   }
 

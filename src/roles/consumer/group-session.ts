@@ -4,6 +4,7 @@ import type { Admin } from 'kafkajs';
 import type { CompiledPipeline, UnparsedEntryVersion } from '@sluice/pipeline';
 import type { ReplicaSync } from '@sluice/redis';
 import { groupIdOf } from './kafka-options';
+import { mergeBytesFor } from './mailbox-appender';
 import { type FlushResult, MailboxCoalescer } from './mailbox-coalescer';
 import type { CoalesceLimits } from './partition-buffer';
 import { joinMarks, PartitionSession, partitionsOf } from './partition-session';
@@ -55,6 +56,7 @@ export class GroupSession {
       generation,
       limits: coalesceLimitsOf(pipeline, context.coalesce),
       entryVersion: context.entryVersion,
+      mergeBytes: mergeBytesFor(context.entryVersion),
       marks: (state, progress) => joinMarks(progress, state.topicPartitions),
       flushed,
       appendFailed,

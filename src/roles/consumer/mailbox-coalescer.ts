@@ -40,6 +40,12 @@ export interface MailboxCoalescerOptions {
   failed: (state: PartitionSession, err: unknown) => void;
   /** Every failed append, whoever awaited it (sluice_mailbox_append_failures_total). */
   appendFailed?: () => void;
+  /**
+   * Linger flushes take every idle partition's range along, and the entries bound for one
+   * mailbox go into stream entries of up to this many bytes (mergeAppends); 0: one partition per
+   * flush and one stream entry per entry (version-2 rollouts: older owners read one per entry).
+   */
+  mergeBytes?: number;
 }
 
 const RETRY_MS = 500;
@@ -49,6 +55,14 @@ interface Slot {
   /** The running or last flush; never rejects. */
   chain: Promise<void>;
   timer: NodeJS.Timeout | undefined;
+  /** Flushes chained and not yet finished: a linger flush takes only idle partitions along. */
+  running: number;
+}
+
+interface Taken {
+  state: PartitionSession;
+  slot: Slot;
+  range: BufferedRange<AppendSpans>;
 }
 
 /**
@@ -98,9 +112,36 @@ export class MailboxCoalescer {
 
   /** Appends what the partition has buffered; rejects (keeping the data) when the append fails. */
   flush(state: PartitionSession): Promise<void> {
+    return this.flushGroup([[state, this.slot(state)]]);
+  }
+
+  /**
+   * The partition's linger ran out: appends its range together with those of every other
+   * partition that has something buffered and no flush running (their lingers would run out
+   * within one linger anyway), so that each mailbox gets one stream entry for all of them instead
+   * of one per source partition. A full range (a backlog) goes alone, as `flush`.
+   */
+  flushDue(state: PartitionSession): Promise<void> {
     const slot = this.slot(state);
-    const result = slot.chain.then(() => this.append(state, slot));
-    slot.chain = result.catch(() => undefined);
+    if (!this.options.mergeBytes || slot.buffer.full) return this.flush(state);
+    const group: [PartitionSession, Slot][] = [[state, slot]];
+    for (const [other, s] of this.slots) {
+      if (other !== state && s.running === 0 && !s.buffer.empty) group.push([other, s]);
+    }
+    return this.flushGroup(group);
+  }
+
+  /** Chains one append of the group's ranges behind each partition's running flush. */
+  private flushGroup(group: [PartitionSession, Slot][]): Promise<void> {
+    const slots = group.map(([, s]) => s);
+    const result = Promise.all(slots.map((s) => s.chain)).then(() => this.append(group));
+    const settled = result.catch(() => undefined);
+    for (const s of slots) {
+      s.running += 1;
+      s.chain = settled.then(() => {
+        s.running -= 1;
+      });
+    }
     return result;
   }
 
@@ -121,6 +162,7 @@ export class MailboxCoalescer {
         buffer: new PartitionBuffer(this.options.limits),
         chain: Promise.resolve(),
         timer: undefined,
+        running: 0,
       };
       this.slots.set(state, slot);
     }
@@ -134,39 +176,48 @@ export class MailboxCoalescer {
     slot.timer = setTimeout(
       () => {
         slot.timer = undefined;
-        this.flush(state).catch((err: unknown) => this.options.failed(state, err));
+        this.flushDue(state).catch((err: unknown) => this.options.failed(state, err));
       },
       Math.max(0, dueAt - Date.now()),
     );
   }
 
-  private async append(state: PartitionSession, slot: Slot): Promise<void> {
-    if (slot.timer) clearTimeout(slot.timer);
-    slot.timer = undefined;
-    const range = slot.buffer.take();
-    if (range === undefined) return;
+  private async append(group: [PartitionSession, Slot][]): Promise<void> {
+    const taken: Taken[] = [];
+    for (const [state, slot] of group) {
+      if (slot.timer) clearTimeout(slot.timer);
+      slot.timer = undefined;
+      const range = slot.buffer.take();
+      if (range !== undefined) taken.push({ state, slot, range });
+    }
+    if (taken.length === 0) return;
     try {
-      const appends = this.entries(state, range);
-      const { sync } = this.options;
+      const perRange = taken.map((t) => this.entries(t.state, t.range));
+      const { sync, redis, pipelineId, mergeBytes } = this.options;
       const since = sync?.session ?? 0;
-      const longest = await appendToMailboxes(this.options.redis, this.options.pipelineId, appends);
+      const longest = await appendToMailboxes(redis, pipelineId, perRange.flat(), mergeBytes);
       // Until replicated, the range is not appended: its offsets must not be committed. The
       // partition's later flushes wait behind this one (and kafkajs behind them: backpressure).
       // Waiting again is enough while the connection lasts; after a reconnect the range is
       // appended again (duplicates are harmless: actors skip what they applied).
       await sync?.confirm(since, () => !this.closed);
-      for (const spans of range.attached) spans.end();
-      state.appended(range.byMailbox.keys(), range.to, range.progress);
-      releaseRange(range);
-      this.options.flushed({ state, longest, entries: appends.length, batches: range.batches });
+      taken.forEach(({ state, range }, i) => {
+        for (const spans of range.attached) spans.end();
+        state.appended(range.byMailbox.keys(), range.to, range.progress);
+        releaseRange(range);
+        const entries = perRange[i]?.length ?? 0;
+        this.options.flushed({ state, longest, entries, batches: range.batches });
+      });
     } catch (err) {
       this.options.appendFailed?.();
-      for (const spans of range.attached) spans.fail(err);
-      range.attached = [];
-      slot.buffer.putBack(range);
-      // Retried after a pause (not in a tight loop while Redis is down), or sooner by the next
-      // batch of the partition.
-      this.schedule(state, slot, Date.now() + RETRY_MS);
+      for (const { state, slot, range } of taken) {
+        for (const spans of range.attached) spans.fail(err);
+        range.attached = [];
+        slot.buffer.putBack(range);
+        // Retried after a pause (not in a tight loop while Redis is down), or sooner by the next
+        // batch of the partition.
+        this.schedule(state, slot, Date.now() + RETRY_MS);
+      }
       throw err;
     }
   }

@@ -11,6 +11,7 @@ import { createGroupClients } from './group-client';
 import { GroupSession } from './group-session';
 import { groupIdOf } from './kafka-options';
 import { LagSeries } from './lag-series';
+import { mergeBytesFor } from './mailbox-appender';
 import type { FlushResult } from './mailbox-coalescer';
 import { OffsetCommitter } from './offset-committer';
 import type { CoalesceLimits } from './partition-buffer';
@@ -98,7 +99,12 @@ export class PipelineConsumer {
     private readonly options: PipelineConsumerOptions,
   ) {
     this.logger = new Logger(`Consumer:${pipeline.id}`);
-    this.committer = new OffsetCommitter(pipeline, options.redis, options.replicaSync);
+    this.committer = new OffsetCommitter(
+      pipeline,
+      options.redis,
+      options.replicaSync,
+      mergeBytesFor(options.entryVersion ?? 3),
+    );
     this.backpressure = new Backpressure({
       pipeline,
       redis: options.redis,

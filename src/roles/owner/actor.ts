@@ -7,6 +7,7 @@ import {
   decodeMailboxEntry,
   type Hasher,
   MAILBOX_FIELD,
+  MAILBOX_PARTS_FIELD,
   type RowMaker,
 } from '@sluice/pipeline';
 import {
@@ -343,6 +344,12 @@ export class PartitionActor {
     return true;
   }
 
+  /**
+   * Applies the entries of one stream entry in field order: one MAILBOX_FIELD, or several
+   * MAILBOX_PARTS_FIELD (a linger flush of several source partitions). An entry that stops at a
+   * gap leaves the cursor before the stream entry, so that it is read again whole once the gap
+   * is accepted; the entries before it are then skipped as applied (their sources' `next`).
+   */
   private applyRaw(p: EntryProcessor, id: string, fields: Buffer[]): void {
     // Dead letters an operator replays (libs/redis dlq-replay.ts).
     let replay: ReplayLetter[] | undefined;
@@ -352,16 +359,27 @@ export class PartitionActor {
       return p.applyUnreadable(id, `unreadable replay entry ${id}: ${String(err)}`, Date.now());
     }
     if (replay !== undefined) return p.applyReplay(id, replay, Date.now());
-    let data: Buffer | undefined;
+    const before = p.cursor;
+    let found = false;
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i]?.toString() === MAILBOX_FIELD) data = fields[i + 1];
+      const name = fields[i]?.toString();
+      if (name !== MAILBOX_FIELD && name !== MAILBOX_PARTS_FIELD) continue;
+      found = true;
+      const data = fields[i + 1] as Buffer;
+      try {
+        p.apply(id, decodeMailboxEntry(data), Date.now());
+      } catch (err) {
+        // Not an entry the consumer wrote: keep it visible instead of blocking the mailbox.
+        p.applyUnreadable(id, `unreadable mailbox entry ${id}: ${String(err)}`, Date.now());
+      }
+      if (p.gap) {
+        p.cursor = before;
+        return;
+      }
     }
-    try {
-      if (data === undefined) throw new Error(`no field '${MAILBOX_FIELD}'`);
-      p.apply(id, decodeMailboxEntry(data), Date.now());
-    } catch (err) {
-      // Not an entry the consumer wrote: keep it visible instead of blocking the mailbox.
-      p.applyUnreadable(id, `unreadable mailbox entry ${id}: ${String(err)}`, Date.now());
+    if (!found) {
+      const reason = `no field '${MAILBOX_FIELD}' or '${MAILBOX_PARTS_FIELD}'`;
+      p.applyUnreadable(id, `unreadable mailbox entry ${id}: Error: ${reason}`, Date.now());
     }
   }
 

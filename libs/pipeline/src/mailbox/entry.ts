@@ -57,6 +57,13 @@ export interface MailboxEntry {
 
 /** The stream field holding the packed entry. */
 export const MAILBOX_FIELD = 'e';
+/**
+ * The field of a stream entry that holds several packed entries (of different source partitions,
+ * or consecutive ones of one), one such field per entry, applied in field order. A different
+ * name than MAILBOX_FIELD so that an owner that reads only one entry per stream entry finds none
+ * and dead-letters it visibly instead of applying the first and skipping the rest.
+ */
+export const MAILBOX_PARTS_FIELD = 'm';
 
 // Records mode stores each object shape once per message, which keeps entries of many
 // same-shaped events small; `structuredClone`-like extensions are not needed.
