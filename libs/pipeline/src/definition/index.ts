@@ -20,3 +20,9 @@ export {
   sealDefinitionSecrets,
 } from './secrets';
 export { type Destination, definitionDestinations, destinationErrors } from './destinations';
+export {
+  consumerFacet,
+  keepRedactedSecrets,
+  keepUnchangedSecrets,
+  liveChangeConflicts,
+} from './edit';
