@@ -1,4 +1,4 @@
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment --
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-call --
    the specs edit example documents field by field, as a user edits a file */
 import {
   consumerFacet,
@@ -60,7 +60,14 @@ describe('liveChangeConflicts', () => {
   });
 
   it('refuses adding or removing dedup, and event-time rules of a pipeline with dedup', () => {
-    expect(paths(liveChangeConflicts(orders(), orders((d) => delete d.dedup)))).toEqual(['dedup']);
+    expect(
+      paths(
+        liveChangeConflicts(
+          orders(),
+          orders((d) => delete d.dedup),
+        ),
+      ),
+    ).toEqual(['dedup']);
     const timed = orders((d) => {
       d.source.topics[0].eventTime = 'created_at';
       d.source.maxFutureEventTime = '2h';
@@ -112,8 +119,7 @@ describe('consumerFacet', () => {
 });
 
 describe('secrets of an edit', () => {
-  const withPassword = (password: string) =>
-    orders((d) => (d.sink.clickhouse.password = password));
+  const withPassword = (password: string) => orders((d) => (d.sink.clickhouse.password = password));
   // Stand-in for sealing: `sealed<iv>:<plain>`, a new iv every time, as AES-GCM seals are.
   const open = (v: string) => /^sealed\d*:(.*)$/.exec(v)?.[1] ?? v;
 
