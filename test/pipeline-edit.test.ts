@@ -247,6 +247,8 @@ describe('editing a pipeline in place', () => {
       if (all && !byId.has(`e${n}`)) throw new Error(`e${n} kept by every version is missing`);
       if (none && byId.has(`e${n}`)) throw new Error(`e${n} kept by no version was written`);
     }
+    // Filter, transform, window and batch are the actors' business: the group never rejoined.
+    expect(app!.text()).not.toContain(`stopping the consumer of pipeline ${id}`);
     // Every event was consumed once and its repeat counted, then written or filtered once.
     expect(counters.written + counters.filtered + counters.duplicates).toBe(messages.length);
     expect(new Set(rows.map((r) => r.event_id)).size + counters.filtered).toBe(
