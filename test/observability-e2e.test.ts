@@ -100,12 +100,19 @@ describe('observability end to end: roles over 3 processes, OTLP traces, metrics
       TRACE_BATCH_MAX_LINKS: String(MAX_LINKS),
       LEASE_TTL_MS: '3000',
     };
-    [consumer, owner] = await Promise.all([
-      SluiceProcess.start({
-        env: { ...env, ROLES: 'consumer', OTEL_SERVICE_NAME: 'sluice-consumer' },
-      }),
-      SluiceProcess.start({ env: { ...env, ROLES: 'owner', OTEL_SERVICE_NAME: 'sluice-owner' } }),
-    ]);
+    // Small mailbox entries and a short mailbox bound: with no owner yet, the consumer pauses on
+    // backpressure after its first fetch and its lag gauge stays above zero until the owner
+    // drains the mailbox (the gauge is set per fetch, so a consumer that reads the whole backlog
+    // between two scrapes would otherwise never show it).
+    consumer = await SluiceProcess.start({
+      env: {
+        ...env,
+        ROLES: 'consumer',
+        OTEL_SERVICE_NAME: 'sluice-consumer',
+        MAILBOX_MAX_ENTRIES: '10',
+        CONSUMER_LINGER_MAX_EVENTS: '100',
+      },
+    });
     producer = await connectProducer(testStackEnv().KAFKA_BROKERS);
     const filler = Array.from({ length: FILLER }, (_, i) => ({
       value: event(`f-${i}`, { pad: PAD }),
@@ -149,7 +156,8 @@ describe('observability end to end: roles over 3 processes, OTLP traces, metrics
       ],
     });
 
-    before = { consumer: await scrape(consumer), owner: await scrape(owner) };
+    // The owner starts later: nothing of these new pipelines is counted there before.
+    before = { consumer: await scrape(consumer), owner: new Map() };
     await postPipeline(consumer, {
       ...dedupPipeline(id, topic, table, 1),
       filter: "action != 'test'",
@@ -166,15 +174,18 @@ describe('observability end to end: roles over 3 processes, OTLP traces, metrics
         partitions: 1,
       }),
     });
-    // The lag gauge holds between fetches only: scrape the consumer tightly while it reads.
     const sent = FILLER + 9;
-    const deadline = Date.now() + 90_000;
-    while (Date.now() < deadline) {
-      const c = await scrape(consumer);
-      peak.lag = Math.max(peak.lag, total(c, 'sluice_consumer_lag', m));
-      if (total(c, 'sluice_events_consumed_total', m) >= sent) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await consumer.waitFor(
+      async () => {
+        peak.lag = Math.max(peak.lag, total(await scrape(consumer!), 'sluice_consumer_lag', m));
+        return peak.lag > 0;
+      },
+      60_000,
+      'consumer lag while the mailbox is full and no owner drains it',
+    );
+    owner = await SluiceProcess.start({
+      env: { ...env, ROLES: 'owner', OTEL_SERVICE_NAME: 'sluice-owner' },
+    });
     // No writer yet: committed batches wait in the outbox.
     await watchUntil(async () => {
       const c = await countersOf(consumer!, id);
