@@ -39,6 +39,15 @@ return {3, version + 1}`;
 
 const UPDATE_OUTCOMES = ['missing', 'stale', 'unchanged', 'updated'] as const;
 
+/** The replies of a MULTI, or its first error. */
+function replies<T>(results: [Error | null, unknown][] | null): T[] {
+  if (results === null) throw new Error('pipeline store: transaction aborted');
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value as T;
+  });
+}
+
 /** A version as stored: absent (pipelines created before versions were kept) is 1. */
 const versionOf = (text: string | null | undefined) => (text ? Number(text) : 1);
 
@@ -60,11 +69,16 @@ export class PipelineStore {
   }
 
   async list(): Promise<Map<string, StoredPipeline>> {
-    const [definitions, statuses, versions] = await Promise.all([
-      this.redis.hgetall(keys.pipelines()),
-      this.redis.hgetall(keys.pipelineStatus()),
-      this.redis.hgetall(keys.pipelineVersions()),
-    ]);
+    // One transaction: an edit landing between separate reads would pair a definition with
+    // another version's number (an actor would label the old definition's rows as the new one).
+    const [definitions = {}, statuses = {}, versions = {}] = replies<Record<string, string>>(
+      await this.redis
+        .multi()
+        .hgetall(keys.pipelines())
+        .hgetall(keys.pipelineStatus())
+        .hgetall(keys.pipelineVersions())
+        .exec(),
+    );
     const result = new Map<string, StoredPipeline>();
     for (const [id, json] of Object.entries(definitions)) {
       result.set(id, {
@@ -77,12 +91,16 @@ export class PipelineStore {
   }
 
   async get(id: string): Promise<StoredPipeline | undefined> {
-    const [json, status, version] = await Promise.all([
-      this.redis.hget(keys.pipelines(), id),
-      this.redis.hget(keys.pipelineStatus(), id),
-      this.redis.hget(keys.pipelineVersions(), id),
-    ]);
-    if (json === null) return undefined;
+    // One transaction, as in list(): the ETag must be the version of this very definition.
+    const [json, status, version] = replies<string | null>(
+      await this.redis
+        .multi()
+        .hget(keys.pipelines(), id)
+        .hget(keys.pipelineStatus(), id)
+        .hget(keys.pipelineVersions(), id)
+        .exec(),
+    );
+    if (json === null || json === undefined) return undefined;
     return {
       definition: JSON.parse(json) as PipelineDefinition,
       status: status === 'stopped' ? 'stopped' : 'running',
