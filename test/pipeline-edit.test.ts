@@ -27,6 +27,8 @@ const EVENTS = 20_000;
 const REPEAT_EVERY = 40;
 const PARTITIONS = 4;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
+/** The sink password is a reference (empty in the app's environment): GET shows it as ***. */
+const PASSWORD_REF = '${env:EDIT_TEST_CH_PASSWORD}';
 
 /** Per version: the filter, and the transform of `n` into `score` (checked again below). */
 const VERSIONS = {
@@ -89,6 +91,7 @@ describe('editing a pipeline in place', () => {
       clickhouse: {
         url: env.CLICKHOUSE_URL,
         table,
+        password: PASSWORD_REF,
         // Small, quick batches: many checkpoints for an edit to fall between.
         batch: { maxRows: version === 3 ? 300 : 500, maxDelay: '100ms' },
       },
@@ -145,7 +148,7 @@ describe('editing a pipeline in place', () => {
               marker UInt8, score Int64) ENGINE = MergeTree ORDER BY event_id
               SETTINGS non_replicated_deduplication_window = 10000`,
     });
-    app = await SluiceProcess.start({ env: { ...env } });
+    app = await SluiceProcess.start({ env: { ...env, EDIT_TEST_CH_PASSWORD: '' } });
     await postPipeline(app, definition(1));
   });
 
@@ -292,6 +295,15 @@ describe('editing a pipeline in place', () => {
     // The same definition again: nothing to store, the version stays.
     const same = await put(definition(3), { 'if-match': '"3"' });
     expect(same).toMatchObject({ status: 200, etag: '"3"', body: { version: 3, changed: false } });
+    // GET, then PUT back what it showed: the secret shown as *** keeps the stored reference.
+    const shown = (await current()).body.definition as {
+      sink: { clickhouse: { password: string } };
+    };
+    expect(shown.sink.clickhouse.password).toBe('***');
+    const back = await put(shown, { 'if-match': '"3"' });
+    expect(back).toMatchObject({ status: 200, body: { version: 3, changed: false } });
+    const stored = JSON.parse((await redis.hget(keys.pipelines(), id))!) as typeof shown;
+    expect(stored.sink.clickhouse.password).toBe(PASSWORD_REF);
     expect((await current()).body.version).toBe(3);
   });
 
