@@ -202,6 +202,10 @@ export class PartitionActor {
           waitLogged = true;
           this.processor = undefined;
           await sleep(RETRY_MS);
+          // Replaced by the actor of the newer version: nothing was applied, hand the lease on.
+          if (this.stopping) {
+            await releaseLease(this.deps.redis, this.pipeline.id, this.partition, this.lease);
+          }
           continue;
         }
         this.deps.logger.warn(
