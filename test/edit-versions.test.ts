@@ -80,15 +80,15 @@ describe('definition versions in the owner', () => {
     });
     const streamId = (await redis.xadd(keys.mailbox(id, 0), '*', MAILBOX_FIELD, entry)) as string;
     await owner.waitFor(
-      () =>
-        Promise.resolve(
-          owner!.text().includes('made by definition version 5, this process runs 4'),
-        ),
+      async () => (await redis.get(keys.lease(id, 0))) !== null,
       20_000,
-      'the actor waiting for version 5',
+      'the actor started (its lease taken)',
     );
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Version 4 would have applied the entry by now (batches close after 50 ms).
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
     expect(await redis.hgetall(keys.checkpoint(id, 0))).toMatchObject({ cursor: '0-0', gen: '0' });
+    expect(await redis.smembers(keys.outboxIndex(id, 0))).toEqual([]);
+    expect(owner.text()).toContain('made by definition version 5, this process runs 4');
 
     // The edit reaches this process: the actor of version 5 takes over and applies the entry.
     await redis
