@@ -39,7 +39,7 @@ describe('checkpoint script', () => {
       { stage: 'join', error: 'late', topic: 't', partition: 0, offset: 3, message: '{}', at: 1 },
     ],
     dedup: {
-      appends: new Map([[1_000, Buffer.alloc(8, gen)]]),
+      appends: new Map([[1_000, Buffer.alloc(12, gen)]]),
       expired: [],
       expireAt: () => Date.now() + 60_000,
     },
@@ -57,7 +57,7 @@ describe('checkpoint script', () => {
 
     expect(await redis.hgetall(keys.counters(pipeline, 0))).toEqual({ consumed: '5', joined: '2' });
     expect(await redis.xlen(keys.deadLetters(pipeline, 0))).toBe(1);
-    expect(await redis.strlen(keys.dedupBucket(pipeline, 0, 1_000))).toBe(8);
+    expect(await redis.strlen(keys.dedupBucket(pipeline, 0, 1_000))).toBe(12);
     expect(await redis.get(keys.joinBucket(pipeline, 0, 'left', 0))).toBe('rec');
     expect(await redis.strlen(keys.joinMatched(pipeline, 0, 'right', 0))).toBe(4);
     expect((await readCheckpoint(redis, pipeline, 0))?.gen).toBe(1);
@@ -68,7 +68,7 @@ describe('checkpoint script', () => {
 
     expect((await writeCheckpoint(redis, step(2, 2))).outcome).toBe('applied');
     expect(await redis.hget(keys.counters(pipeline, 0), 'consumed')).toBe('10');
-    expect(await redis.strlen(keys.dedupBucket(pipeline, 0, 1_000))).toBe(16);
+    expect(await redis.strlen(keys.dedupBucket(pipeline, 0, 1_000))).toBe(24);
     expect(await redis.get(keys.joinBucket(pipeline, 0, 'left', 0))).toBe('recrec');
   });
 
@@ -107,8 +107,11 @@ describe('checkpoint script', () => {
   });
 
   it('zeroes forgotten dedup keys where they stand, before appends, and consumes the forget list', async () => {
-    const hash = (n: number) => Buffer.alloc(8, n);
+    const hash = (n: number) => Buffer.alloc(12, n);
+    // 64-bit records in the string of a version before 96-bit hashes.
+    const hash64 = (n: number) => Buffer.alloc(8, n);
     const bucket = keys.dedupBucket(pipeline, 0, 50_000);
+    const bucket64 = keys.dedupBucket64(pipeline, 0, 50_000);
     const list = keys.dedupForgets(pipeline, 0);
     const base = {
       ...step(5, 2),
@@ -117,14 +120,16 @@ describe('checkpoint script', () => {
       deadLetters: [],
       join: undefined,
     };
-    // An unaligned match (bytes 4-11 read as 0x0303... across two entries) must stay.
+    // An unaligned match (bytes 18-29 read as 0x0303... across two entries) must stay.
     const stored = Buffer.concat([
       hash(1),
-      Buffer.from([9, 9, 9, 9, 3, 3, 3, 3]),
+      Buffer.from([9, 9, 9, 9, 9, 9, 3, 3, 3, 3, 3, 3]),
       hash(3),
       hash(2),
     ]);
     await redis.set(bucket, stored);
+    await redis.set(bucket64, Buffer.concat([hash64(1), hash64(4), hash64(2)]));
+    await redis.zadd(keys.dedupIndex(pipeline, 0), 50_000, '50000');
     await redis.set(list, 'AAAA');
     const first = await writeCheckpoint(redis, {
       ...base,
@@ -144,6 +149,7 @@ describe('checkpoint script', () => {
       dedup: {
         appends: new Map([[50_000, hash(3)]]),
         forgotten: new Map([[50_000, Buffer.concat([hash(3), hash(1), hash(7)])]]),
+        forgottenLegacy: new Map([[50_000, Buffer.concat([hash64(4), hash64(9)])]]),
         expired: [],
         expireAt: () => Date.now() + 60_000,
       },
@@ -151,14 +157,26 @@ describe('checkpoint script', () => {
     expect(second.forgets.toString()).toBe('BB');
     expect(await redis.getBuffer(bucket)).toEqual(
       Buffer.concat([
-        Buffer.alloc(8),
-        Buffer.from([9, 9, 9, 9, 3, 3, 3, 3]),
-        Buffer.alloc(8),
+        Buffer.alloc(12),
+        Buffer.from([9, 9, 9, 9, 9, 9, 3, 3, 3, 3, 3, 3]),
+        Buffer.alloc(12),
         hash(2),
         hash(3),
       ]),
     );
-    await writeCheckpoint(redis, { ...base, gen: 7, forgetsConsumed: 2, dedup: undefined });
+    // The old string: zeroed by 8-byte records, never appended to.
+    expect(await redis.getBuffer(bucket64)).toEqual(
+      Buffer.concat([hash64(1), Buffer.alloc(8), hash64(2)]),
+    );
+    // Expiry deletes the bucket's strings of both formats and its index member.
+    await writeCheckpoint(redis, {
+      ...base,
+      gen: 7,
+      forgetsConsumed: 2,
+      dedup: { appends: new Map(), expired: [50_000], expireAt: () => Date.now() + 60_000 },
+    });
     expect(await redis.exists(list)).toBe(0);
+    expect(await redis.exists(bucket, bucket64)).toBe(0);
+    expect(await redis.zrange(keys.dedupIndex(pipeline, 0), 0, -1)).not.toContain('50000');
   });
 });

@@ -53,7 +53,32 @@ function healthRoutes(): string[] {
 /** What `docker compose` would put for ${NAME} / ${NAME:?message}: sample values of the test. */
 const COMPOSE_VARIABLES: Record<string, string> = {
   SLUICE_API_TOKENS: `ops:admin:${'ab'.repeat(32)}`,
+  SLUICE_SECRETS_KEY: 'cd'.repeat(32),
 };
+
+/** Keys whose values are secrets: never a value in a manifest, only a reference to a secret. */
+const SECRET_KEYS = [
+  'REDIS_URL',
+  'CLICKHOUSE_PASSWORD',
+  'API_TOKENS',
+  'SECRETS_KEY',
+  'SECRETS_KEY_PREVIOUS',
+  'METRICS_TOKEN',
+];
+
+/** What an operator's secrets.env would hold: sample values of the test. */
+const SECRET_SAMPLES: Record<string, string> = {
+  REDIS_URL: 'redis://:sample@redis:6379',
+  CLICKHOUSE_PASSWORD: 'sample',
+  API_TOKENS: `ops:admin:${'ab'.repeat(32)}`,
+  SECRETS_KEY: 'cd'.repeat(32),
+};
+
+/** The keys deploy/k8s/secrets.env.example lists, set or commented out (optional ones). */
+function exampleSecretKeys(): string[] {
+  const text = readFileSync(join(DEPLOY, 'k8s', 'secrets.env.example'), 'utf8');
+  return [...text.matchAll(/^#? ?([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]!);
+}
 function interpolate(value: string): string {
   return value.replace(/\$\{(\w+)(?::\?[^}]*)?\}/g, (_, key: string) => {
     expect({ key, known: key in COMPOSE_VARIABLES }).toEqual({ key, known: true });
@@ -97,8 +122,9 @@ describe('deploy manifests', () => {
     const roles = sluice.map(([, s]) => String(s.environment.ROLES)).sort();
     expect(roles).toEqual(['consumer', 'owner', 'writer']);
     for (const [name, service] of sluice) {
-      // Tokens come from the environment of `docker compose`, never from the file.
+      // Tokens and the secrets key come from the environment of `docker compose`, never the file.
       expect(String(service.environment.API_TOKENS)).toMatch(/^\$\{SLUICE_API_TOKENS:\?.+\}$/);
+      expect(String(service.environment.SECRETS_KEY)).toMatch(/^\$\{SLUICE_SECRETS_KEY:\?.+\}$/);
       const env = Object.fromEntries(
         Object.entries(service.environment as Record<string, unknown>).map(([k, v]) => [
           k,
@@ -186,9 +212,23 @@ describe('deploy manifests', () => {
     const docs = yamlFiles(join(DEPLOY, 'k8s')).flatMap(load);
     const ofKind = (kind: string) => docs.filter((d) => d.kind === kind);
     const configMaps = new Map(ofKind('ConfigMap').map((d) => [d.metadata.name, d.data as Doc]));
-    const secrets = new Map(
-      ofKind('Secret').map((d) => [d.metadata.name, { ...d.data, ...d.stringData } as Doc]),
+    // No secret value in the manifests: no Secret object, no secret key in a ConfigMap.
+    expect(ofKind('Secret')).toEqual([]);
+    for (const [name, data] of configMaps) {
+      expect({ name, secrets: Object.keys(data).filter((k) => SECRET_KEYS.includes(k)) }).toEqual({
+        name,
+        secrets: [],
+      });
+    }
+    // The Secret is generated from secrets.env, git-ignored, whose example lists every key used.
+    const [kustomization] = load(join(DEPLOY, 'k8s', 'kustomization.yaml')) as [Doc];
+    expect(kustomization.secretGenerator).toEqual([
+      { name: 'sluice-secrets', envs: ['secrets.env'] },
+    ]);
+    expect(readFileSync(join(REPO_ROOT, '.gitignore'), 'utf8')).toMatch(
+      /^deploy\/k8s\/secrets\.env$/m,
     );
+    const exampleKeys = exampleSecretKeys();
     const deployments = ofKind('Deployment');
     const roles: string[] = [];
     for (const deployment of deployments) {
@@ -200,16 +240,36 @@ describe('deploy manifests', () => {
       const [container] = pod.containers as [Doc];
       const env: Record<string, string> = {};
       for (const from of container.envFrom ?? []) {
-        const source = from.configMapRef
-          ? configMaps.get(from.configMapRef.name)
-          : secrets.get(from.secretRef.name);
+        const source = configMaps.get(from.configMapRef?.name);
         expect({ name, missing: source === undefined }).toEqual({ name, missing: false });
         for (const [k, v] of Object.entries(source!)) env[k] = String(v);
       }
+      const fromSecrets: string[] = [];
       for (const item of container.env ?? []) {
+        const ref = item.valueFrom?.secretKeyRef as Doc | undefined;
+        if (ref) {
+          expect({
+            name,
+            key: ref.key,
+            secret: ref.name,
+            listed: exampleKeys.includes(String(ref.key)),
+          }).toEqual({ name, key: item.name, secret: 'sluice-secrets', listed: true });
+          fromSecrets.push(item.name as string);
+          // An optional key is left unset, as when the Secret does not hold it.
+          if (!ref.optional) env[item.name] = SECRET_SAMPLES[ref.key as string] ?? 'missing-sample';
+          continue;
+        }
+        expect({ name, secretAsValue: SECRET_KEYS.includes(String(item.name)) }).toEqual({
+          name,
+          secretAsValue: false,
+        });
         // Values from the downward API are placeholders here; their keys are checked all the same.
         env[item.name] = item.value !== undefined ? String(item.value) : 'from-field';
       }
+      expect({ name, fromSecrets: fromSecrets.sort() }).toEqual({
+        name,
+        fromSecrets: [...SECRET_KEYS].sort(),
+      });
       const config = validate(env, name);
       // Every process of the cluster takes tokens: its clients are not on the pod's loopback.
       expect({ name, mode: config.api.mode }).toEqual({ name, mode: 'tokens' });

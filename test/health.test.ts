@@ -9,6 +9,10 @@ type Readiness = {
   info?: Record<string, unknown>;
 };
 
+// Its own Redis database: readiness probes the Kafka cluster of every running pipeline, and
+// other tests' pipelines (or a failed test's leftovers, naming a stack since stopped) live in db 0.
+const ownRedisUrl = () => `${testStackEnv().REDIS_URL}/14`;
+
 describe('health endpoints', () => {
   let app: SluiceProcess | undefined;
 
@@ -20,7 +24,9 @@ describe('health endpoints', () => {
   });
 
   it('checks every server the roles use and turns 503 naming redis while Redis is down', async () => {
-    app = await SluiceProcess.start({ env: { ...testStackEnv(), HEALTH_TIMEOUT_MS: '1000' } });
+    app = await SluiceProcess.start({
+      env: { ...testStackEnv(), REDIS_URL: ownRedisUrl(), HEALTH_TIMEOUT_MS: '1000' },
+    });
     const running = app;
     await running.waitFor(
       async () => (await running.get('/health/ready')).status === 200,
@@ -36,7 +42,7 @@ describe('health endpoints', () => {
       'redis',
       'sourceGaps',
     ]);
-    // Other tests' pipelines share the stack's Redis: only the shape is this test's.
+    // Only the shape is this test's.
     expect(ready.info?.holds).toMatchObject({ status: 'up', held: expect.any(Number) });
     expect(ready.info?.sourceGaps).toEqual({
       status: 'up',
@@ -70,8 +76,10 @@ describe('health endpoints', () => {
   });
 
   it('checks only Redis and ClickHouse for a writer-only process', async () => {
-    const { REDIS_URL, CLICKHOUSE_URL } = testStackEnv();
-    app = await SluiceProcess.start({ env: { ROLES: 'writer', REDIS_URL, CLICKHOUSE_URL } });
+    const { CLICKHOUSE_URL } = testStackEnv();
+    app = await SluiceProcess.start({
+      env: { ROLES: 'writer', REDIS_URL: ownRedisUrl(), CLICKHOUSE_URL },
+    });
     const running = app;
     await running.waitFor(
       async () => (await running.get('/health/ready')).status === 200,

@@ -7,6 +7,7 @@ import {
   MAILBOX_FIELD,
   type MailboxEntry,
   type MailboxEvent,
+  loadHasher,
   parsePipelineDefinition,
 } from '@sluice/pipeline';
 import { BATCH_QUEUE, BATCH_QUEUE_PREFIX, type BatchJob, keys, readHolds } from '@sluice/redis';
@@ -374,6 +375,45 @@ describe('owner role', () => {
     expect(await t.outbox()).toEqual(committed);
   }, 60_000);
 
+  it('still finds the keys of dedup state an earlier version wrote as 64-bit hashes', async () => {
+    const t = await setup(3_000);
+    // Before 96-bit hashes: 8-byte xxhash64 records under <tag>:dedup:<bucket start>, in the
+    // bucket index (a plain pipeline's key hash is that of the key itself).
+    const hasher = await loadHasher();
+    const bucketMs = Math.ceil(3_600_000 / 16);
+    const start = Math.floor(T0 / bucketMs) * bucketMs;
+    const old = Buffer.alloc(16);
+    old.writeBigUInt64LE(hasher.hash64('old-1'), 0);
+    old.writeBigUInt64LE(hasher.hash64('old-2'), 8);
+    await redis
+      .multi()
+      .set(keys.dedupBucket64(t.id, 0, start), old)
+      .zadd(keys.dedupIndex(t.id, 0), start, String(start))
+      .exec();
+    let owner = await t.startOwner('owner-u');
+    let id = await t.append({
+      from: 0,
+      to: 2,
+      events: [ev(0, 'old-1', T0), ev(1, 'new-1', T0 + 1), ev(2, 'old-2', T0 + 2)],
+    });
+    await t.checkpointed(owner, id);
+    expect(await t.counters()).toEqual({ consumed: 3, duplicates: 2 });
+    // New keys go to the bucket's string of 12-byte records; the old string is left as it was.
+    expect(await redis.strlen(keys.dedupBucket(t.id, 0, start))).toBe(12);
+    expect(await redis.getBuffer(keys.dedupBucket64(t.id, 0, start))).toEqual(old);
+
+    // Restored from both formats after a restart.
+    await owner.stop();
+    owner = await t.startOwner('owner-u2');
+    id = await t.append({
+      from: 3,
+      to: 5,
+      events: [ev(3, 'new-1', T0 + 3), ev(4, 'old-2', T0 + 4), ev(5, 'new-2', T0 + 5)],
+    });
+    await t.checkpointed(owner, id);
+    expect(await t.counters()).toEqual({ consumed: 6, duplicates: 4 });
+  }, 60_000);
+
   it('keeps dedup state compact in Redis (bytes per live key)', async () => {
     const t = await setup(3_000);
     const owner = await t.startOwner('owner-m');
@@ -393,7 +433,7 @@ describe('owner role', () => {
     for (const start of starts) {
       const key = keys.dedupBucket(t.id, 0, Number(start));
       bytes += Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
-      live += (await redis.strlen(key)) / 8;
+      live += (await redis.strlen(key)) / 12;
     }
     expect(live).toBe(n);
     const perKey = bytes / live;

@@ -1,55 +1,15 @@
 // TLS to Redis (issue 18): a CA, a server and a client certificate made here by openssl, a
 // redis-server started here that speaks only TLS and requires client certificates. Sluice is
 // ready with REDIS_TLS_CA/CERT/KEY/SERVERNAME, and not without the client certificate.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeCertificates } from './support/certificates';
 import { freePort, SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
 
 const SERVER_NAME = 'sluice-redis.test';
-
-function makeCertificates(dir: string): void {
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=sluice-test-ca',
-  );
-  writeFileSync(join(dir, 'server.ext'), `subjectAltName=DNS:${SERVER_NAME}\n`);
-  for (const [name, ext] of [
-    ['server', ['-extfile', 'server.ext']],
-    ['client', []],
-  ] as const) {
-    ssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '1',
-      ...ext,
-    );
-  }
-}
 
 describe('TLS to Redis', () => {
   let dir: string;
@@ -59,7 +19,7 @@ describe('TLS to Redis', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sluice-redis-tls-'));
-    makeCertificates(dir);
+    makeCertificates(dir, `DNS:${SERVER_NAME}`);
     port = await freePort();
     redis = spawn(
       'redis-server',

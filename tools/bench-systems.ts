@@ -341,7 +341,8 @@ async function request(
 
 /**
  * Redis memory of the pipeline's dedup state per live key: MEMORY USAGE of every bucket string
- * and bucket index, over the number of 8-byte hashes the buckets hold.
+ * and bucket index, over the number of hashes the buckets hold (12-byte records; 8-byte ones in
+ * strings a version before 96-bit hashes wrote).
  */
 async function dedupMemory(redisUrl: string, pipeline: string): Promise<SluiceExtras> {
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
@@ -361,7 +362,8 @@ async function dedupMemory(redisUrl: string, pipeline: string): Promise<SluiceEx
       cursor = next;
       for (const key of found) {
         bytes += Number(await redis.memory('USAGE', key, 'SAMPLES', '0'));
-        if (!key.endsWith(':dedup-index')) hashes += (await redis.strlen(key)) / 8;
+        const record = key.includes(':dedup96:') ? 12 : key.includes(':dedup:') ? 8 : 0;
+        if (record > 0) hashes += (await redis.strlen(key)) / record;
       }
     } while (cursor !== '0');
     return {

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
+import { kafkaConnectionOf } from '@sluice/kafka';
 import { type PipelineDefinition, resolveDefinitionSecrets } from '@sluice/pipeline';
 import { withTimeout } from '@sluice/redis';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
@@ -30,7 +31,7 @@ export class ConsumerLag {
     }
     const kafka = new Kafka({
       clientId: `${this.config.kafkaClientId}-admin`,
-      ...connection(definition.source.kafka, this.config.kafkaBrokers),
+      ...kafkaConnectionOf(definition.source.kafka, this.config.kafkaBrokers),
       connectionTimeout: LAG_TIMEOUT_MS,
       requestTimeout: LAG_TIMEOUT_MS,
       // The deadline below bounds the whole call; a retry or two covers a broker's hiccup.
@@ -73,22 +74,4 @@ export class ConsumerLag {
       await admin.disconnect().catch(() => undefined);
     }
   }
-}
-
-type KafkaSection = PipelineDefinition['source']['kafka'];
-
-function connection(
-  kafka: KafkaSection,
-  fallback: string[],
-): Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> {
-  const brokers = kafka.brokers.length > 0 ? kafka.brokers : fallback;
-  const sasl = kafka.sasl
-    ? ({
-        mechanism: kafka.sasl.mechanism.toLowerCase(),
-        username: kafka.sasl.username,
-        password: kafka.sasl.password,
-      } as SASLOptions)
-    : undefined;
-  const ssl = typeof kafka.ssl === 'boolean' ? kafka.ssl : { ...kafka.ssl };
-  return { brokers, sasl, ssl };
 }

@@ -5,6 +5,7 @@ import {
   type ContentType,
   type DefinitionError,
   destinationErrors,
+  type ClickHouseSink,
   isSealed,
   keepRedactedSecrets,
   keepUnchangedSecrets,
@@ -12,6 +13,8 @@ import {
   parsePipelineDefinition,
   REDACTED,
   resolveSecret,
+  resolveSinkSecrets,
+  SecretResolutionError,
   sealDefinitionSecrets,
 } from '@sluice/pipeline';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
@@ -33,9 +36,9 @@ export class DefinitionValidator {
 
   /**
    * The pipeline to store: its definition with inline secrets sealed (or refused without
-   * SECRETS_KEY), after the sink check, which connects with the resolved sink password. For an
-   * edit, `stored` is the definition it replaces: a secret sent as *** keeps the stored one, and
-   * a secret that did not change keeps its stored (sealed) text.
+   * SECRETS_KEY), after the sink check, which connects with the resolved sink password, TLS key
+   * and certificates. For an edit, `stored` is the definition it replaces: a secret sent as ***
+   * keeps the stored one, and a secret that did not change keeps its stored (sealed) text.
    */
   async validate(
     input: unknown,
@@ -58,10 +61,7 @@ export class DefinitionValidator {
       if (sealed.errors.length > 0) throw new DefinitionInvalidError(sealed.errors);
       const sink = given.sink.clickhouse;
       const columns = parsed.definition.columns.map((c) => c.column);
-      const errors = await checkSink(
-        { ...sink, password: this.sinkPassword(sink.password) },
-        columns,
-      );
+      const errors = await checkSink(this.resolveSink(sink), columns);
       if (errors.length > 0) throw new DefinitionInvalidError(errors);
       const definition = stored
         ? keepUnchangedSecrets(sealed.definition, stored, (v) => this.tryOpen(v))
@@ -103,13 +103,13 @@ export class DefinitionValidator {
     }
   }
 
-  /** The sink password in this process (a reference resolved), or a 400 at its path. */
-  private sinkPassword(password: string): string {
+  /** The sink's secrets and certificates in this process (references read), or a 400 at a path. */
+  private resolveSink(sink: ClickHouseSink): ClickHouseSink {
     try {
-      return resolveSecret(password, this.config.secrets);
+      return resolveSinkSecrets(sink, this.config.secrets);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      throw new DefinitionInvalidError([{ path: 'sink.clickhouse.password', message }]);
+      if (!(err instanceof SecretResolutionError)) throw err;
+      throw new DefinitionInvalidError([{ path: err.path, message: err.reason }]);
     }
   }
 }
@@ -143,6 +143,9 @@ function rawSink(raw: unknown, errors: readonly DefinitionError[]): SinkSpec | u
   if (!isRecord(raw) || !isRecord(raw.sink) || !isRecord(raw.sink.clickhouse)) return undefined;
   if (errors.some((e) => SINK_CONNECTION_PATH.test(e.path))) return undefined;
   const ch = raw.sink.clickhouse;
+  // TLS material in an invalid document is not read: the check is skipped rather than made
+  // without the certificates it asks for.
+  if (ch.tls !== undefined) return undefined;
   const text = (value: unknown, fallback: string) => (typeof value === 'string' ? value : fallback);
   if (typeof ch.url !== 'string' || typeof ch.table !== 'string') return undefined;
   return {

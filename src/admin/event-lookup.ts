@@ -40,7 +40,8 @@ export interface EventLookupResult {
  * "Find my event": reads the actors' find-my-event records of a dedup key. The partition is the
  * one the consumer routes the key to (the same hash); when the routing key is not the dedup key
  * (joins) every partition is read. One pipelined round trip over the live time buckets, whose
- * logs (a few MB at most, EVENT_INDEX_MAX_BYTES) are scanned here for the key's 8-byte hash.
+ * logs (a few MB at most, EVENT_INDEX_MAX_BYTES) are scanned here for the low 64 bits of the
+ * key's hash (the index's 8-byte records, libs/telemetry event-index.ts).
  */
 @Injectable()
 export class EventLookup {
@@ -79,7 +80,8 @@ export class EventLookup {
       source = chosen;
     }
     const hasher = await loadHasher();
-    const hash = dedupKeyHash(pipeline, hasher, source.topic, key);
+    // The index keeps the low 64 bits of the key's hash.
+    const hash = dedupKeyHash(pipeline, hasher, source.topic, key).low;
     const routedByKey = sources.every((s) => s.routingKey === s.dedup?.key);
     const partitions = routedByKey
       ? [hasher.partitionOf(key, pipeline.partitions)]

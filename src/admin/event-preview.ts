@@ -13,6 +13,7 @@ import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { routeBatch } from '../roles/consumer/batch-router';
 import { EntryProcessor } from '../roles/owner/entry-processor';
 import { SinkUnavailableError } from './errors';
+import { failureClass, refusal } from './sink-check';
 
 /** The request cannot be previewed as asked (body, topic, a join pipeline). */
 export class PreviewError extends Error {
@@ -107,11 +108,12 @@ export class EventPreview {
 
   /** Compiled as the owner compiles it (sink-schemas.ts), from the table as it is now. */
   private async rowBuilder(pipeline: CompiledPipeline): Promise<RowBuilder> {
-    const { url, username, password, database, table } = pipeline.sink;
+    const { url, username, password, tls, database, table } = pipeline.sink;
     const client = createClickHouseClient({
       url,
       username,
       password,
+      ...(tls ? { tls } : {}),
       requestTimeoutMs: DESCRIBE_TIMEOUT_MS,
       maxOpenConnections: 1,
     });
@@ -119,10 +121,15 @@ export class EventPreview {
     try {
       columns = await new ClickHouseSchema(client).describeTable(database, table);
     } catch (err) {
-      if (err instanceof UnknownTableError || err instanceof ClickHouseError) {
+      // Our own message for a missing table; fixed ones otherwise, as the sink check answers:
+      // nothing the server sent goes back to the caller.
+      if (err instanceof UnknownTableError) {
         throw new PreviewError(`the sink table cannot be described: ${err.message}`);
       }
-      throw new SinkUnavailableError(url, (err as Error).message);
+      if (err instanceof ClickHouseError) {
+        throw new PreviewError(`the sink table cannot be described: ${refusal(err.code)}`);
+      }
+      throw new SinkUnavailableError(url, failureClass(err));
     } finally {
       await client.close().catch(() => undefined);
     }

@@ -1,7 +1,14 @@
 // The checks of a definition that need ClickHouse to answer: the target table exists, every
 // transform column is in it, and a retried insert lands once (deduplication windows, views).
 import { ClickHouseError } from '@clickhouse/client';
-import { ClickHouseSchema, UnknownTableError, createClickHouseClient } from '@sluice/clickhouse';
+import {
+  type ClickHouseTls,
+  ClickHouseSchema,
+  UnknownTableError,
+  createClickHouseClient,
+  tlsFailure,
+  tlsProblems,
+} from '@sluice/clickhouse';
 import { checkTransformColumns, type DefinitionError } from '@sluice/pipeline';
 import { SinkUnavailableError } from './errors';
 
@@ -11,6 +18,8 @@ export interface SinkSpec {
   table: string;
   username: string;
   password: string;
+  /** Resolved PEM text (no references). */
+  tls?: ClickHouseTls;
 }
 
 const CHECK_TIMEOUT_MS = 5_000;
@@ -28,10 +37,16 @@ export async function checkSink(
   sink: SinkSpec,
   transformColumns: readonly string[],
 ): Promise<DefinitionError[]> {
+  // A certificate or key that cannot be loaded would only show as a failed handshake.
+  const pemErrors = sink.tls ? tlsProblems(sink.tls) : [];
+  if (pemErrors.length > 0) {
+    return pemErrors.map((p) => ({ path: `sink.clickhouse.tls.${p.field}`, message: p.message }));
+  }
   const client = createClickHouseClient({
     url: sink.url,
     username: sink.username,
     password: sink.password,
+    ...(sink.tls ? { tls: sink.tls } : {}),
     requestTimeoutMs: CHECK_TIMEOUT_MS,
     maxOpenConnections: 1,
     quiet: true,
@@ -53,13 +68,17 @@ export async function checkSink(
         ? [{ path: 'sink.clickhouse.username', message: 'ClickHouse refused the credentials' }]
         : [{ path: TABLE, message: refusal(err.code) }];
     }
+    // A refused handshake is the definition's to fix (CA, client certificate), not an outage.
+    const tls = tlsFailure(err);
+    if (tls) return [{ path: `sink.clickhouse.tls.${tls.field}`, message: tls.message }];
     throw new SinkUnavailableError(sink.url, failureClass(err));
   } finally {
     await client.close().catch(() => undefined);
   }
 }
 
-function refusal(code: string): string {
+/** A fixed message for a ClickHouse error code (the server's own text is never repeated). */
+export function refusal(code: string): string {
   if (code === ACCESS_DENIED) return 'ClickHouse refused the check: no grant on the table';
   return `ClickHouse refused the check (error code ${code})`;
 }
@@ -75,7 +94,7 @@ const NETWORK_CLASSES: Record<string, string> = {
 };
 
 /** The kind of failure, from a fixed list, never the error's own text. */
-function failureClass(err: unknown): string {
+export function failureClass(err: unknown): string {
   const code = (err as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string') {
     if (code in NETWORK_CLASSES) return NETWORK_CLASSES[code] ?? code;

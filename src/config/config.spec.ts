@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { tokenDigest } from '../auth/tokens';
 import { ConfigError, loadConfig, wantsEmbeddedStack } from './config';
 
@@ -210,5 +213,51 @@ describe('admin API access', () => {
     expect(error.problems.map((p) => p.key)).toEqual(['CORS_ORIGINS', 'METRICS_TOKEN']);
     const conflict = problemsOf({ ...servers, API_TOKENS: `a:admin:${digest}`, API_AUTH: 'off' });
     expect(conflict.problems.map((p) => p.key)).toEqual(['API_AUTH']);
+  });
+});
+
+describe('TLS files', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sluice-config-tls-'));
+    writeFileSync(join(dir, 'ca.pem'), 'CA PEM');
+    writeFileSync(join(dir, 'key.pem'), 'KEY PEM');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads CLICKHOUSE_TLS_* files for the process ClickHouse, as REDIS_TLS_* for Redis', () => {
+    const https = { ...servers, CLICKHOUSE_URL: 'https://ch.internal:8443' };
+    expect(loadConfig({ ...servers }).clickhouse.tls).toBeUndefined();
+    const config = loadConfig({
+      ...https,
+      CLICKHOUSE_TLS_CA: join(dir, 'ca.pem'),
+      CLICKHOUSE_TLS_CERT: join(dir, 'ca.pem'),
+      CLICKHOUSE_TLS_KEY: join(dir, 'key.pem'),
+      CLICKHOUSE_TLS_SERVERNAME: 'ch',
+    });
+    expect(config.clickhouse.tls).toEqual({
+      ca: 'CA PEM',
+      cert: 'CA PEM',
+      key: 'KEY PEM',
+      servername: 'ch',
+    });
+    expect(config.redisTls).toBeUndefined();
+  });
+
+  it('refuses them with an http:// URL, a lone cert, or a file that cannot be read', () => {
+    const error = problemsOf({
+      ...servers,
+      CLICKHOUSE_TLS_CERT: join(dir, 'ca.pem'),
+      REDIS_TLS_CA: join(dir, 'missing.pem'),
+    });
+    expect(error.problems).toEqual([
+      {
+        key: 'CLICKHOUSE_TLS_KEY',
+        message: 'CLICKHOUSE_TLS_CERT and CLICKHOUSE_TLS_KEY go together',
+      },
+      { key: 'CLICKHOUSE_URL', message: 'must start with https:// when CLICKHOUSE_TLS_* is set' },
+      { key: 'REDIS_TLS_CA', message: `cannot read ${join(dir, 'missing.pem')} (ENOENT)` },
+      { key: 'REDIS_URL', message: 'must start with rediss:// when REDIS_TLS_* is set' },
+    ]);
   });
 });

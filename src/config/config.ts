@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { ClickHouseTls } from '@sluice/clickhouse';
 import type { RedisTls } from '@sluice/redis';
 import { dependenciesOf, type Dependency, type Role } from './roles';
 import { envSchema, type ParsedEnv } from './env.schema';
@@ -33,7 +34,8 @@ export interface SluiceConfig {
   /** REDIS_TLS_*: file contents read at startup; undefined when none is set. */
   redisTls: RedisTls | undefined;
   kafkaBrokers: string[];
-  clickhouse: { url: string; username: string; password: string };
+  /** CLICKHOUSE_*: the process's own ClickHouse (readiness); TLS files read at startup. */
+  clickhouse: { url: string; username: string; password: string; tls: ClickHouseTls | undefined };
   kafkaClientId: string;
   shutdownTimeoutMs: number;
   healthTimeoutMs: number;
@@ -153,7 +155,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       message: 'off cannot be combined with API_TOKENS: unset one of them',
     });
   }
-  const redisTls = parsed.success ? loadRedisTls(parsed.data, problems) : undefined;
+  const redisTls = parsed.success ? loadTls(parsed.data, problems, 'REDIS') : undefined;
+  const clickhouseTls = parsed.success ? loadTls(parsed.data, problems, 'CLICKHOUSE') : undefined;
   if (!parsed.success || problems.length > 0) throw new ConfigError(sortProblems(problems));
   const data = parsed.data;
   return {
@@ -168,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       url: data.CLICKHOUSE_URL ?? '',
       username: data.CLICKHOUSE_USERNAME,
       password: data.CLICKHOUSE_PASSWORD,
+      tls: clickhouseTls,
     },
     kafkaClientId: data.KAFKA_CLIENT_ID,
     shutdownTimeoutMs: data.SHUTDOWN_TIMEOUT_MS,
@@ -211,9 +215,29 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
   };
 }
 
-/** Reads the REDIS_TLS_* files; a file that cannot be read is a problem under its key. */
-function loadRedisTls(data: ParsedEnv, problems: ConfigProblem[]): RedisTls | undefined {
-  const read = (key: 'REDIS_TLS_CA' | 'REDIS_TLS_CERT' | 'REDIS_TLS_KEY') => {
+/** PEM contents read from the files that `<PREFIX>_TLS_CA`, `_CERT` and `_KEY` name. */
+interface TlsFiles {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+}
+
+const TLS_SERVERS = {
+  REDIS: { urlKey: 'REDIS_URL', scheme: 'rediss://' },
+  CLICKHOUSE: { urlKey: 'CLICKHOUSE_URL', scheme: 'https://' },
+} as const;
+
+/**
+ * Reads the REDIS_TLS_* or CLICKHOUSE_TLS_* files; a file that cannot be read is a problem under
+ * its key. Undefined when none of the variables is set.
+ */
+function loadTls(
+  data: ParsedEnv,
+  problems: ConfigProblem[],
+  prefix: keyof typeof TLS_SERVERS,
+): TlsFiles | undefined {
+  const read = (key: `${typeof prefix}_TLS_${'CA' | 'CERT' | 'KEY'}`) => {
     const path = data[key];
     if (path === undefined) return undefined;
     try {
@@ -226,24 +250,29 @@ function loadRedisTls(data: ParsedEnv, problems: ConfigProblem[]): RedisTls | un
       return undefined;
     }
   };
-  const tls: RedisTls = {
-    ca: read('REDIS_TLS_CA'),
-    cert: read('REDIS_TLS_CERT'),
-    key: read('REDIS_TLS_KEY'),
-    servername: data.REDIS_TLS_SERVERNAME,
+  const tls: TlsFiles = {
+    ca: read(`${prefix}_TLS_CA`),
+    cert: read(`${prefix}_TLS_CERT`),
+    key: read(`${prefix}_TLS_KEY`),
+    servername: data[`${prefix}_TLS_SERVERNAME`],
   };
-  const set = Object.values(tls).some((v) => v !== undefined);
-  if (!set) return undefined;
-  if (data.REDIS_URL !== undefined && !data.REDIS_URL.startsWith('rediss://')) {
+  // Set means named, read or not: an unreadable file is reported above, and the URL still checked.
+  const names = (['CA', 'CERT', 'KEY', 'SERVERNAME'] as const).map(
+    (k) => data[`${prefix}_TLS_${k}`],
+  );
+  if (names.every((name) => name === undefined)) return undefined;
+  const { urlKey, scheme } = TLS_SERVERS[prefix];
+  const url = data[urlKey];
+  if (url !== undefined && !url.startsWith(scheme)) {
     problems.push({
-      key: 'REDIS_URL',
-      message: 'must start with rediss:// when REDIS_TLS_* is set',
+      key: urlKey,
+      message: `must start with ${scheme} when ${prefix}_TLS_* is set`,
     });
   }
-  if ((data.REDIS_TLS_CERT === undefined) !== (data.REDIS_TLS_KEY === undefined)) {
+  if ((data[`${prefix}_TLS_CERT`] === undefined) !== (data[`${prefix}_TLS_KEY`] === undefined)) {
     problems.push({
-      key: 'REDIS_TLS_KEY',
-      message: 'REDIS_TLS_CERT and REDIS_TLS_KEY go together',
+      key: `${prefix}_TLS_KEY`,
+      message: `${prefix}_TLS_CERT and ${prefix}_TLS_KEY go together`,
     });
   }
   return tls;

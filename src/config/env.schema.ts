@@ -225,6 +225,12 @@ export const envSchema = z.object({
   REDIS_TLS_CERT: z.string().min(1).optional(),
   REDIS_TLS_KEY: z.string().min(1).optional(),
   REDIS_TLS_SERVERNAME: z.string().min(1).optional(),
+  /** The same for the process's own ClickHouse (CLICKHOUSE_URL, `https://`); pipelines set
+   * their sink's TLS in their definition (`sink.clickhouse.tls`). */
+  CLICKHOUSE_TLS_CA: z.string().min(1).optional(),
+  CLICKHOUSE_TLS_CERT: z.string().min(1).optional(),
+  CLICKHOUSE_TLS_KEY: z.string().min(1).optional(),
+  CLICKHOUSE_TLS_SERVERNAME: z.string().min(1).optional(),
   /** AES-256-GCM key (64 hex characters) sealing the secrets of stored definitions. */
   SECRETS_KEY: z
     .string()

@@ -5,7 +5,8 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { createClickHouseClient } from '@sluice/clickhouse';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { ReadinessRegistry } from '../health';
 import { CLICKHOUSE } from './tokens';
@@ -39,13 +40,16 @@ export class ClickHouseLifecycle implements OnModuleInit, OnApplicationShutdown 
     {
       provide: CLICKHOUSE,
       inject: [SLUICE_CONFIG],
-      useFactory: (config: SluiceConfig) =>
-        createClient({
-          url: config.clickhouse.url,
-          username: config.clickhouse.username,
-          password: config.clickhouse.password,
-          request_timeout: 30_000,
-        }),
+      useFactory: (config: SluiceConfig) => {
+        const { url, username, password, tls } = config.clickhouse;
+        return createClickHouseClient({
+          url,
+          username,
+          password,
+          requestTimeoutMs: 30_000,
+          ...(tls ? { tls } : {}),
+        });
+      },
     },
     ClickHouseLifecycle,
   ],

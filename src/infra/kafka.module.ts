@@ -1,25 +1,64 @@
 import { Inject, Injectable, Module, type OnModuleInit } from '@nestjs/common';
-import { createKafka, probeKafka, type KafkaConnectionOptions } from '@sluice/kafka';
+import {
+  ClusterProbes,
+  createKafka,
+  describeDownClusters,
+  probeKafka,
+  type KafkaConnectionOptions,
+  type ProbeTarget,
+} from '@sluice/kafka';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { ReadinessRegistry } from '../health';
+import { PipelineWatcher } from '../pipelines/pipeline-watcher';
 import { KAFKA } from './tokens';
+
+/** A cluster's outcome is reused this long: probes come often and each opens a connection. */
+const PROBE_CACHE_MS = 5_000;
 
 function connectionOptions(config: SluiceConfig): KafkaConnectionOptions {
   return { brokers: config.kafkaBrokers, clientId: config.kafkaClientId };
 }
 
-/** Registers the Kafka readiness probe; only roles that read Kafka import this module. */
+/**
+ * Registers the Kafka readiness probe; only roles that read Kafka import this module. It checks
+ * the clusters the consumer reads: each running pipeline's brokers with that pipeline's own TLS
+ * and SASL (one probe per distinct broker set and security), so a secured cluster is not read as
+ * down; with no running pipeline, KAFKA_BROKERS as configured.
+ */
 @Injectable()
 export class KafkaReadiness implements OnModuleInit {
+  private readonly probes: ClusterProbes;
+
   constructor(
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
     private readonly readiness: ReadinessRegistry,
-  ) {}
+    private readonly watcher: PipelineWatcher,
+  ) {
+    this.probes = new ClusterProbes(
+      async (connection) => {
+        await probeKafka(
+          { ...connection, clientId: this.config.kafkaClientId },
+          this.config.healthTimeoutMs,
+        );
+      },
+      { cacheMs: PROBE_CACHE_MS },
+    );
+  }
 
   onModuleInit(): void {
     this.readiness.register('kafka', async () => {
-      await probeKafka(connectionOptions(this.config), this.config.healthTimeoutMs);
+      const down = describeDownClusters(await this.probes.check(this.targets()));
+      if (down !== undefined) throw new Error(down);
     });
+  }
+
+  private targets(): ProbeTarget[] {
+    const targets: ProbeTarget[] = [];
+    for (const [id, { pipeline, status }] of this.watcher.current()) {
+      if (status === 'running') targets.push({ id, kafka: pipeline.kafka });
+    }
+    if (targets.length > 0) return targets;
+    return [{ kafka: { brokers: this.config.kafkaBrokers, ssl: false, sasl: null } }];
   }
 }
 

@@ -1,4 +1,5 @@
 export { type ClickHouseOptions, createClickHouseClient } from './connection';
+export { type ClickHouseTls, type TlsProblem, tlsFailure, tlsProblems } from './tls';
 export { UnknownTableError } from './errors';
 export {
   type ExactlyOnceProblem,

@@ -32,6 +32,8 @@ export {
   SecretResolutionError,
   mapSecrets,
   resolveDefinitionSecrets,
+  resolveSinkSecrets,
+  type ClickHouseSink,
   sealDefinitionSecrets,
 } from './definition';
 export * from './batch-deadline';

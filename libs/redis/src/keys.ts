@@ -50,13 +50,23 @@ export const keys = {
   lease: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:lease`,
   /** Counter that only grows: the fencing epoch of the actor. */
   epoch: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:epoch`,
-  /** String: packed 8-byte key hashes first seen in one dedup time bucket; expires with it. */
+  /**
+   * String: packed 12-byte (96-bit, little-endian) key hashes first seen in one dedup time
+   * bucket (libs/pipeline HashSet96); expires with it. The key name marks the record size.
+   */
   dedupBucket: (pipeline: string, partition: number, bucketStartMs: number) =>
+    `${tag(pipeline, partition)}:dedup96:${bucketStartMs}`,
+  /**
+   * String: packed 8-byte (64-bit) key hashes of one dedup time bucket, as versions before 96-bit
+   * hashes wrote it. Still read, zeroed by forgets and deleted at expiry; never appended to.
+   */
+  dedupBucket64: (pipeline: string, partition: number, bucketStartMs: number) =>
     `${tag(pipeline, partition)}:dedup:${bucketStartMs}`,
   /** String: dedup keys to forget (rows dead-lettered at insert), appended by the writer and
    * consumed by the actor's checkpoint (dedup-forgets.ts). */
   dedupForgets: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:dedup-forget`,
-  /** Sorted set: dedup bucket start times held for this actor (score = start ms). */
+  /** Sorted set: dedup bucket start times held for this actor (score = start ms), one member
+   * for both record formats of a bucket. */
   dedupIndex: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:dedup-index`,
   /** String: msgpack records of one join side's events buffered in one event-time bucket,
    * appended by checkpoints; deleted when the watermark has passed the bucket. */

@@ -46,8 +46,8 @@ describe('decodeOutboxBatch', () => {
 
   it('carries each row’s source and dedup key to the insert-stage dead letters', () => {
     const { rows, ...meta } = entry;
-    const sources = new RowSourceWriter(8);
-    sources.add('orders', 2, 40, 9n, 1_000);
+    const sources = new RowSourceWriter(12);
+    sources.add('orders', 2, 40, { low: 9n, high: 3 }, 1_000);
     sources.add('orders', 5, 41);
     const body = Buffer.from(expected.body);
     const stored = encodeOutboxBatch({ ...meta, body, count: 2, ...sources.encode() });
@@ -66,8 +66,9 @@ describe('decodeOutboxBatch', () => {
         at: 'now',
       },
     ]);
-    const hash = Buffer.alloc(8);
+    const hash = Buffer.alloc(12);
     hash.writeBigUInt64LE(9n);
+    hash.writeUInt32LE(3, 8);
     expect(decodeForgets(refused.forgets)).toEqual([{ hash, time: 1_000 }]);
     // Entries stored before rows carried sources: dead letters without a position.
     const old = decodeOutboxBatch(encodeOutboxBatch({ ...meta, body, count: 2 }), job);

@@ -5,9 +5,10 @@
  * its key forgotten, see dedup-forgets.ts). One binary column, so the actor adds a row's facts
  * with a few DataView writes and the writer reads any row's by its index.
  *
- * Layout (little endian): u8 version (1), u8 hash bytes H (0 when the pipeline has no dedup),
- * then one record per row: u8 flags (1: has a key), u16 topic index (into `sourceTopics`),
- * u32 partition, f64 offset, then when H > 0: H bytes key hash, f64 dedup time ms.
+ * Layout (little endian): u8 version (1), u8 hash bytes H (0 when the pipeline has no dedup;
+ * 12 for 96-bit key hashes, 8 in batches of versions before them), then one record per row:
+ * u8 flags (1: has a key), u16 topic index (into `sourceTopics`), u32 partition, f64 offset,
+ * then when H > 0: H bytes key hash, f64 dedup time ms.
  */
 
 const VERSION = 1;
@@ -23,6 +24,12 @@ export interface RowSource {
   key?: { hash: Buffer; time: number };
 }
 
+/** A 96-bit key hash as the dedup state keeps it (libs/pipeline KeyHash): low 64 bits, high 32. */
+export interface RowKeyHash {
+  readonly low: bigint;
+  readonly high: number;
+}
+
 function recordBytes(hashBytes: number): number {
   return 15 + (hashBytes > 0 ? hashBytes + 8 : 0);
 }
@@ -36,15 +43,15 @@ export class RowSourceWriter {
   private readonly topicIndex = new Map<string, number>();
   private readonly record: number;
 
-  /** `hashBytes`: 8 for 64-bit key hashes, 0 when the pipeline has no dedup. */
-  constructor(private readonly hashBytes: number) {
+  /** `hashBytes`: 12 for 96-bit key hashes, 0 when the pipeline has no dedup. */
+  constructor(private readonly hashBytes: 0 | 12) {
     this.record = recordBytes(hashBytes);
     this.buf = Buffer.allocUnsafe(HEADER + 1024 * this.record);
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
 
-  /** `keyHash` as the dedup state stores it (a 64-bit hash, written as 8 bytes LE). */
-  add(topic: string, partition: number, offset: number, keyHash?: bigint, keyTime = 0): void {
+  /** `keyHash` as the dedup state stores it (a 96-bit hash, written as 12 bytes LE). */
+  add(topic: string, partition: number, offset: number, keyHash?: RowKeyHash, keyTime = 0): void {
     if (this.used + this.record > this.buf.length) this.grow();
     let index = this.topicIndex.get(topic);
     if (index === undefined) {
@@ -60,7 +67,8 @@ export class RowSourceWriter {
     view.setUint32(at + 3, partition, true);
     view.setFloat64(at + 7, offset, true);
     if (this.hashBytes > 0) {
-      view.setBigUint64(at + 15, keyed ? keyHash : 0n, true);
+      view.setBigUint64(at + 15, keyed ? keyHash.low : 0n, true);
+      view.setUint32(at + 23, keyed ? keyHash.high : 0, true);
       view.setFloat64(at + 15 + this.hashBytes, keyed ? keyTime : 0, true);
     }
     this.used += this.record;

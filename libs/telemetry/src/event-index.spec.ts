@@ -37,6 +37,21 @@ describe('find-my-event log segments', () => {
     ]);
   });
 
+  it('indexes a 96-bit dedup key hash by its low 64 bits, as records of 64-bit hashes were', () => {
+    const writer = new IndexRecordWriter();
+    const hash = 0x0badf00d_0123456789abcdefn;
+    writer.add(hash, 'written');
+    writer.add(hash, 'dead-lettered', 'insert', undefined, 'refused');
+    const log = writer.segment({ epoch: 1, run: 1, seq: 1 }, AT);
+    const base = { epoch: 1, run: 1, seq: 1, at: 1_700_000_000_000 };
+    const stages = (h: bigint) => findInLog(log, h).map((r) => r.stage);
+    expect(stages(hash)).toEqual(['written', 'dead-lettered']);
+    expect(findInLog(log, hash)[0]).toEqual({ ...base, stage: 'written' });
+    // A record written by a version that indexed the 64-bit hash is the same record.
+    expect(stages(0x0123456789abcdefn)).toEqual(['written', 'dead-lettered']);
+    expect(stages(0x0123456789abcdeen)).toEqual([]);
+  });
+
   it('finds every stage, with and without trace id and reason, stamped at flush', () => {
     const writer = new IndexRecordWriter();
     writer.add(7n, 'written', undefined, TP('ab'.repeat(16), '03'));

@@ -1,9 +1,11 @@
 /**
- * "Find my event": a compact record of what became of each event, by the 64-bit hash of its
- * dedup key. Each checkpoint appends ONE segment to a string per time bucket (by checkpoint time)
- * and partition: everything an outcome shares with its batch (epoch, seq, processed-at) is
- * written once per segment, and a plain outcome costs only its 8-byte key hash. One HSET field
- * per event cost Redis about 1.7 s of CPU and 93 bytes of memory per 1M events / per record
+ * "Find my event": a compact record of what became of each event, by the low 64 bits of its
+ * dedup key's hash (96 bits in the dedup state; the low 64 are what earlier versions stored, so
+ * older records still match, and a lookup naming another key's record has odds of 2^-64). Each
+ * checkpoint appends ONE segment to a string per time bucket (by checkpoint time) and partition:
+ * everything an outcome shares with its batch (epoch, seq, processed-at) is written once per
+ * segment, and a plain outcome costs only its 8-byte key hash. One HSET field per event cost
+ * Redis about 1.7 s of CPU and 93 bytes of memory per 1M events / per record
  * (docs/performance.md); an APPEND of the segment costs a copy.
  *
  * Segment layout (little endian):
@@ -109,6 +111,7 @@ class Bytes {
     this.view = viewOf(next);
   }
 
+  /** The low 64 bits: setBigUint64 wraps modulo 2^64 (`indexHashBytes` must agree). */
   hash(hash: bigint): void {
     this.room(8);
     this.view.setBigUint64(this.used, hash, true);
@@ -211,7 +214,7 @@ export class IndexRecordWriter {
   }
 }
 
-/** The 8 bytes a key hash is stored as (little endian, two's complement wrapped). */
+/** The 8 bytes a key hash is stored as (its low 64 bits, little endian). */
 export function indexHashBytes(hash: bigint): Buffer {
   const out = Buffer.allocUnsafe(8);
   out.writeBigUInt64LE(BigInt.asUintN(64, hash), 0);

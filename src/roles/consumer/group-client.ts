@@ -1,8 +1,8 @@
 import type { Logger } from '@nestjs/common';
 import { logLevel, type Admin, type Consumer } from 'kafkajs';
-import { createKafka, groupLogBridge, type KafkaLogLevel } from '@sluice/kafka';
+import { createKafka, groupLogBridge, kafkaConnectionOf, type KafkaLogLevel } from '@sluice/kafka';
 import type { CompiledPipeline } from '@sluice/pipeline';
-import { groupIdOf, kafkaOptionsOf } from './kafka-options';
+import { groupIdOf } from './kafka-options';
 
 // A member that dies without leaving (SIGKILL; also every member on the librdkafka mock, which
 // ignores LeaveGroup) holds its partitions until the session times out: kafkajs's 30 s default
@@ -34,7 +34,7 @@ export function createGroupClients(
     onOffsetReset,
   );
   const kafka = createKafka({
-    ...kafkaOptionsOf(pipeline, options.fallbackBrokers),
+    ...kafkaConnectionOf(pipeline.kafka, options.fallbackBrokers),
     clientId: `${options.clientId}-${pipeline.id}`,
     logLevel: logLevel.DEBUG,
     logCreator: bridge.logCreator,

@@ -242,7 +242,11 @@ export class PartitionActor {
     );
     if (processor.dedup) {
       const buckets = await readDedupBuckets(conn, id, this.partition);
-      for (const [start, data] of buckets) processor.dedup.load(start, data);
+      for (const [start, { records, legacy }] of buckets) {
+        if (records) processor.dedup.load(start, records);
+        // 64-bit hashes an earlier version wrote: matched on the low 64 bits until they expire.
+        if (legacy) processor.dedup.load(start, legacy, 8);
+      }
     }
     // Dedup keys of rows dead-lettered at insert that no checkpoint consumed yet.
     processor.applyForgets(
@@ -443,6 +447,7 @@ export class PartitionActor {
         changes && {
           appends: changes.appends,
           forgotten: changes.forgotten,
+          forgottenLegacy: changes.forgottenLegacy,
           expired: changes.expired,
           // Redis keeps a bucket while the window covers it, and at least a window from now so a
           // replay of old event times still finds its state after a restart.

@@ -75,7 +75,7 @@ describe('EntryProcessor', () => {
       ['parse', 5],
     ]);
     // A row that failed to convert does not mark its key seen.
-    expect(p.dedup?.isDuplicate((await loadHasher()).hash64('c'), T0)).toBe(false);
+    expect(p.dedup?.isDuplicate((await loadHasher()).hash96('c'), T0)).toBe(false);
   });
 
   it('is full at BATCH_FLUSH_BYTES of rows and dead letters, whatever the row count', async () => {

@@ -3,12 +3,18 @@ import {
   type CompiledSource,
   type Hasher,
   JsonLines,
+  type KeyHash,
   type MailboxEntry,
   type MailboxEvent,
   type Row,
   type RowMaker,
 } from '@sluice/pipeline';
-import { type DedupKeyHash, dedupKeyHasher, DedupState } from '@sluice/pipeline/dedup';
+import {
+  DEDUP_RECORD_BYTES,
+  type DedupKeyHash,
+  dedupKeyHasher,
+  DedupState,
+} from '@sluice/pipeline/dedup';
 import { BATCH_FLUSH_BYTES } from '@sluice/pipeline/mailbox/input-rules';
 import { type DeadLetter, decodeForgets, RowSourceWriter, type SourceRange } from '@sluice/redis';
 import { sourceEventTime } from '@sluice/pipeline/join';
@@ -137,7 +143,7 @@ export class EntryProcessor {
     this.dedup =
       windowMs > 0 ? new DedupState(windowMs, floor, join ? undefined : dedupTopics) : undefined;
     this.keyHash = dedupKeyHasher(pipeline, hasher);
-    this.sources = new RowSourceWriter(this.dedup ? 8 : 0);
+    this.sources = new RowSourceWriter(this.dedup ? DEDUP_RECORD_BYTES : 0);
     this.transformColumns = pipeline.columns.map((c) => c.column);
   }
 
@@ -334,7 +340,7 @@ export class EntryProcessor {
       }
     }
 
-    let dedupHash: bigint | undefined;
+    let dedupHash: KeyHash | undefined;
     let dedupTime = 0;
     if (source.dedup && this.dedup) {
       try {
@@ -349,14 +355,14 @@ export class EntryProcessor {
         );
       } catch (err) {
         return this.dead(
-          { topic, partition, event, now, keyHash: dedupHash },
+          { topic, partition, event, now, keyHash: dedupHash?.low },
           'dedup',
           errorText(err),
         );
       }
       if (this.dedup.isDuplicate(dedupHash, dedupTime, source.dedup.windowMs)) {
         this.counters.duplicates += 1;
-        this.observer?.outcome(topic, event, 'duplicate', dedupHash);
+        this.observer?.outcome(topic, event, 'duplicate', dedupHash.low);
         return;
       }
     }
@@ -367,13 +373,13 @@ export class EntryProcessor {
       // dead-lettered here instead of failing the whole batch at the flush.
       this.lines.appendLine(this.rowBuilder.jsonLine(input, values));
     } catch (err) {
-      const at = { topic, partition, event, now, keyHash: dedupHash };
+      const at = { topic, partition, event, now, keyHash: dedupHash?.low };
       return this.dead(at, 'transform', errorText(err));
     }
     this.sources.add(topic, partition, event.offset, dedupHash, dedupTime);
     // Marked seen only once the row exists: a key in the dedup state always has a written row.
     if (dedupHash !== undefined) this.dedup?.add(dedupHash, dedupTime, tp, now);
-    this.observer?.outcome(topic, event, 'written', dedupHash);
+    this.observer?.outcome(topic, event, 'written', dedupHash?.low);
   }
 
   /** Only a refused event builds its `at` object: the accepted path allocates nothing here. */
@@ -394,20 +400,23 @@ export class EntryProcessor {
     });
   }
 
-  /** The dedup key hash of an event the pipeline stops before dedup, for find-my-event only. */
+  /**
+   * The dedup key hash of an event the pipeline stops before dedup, for find-my-event only (which
+   * keeps the low 64 bits).
+   */
   private observedKey(topic: string, input: Readonly<Record<string, unknown>>): bigint | undefined {
     const spec = this.pipeline.sources.get(topic)?.dedup;
     if (!this.observer?.wantsKeys || spec === undefined) return undefined;
     try {
       const key = spec.key.key(input);
-      return this.keyHash(topic, key);
+      return this.keyHash(topic, key).low;
     } catch {
       return undefined;
     }
   }
 
   /** The left event's dedup key hash, for its joined rows; undefined without a left dedup. */
-  private leftKey(topic: string, value: Readonly<Record<string, unknown>>): bigint | undefined {
+  private leftKey(topic: string, value: Readonly<Record<string, unknown>>): KeyHash | undefined {
     const spec = this.pipeline.sources.get(topic)?.dedup;
     if (spec === undefined || this.dedup === undefined) return undefined;
     try {
@@ -435,7 +444,7 @@ export class EntryProcessor {
     } catch (err) {
       return this.dead({ topic, partition, event, now }, 'join', errorText(err));
     }
-    let dedupHash: bigint | undefined;
+    let dedupHash: KeyHash | undefined;
     if (source.dedup && this.dedup) {
       try {
         const key = source.dedup.key.key(input);
@@ -445,7 +454,7 @@ export class EntryProcessor {
       }
       if (this.dedup.isDuplicate(dedupHash, prepared.time, source.dedup.windowMs)) {
         this.counters.duplicates += 1;
-        this.observer?.outcome(topic, event, 'duplicate', dedupHash);
+        this.observer?.outcome(topic, event, 'duplicate', dedupHash.low);
         return;
       }
     }

@@ -140,11 +140,17 @@ export class SinkSchemas {
   }
 
   private async describe(pipeline: CompiledPipeline): Promise<DescribedColumn[]> {
-    const { url, username, password, database, table } = pipeline.sink;
-    const clientKey = `${url}\u0000${username}\u0000${password}`;
+    const { url, username, password, tls, database, table } = pipeline.sink;
+    const clientKey = JSON.stringify([url, username, password, tls ?? null]);
     let client = this.clients.get(clientKey);
     if (client === undefined) {
-      client = createClickHouseClient({ url, username, password, requestTimeoutMs: 10_000 });
+      client = createClickHouseClient({
+        url,
+        username,
+        password,
+        ...(tls ? { tls } : {}),
+        requestTimeoutMs: 10_000,
+      });
       this.clients.set(clientKey, client);
     }
     return new ClickHouseSchema(client).describeTable(database, table);

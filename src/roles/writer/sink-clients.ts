@@ -1,21 +1,22 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { ClickHouseInserter, createClickHouseClient } from '@sluice/clickhouse';
+import { type ClickHouseTls, ClickHouseInserter, createClickHouseClient } from '@sluice/clickhouse';
 
 export interface SinkAddress {
   url: string;
   username: string;
   password: string;
+  tls?: ClickHouseTls;
 }
 
 export interface SinkClient {
   client: ClickHouseClient;
   inserter: ClickHouseInserter;
-  /** Tells sinks apart (address and credentials) without being one. */
+  /** Tells sinks apart (address, credentials and TLS settings) without being one. */
   key: string;
 }
 
 /**
- * One ClickHouse client per sink address and credentials, shared by every pipeline writing
+ * One ClickHouse client per sink address, credentials and TLS settings, shared by every pipeline writing
  * there, so that a writer keeps a bounded pool of sockets per server rather than one per batch.
  */
 export class SinkClients {
@@ -34,13 +35,14 @@ export class SinkClients {
   /** The client of `sink`, its inserter, and a key naming the address and credentials. */
   sink(sink: SinkAddress): SinkClient {
     if (this.closed) throw new Error('sink clients are closed');
-    const key = JSON.stringify([sink.url, sink.username, sink.password]);
+    const key = JSON.stringify([sink.url, sink.username, sink.password, sink.tls ?? null]);
     let entry = this.clients.get(key);
     if (entry === undefined) {
       const client = createClickHouseClient({
         url: sink.url,
         username: sink.username,
         password: sink.password,
+        ...(sink.tls ? { tls: sink.tls } : {}),
         requestTimeoutMs: this.requestTimeoutMs,
         maxOpenConnections: this.maxOpenConnections,
       });

@@ -1,3 +1,4 @@
+import type { KeyHash } from '../mailbox/routing';
 import { DedupState, SOURCE_IDLE_MS } from './dedup-state';
 import { DEDUP_MARKS_HEARTBEAT_MS } from './source-marks';
 
@@ -71,8 +72,11 @@ function histories(rng: Rng, partitions: number): LogEvent[][] {
   return logs;
 }
 
-function hash(key: number): bigint {
-  return (BigInt(key) * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
+function hash(key: number): KeyHash {
+  return {
+    low: (BigInt(key) * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn,
+    high: Math.imul(key, 0x85ebca6b) >>> 0,
+  };
 }
 
 interface Run {

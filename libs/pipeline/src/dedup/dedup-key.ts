@@ -1,5 +1,5 @@
 import type { CompiledPipeline } from '../definition';
-import type { Hasher } from '../mailbox/routing';
+import type { Hasher, KeyHash } from '../mailbox/routing';
 
 /**
  * Dedup keys are scoped by topic with per-topic specs and in every join, so two topics never
@@ -12,14 +12,17 @@ export function dedupKeysPerTopic(pipeline: CompiledPipeline): boolean {
   return spec !== undefined && (typeof spec.key !== 'string' || pipeline.join !== undefined);
 }
 
-/** The hash a dedup key is stored and indexed under, given the pipeline's scoping. */
-export type DedupKeyHash = (topic: string, key: string) => bigint;
+/**
+ * The hash a dedup key is stored and indexed under, given the pipeline's scoping: 96 bits
+ * (`Hasher.hash96`; the find-my-event index keeps its low 64).
+ */
+export type DedupKeyHash = (topic: string, key: string) => KeyHash;
 
 /** Binds the scoping rule once per pipeline: the actor hashes keys on its hot path. */
 export function dedupKeyHasher(pipeline: CompiledPipeline, hasher: Hasher): DedupKeyHash {
   return dedupKeysPerTopic(pipeline)
-    ? (topic, key) => hasher.hash64(`${topic}\u0000${key}`)
-    : (_topic, key) => hasher.hash64(key);
+    ? (topic, key) => hasher.hash96(`${topic}\u0000${key}`)
+    : (_topic, key) => hasher.hash96(key);
 }
 
 /** One key's hash (find-my-event); the actor binds `dedupKeyHasher` once instead. */
@@ -28,6 +31,6 @@ export function dedupKeyHash(
   hasher: Hasher,
   topic: string,
   key: string,
-): bigint {
+): KeyHash {
   return dedupKeyHasher(pipeline, hasher)(topic, key);
 }

@@ -1,11 +1,15 @@
+import type { KeyHash } from '../mailbox/routing';
 import { DedupState, SOURCE_IDLE_MS } from './dedup-state';
 import { DEDUP_MARKS_HEARTBEAT_MS, DEDUP_MARKS_VALID_MS } from './source-marks';
 
 const HOUR = 3_600_000;
 const T0 = 1_700_000_000_000;
 
-function h(n: number): bigint {
-  return (BigInt(n) * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
+function h(n: number): KeyHash {
+  return {
+    low: (BigInt(n) * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn,
+    high: Math.imul(n, 0x85ebca6b) >>> 0,
+  };
 }
 
 /** orders/0 reads three hours of history; orders/1 (the topic has two partitions) varies. */

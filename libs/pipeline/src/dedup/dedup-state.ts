@@ -1,4 +1,5 @@
-import { HashSet64, splitHigh, splitLow } from './hash-set64';
+import type { KeyHash } from '../mailbox/routing';
+import { HashSet96, splitLane, splitLanes } from './hash-set96';
 import { SourceMarks } from './source-marks';
 
 /** Buckets per window: the window's edge is exact to within window / 16. */
@@ -21,23 +22,34 @@ interface SourceClock {
 interface Bucket {
   readonly start: number;
   /** Its keys; those added since the last commit are its pending ones. */
-  readonly set: HashSet64;
+  readonly set: HashSet96;
+  /**
+   * Keys an earlier version recorded as 64-bit hashes (8-byte records, held with hi = 0),
+   * restored from Redis and matched on the low 64 bits of a key's hash until the bucket expires.
+   * Nothing is added to it: new keys go to `set`.
+   */
+  legacy?: HashSet96;
   /** Compacted once it stopped being the newest bucket (see `commit`). */
   compacted: boolean;
 }
 
 /** What the checkpoint must write for the dedup state. */
 export interface DedupChanges {
-  /** Bucket start (ms) -> hashes to APPEND to that bucket's string (8 bytes LE each). */
+  /** Bucket start (ms) -> hashes to APPEND to that bucket's string (12 bytes LE each). */
   readonly appends: ReadonlyMap<number, Buffer>;
-  /** Buckets wholly outside the window of the newest event time: delete them. */
+  /** Buckets wholly outside the window of the newest event time: delete them (both formats). */
   readonly expired: readonly number[];
-  /** Bucket start (ms) -> forgotten hashes (8 bytes LE each) to zero in that bucket's string. */
+  /** Bucket start (ms) -> forgotten hashes (12 bytes LE each) to zero in that bucket's string. */
   readonly forgotten: ReadonlyMap<number, Buffer>;
+  /**
+   * Bucket start (ms) -> forgotten 64-bit hashes (8 bytes LE each) to zero in the bucket's string
+   * of 8-byte records an earlier version wrote (rows it recorded, dead-lettered since).
+   */
+  readonly forgottenLegacy: ReadonlyMap<number, Buffer>;
 }
 
 /**
- * Keep-first dedup state of one actor: 64-bit key hashes in time buckets of window / 16 by event
+ * Keep-first dedup state of one actor: 96-bit key hashes in time buckets of window / 16 by event
  * time. A key is a duplicate when it was seen in a bucket that overlaps the window around the
  * event's time (so the window is honoured to within one bucket).
  *
@@ -67,14 +79,17 @@ export class DedupState {
   /** Buckets ending at or before this event time are expired; it never moves back. */
   private horizon = Number.NEGATIVE_INFINITY;
   private committedHorizon = Number.NEGATIVE_INFINITY;
-  /** The (lo, hi) split of the last hash: a new key is looked up, then added, with the same hash. */
-  private splitOf: bigint | undefined;
+  /** The lanes of the last hash: a new key is looked up, then added, with the same hash. */
+  private splitOf: KeyHash | undefined;
   private lo = 0;
+  private mid = 0;
   private hi = 0;
   /** The bucket `add` used last: consecutive events mostly fall into the same one. */
   private lastBucket: Bucket | undefined;
-  /** Keys forgotten since the last commit, per bucket start, as (lo, hi) pairs. */
+  /** Keys forgotten since the last commit, per bucket start, as (lo, mid, hi) lanes. */
   private forgotten = new Map<number, number[]>();
+  /** The same for 64-bit keys of an earlier version (`Bucket.legacy`), as (lo, mid) pairs. */
+  private forgottenLegacy = new Map<number, number[]>();
   private readonly marks: SourceMarks | undefined;
 
   constructor(
@@ -116,19 +131,22 @@ export class DedupState {
   }
 
   /**
-   * True when `hash` was seen within `windowMs` (default: the state's window) around
-   * `eventTimeMs`. A narrower window than the state's is honoured to within one bucket: one state
-   * serves several sources with their own windows.
+   * True when `hash` (96 bits, `Hasher.hash96`) was seen within `windowMs` (default: the
+   * state's window) around `eventTimeMs`. A narrower window than the state's is honoured to within
+   * one bucket: one state serves several sources with their own windows.
    */
-  isDuplicate(hash: bigint, eventTimeMs: number, windowMs = this.windowMs): boolean {
+  isDuplicate(hash: KeyHash, eventTimeMs: number, windowMs = this.windowMs): boolean {
     this.split(hash);
     const lo = this.lo;
+    const mid = this.mid;
     const hi = this.hi;
     const low = eventTimeMs - windowMs;
     const high = eventTimeMs + windowMs;
     for (const bucket of this.order) {
       if (bucket.start + this.bucketMs <= low || bucket.start > high) continue;
-      if (bucket.set.has(lo, hi)) return true;
+      if (bucket.set.has(lo, mid, hi)) return true;
+      // A key an earlier version recorded: its 64-bit hash is the low 64 bits of this one.
+      if (bucket.legacy?.has(lo, mid, 0) === true) return true;
     }
     return false;
   }
@@ -138,7 +156,7 @@ export class DedupState {
    * processing time `now` (pending until commit). A key whose bucket is already expired is not
    * kept: it could never match anything.
    */
-  add(hash: bigint, eventTimeMs: number, source: string, now: number): void {
+  add(hash: KeyHash, eventTimeMs: number, source: string, now: number): void {
     this.observe(source, eventTimeMs, now);
     const start = this.bucketOf(eventTimeMs);
     if (this.isExpired(start)) return;
@@ -146,44 +164,56 @@ export class DedupState {
     const last = this.lastBucket;
     const bucket = last !== undefined && last.start === start ? last : this.bucket(start);
     this.lastBucket = bucket;
-    bucket.set.add(this.lo, this.hi);
+    bucket.set.add(this.lo, this.mid, this.hi);
   }
 
-  private split(hash: bigint): void {
+  private split(hash: KeyHash): void {
     if (hash === this.splitOf) return;
-    this.lo = splitLow(hash);
-    this.hi = splitHigh();
+    splitLanes(hash);
+    this.lo = splitLane(0);
+    this.mid = splitLane(1);
+    this.hi = splitLane(2);
     this.splitOf = hash;
   }
 
   /** One-step check and add: true (and nothing recorded) for a duplicate. */
-  seen(hash: bigint, eventTimeMs: number, source: string, now: number): boolean {
+  seen(hash: KeyHash, eventTimeMs: number, source: string, now: number): boolean {
     if (this.isDuplicate(hash, eventTimeMs)) return true;
     this.add(hash, eventTimeMs, source, now);
     return false;
   }
 
-  /** Restores one bucket from its Redis string; restored data counts as committed. */
-  load(bucketStart: number, data: Buffer): void {
-    this.bucket(bucketStart).set.addBytes(data);
+  /**
+   * Restores one bucket from its Redis string of `recordBytes`-byte hashes (8: written by a
+   * version before 96-bit hashes); restored data counts as committed.
+   */
+  load(bucketStart: number, data: Buffer, recordBytes: 8 | 12 = 12): void {
+    const bucket = this.bucket(bucketStart);
+    if (recordBytes === 12) bucket.set.addBytes(data, 12);
+    else (bucket.legacy ??= new HashSet96(data.length / 8)).addBytes(data, 8);
   }
 
   /**
    * Forgets `hash` recorded in the bucket of `eventTimeMs` (its row was dead-lettered at insert):
    * a later event with the key is not a duplicate. Only that bucket: the same key recorded for
    * an earlier event in another bucket stays. Call with no pending adds (right after a commit or
-   * a restore); the next checkpoint zeroes it in Redis (`changes().forgotten`).
+   * a restore); the next checkpoint zeroes it in Redis (`changes().forgotten`). `hash` is 12
+   * bytes, or 8 for a row an earlier version recorded (its bucket's 64-bit records).
    */
   forget(hash: Buffer, eventTimeMs: number): boolean {
-    if (hash.length !== 8) return false;
+    if (hash.length !== 12 && hash.length !== 8) return false;
     const start = this.bucketOf(eventTimeMs);
     const bucket = this.buckets.get(start);
     const lo = hash.readUInt32LE(0);
-    const hi = hash.readUInt32LE(4);
-    if (bucket === undefined || !bucket.set.remove(lo, hi)) return false;
-    const list = this.forgotten.get(start) ?? [];
-    list.push(lo, hi);
-    this.forgotten.set(start, list);
+    const mid = hash.readUInt32LE(4);
+    if (hash.length === 8) {
+      if (bucket?.legacy?.remove(lo, mid, 0) !== true) return false;
+      pushTo(this.forgottenLegacy, start, lo, mid);
+      return true;
+    }
+    const hi = hash.readUInt32LE(8);
+    if (bucket === undefined || !bucket.set.remove(lo, mid, hi)) return false;
+    pushTo(this.forgotten, start, lo, mid, hi);
     return true;
   }
 
@@ -195,18 +225,25 @@ export class DedupState {
       if (this.isExpired(bucket.start)) expired.push(bucket.start);
       else if (bucket.set.pendingSize > 0) appends.set(bucket.start, bucket.set.pendingBytes());
     }
-    const forgotten = new Map<number, Buffer>();
-    for (const [start, pairs] of this.forgotten) {
-      if (this.isExpired(start)) continue;
-      const out = Buffer.allocUnsafe(pairs.length * 4);
-      pairs.forEach((word, i) => out.writeUInt32LE(word, i * 4));
-      forgotten.set(start, out);
+    return {
+      appends,
+      expired,
+      forgotten: this.liveWords(this.forgotten),
+      forgottenLegacy: this.liveWords(this.forgottenLegacy),
+    };
+  }
+
+  /** Per bucket not expired, its uint32 words as little-endian bytes. */
+  private liveWords(lists: ReadonlyMap<number, number[]>): Map<number, Buffer> {
+    const out = new Map<number, Buffer>();
+    for (const [start, words] of lists) {
+      if (!this.isExpired(start)) out.set(start, wordBytes(words));
     }
-    return { appends, expired, forgotten };
+    return out;
   }
 
   get hasChanges(): boolean {
-    if (this.forgotten.size > 0) return true;
+    if (this.forgotten.size > 0 || this.forgottenLegacy.size > 0) return true;
     for (const bucket of this.buckets.values()) {
       if (bucket.set.pendingSize > 0) return true;
     }
@@ -234,6 +271,7 @@ export class DedupState {
     this.committedHorizon = this.horizon;
     this.lastBucket = undefined;
     this.forgotten.clear();
+    this.forgottenLegacy.clear();
     this.sortOrder();
   }
 
@@ -241,15 +279,16 @@ export class DedupState {
   rollback(): void {
     for (const bucket of [...this.buckets.values()]) {
       bucket.set.rollback();
-      const pairs = this.forgotten.get(bucket.start);
-      if (pairs !== undefined) {
-        const bytes = Buffer.allocUnsafe(pairs.length * 4);
-        pairs.forEach((word, i) => bytes.writeUInt32LE(word, i * 4));
-        bucket.set.addBytes(bytes);
+      const lanes = this.forgotten.get(bucket.start);
+      if (lanes !== undefined) bucket.set.addBytes(wordBytes(lanes), 12);
+      const pairs = this.forgottenLegacy.get(bucket.start);
+      if (pairs !== undefined) bucket.legacy?.addBytes(wordBytes(pairs), 8);
+      if (bucket.set.size === 0 && !(bucket.legacy && bucket.legacy.size > 0)) {
+        this.buckets.delete(bucket.start);
       }
-      if (bucket.set.size === 0) this.buckets.delete(bucket.start);
     }
     this.forgotten.clear();
+    this.forgottenLegacy.clear();
     this.horizon = this.committedHorizon;
     this.lastBucket = undefined;
     this.sortOrder();
@@ -258,7 +297,7 @@ export class DedupState {
   /** Keys held in memory (committed and pending). */
   get size(): number {
     let n = 0;
-    for (const bucket of this.buckets.values()) n += bucket.set.size;
+    for (const bucket of this.buckets.values()) n += bucket.set.size + (bucket.legacy?.size ?? 0);
     return n;
   }
 
@@ -268,7 +307,9 @@ export class DedupState {
 
   get memoryBytes(): number {
     let n = 0;
-    for (const bucket of this.buckets.values()) n += bucket.set.memoryBytes;
+    for (const bucket of this.buckets.values()) {
+      n += bucket.set.memoryBytes + (bucket.legacy?.memoryBytes ?? 0);
+    }
     return n;
   }
 
@@ -318,7 +359,7 @@ export class DedupState {
   private bucket(start: number): Bucket {
     let bucket = this.buckets.get(start);
     if (bucket === undefined) {
-      bucket = { start, set: new HashSet64(), compacted: false };
+      bucket = { start, set: new HashSet96(), compacted: false };
       this.buckets.set(start, bucket);
       this.sortOrder();
     }
@@ -328,4 +369,17 @@ export class DedupState {
   private sortOrder(): void {
     this.order = [...this.buckets.values()].sort((a, b) => b.start - a.start);
   }
+}
+
+function pushTo(lists: Map<number, number[]>, start: number, ...words: number[]): void {
+  const list = lists.get(start);
+  if (list === undefined) lists.set(start, words);
+  else list.push(...words);
+}
+
+/** uint32 words as little-endian bytes: the lanes of hashes, as Redis stores them. */
+function wordBytes(words: readonly number[]): Buffer {
+  const out = Buffer.allocUnsafe(words.length * 4);
+  words.forEach((word, i) => out.writeUInt32LE(word, i * 4));
+  return out;
 }

@@ -6,4 +6,4 @@ export {
   stampsSourceMarks,
 } from './source-marks';
 export { type DedupKeyHash, dedupKeyHash, dedupKeyHasher, dedupKeysPerTopic } from './dedup-key';
-export { HashSet64, splitHash } from './hash-set64';
+export { HashSet96, RECORD_BYTES as DEDUP_RECORD_BYTES, splitHash } from './hash-set96';

@@ -1,5 +1,6 @@
 // The one list of the places in a definition that name a server Sluice will connect to. A field
-// that names a host (a broker, a URL) is added here, so PIPELINE_ALLOWED_HOSTS covers it.
+// that names a host (a broker, a URL: the sink, an OAuth token endpoint) is added here, so
+// PIPELINE_ALLOWED_HOSTS covers it.
 import type { AllowedHosts } from '../security/allowed-hosts';
 import type { DefinitionError } from './issues';
 
@@ -42,6 +43,11 @@ export function definitionDestinations(doc: unknown): Destination[] {
       if (host !== undefined) out.push({ path: `source.kafka.brokers[${i}]`, host });
     });
   }
+  const sasl = isRecord(kafka.sasl) ? kafka.sasl : {};
+  const tokenHost =
+    typeof sasl.tokenEndpoint === 'string' ? urlHost(sasl.tokenEndpoint) : undefined;
+  if (tokenHost !== undefined)
+    out.push({ path: 'source.kafka.sasl.tokenEndpoint', host: tokenHost });
   const sink = isRecord(doc.sink) ? doc.sink : {};
   const clickhouse = isRecord(sink.clickhouse) ? sink.clickhouse : {};
   const host = typeof clickhouse.url === 'string' ? urlHost(clickhouse.url) : undefined;

@@ -54,7 +54,9 @@ export function flattenIssues(
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys)
         out.push({ path: formatPath([...path, key]), message: 'unknown field' });
-    } else if (issue.code === 'invalid_union') {
+    } else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      // (A discriminated union whose discriminator matched no branch has none: its message
+      // says which values were expected.)
       out.push(...flattenUnion(issue.errors, path));
     } else {
       out.push({ path: formatPath(path), message: issue.message });

@@ -65,6 +65,29 @@ describe('parsePipelineDefinition: defaults', () => {
     expect(compiled(withKafka({ ssl: true })).kafka.ssl).toBe(true);
   });
 
+  it('stores OAUTHBEARER and AWS-MSK-IAM upper case with their fields', () => {
+    const withKafka = (kafka: Record<string, unknown>) => ({
+      ...minimal,
+      source: { ...minimal.source, kafka: { ...minimal.source.kafka, ...kafka } },
+    });
+    const grant = {
+      tokenEndpoint: 'https://idp.example/token',
+      clientId: 'sluice',
+      clientSecret: '${env:KAFKA_CLIENT_SECRET}',
+      scope: 'kafka',
+    };
+    expect(
+      compiled(withKafka({ sasl: { mechanism: 'oauthbearer', ...grant } })).kafka.sasl,
+    ).toEqual({ mechanism: 'OAUTHBEARER', ...grant });
+    expect(
+      compiled(withKafka({ sasl: { mechanism: 'OAUTHBEARER', token: 't' } })).kafka.sasl,
+    ).toEqual({ mechanism: 'OAUTHBEARER', token: 't' });
+    const msk = { region: 'us-east-1', roleArn: 'arn:aws:iam::123456789012:role/sluice' };
+    expect(
+      compiled(withKafka({ ssl: true, sasl: { mechanism: 'aws-msk-iam', ...msk } })).kafka.sasl,
+    ).toEqual({ mechanism: 'AWS-MSK-IAM', ...msk });
+  });
+
   it('treats null optional sections as absent', () => {
     const p = compiled({ ...minimal, filter: null, dedup: null, join: null, transform: null });
     expect(p.definition).toEqual(compiled(minimal).definition);

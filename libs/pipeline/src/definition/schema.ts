@@ -80,15 +80,105 @@ const broker = z.string().superRefine((value, issue) => {
   if (port < 1 || port > 65535) issue.addIssue({ code: 'custom', message: 'must be host:port' });
 });
 
-const sasl = z.strictObject({
-  // kafkajs spells mechanisms in lower case; accept either and store one spelling.
-  mechanism: z
+/** `credentials` names the fields that take what a URL must not carry. */
+const httpUrl = (credentials: string) =>
+  z.string().superRefine((value, issue) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      // reported below
+    }
+    if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
+      issue.addIssue({ code: 'custom', message: 'must be an http:// or https:// URL' });
+    } else if (url.username !== '' || url.password !== '') {
+      // A URL is shown in responses, errors and logs; credentials have their own (secret) fields.
+      issue.addIssue({
+        code: 'custom',
+        message: `must not carry credentials (user:password@): use ${credentials}`,
+      });
+    }
+  });
+
+// SASL mechanisms as stored (upper case); kafkajs spells them in lower case.
+export const SASL_MECHANISMS = [
+  'PLAIN',
+  'SCRAM-SHA-256',
+  'SCRAM-SHA-512',
+  'OAUTHBEARER',
+  'AWS-MSK-IAM',
+] as const;
+
+const passwordSasl = (mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512') =>
+  z.strictObject({ mechanism: z.literal(mechanism), username: nonEmpty(), password: z.string() });
+
+// A definition is JSON, so the token comes from a declarative source: a fixed token (a secret),
+// or an OAuth 2 client-credentials grant at `tokenEndpoint` (README "Kafka authentication").
+const oauthBearerSasl = z
+  .strictObject({
+    mechanism: z.literal('OAUTHBEARER'),
+    token: nonEmpty().optional(),
+    tokenEndpoint: httpUrl('clientId and clientSecret').optional(),
+    clientId: nonEmpty().optional(),
+    clientSecret: nonEmpty().optional(),
+    // How the client authenticates to the token endpoint (RFC 6749 2.3.1): HTTP Basic, or the
+    // credentials in the form body for a server that accepts only that.
+    clientAuth: z.enum(['basic', 'post']).optional(),
+    scope: nonEmpty().optional(),
+  })
+  .superRefine((sasl, issue) => {
+    const need = (path: string, message: string) =>
+      issue.addIssue({ code: 'custom', path: [path], message });
+    if (sasl.token !== undefined) {
+      for (const field of ['tokenEndpoint', 'clientId', 'clientSecret', 'clientAuth', 'scope']) {
+        if (sasl[field as keyof typeof sasl] !== undefined) {
+          need(field, 'not with token: give either token or tokenEndpoint');
+        }
+      }
+    } else if (sasl.tokenEndpoint === undefined) {
+      need(
+        'tokenEndpoint',
+        'required: give token, or tokenEndpoint with clientId and clientSecret',
+      );
+    } else {
+      if (sasl.clientId === undefined) need('clientId', 'required with tokenEndpoint');
+      if (sasl.clientSecret === undefined) need('clientSecret', 'required with tokenEndpoint');
+    }
+  });
+
+// AWS MSK IAM: the token is signed for `region` with the default AWS credentials chain of the
+// process (environment, profile, container or instance role), or with `roleArn` assumed first.
+const mskIamSasl = z.strictObject({
+  mechanism: z.literal('AWS-MSK-IAM'),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, 'must be an AWS region, e.g. eu-west-1'),
+  roleArn: z
     .string()
-    .transform((m) => m.toUpperCase())
-    .pipe(z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'])),
-  username: nonEmpty(),
-  password: z.string(),
+    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/\S+$/, 'must be an IAM role ARN')
+    .optional(),
 });
+
+const sasl = z.preprocess(
+  // Accept any case and store one spelling.
+  (value) =>
+    typeof value === 'object' && value !== null && 'mechanism' in value
+      ? {
+          ...value,
+          mechanism:
+            typeof value.mechanism === 'string' ? value.mechanism.toUpperCase() : value.mechanism,
+        }
+      : value,
+  z.discriminatedUnion(
+    'mechanism',
+    [
+      passwordSasl('PLAIN'),
+      passwordSasl('SCRAM-SHA-256'),
+      passwordSasl('SCRAM-SHA-512'),
+      oauthBearerSasl,
+      mskIamSasl,
+    ],
+    { error: `expected one of ${SASL_MECHANISMS.map((m) => JSON.stringify(m)).join(', ')}` },
+  ),
+);
 
 const tls = z.strictObject({
   ca: nonEmpty().optional(),
@@ -97,23 +187,36 @@ const tls = z.strictObject({
   rejectUnauthorized: z.boolean().default(true),
 });
 
-const httpUrl = z.string().superRefine((value, issue) => {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    // reported below
-  }
-  if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
-    issue.addIssue({ code: 'custom', message: 'must be an http:// or https:// URL' });
-  } else if (url.username !== '' || url.password !== '') {
-    // A URL is shown in responses, errors and logs; credentials have their own (secret) fields.
-    issue.addIssue({
-      code: 'custom',
-      message: 'must not carry credentials (user:password@): use username and password',
-    });
-  }
-});
+// A PEM given inline, or a `${file:/path}` / `${env:NAME}` reference read where it is used.
+// The secret-box module reads references; this only tells their shape from a PEM's.
+const PEM_RE = /-----BEGIN [A-Z0-9 ]+-----/;
+const REFERENCE_RE = /^\$\{(env|file):.*\}$/;
+
+function pem(what: string) {
+  return z.string().refine((value) => PEM_RE.test(value) || REFERENCE_RE.test(value), {
+    message: `must be a PEM ${what} (-----BEGIN ...) or a \${file:/path} or \${env:NAME} reference`,
+  });
+}
+
+// TLS to an https:// sink. The key is a secret (secrets.ts): sealed, or a reference; its
+// format is checked where it is used, so no message here ever quotes it.
+const sinkTls = z
+  .strictObject({
+    ca: pem('certificate').optional(),
+    cert: pem('certificate').optional(),
+    key: nonEmpty().optional(),
+    servername: nonEmpty().optional(),
+  })
+  .superRefine((tls, issue) => {
+    if ((tls.cert === undefined) !== (tls.key === undefined)) {
+      const missing = tls.cert === undefined ? 'cert' : 'key';
+      issue.addIssue({
+        code: 'custom',
+        path: [missing],
+        message: 'a client certificate needs both cert and key',
+      });
+    }
+  });
 
 export function definitionSchema(ctx: SchemaContext) {
   const dedupSpec = z.strictObject({
@@ -130,11 +233,22 @@ export function definitionSchema(ctx: SchemaContext) {
         'must be 1-63 characters of a-z, 0-9, "_" and "-", starting with a letter or digit',
       ),
     source: z.strictObject({
-      kafka: z.strictObject({
-        brokers: z.array(broker).min(1, 'must list at least one broker'),
-        sasl: sasl.nullable().default(null),
-        ssl: z.union([z.boolean(), tls]).default(false),
-      }),
+      kafka: z
+        .strictObject({
+          brokers: z.array(broker).min(1, 'must list at least one broker'),
+          sasl: sasl.nullable().default(null),
+          ssl: z.union([z.boolean(), tls]).default(false),
+        })
+        .superRefine((kafka, issue) => {
+          // MSK serves IAM authentication on its TLS listener only.
+          if (kafka.sasl?.mechanism === 'AWS-MSK-IAM' && kafka.ssl === false) {
+            issue.addIssue({
+              code: 'custom',
+              path: ['ssl'],
+              message: 'AWS-MSK-IAM needs TLS: set ssl to true (or to { ca, ... })',
+            });
+          }
+        }),
       topics: z
         .array(
           z.strictObject({
@@ -177,23 +291,30 @@ export function definitionSchema(ctx: SchemaContext) {
       .strictObject({ columns: z.record(nonEmpty(), expression(ctx, ctx.postJoinScope)) })
       .optional(),
     sink: z.strictObject({
-      clickhouse: z.strictObject({
-        url: httpUrl,
-        database: nonEmpty().default('default'),
-        table: nonEmpty(),
-        username: nonEmpty().default('default'),
-        password: z.string().default(''),
-        batch: z
-          .strictObject({
-            maxRows: int(LIMITS.batchMaxRows.min, LIMITS.batchMaxRows.max).default(
-              LIMITS.batchMaxRows.default,
-            ),
-            maxDelay: duration(LIMITS.batchMaxDelayMs.min, LIMITS.batchMaxDelayMs.max).default(
-              '1s',
-            ),
-          })
-          .prefault({}),
-      }),
+      clickhouse: z
+        .strictObject({
+          url: httpUrl('username and password'),
+          database: nonEmpty().default('default'),
+          table: nonEmpty(),
+          username: nonEmpty().default('default'),
+          password: z.string().default(''),
+          tls: sinkTls.optional(),
+          batch: z
+            .strictObject({
+              maxRows: int(LIMITS.batchMaxRows.min, LIMITS.batchMaxRows.max).default(
+                LIMITS.batchMaxRows.default,
+              ),
+              maxDelay: duration(LIMITS.batchMaxDelayMs.min, LIMITS.batchMaxDelayMs.max).default(
+                '1s',
+              ),
+            })
+            .prefault({}),
+        })
+        .superRefine((clickhouse, issue) => {
+          if (clickhouse.tls !== undefined && !clickhouse.url.toLowerCase().startsWith('https:')) {
+            issue.addIssue({ code: 'custom', path: ['tls'], message: 'needs an https:// url' });
+          }
+        }),
     }),
     dlq: z
       .strictObject({

@@ -7,6 +7,17 @@ describe('routing', () => {
     expect(hasher.partitionOf('abc', 16)).toBe(Number(4952883123889572249n % 16n));
   });
 
+  it('is stable: known 96-bit dedup hashes, whose low 64 bits are the 64-bit hash', async () => {
+    const hasher = await loadHasher();
+    // xxhash32('abc', seed 0x9e3779b1) = 0xa1ae7709 above xxhash64('abc') = 0x44bc2cf5ad770999.
+    expect(hasher.hash96('abc')).toEqual({ low: 0x44bc2cf5ad770999n, high: 0xa1ae7709 });
+    for (const text of ['', 'abc', 'orders\u0000o-1', 'ünïcode ✓']) {
+      const { low, high } = hasher.hash96(text);
+      expect(low).toBe(hasher.hash64(text));
+      expect(high >>> 0).toBe(high);
+    }
+  });
+
   it('spreads keys over all partitions', async () => {
     const hasher = await loadHasher();
     const counts = new Array<number>(16).fill(0);

@@ -85,6 +85,26 @@ describe('destinationErrors', () => {
     expect(errors[0]?.message).toMatch(/"evil.com" is not in PIPELINE_ALLOWED_HOSTS/);
   });
 
+  it('checks an OAUTHBEARER token endpoint like any URL of a definition', () => {
+    const withEndpoint = (tokenEndpoint: string) => ({
+      source: {
+        kafka: {
+          brokers: ['kafka.internal:9092'],
+          sasl: { mechanism: 'OAUTHBEARER', tokenEndpoint },
+        },
+      },
+      sink: { clickhouse: { url: 'http://kafka.internal:8123' } },
+    });
+    const hosts = allowed('kafka.internal,idp.internal');
+    expect(destinationErrors(withEndpoint('https://idp.internal/token'), hosts)).toEqual([]);
+    expect(destinationErrors(withEndpoint('https://169.254.169.254/x'), hosts)).toEqual([
+      {
+        path: 'source.kafka.sasl.tokenEndpoint',
+        message: 'host "169.254.169.254" is not in PIPELINE_ALLOWED_HOSTS',
+      },
+    ]);
+  });
+
   it('reads invalid documents loosely and allows everything when no list is set', () => {
     expect(destinationErrors(doc([42, 'nohostport'], 'not a url'), allowed('x'))).toEqual([]);
     expect(destinationErrors('not an object', allowed('x'))).toEqual([]);

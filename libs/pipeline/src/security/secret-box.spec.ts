@@ -18,6 +18,12 @@ const where = (env: NodeJS.ProcessEnv, files: Record<string, string> = {}) => ({
   },
 });
 
+/** The SASL password of a PLAIN definition (the other mechanisms have none). */
+function saslPassword(def: PipelineDefinition): string | undefined {
+  const sasl = def.source.kafka.sasl;
+  return sasl && 'password' in sasl ? sasl.password : undefined;
+}
+
 function withSecrets(password: string, saslPassword = 's3cret-sasl') {
   const def = exampleOrdersPipeline() as unknown as PipelineDefinition;
   return {
@@ -97,11 +103,10 @@ describe('definition secrets', () => {
     expect(JSON.stringify(sealed)).not.toMatch(/"pw"|s3cret-sasl/);
     const resolved = resolveDefinitionSecrets(sealed, box, where({}));
     expect(resolved.sink.clickhouse.password).toBe('pw');
-    expect(resolved.source.kafka.sasl?.password).toBe('s3cret-sasl');
-    expect(
-      resolveDefinitionSecrets(definition, box, where({ SASL_PW: 'e' })).source.kafka.sasl
-        ?.password,
-    ).toBe('e');
+    expect(saslPassword(resolved)).toBe('s3cret-sasl');
+    expect(saslPassword(resolveDefinitionSecrets(definition, box, where({ SASL_PW: 'e' })))).toBe(
+      'e',
+    );
     expect(() => resolveDefinitionSecrets(definition, box, where({}))).toThrow(
       /source.kafka.sasl.password: environment variable SASL_PW/,
     );
@@ -110,7 +115,39 @@ describe('definition secrets', () => {
   it('redacts every non-empty secret', () => {
     const red = redactDefinition(withSecrets('pw') as never);
     expect(red.sink.clickhouse.password).toBe('***');
-    expect(red.source.kafka.sasl?.password).toBe('***');
+    expect(saslPassword(red)).toBe('***');
     expect(redactDefinition(withSecrets('') as never).sink.clickhouse.password).toBe('');
+  });
+
+  it('seals, resolves and redacts the OAUTHBEARER token and client secret', () => {
+    const def = exampleOrdersPipeline() as unknown as PipelineDefinition;
+    const withSasl = (sasl: NonNullable<PipelineDefinition['source']['kafka']['sasl']>) => ({
+      ...def,
+      source: { ...def.source, kafka: { ...def.source.kafka, sasl } },
+    });
+    const box = new SecretBox(KEY_A);
+    const grant = withSasl({
+      mechanism: 'OAUTHBEARER',
+      tokenEndpoint: 'https://idp.example/token',
+      clientId: 'sluice',
+      clientSecret: 'cl13nt-s3cret',
+    });
+    const fixed = withSasl({ mechanism: 'OAUTHBEARER', token: 'st4tic-t0ken' });
+    for (const [doc, path, value] of [
+      [grant, 'source.kafka.sasl.clientSecret', 'cl13nt-s3cret'],
+      [fixed, 'source.kafka.sasl.token', 'st4tic-t0ken'],
+    ] as const) {
+      expect(sealDefinitionSecrets(doc, new SecretBox()).errors.map((e) => e.path)).toContain(path);
+      const sealed = sealDefinitionSecrets(doc, box).definition;
+      expect(JSON.stringify(sealed)).not.toContain(value);
+      expect(JSON.stringify(resolveDefinitionSecrets(sealed, box))).toContain(value);
+      expect(JSON.stringify(redactDefinition(doc))).not.toContain(value);
+    }
+    // Not secrets: the client id and endpoint are shown as given.
+    expect(redactDefinition(grant).source.kafka.sasl).toMatchObject({
+      clientId: 'sluice',
+      clientSecret: '***',
+      tokenEndpoint: 'https://idp.example/token',
+    });
   });
 });

@@ -11,18 +11,19 @@ import { LuaScript, type ScriptArg } from './lua-script';
 /**
  * The actor's atomic step. KEYS: 1 lease, 2 checkpoint, 3 outbox index, 4 outbox batch,
  * 5 counters, 6 dead letters, 7 mailbox, 8 dedup index, 9 join index, 10 dedup forget list, then
- * one key per dedup bucket with forgotten keys, one per appended dedup bucket, one per expired
- * bucket, one per join bucket append, one per join matched-flags append, two (records, flags)
- * per released join bucket. ARGV: 1 lease value, 2 batch id ('' = no rows), 3 batch payload,
- * 4 cursor, 5 next (JSON), 6 seq, 7 checkpoint generation, 8 bytes of the forget list the actor
- * applied, 9 the definition version the actor runs ('' = not recorded), then counted groups: counters (name, increment), dead letters (DEAD_LETTER_FIELDS),
- * forgotten dedup keys (8-byte hashes, one argument per bucket), bucket appends (start,
- * expire-at ms, bytes), expired buckets (start), join appends
- * (index member, score, bytes), join matched appends (bytes), join releases (index member), and
- * last the join watermark snapshot ('' = none), then optionally the find-my-event index (record
- * count, expire-at ms, most bytes per bucket log, the segment; its key last in KEYS). The lease check
- * comes first and nothing is written when it fails, so an owner that lost its lease can never
- * commit.
+ * one key per dedup bucket string with forgotten keys, one per appended dedup bucket, two (12-
+ * and 8-byte records) per expired bucket, one per join bucket append, one per join matched-flags
+ * append, two (records, flags) per released join bucket. ARGV: 1 lease value, 2 batch id ('' = no
+ * rows), 3 batch payload, 4 cursor, 5 next (JSON), 6 seq, 7 checkpoint generation, 8 bytes of the
+ * forget list the actor applied, 9 the definition version the actor runs ('' = not recorded),
+ * then counted groups: counters (name, increment), dead letters
+ * (DEAD_LETTER_FIELDS), forgotten dedup keys (record bytes, 12 or 8, and the hashes: two
+ * arguments per bucket string), bucket appends (start, expire-at ms, bytes of 12-byte hashes),
+ * expired buckets (start), join appends (index member, score, bytes), join matched appends
+ * (bytes), join releases (index member), and last the join watermark snapshot ('' = none), then
+ * optionally the find-my-event index (record count, expire-at ms, most bytes per bucket log, the
+ * segment; its key last in KEYS). The lease check comes first and nothing is written when it
+ * fails, so an owner that lost its lease can never commit.
  *
  * Not idempotent by itself (APPEND, HINCRBY, XADD), so it is guarded by a generation stored in the
  * checkpoint hash: a step whose generation is already stored ran before (a reply lost to a
@@ -64,27 +65,30 @@ for _ = 1, n do
 end
 local k = 11
 -- Forgotten dedup keys (rows dead-lettered at insert): zeroed where they stand, before this
--- step's appends, which may record such a key again. Entries stay aligned; a zero one is skipped
--- on load. One GET per bucket that has any: forgets are rare.
+-- step's appends, which may record such a key again. Entries stay aligned (records of 'size'
+-- bytes: 12, or 8 in a string an earlier version wrote); a zero one is skipped on load. One GET
+-- per bucket string that has any: forgets are rare.
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   local data = redis.call('GET', KEYS[k])
-  local hashes = ARGV[i]
+  local size = tonumber(ARGV[i])
+  local hashes = ARGV[i + 1]
+  local zero = string.rep('\0', size)
   if data then
-    for h = 1, #hashes, 8 do
-      local needle = string.sub(hashes, h, h + 7)
+    for h = 1, #hashes, size do
+      local needle = string.sub(hashes, h, h + size - 1)
       local from = 1
       while true do
         local at = string.find(data, needle, from, true)
         if not at then break end
-        if (at - 1) % 8 == 0 then
-          redis.call('SETRANGE', KEYS[k], at - 1, '\0\0\0\0\0\0\0\0')
+        if (at - 1) % size == 0 then
+          redis.call('SETRANGE', KEYS[k], at - 1, zero)
         end
         from = at + 1
       end
     end
   end
-  k = k + 1; i = i + 1
+  k = k + 1; i = i + 2
 end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
@@ -95,9 +99,9 @@ for _ = 1, n do
 end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
-  redis.call('DEL', KEYS[k])
+  redis.call('DEL', KEYS[k], KEYS[k + 1])
   redis.call('ZREM', KEYS[8], ARGV[i])
-  k = k + 1; i = i + 1
+  k = k + 2; i = i + 1
 end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
@@ -169,10 +173,14 @@ export class StaleCheckpointError extends Error {
 }
 
 export interface DedupWrite {
-  /** Bucket start -> 8-byte hashes to append. */
+  /** Bucket start -> 12-byte hashes to append (`keys.dedupBucket`). */
   appends: ReadonlyMap<number, Buffer>;
-  /** Bucket start -> 8-byte hashes to zero where they stand (forgotten keys). */
+  /** Bucket start -> 12-byte hashes to zero where they stand (forgotten keys). */
   forgotten?: ReadonlyMap<number, Buffer>;
+  /** Bucket start -> 8-byte hashes to zero in the string an earlier version wrote
+   * (`keys.dedupBucket64`). */
+  forgottenLegacy?: ReadonlyMap<number, Buffer>;
+  /** Buckets to delete, both record formats. */
   expired: readonly number[];
   /** Absolute ms after which Redis may drop a bucket. */
   expireAt: (bucketStart: number) => number;
@@ -284,10 +292,15 @@ export async function writeCheckpoint(redis: Redis, w: CheckpointWrite): Promise
   args.push(w.deadLetters.length);
   for (const d of w.deadLetters) args.push(...deadLetterArgs(d));
   const forgotten = w.dedup?.forgotten ?? new Map<number, Buffer>();
-  args.push(forgotten.size);
+  const forgottenLegacy = w.dedup?.forgottenLegacy ?? new Map<number, Buffer>();
+  args.push(forgotten.size + forgottenLegacy.size);
   for (const [start, hashes] of forgotten) {
     scriptKeys.push(keys.dedupBucket(p, n, start));
-    args.push(hashes);
+    args.push(12, hashes);
+  }
+  for (const [start, hashes] of forgottenLegacy) {
+    scriptKeys.push(keys.dedupBucket64(p, n, start));
+    args.push(8, hashes);
   }
   const appends = w.dedup?.appends ?? new Map<number, Buffer>();
   args.push(appends.size);
@@ -298,7 +311,7 @@ export async function writeCheckpoint(redis: Redis, w: CheckpointWrite): Promise
   const expired = w.dedup?.expired ?? [];
   args.push(expired.length);
   for (const start of expired) {
-    scriptKeys.push(keys.dedupBucket(p, n, start));
+    scriptKeys.push(keys.dedupBucket(p, n, start), keys.dedupBucket64(p, n, start));
     args.push(start);
   }
   const join = w.join;
@@ -398,25 +411,44 @@ export async function readJoinBuckets(
   return result;
 }
 
-/** Every live dedup bucket of an actor (start -> bytes); forgets index members whose key expired. */
+/** One live dedup bucket's strings: either may be missing. */
+export interface StoredDedupBucket {
+  /** 12-byte hashes (`keys.dedupBucket`). */
+  records?: Buffer;
+  /** 8-byte hashes an earlier version wrote (`keys.dedupBucket64`), until the bucket expires. */
+  legacy?: Buffer;
+}
+
+/**
+ * Every live dedup bucket of an actor (start -> its strings); forgets index members whose keys
+ * both expired.
+ */
 export async function readDedupBuckets(
   redis: Redis,
   pipeline: string,
   partition: number,
-): Promise<Map<number, Buffer>> {
+): Promise<Map<number, StoredDedupBucket>> {
   const index = keys.dedupIndex(pipeline, partition);
   const starts = await redis.zrange(index, 0, -1);
-  const result = new Map<number, Buffer>();
+  const result = new Map<number, StoredDedupBucket>();
   if (starts.length === 0) return result;
   const tx = redis.pipeline();
-  for (const start of starts) tx.getBuffer(keys.dedupBucket(pipeline, partition, Number(start)));
+  for (const start of starts) {
+    tx.getBuffer(keys.dedupBucket(pipeline, partition, Number(start)));
+    tx.getBuffer(keys.dedupBucket64(pipeline, partition, Number(start)));
+  }
   const replies = (await tx.exec()) ?? [];
   const gone: string[] = [];
   starts.forEach((start, i) => {
-    const [err, data] = replies[i] ?? [null, null];
+    const [err, records] = replies[2 * i] ?? [null, null];
+    const [err64, legacy] = replies[2 * i + 1] ?? [null, null];
     if (err) throw err;
-    if (data instanceof Buffer) result.set(Number(start), data);
-    else gone.push(start);
+    if (err64) throw err64;
+    const bucket: StoredDedupBucket = {};
+    if (records instanceof Buffer) bucket.records = records;
+    if (legacy instanceof Buffer) bucket.legacy = legacy;
+    if (bucket.records === undefined && bucket.legacy === undefined) gone.push(start);
+    else result.set(Number(start), bucket);
   });
   if (gone.length > 0) await redis.zrem(index, ...gone);
   return result;

@@ -10,6 +10,7 @@ export {
   readJoinBuckets,
   StaleCheckpointError,
   type StoredCheckpoint,
+  type StoredDedupBucket,
   type StoredJoinBucket,
   writeCheckpoint,
 } from './checkpoint';
