@@ -9,6 +9,9 @@ export const keys = {
   pipelines: () => '{sl}:pipelines',
   /** Hash: pipeline id -> 'running' | 'stopped'. */
   pipelineStatus: () => '{sl}:pipeline-status',
+  /** Hash: pipeline id -> definition version (1 at creation, +1 per edit; absent = 1): the ETag
+   * of GET /pipelines/:id and the `definition_version` of what it writes. */
+  pipelineVersions: () => '{sl}:pipeline-versions',
   /** Counter bumped on every definition/status change; processes poll it to reload cheaply. */
   pipelinesVersion: () => '{sl}:pipelines-version',
 
