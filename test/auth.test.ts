@@ -47,6 +47,8 @@ const ROUTES: { method: string; path: string; role: Exclude<Caller, 'none'> }[] 
   { method: 'POST', path: '/api/v1/pipelines/{id}/partitions/{n}/accept-gap', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines/{id}/rewind', role: 'operate' },
   { method: 'POST', path: '/api/v1/pipelines', role: 'admin' },
+  // Before the delete, on the pipeline the create made: the same definition, so unchanged.
+  { method: 'PUT', path: '/api/v1/pipelines/{id}', role: 'admin' },
   { method: 'DELETE', path: '/api/v1/pipelines/{id}', role: 'admin' },
 ];
 
@@ -64,7 +66,9 @@ async function call(
 ): Promise<Answer> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  if (method === 'POST') headers['content-type'] = options.type ?? 'application/json';
+  if (method === 'POST' || method === 'PUT') {
+    headers['content-type'] = options.type ?? 'application/json';
+  }
   const response = await fetch(`http://127.0.0.1:${app.port}${path}`, {
     method,
     headers,
@@ -171,24 +175,27 @@ describe('admin API access', () => {
     const expected: string[] = [];
     for (const route of ROUTES) {
       for (const caller of CALLERS) {
-        // The create and delete that succeed work on a pipeline of their own.
+        // The create, edit and delete that succeed work on a pipeline of their own.
         const id = route.method === 'GET' || route.method === 'POST' ? kept : created;
         const path = route.path
           .replace('{id}', id)
           .replace('{key}', 'no-such-key')
           .replace('{n}', '0');
         const isCreate = route.method === 'POST' && route.path === '/api/v1/pipelines';
+        const isEdit = route.method === 'PUT';
         const answer = await call(
           secured,
           route.method,
           path + (path.endsWith('/cluster') ? '?lag=false' : ''),
           {
             token: caller === 'none' ? undefined : TOKENS[caller],
-            body: isCreate
-              ? definition(created, table)
-              : route.path.endsWith('/preview')
-                ? { message: {} }
-                : undefined,
+            headers: isEdit ? { 'if-match': '*' } : undefined,
+            body:
+              isCreate || isEdit
+                ? definition(created, table)
+                : route.path.endsWith('/preview')
+                  ? { message: {} }
+                  : undefined,
           },
         );
         const allowed = RANK[caller] >= RANK[route.role];

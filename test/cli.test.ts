@@ -87,9 +87,35 @@ describe('sluice CLI', () => {
       code: 0,
       stdout: `pipeline/${id} created\n`,
     });
-    const again = await sluice(url, 'pipelines', 'apply', '-f', file);
-    expect(again.code).toBe(1);
-    expect(again.stderr).toBe(`Error from server (Conflict): pipeline ${id} already exists\n`);
+    // kubectl apply: the same file again changes nothing; an edited one is applied in place
+    // (GET for the ETag, then PUT with If-Match), a dry run of it first.
+    expect(await sluice(url, 'pipelines', 'apply', '-f', file)).toMatchObject({
+      code: 0,
+      stdout: `pipeline/${id} unchanged\n`,
+    });
+    writeFileSync(file, JSON.stringify({ ...dedupPipeline(id, topic, table, 2), filter: 'true' }));
+    expect(await sluice(url, 'pipelines', 'apply', '-f', file, '--dry-run')).toMatchObject({
+      code: 0,
+      stdout: `pipeline/${id} configured (dry run)\n`,
+    });
+    expect(((await app!.get(`/api/v1/pipelines/${id}`)).body as { version: number }).version).toBe(
+      1,
+    );
+    expect(await sluice(url, 'pipelines', 'apply', '-f', file)).toMatchObject({
+      code: 0,
+      stdout: `pipeline/${id} configured\n`,
+    });
+    expect((await app!.get(`/api/v1/pipelines/${id}`)).body).toMatchObject({
+      version: 2,
+      definition: { filter: 'true' },
+    });
+    // A change a running pipeline cannot take: the server's reason, exit 1.
+    writeFileSync(file, JSON.stringify(dedupPipeline(id, topic, table, 4)));
+    const refused = await sluice(url, 'pipelines', 'apply', '-f', file);
+    expect(refused).toMatchObject({ code: 1, stdout: '' });
+    expect(refused.stderr).toMatch(
+      /^Error from server \(Conflict\): .*\n {2}partitions: cannot change/,
+    );
 
     await producer.send({
       topic,

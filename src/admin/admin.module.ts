@@ -12,6 +12,8 @@ import { DlqReplayController } from './dlq-replay.controller';
 import { EventsController } from './events.controller';
 import { GapAccept } from './gap-accept';
 import { PipelineAdmin } from './pipeline-admin.service';
+import { PipelineEditController } from './pipeline-edit.controller';
+import { PipelineEditor } from './pipeline-edit';
 import { PipelineHoldsController } from './pipeline-holds.controller';
 import { PipelinesController } from './pipelines.controller';
 import { PipelinesDirLoader } from './pipelines-dir.loader';
@@ -26,6 +28,7 @@ import { RewindController } from './rewind/rewind.controller';
   controllers: [
     ProcessController,
     PipelinesController,
+    PipelineEditController,
     PipelineHoldsController,
     DlqReplayController,
     EventsController,
@@ -35,6 +38,7 @@ import { RewindController } from './rewind/rewind.controller';
   providers: [
     DefinitionValidator,
     PipelineAdmin,
+    PipelineEditor,
     ConsumerLag,
     PipelinesDirLoader,
     EventLookup,
@@ -50,6 +54,9 @@ export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
     consumer
       .apply(YamlBodyMiddleware)
-      .forRoutes({ path: 'api/v1/pipelines', method: RequestMethod.POST });
+      .forRoutes(
+        { path: 'api/v1/pipelines', method: RequestMethod.POST },
+        { path: 'api/v1/pipelines/:id', method: RequestMethod.PUT },
+      );
   }
 }

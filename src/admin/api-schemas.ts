@@ -57,6 +57,14 @@ const sourceGaps = z.looseObject({
 const responses = {
   created: z.object({ id: z.string(), status, definition: definition() }),
   dryRun: z.object({ id: z.string(), dryRun: z.literal(true), definition: definition() }),
+  edited: z.object({
+    id: z.string(),
+    status: status.optional().meta({ description: 'absent in a dry run' }),
+    dryRun: z.literal(true).optional(),
+    version: z.number().int().meta({ description: 'the definition version (also the ETag)' }),
+    changed: z.boolean().meta({ description: 'false: the stored definition already was this' }),
+    definition: definition(),
+  }),
   preview: z.discriminatedUnion('outcome', [
     z.object({
       outcome: z.literal('written'),
@@ -82,6 +90,14 @@ const responses = {
   pipeline: z.looseObject({
     id: z.string(),
     status,
+    version: z
+      .number()
+      .int()
+      .meta({ description: 'the definition version; the ETag is "<version>"' }),
+    partitionVersions: z.array(z.number().int().nullable()).meta({
+      description:
+        'per pipeline partition, the definition version of its last checkpoint (null: none recorded yet)',
+    }),
     definition: definition(),
     counters,
     lag: z

@@ -6,7 +6,12 @@ import {
   type DefinitionError,
   destinationErrors,
   type ClickHouseSink,
+  isSealed,
+  keepRedactedSecrets,
+  keepUnchangedSecrets,
+  type PipelineDefinition,
   parsePipelineDefinition,
+  REDACTED,
   resolveSecret,
   resolveSinkSecrets,
   SecretResolutionError,
@@ -32,9 +37,14 @@ export class DefinitionValidator {
   /**
    * The pipeline to store: its definition with inline secrets sealed (or refused without
    * SECRETS_KEY), after the sink check, which connects with the resolved sink password, TLS key
-   * and certificates.
+   * and certificates. For an edit, `stored` is the definition it replaces: a secret sent as ***
+   * keeps the stored one, and a secret that did not change keeps its stored (sealed) text.
    */
-  async validate(input: unknown, contentType?: ContentType): Promise<CompiledPipeline> {
+  async validate(
+    input: unknown,
+    contentType?: ContentType,
+    stored?: PipelineDefinition,
+  ): Promise<CompiledPipeline> {
     const parsed = parsePipelineDefinition(input, contentType);
     // Hosts first: nothing connects to a host outside PIPELINE_ALLOWED_HOSTS, not even the sink
     // check of an otherwise invalid document.
@@ -44,25 +54,53 @@ export class DefinitionValidator {
       throw new DefinitionInvalidError([...hostErrors, ...(parsed.ok ? [] : parsed.errors)]);
     }
     if (parsed.ok) {
-      const stored = sealDefinitionSecrets(parsed.definition.definition, this.config.secrets);
-      if (stored.errors.length > 0) throw new DefinitionInvalidError(stored.errors);
-      const { sink } = parsed.definition;
+      const given = stored
+        ? keepRedactedSecrets(parsed.definition.definition, stored, (v) => this.openStored(v))
+        : parsed.definition.definition;
+      const sealed = sealDefinitionSecrets(given, this.config.secrets);
+      if (sealed.errors.length > 0) throw new DefinitionInvalidError(sealed.errors);
+      const sink = given.sink.clickhouse;
       const columns = parsed.definition.columns.map((c) => c.column);
       const errors = await checkSink(this.resolveSink(sink), columns);
       if (errors.length > 0) throw new DefinitionInvalidError(errors);
-      return { ...parsed.definition, definition: stored.definition };
+      const definition = stored
+        ? keepUnchangedSecrets(sealed.definition, stored, (v) => this.tryOpen(v))
+        : sealed.definition;
+      return { ...parsed.definition, definition };
     }
     // The document has errors; still report the table's, when its sink section is usable, so
     // one round trip lists everything. ClickHouse being away only loses those extra errors.
     const raw = decodeLoosely(input, contentType);
     const sink = rawSink(raw, parsed.errors);
+    const password =
+      sink?.password === REDACTED && stored ? stored.sink.clickhouse.password : sink?.password;
     const extra = sink
       ? await checkSink(
-          { ...sink, password: resolveOrEmpty(sink.password, this.config.secrets) },
+          { ...sink, password: resolveOrEmpty(password ?? '', this.config.secrets) },
           rawTransformColumns(raw),
         ).catch(() => [] as DefinitionError[])
       : [];
     throw new DefinitionInvalidError([...parsed.errors, ...extra]);
+  }
+
+  /** A stored secret as it may be given again: sealed ones opened, references as they are. */
+  private openStored(value: string): string {
+    if (!isSealed(value)) return value;
+    try {
+      return this.config.secrets.open(value);
+    } catch (err) {
+      const message = `the stored secret cannot be opened here (${(err as Error).message}): send it again`;
+      throw new DefinitionInvalidError([{ path: 'secrets', message }]);
+    }
+  }
+
+  /** For comparing secrets: a sealed value opened, undefined when it cannot be. */
+  private tryOpen(value: string): string | undefined {
+    try {
+      return isSealed(value) ? this.config.secrets.open(value) : value;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The sink's secrets and certificates in this process (references read), or a 400 at a path. */

@@ -29,6 +29,7 @@ import {
   SinkUnavailableError,
 } from './errors';
 import { PipelineAdmin } from './pipeline-admin.service';
+import { PipelineEditor, etagOf } from './pipeline-edit';
 import { Access, Costly } from '../auth';
 import {
   ApiBody,
@@ -85,6 +86,7 @@ export class PipelinesController {
     private readonly lag: ConsumerLag,
     private readonly holds: PipelineHolds,
     private readonly dlq: DlqListing,
+    private readonly editor: PipelineEditor,
   ) {}
 
   /**
@@ -198,14 +200,17 @@ export class PipelinesController {
   @ApiOperation({ summary: 'A pipeline: definition, status, counters, lag, source gaps' })
   @ApiResponse({ status: 200, description: 'the pipeline', schema: responseSchema('pipeline') })
   @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
-  async get(@Param('id') id: string) {
+  async get(@Param('id') id: string, @Res({ passthrough: true }) res: ServerResponse) {
     const stored = await this.find(id);
-    const [{ counters, other }, lag, sourceGaps, holds] = await Promise.all([
+    const [{ counters, other }, lag, sourceGaps, holds, partitionVersions] = await Promise.all([
       this.state.counters(id, stored.definition.partitions),
       this.lag.of(stored.definition),
       this.state.sourceGaps(id, GAPS_SHOWN),
       this.holds.of(id),
+      this.editor.partitionVersions(id, stored.definition.partitions),
     ]);
+    // What PUT /pipelines/:id wants back in If-Match (README "Editing a pipeline").
+    res.setHeader('etag', etagOf(stored.version));
     const joinCounters: Record<string, number> = {};
     if (stored.definition.join) {
       for (const name of JOIN_COUNTERS) {
@@ -216,6 +221,10 @@ export class PipelinesController {
     return {
       id,
       status: stored.status,
+      version: stored.version,
+      // The version each partition's last checkpoint ran: an edit has reached them all when
+      // every one shows `version`.
+      partitionVersions,
       definition: redactDefinition(stored.definition),
       counters: { ...counters, ...joinCounters },
       // Source messages the consumer group has not committed yet; null when Kafka is away.

@@ -6,12 +6,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import { table } from './table';
 
 const USAGE = `usage: sluice <command> [flags]   (-o json for JSON output)
   pipelines list
   pipelines get ID
-  pipelines apply -f FILE [--dry-run]     create from a JSON or YAML file
+  pipelines apply -f FILE [--dry-run]     create from a JSON or YAML file, or edit in place
   pipelines delete|stop|resume ID
   dlq list ID [--stage S] [--partition N] [--since ISO] [--until ISO] [--limit N] [--cursor C]
   dlq discard ID (--all | --ids ID,... | [--stage S] [--since ISO] [--until ISO])
@@ -21,7 +22,15 @@ const USAGE = `usage: sluice <command> [flags]   (-o json for JSON output)
   rewind ID --to ISO                      read every source partition again from a time
 env: SLUICE_URL (default http://127.0.0.1:3000), SLUICE_TOKEN`;
 
-class CliError extends Error {}
+class CliError extends Error {
+  constructor(
+    message: string,
+    /** The HTTP status of a server's refusal. */
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
 
 const OPTIONS = {
   output: { type: 'string', short: 'o' },
@@ -53,9 +62,15 @@ interface Answer {
   headers: Headers;
 }
 
-async function call(method: string, path: string, body?: string, type?: string): Promise<Answer> {
+async function call(
+  method: string,
+  path: string,
+  body?: string,
+  type?: string,
+  extra: Record<string, string> = {},
+): Promise<Answer> {
   const base = (process.env.SLUICE_URL ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...extra };
   if (process.env.SLUICE_TOKEN) headers.authorization = `Bearer ${process.env.SLUICE_TOKEN}`;
   // Every POST states its type: the admin plane refuses a POST without one (cross-site simple posts).
   if (body !== undefined || method === 'POST') headers['content-type'] = type ?? 'application/json';
@@ -74,7 +89,9 @@ async function call(method: string, path: string, body?: string, type?: string):
   } catch {
     // Not JSON: shown as text.
   }
-  if (response.status >= 400) throw new CliError(serverError(response.status, parsed));
+  if (response.status >= 400) {
+    throw new CliError(serverError(response.status, parsed), response.status);
+  }
   return { status: response.status, body: parsed, headers: response.headers };
 }
 
@@ -128,21 +145,8 @@ async function pipelines(verb: string | undefined, args: string[], flags: Flags,
       ];
       return table(['FIELD', 'VALUE'], rows);
     }
-    case 'apply': {
-      const file = need(flags.file, '-f FILE');
-      const text = readFileSync(file === '-' ? 0 : file, 'utf8');
-      const yaml = /\.ya?ml$/i.test(file) || !text.trimStart().startsWith('{');
-      const query = flags['dry-run'] ? '?dryRun=true' : '';
-      const { body } = await call(
-        'POST',
-        `/pipelines${query}`,
-        text,
-        yaml ? 'application/yaml' : 'application/json',
-      );
-      if (json) return print(body);
-      const id = (body as { id: string }).id;
-      return line(flags['dry-run'] ? `pipeline/${id} valid (dry run)` : `pipeline/${id} created`);
-    }
+    case 'apply':
+      return apply(flags, json);
     case 'delete':
     case 'stop':
     case 'resume': {
@@ -158,6 +162,52 @@ async function pipelines(verb: string | undefined, args: string[], flags: Flags,
     default:
       throw new CliError(`unknown: pipelines ${verb ?? ''}\n${USAGE}`);
   }
+}
+
+/** The `id` a definition file names, if it can be read (the server reports any other error). */
+function idIn(text: string): string | undefined {
+  try {
+    const doc = parseYaml(text) as unknown;
+    const id = typeof doc === 'object' && doc !== null ? (doc as { id?: unknown }).id : undefined;
+    return typeof id === 'string' && id !== '' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * As kubectl apply: creates the pipeline when it does not exist, else replaces its definition in
+ * place with the ETag just read (PUT with If-Match), so an edit made meanwhile is not lost: the
+ * server answers 412 and nothing is changed.
+ */
+async function apply(flags: Flags, json: boolean) {
+  const file = need(flags.file, '-f FILE');
+  const text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  const yaml = /\.ya?ml$/i.test(file) || !text.trimStart().startsWith('{');
+  const type = yaml ? 'application/yaml' : 'application/json';
+  const dry = flags['dry-run'] === true;
+  const query = dry ? '?dryRun=true' : '';
+  const id = idIn(text);
+  let etag: string | null = null;
+  if (id !== undefined) {
+    try {
+      etag = (await call('GET', `/pipelines/${enc(id)}`)).headers.get('etag');
+    } catch (err) {
+      if (!(err instanceof CliError && err.status === 404)) throw err;
+    }
+  }
+  if (id === undefined || etag === null) {
+    const { body } = await call('POST', `/pipelines${query}`, text, type);
+    if (json) return print(body);
+    const created = (body as { id: string }).id;
+    return line(dry ? `pipeline/${created} valid (dry run)` : `pipeline/${created} created`);
+  }
+  const { body } = await call('PUT', `/pipelines/${enc(id)}${query}`, text, type, {
+    'if-match': etag,
+  });
+  if (json) return print(body);
+  const outcome = (body as { changed?: boolean }).changed ? 'configured' : 'unchanged';
+  return line(`pipeline/${id} ${outcome}${dry ? ' (dry run)' : ''}`);
 }
 
 async function dlq(verb: string | undefined, args: string[], flags: Flags, json: boolean) {

@@ -9,13 +9,47 @@ export type PipelineStatus = 'running' | 'stopped';
 export interface StoredPipeline {
   definition: PipelineDefinition;
   status: PipelineStatus;
+  /** 1 at creation, +1 per edit that changed the definition (keys.pipelineVersions). */
+  version: number;
 }
+
+/** What `update` did: `missing` (no such pipeline), `stale` (the version is not the one the
+ * caller read), `unchanged` (the same definition: no new version) or `updated`. */
+export type UpdateOutcome =
+  { outcome: 'missing' } | { outcome: 'stale' | 'unchanged' | 'updated'; version: number };
 
 const CREATE_SCRIPT = `
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], 'running')
+redis.call('HSET', KEYS[4], ARGV[1], 1)
 redis.call('INCR', KEYS[3])
 return 1`;
+
+// KEYS: pipelines, versions, reload counter. ARGV: id, expected version ('*' = any), JSON.
+const UPDATE_SCRIPT = `
+local stored = redis.call('HGET', KEYS[1], ARGV[1])
+if not stored then return {0, 0} end
+local version = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '1')
+if ARGV[2] ~= '*' and tonumber(ARGV[2]) ~= version then return {1, version} end
+if stored == ARGV[3] then return {2, version} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], version + 1)
+redis.call('INCR', KEYS[3])
+return {3, version + 1}`;
+
+const UPDATE_OUTCOMES = ['missing', 'stale', 'unchanged', 'updated'] as const;
+
+/** The replies of a MULTI, or its first error. */
+function replies<T>(results: [Error | null, unknown][] | null): T[] {
+  if (results === null) throw new Error('pipeline store: transaction aborted');
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value as T;
+  });
+}
+
+/** A version as stored: absent (pipelines created before versions were kept) is 1. */
+const versionOf = (text: string | null | undefined) => (text ? Number(text) : 1);
 
 const REPLACE_SCRIPT = `
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
@@ -35,29 +69,42 @@ export class PipelineStore {
   }
 
   async list(): Promise<Map<string, StoredPipeline>> {
-    const [definitions, statuses] = await Promise.all([
-      this.redis.hgetall(keys.pipelines()),
-      this.redis.hgetall(keys.pipelineStatus()),
-    ]);
+    // One transaction: an edit landing between separate reads would pair a definition with
+    // another version's number (an actor would label the old definition's rows as the new one).
+    const [definitions = {}, statuses = {}, versions = {}] = replies<Record<string, string>>(
+      await this.redis
+        .multi()
+        .hgetall(keys.pipelines())
+        .hgetall(keys.pipelineStatus())
+        .hgetall(keys.pipelineVersions())
+        .exec(),
+    );
     const result = new Map<string, StoredPipeline>();
     for (const [id, json] of Object.entries(definitions)) {
       result.set(id, {
         definition: JSON.parse(json) as PipelineDefinition,
         status: statuses[id] === 'stopped' ? 'stopped' : 'running',
+        version: versionOf(versions[id]),
       });
     }
     return result;
   }
 
   async get(id: string): Promise<StoredPipeline | undefined> {
-    const [json, status] = await Promise.all([
-      this.redis.hget(keys.pipelines(), id),
-      this.redis.hget(keys.pipelineStatus(), id),
-    ]);
-    if (json === null) return undefined;
+    // One transaction, as in list(): the ETag must be the version of this very definition.
+    const [json, status, version] = replies<string | null>(
+      await this.redis
+        .multi()
+        .hget(keys.pipelines(), id)
+        .hget(keys.pipelineStatus(), id)
+        .hget(keys.pipelineVersions(), id)
+        .exec(),
+    );
+    if (json === null || json === undefined) return undefined;
     return {
       definition: JSON.parse(json) as PipelineDefinition,
       status: status === 'stopped' ? 'stopped' : 'running',
+      version: versionOf(version),
     };
   }
 
@@ -67,14 +114,38 @@ export class PipelineStore {
     // processes would not load it until the next change).
     const created = await this.redis.eval(
       CREATE_SCRIPT,
-      3,
+      4,
       keys.pipelines(),
       keys.pipelineStatus(),
       keys.pipelinesVersion(),
+      keys.pipelineVersions(),
       definition.id,
       JSON.stringify(definition),
     );
     return Number(created) === 1;
+  }
+
+  /**
+   * An edit: replaces the definition if its version is still `expected` ('*': any), as one
+   * script with the version bump, so two edits from the same version cannot both win.
+   */
+  async update(
+    id: string,
+    expected: number | '*',
+    definition: PipelineDefinition,
+  ): Promise<UpdateOutcome> {
+    const [code, version] = (await this.redis.eval(
+      UPDATE_SCRIPT,
+      3,
+      keys.pipelines(),
+      keys.pipelineVersions(),
+      keys.pipelinesVersion(),
+      id,
+      String(expected),
+      JSON.stringify(definition),
+    )) as [number, number];
+    const outcome = UPDATE_OUTCOMES[code] ?? 'missing';
+    return outcome === 'missing' ? { outcome } : { outcome, version };
   }
 
   /**
@@ -118,6 +189,7 @@ export class PipelineStore {
       .hdel(keys.pipelines(), id)
       .hdel(keys.pipelineStatus(), id)
       .hdel(keys.rewinds(), id)
+      .hdel(keys.pipelineVersions(), id)
       .incr(keys.pipelinesVersion())
       .exec();
     return Number(results?.[0]?.[1] ?? 0) === 1;

@@ -19,6 +19,8 @@ import { PipelineStore, type PipelineStatus } from './pipeline-store';
 export interface ActivePipeline {
   pipeline: CompiledPipeline;
   status: PipelineStatus;
+  /** The definition version (PipelineStore): an edit gives a new one. */
+  version: number;
 }
 
 /** How often processes look for changed definitions (one GET of a counter when nothing changed). */
@@ -95,7 +97,7 @@ export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShu
     if (version === this.seenVersion) return;
     const stored = await this.store.list();
     const next = new Map<string, ActivePipeline>();
-    for (const [id, { definition: sealed, status }] of stored) {
+    for (const [id, { definition: sealed, status, version: defVersion }] of stored) {
       // Secrets are resolved here, in the process that connects with them (README "Security").
       let definition: PipelineDefinition;
       try {
@@ -114,7 +116,7 @@ export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShu
         this.logger.error(`pipeline ${id} no longer parses: ${JSON.stringify(parsed.errors)}`);
         continue;
       }
-      next.set(id, { pipeline: parsed.definition, status });
+      next.set(id, { pipeline: parsed.definition, status, version: defVersion });
     }
     this.pipelines = next;
     this.seenVersion = version;

@@ -4,6 +4,10 @@ export * from './convert';
 export {
   type TableColumn as DefinitionTableColumn,
   checkTransformColumns,
+  consumerFacet,
+  keepRedactedSecrets,
+  keepUnchangedSecrets,
+  liveChangeConflicts,
   type CompiledColumn,
   type CompiledDedup,
   type CompiledJoin,

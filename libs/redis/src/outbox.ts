@@ -23,6 +23,8 @@ interface OutboxMeta {
   /** Per-row source positions and dedup keys (row-sources.ts; absent in earlier entries). */
   sourceTopics?: string[];
   sources?: Uint8Array;
+  /** The definition version that made the rows (absent in earlier entries). */
+  definitionVersion?: number;
 }
 
 /**
@@ -73,6 +75,8 @@ export interface DecodedBatch {
   times?: number[];
   /** Per-row source and dedup key; absent for entries stored before they were kept. */
   sources?: RowSources;
+  /** The definition version that made the rows; absent for entries stored before it was kept. */
+  definitionVersion?: number;
 }
 
 /** The rows of a batch as objects; only dead-lettering needs them. */
@@ -112,11 +116,24 @@ export function decodeOutboxBatch(data: Buffer, job: BatchJob): DecodedBatch {
   const { database, table, batchId } = batch;
   const traceparent = typeof batch.traceparent === 'string' ? batch.traceparent : undefined;
   const times = Array.isArray(batch.times) ? batch.times : undefined;
+  const definitionVersion =
+    typeof batch.definitionVersion === 'number' ? batch.definitionVersion : undefined;
   if (isBody(batch.body) && typeof batch.count === 'number') {
     // msgpackr hands binary out as a view of `data`: no copy of the rows.
     const body = typeof batch.body === 'string' ? batch.body : asBuffer(batch.body);
     const sources = RowSources.read(batch.sourceTopics, batch.sources);
-    return { batchId, database, table, body, count: batch.count, traceparent, times, sources };
+    const { count } = batch;
+    return {
+      batchId,
+      database,
+      table,
+      body,
+      count,
+      traceparent,
+      times,
+      sources,
+      definitionVersion,
+    };
   }
   // An entry written before the outbox held JSONEachRow text.
   const rows = batch.rows ?? [];

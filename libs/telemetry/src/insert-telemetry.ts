@@ -10,6 +10,9 @@ export interface InsertInfo {
   rows: number;
   traceparent?: string;
   times?: readonly number[];
+  /** The definition version that made the rows: the `definition_version` label of the written
+   * rows ('' for batches stored before versions were recorded). */
+  definitionVersion?: number;
 }
 
 /** One insert attempt of the writer: its span (child of the batch span) and its metrics. */
@@ -39,7 +42,7 @@ export class InsertTelemetry {
     const { pipeline, rows, times } = this.info;
     metrics.insertDuration.observe({ pipeline, outcome: 'written' }, this.seconds());
     if (counted) {
-      metrics.written.inc({ pipeline }, rows);
+      metrics.written.inc({ pipeline, definition_version: this.version }, rows);
       metrics.observeLatency(pipeline, Date.now(), times ?? []);
     }
     this.span?.setAttribute(ATTR.outcome, counted ? 'written' : 'written-before');
@@ -67,7 +70,7 @@ export class InsertTelemetry {
     metrics.insertDuration.observe({ pipeline, outcome: 'refused' }, this.seconds());
     metrics.insertSplits.inc({ pipeline });
     if (counted) {
-      metrics.written.inc({ pipeline }, written);
+      metrics.written.inc({ pipeline, definition_version: this.version }, written);
       metrics.deadLettered.inc({ pipeline, stage: 'insert' }, refused);
       // Latency of the batch's rows as a whole: which ones were refused is not in `times`.
       if (written > 0) metrics.observeLatency(pipeline, Date.now(), times ?? []);
@@ -88,6 +91,10 @@ export class InsertTelemetry {
     );
     this.span?.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });
     this.span?.end();
+  }
+
+  private get version(): string {
+    return this.info.definitionVersion === undefined ? '' : String(this.info.definitionVersion);
   }
 
   private seconds(): number {

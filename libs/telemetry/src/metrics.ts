@@ -71,8 +71,8 @@ export class SluiceMetrics {
   );
   readonly written = this.counter(
     'sluice_events_written_total',
-    'Rows inserted into ClickHouse (acknowledged)',
-    ['pipeline'],
+    'Rows inserted into ClickHouse (acknowledged), by the definition version that made them',
+    ['pipeline', 'definition_version'],
   );
   readonly deadLettered = this.counter(
     'sluice_events_dead_lettered_total',

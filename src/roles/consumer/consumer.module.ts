@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, Module } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { registerCompressionCodecs } from '@sluice/kafka';
-import { loadHasher, type Hasher } from '@sluice/pipeline';
+import { consumerFacet, loadHasher, type Hasher } from '@sluice/pipeline';
 import { closeRedis, createRedis, ReplicaSync } from '@sluice/redis';
 import type { Telemetry } from '@sluice/telemetry';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../config';
@@ -141,7 +141,9 @@ export class ConsumerRole extends RoleService {
     const wanted = new Map<string, { active: ActivePipeline; json: string }>();
     for (const [id, active] of pipelines) {
       if (active.status !== 'running') continue;
-      wanted.set(id, { active, json: JSON.stringify(active.pipeline.definition) });
+      // Only what the consumer reads: an edit of the filter, transform, batch or DLQ settings
+      // reaches the actors without the group rejoining (libs/pipeline definition/edit.ts).
+      wanted.set(id, { active, json: consumerFacet(active.pipeline.definition) });
     }
     const stopping: Promise<void>[] = [];
     for (const [id, current] of this.consumers) {

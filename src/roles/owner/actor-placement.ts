@@ -123,10 +123,10 @@ export class ActorPlacement {
     await this.follow();
     const pipelines = this.deps.watcher.current();
     await this.retire(pipelines);
-    for (const { pipeline, status } of pipelines.values()) {
+    for (const { pipeline, status, version } of pipelines.values()) {
       if (this.stopped) return;
       if (status !== 'running') continue;
-      await this.placePipeline(pipeline);
+      await this.placePipeline(pipeline, version);
     }
   }
 
@@ -146,13 +146,19 @@ export class ActorPlacement {
     );
   }
 
-  /** Stops actors assigned elsewhere or whose pipeline is gone, stopped or redefined. */
+  /**
+   * Stops actors assigned elsewhere or whose pipeline is gone, stopped or redefined. An edited
+   * definition takes effect this way, at a checkpoint boundary: the actor flushes and
+   * checkpoints what it applied under the old version, and the one started for the new version
+   * restores from that checkpoint (README "Editing a pipeline").
+   */
   private async retire(pipelines: ReadonlyMap<string, ActivePipeline>): Promise<void> {
     const stopping: Promise<void>[] = [];
     for (const [name, actor] of this.actors) {
       const active = pipelines.get(actor.pipeline.id);
       const current =
         active?.status === 'running' &&
+        active.version === actor.definitionVersion &&
         JSON.stringify(active.pipeline.definition) === JSON.stringify(actor.pipeline.definition) &&
         actor.partition < active.pipeline.partitions &&
         this.mine.has(name);
@@ -165,7 +171,7 @@ export class ActorPlacement {
     await Promise.allSettled(stopping);
   }
 
-  private async placePipeline(pipeline: CompiledPipeline): Promise<void> {
+  private async placePipeline(pipeline: CompiledPipeline, version: number): Promise<void> {
     const wanted: number[] = [];
     for (let partition = 0; partition < pipeline.partitions; partition++) {
       const name = actorName(pipeline.id, partition);
@@ -205,6 +211,7 @@ export class ActorPlacement {
         telemetry: this.deps.telemetry,
         sync: this.deps.sync,
         limits: this.deps.limits,
+        definitionVersion: version,
       });
       this.actors.set(name, actor);
       actor.start();

@@ -53,6 +53,18 @@ export interface ActorDeps {
   readonly sync?: { replicas: number; timeoutMs: number };
   /** Where the actor stops taking entries (see ActorBounds); none when absent. */
   readonly limits?: ActorLimits;
+  /** The definition version of `pipeline` (PipelineStore), recorded with every checkpoint and
+   * batch; absent in tests that run a bare definition. */
+  readonly definitionVersion?: number;
+}
+
+/**
+ * The checkpoint was written by a newer definition version than this actor runs: this process
+ * has not loaded the edit yet. The actor waits (it applies nothing) until its placement replaces
+ * it with one of the new version, so a partition never goes back to an older definition.
+ */
+class NewerDefinitionError extends Error {
+  override readonly name = 'NewerDefinitionError';
 }
 
 /** Entries per XREAD; one entry is one Kafka batch's events for this partition. */
@@ -106,6 +118,9 @@ export class PartitionActor {
   readonly outboxTimes = new Map<string, number>();
   /** What holds the actor now, for logging the transitions only. */
   private heldFor: string | undefined;
+  /** The restored checkpoint was made by another definition version: checkpoint at once, so the
+   * partition shows the version it runs (GET /pipelines/:id) before any input arrives. */
+  private recordVersion = false;
 
   constructor(
     readonly pipeline: CompiledPipeline,
@@ -118,6 +133,10 @@ export class PartitionActor {
     this.mailbox = keys.mailbox(pipeline.id, partition);
     this.holds = new ActorHolds(pipeline.id, partition, pipeline.dlq);
     this.bounds = new ActorBounds(pipeline.id, partition, deps.limits ?? NO_LIMITS, deps.logger);
+  }
+
+  get definitionVersion(): number | undefined {
+    return this.deps.definitionVersion;
   }
 
   /** The bound this actor is paused at, if any (scrape gauge). */
@@ -160,6 +179,7 @@ export class PartitionActor {
   }
 
   private async run(): Promise<void> {
+    let waitLogged = false;
     while (!this.stopping && this.revokedReason === undefined) {
       try {
         this.transition('Restoring');
@@ -180,6 +200,17 @@ export class PartitionActor {
           this.revokedReason = `fenced: ${err.message}`;
           break;
         }
+        if (err instanceof NewerDefinitionError) {
+          if (!waitLogged) this.log(err.message);
+          waitLogged = true;
+          this.processor = undefined;
+          await sleep(RETRY_MS);
+          // Replaced by the actor of the newer version: nothing was applied, hand the lease on.
+          if (this.stopping) {
+            await releaseLease(this.deps.redis, this.pipeline.id, this.partition, this.lease);
+          }
+          continue;
+        }
         this.deps.logger.warn(
           { ...this.ids(), err: String(err) },
           `actor ${this.name}: redis step failed, restoring from the checkpoint: ${String(err)}`,
@@ -197,6 +228,14 @@ export class PartitionActor {
     const conn = await this.connection();
     const { id } = this.pipeline;
     const checkpoint = await readCheckpoint(conn, id, this.partition);
+    const version = this.deps.definitionVersion;
+    const stored = checkpoint?.definitionVersion;
+    if (version !== undefined && stored !== undefined && stored > version) {
+      throw new NewerDefinitionError(
+        `waiting: the checkpoint was made by definition version ${stored}, this process runs ${version}`,
+      );
+    }
+    this.recordVersion = version !== undefined && stored !== version;
     const processor = new EntryProcessor(
       this.pipeline,
       this.rowBuilder,
@@ -254,6 +293,7 @@ export class PartitionActor {
       run: this.runId.toString(16).padStart(8, '0'),
       reannounced: outbox.length,
       dedupKeys: processor.dedup?.size ?? 0,
+      definitionVersion: version,
       ...(join && { joinRecords: join.size.records, joinWatermark: join.watermark.value }),
     });
   }
@@ -261,6 +301,7 @@ export class PartitionActor {
   private async loop(): Promise<void> {
     const conn = await this.connection();
     const { maxRows, maxDelayMs } = this.pipeline.batch;
+    if (this.recordVersion) await this.flush();
     while (!this.stopping && this.revokedReason === undefined) {
       const p = this.processor as EntryProcessor;
       if (await this.held(p, conn)) continue;
@@ -386,7 +427,7 @@ export class PartitionActor {
   /** The atomic step, then the announcement. No-op when nothing changed since the last one. */
   private async flush(): Promise<void> {
     const p = this.processor;
-    if (p === undefined || p.pendingSince === undefined) return;
+    if (p === undefined || (p.pendingSince === undefined && !this.recordVersion)) return;
     const { id, sink } = this.pipeline;
     const rows = p.rowCount;
     const seq = rows > 0 ? this.seq + 1 : this.seq;
@@ -410,6 +451,7 @@ export class PartitionActor {
             body: p.lines.bytes(),
             count: rows,
             createdAt: started,
+            definitionVersion: this.deps.definitionVersion,
             ...tel?.payloadExtras(),
             ...p.rowSources(),
           });
@@ -428,6 +470,7 @@ export class PartitionActor {
       forgetsConsumed: p.forgetsApplied,
       counters: p.allCounters(),
       deadLetters: p.deadLetters,
+      definitionVersion: this.deps.definitionVersion,
       dedup: dedup &&
         changes && {
           appends: changes.appends,
@@ -449,6 +492,7 @@ export class PartitionActor {
     if (outcome === 'already-applied') this.log('checkpoint step was already applied', { seq });
     this.seq = seq;
     this.gen += 1;
+    this.recordVersion = false;
     if (p.deadLetters.length > 0) this.deadLettersWritten = true;
     if (batch !== undefined) this.outboxTimes.set(batch, started);
     tel?.committed(p.allCounters(), payload?.length ?? 0);

@@ -123,6 +123,7 @@ export class BatchWriter {
         rows: batch.count,
         traceparent: batch.traceparent,
         times: batch.times,
+        definitionVersion: batch.definitionVersion,
       });
     try {
       await this.insert(sink, batch, batch.body, ref.batchId);

@@ -22,3 +22,9 @@ export {
   sealDefinitionSecrets,
 } from './secrets';
 export { type Destination, definitionDestinations, destinationErrors } from './destinations';
+export {
+  consumerFacet,
+  keepRedactedSecrets,
+  keepUnchangedSecrets,
+  liveChangeConflicts,
+} from './edit';

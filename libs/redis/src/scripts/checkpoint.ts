@@ -15,7 +15,8 @@ import { LuaScript, type ScriptArg } from './lua-script';
  * and 8-byte records) per expired bucket, one per join bucket append, one per join matched-flags
  * append, two (records, flags) per released join bucket. ARGV: 1 lease value, 2 batch id ('' = no
  * rows), 3 batch payload, 4 cursor, 5 next (JSON), 6 seq, 7 checkpoint generation, 8 bytes of the
- * forget list the actor applied, then counted groups: counters (name, increment), dead letters
+ * forget list the actor applied, 9 the definition version the actor runs ('' = not recorded),
+ * then counted groups: counters (name, increment), dead letters
  * (DEAD_LETTER_FIELDS), forgotten dedup keys (record bytes, 12 or 8, and the hashes: two
  * arguments per bucket string), bucket appends (start, expire-at ms, bytes of 12-byte hashes),
  * expired buckets (start), join appends (index member, score, bytes), join matched appends
@@ -49,7 +50,8 @@ if ARGV[2] ~= '' then
   redis.call('SADD', KEYS[3], ARGV[2])
 end
 redis.call('HSET', KEYS[2], 'cursor', ARGV[4], 'next', ARGV[5], 'seq', ARGV[6], 'gen', ARGV[7])
-local i = 9
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[2], 'version', ARGV[9]) end
+local i = 10
 local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2
@@ -224,6 +226,9 @@ export interface CheckpointWrite {
   forgetsConsumed?: number;
   counters: Readonly<Record<string, number>>;
   deadLetters: readonly DeadLetter[];
+  /** The definition version the actor runs (PipelineStore), recorded with the checkpoint: the
+   * rows of this step were made by it, and GET /pipelines/:id shows it per partition. */
+  definitionVersion?: number;
   dedup?: DedupWrite;
   join?: JoinWrite;
   eventIndex?: EventIndexWrite;
@@ -237,6 +242,8 @@ export interface StoredCheckpoint {
   gen: number;
   /** The join watermark snapshot, when the pipeline has a join. */
   join?: string;
+  /** The definition version of the last step (absent before versions were recorded). */
+  definitionVersion?: number;
 }
 
 const joinMember = (side: JoinSideName, start: number) => `${side === 'left' ? 'L' : 'R'}:${start}`;
@@ -277,6 +284,7 @@ export async function writeCheckpoint(redis: Redis, w: CheckpointWrite): Promise
     w.seq,
     w.gen,
     w.forgetsConsumed ?? 0,
+    w.definitionVersion ?? '',
   ];
   const counters = Object.entries(w.counters).filter(([, v]) => v !== 0);
   args.push(counters.length);
@@ -362,6 +370,7 @@ export async function readCheckpoint(
     seq: Number(stored.seq ?? 0),
     gen: Number(stored.gen ?? 0),
     join: stored.join,
+    definitionVersion: stored.version === undefined ? undefined : Number(stored.version),
   };
 }
 

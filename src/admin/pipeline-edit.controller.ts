@@ -1,0 +1,113 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Body, Controller, Headers, HttpStatus, Param, Put, Query, Req, Res } from '@nestjs/common';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiHeader,
+  ApiOperation,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import { redactDefinition } from '@sluice/pipeline';
+import { Access, Costly } from '../auth';
+import { ERROR_REF } from '../auth/error-schema';
+import { JSON_TYPES, YAML_TYPES, mediaType } from '../auth/media-types';
+import { definitionInput, responseSchema } from './api-schemas';
+import { DefinitionInvalidError, SinkUnavailableError, httpError } from './errors';
+import { EditRefusedError, PipelineEditor, etagOf } from './pipeline-edit';
+
+function parseDryRun(text: string | undefined): boolean {
+  if (text === undefined || text === 'false') return false;
+  if (text === 'true') return true;
+  throw httpError(HttpStatus.BAD_REQUEST, 'invalid query', [
+    { path: 'dryRun', message: 'must be true or false' },
+  ]);
+}
+
+/** PUT /api/v1/pipelines/:id: edit a pipeline in place (README "Editing a pipeline"). */
+@ApiTags('pipelines')
+@Controller('api/v1/pipelines')
+export class PipelineEditController {
+  constructor(private readonly editor: PipelineEditor) {}
+
+  @Put(':id')
+  @Access('admin')
+  @Costly()
+  @ApiOperation({
+    summary: 'Replace a definition in place (If-Match: the ETag of GET); applied live',
+  })
+  @ApiConsumes('application/json', 'application/yaml', 'text/yaml')
+  @ApiBody({ schema: definitionInput() })
+  @ApiHeader({
+    name: 'If-Match',
+    required: true,
+    description: 'the ETag of GET /pipelines/:id (optional with dryRun=true)',
+  })
+  @ApiQuery({
+    name: 'dryRun',
+    required: false,
+    schema: { type: 'boolean', default: false },
+    description: 'true: every check of the edit (table and live-change rules); nothing stored',
+  })
+  @ApiResponse({
+    status: 200,
+    description: 'stored (or unchanged, or a valid dry run); the ETag header is the new version',
+    schema: responseSchema('edited'),
+  })
+  @ApiResponse({ status: 400, description: 'invalid definition, by path', schema: ERROR_REF })
+  @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
+  @ApiResponse({
+    status: 409,
+    description: 'a change a running pipeline cannot take, by path',
+    schema: ERROR_REF,
+  })
+  @ApiResponse({ status: 412, description: 'If-Match is not the current ETag', schema: ERROR_REF })
+  @ApiResponse({ status: 415, description: 'the body is not JSON or YAML', schema: ERROR_REF })
+  @ApiResponse({ status: 428, description: 'no If-Match', schema: ERROR_REF })
+  @ApiResponse({ status: 503, description: 'ClickHouse could not be asked', schema: ERROR_REF })
+  async edit(
+    @Param('id') id: string,
+    @Req() req: IncomingMessage,
+    @Body() body: unknown,
+    @Res() res: ServerResponse,
+    @Headers('if-match') ifMatch?: string,
+    @Query('dryRun') dryRunText?: string,
+  ): Promise<void> {
+    const dryRun = parseDryRun(dryRunText);
+    const type = mediaType(req);
+    const yaml = YAML_TYPES.includes(type);
+    if (!yaml && !JSON_TYPES.includes(type)) {
+      throw httpError(
+        HttpStatus.UNSUPPORTED_MEDIA_TYPE,
+        `send the definition as application/json or application/yaml, not ${type}`,
+      );
+    }
+    try {
+      const result = await this.editor.edit(id, body, yaml ? 'yaml' : undefined, ifMatch, dryRun);
+      const definition = redactDefinition(result.definition);
+      const { version, changed, status } = result;
+      res.statusCode = HttpStatus.OK;
+      res.setHeader('content-type', 'application/json; charset=utf-8');
+      res.setHeader('etag', etagOf(version));
+      const answer = dryRun
+        ? { id, dryRun: true, version, changed, definition }
+        : { id, status, version, changed, definition };
+      res.end(JSON.stringify(answer));
+    } catch (err) {
+      if (err instanceof EditRefusedError) {
+        if (err.version !== undefined) res.setHeader('etag', etagOf(err.version));
+        throw httpError(err.status, err.message, err.errors);
+      }
+      if (err instanceof DefinitionInvalidError) {
+        throw httpError(HttpStatus.BAD_REQUEST, err.message, err.errors);
+      }
+      if (err instanceof SinkUnavailableError) {
+        throw httpError(HttpStatus.SERVICE_UNAVAILABLE, err.message, [
+          { path: 'sink.clickhouse.url', message: err.message },
+        ]);
+      }
+      throw err;
+    }
+  }
+}
