@@ -15,14 +15,9 @@ import { REDIS } from '../../infra/tokens';
 import { PipelineStore, PipelineWatcher, type PipelineStatus } from '../../pipelines';
 import { groupIdOf } from '../consumer-lag';
 import { RewindForgets } from './rewind-forgets';
-import { GroupBusyError, SoleGroupMember } from './sole-member';
+import { joinGroupAlone, topicPartitions, waitIdle } from './quiesce';
+import type { SoleGroupMember } from './sole-member';
 
-/** How long a rewind waits for the actors to stop and the batches in flight to land. */
-const IDLE_TIMEOUT_MS = 30_000;
-/** How long it waits to be the only member of the group (the mock broker drops a member that
- * left only after its session timeout, 10 s). */
-const JOIN_TIMEOUT_MS = 40_000;
-const POLL_MS = 250;
 /** Bytes per fetch while reading the rewound range again. */
 const READ_BYTES = 1024 * 1024;
 
@@ -119,7 +114,17 @@ export class PipelineRewind {
     }
     if (stored.status === 'running') await this.store.setStatus(id, 'stopped');
     const pipeline = await this.compiled(id);
-    await this.waitIdle(pipeline);
+    await waitIdle(
+      this.redis,
+      id,
+      pipeline.partitions,
+      ({ held, batches }) =>
+        new RewindRefusedError(
+          HttpStatus.CONFLICT,
+          `pipeline ${id} is stopped for the rewind but not idle yet (${held} actors running, ` +
+            `${batches} batches waiting for ClickHouse): send the rewind again`,
+        ),
+    );
 
     const kafka = new Kafka({
       clientId: `${this.config.kafkaClientId}-rewind`,
@@ -131,15 +136,17 @@ export class PipelineRewind {
     let result: RewindResult;
     try {
       await admin.connect();
-      const partitions = new Map<string, number[]>();
-      for (const topic of pipeline.sources.keys()) {
-        const offsets = await admin.fetchTopicOffsets(topic);
-        partitions.set(
-          topic,
-          offsets.map((o) => o.partition).sort((a, b) => a - b),
-        );
-      }
-      const member = await this.joinAlone(kafka, id, partitions);
+      const partitions = await topicPartitions(admin, pipeline.sources.keys());
+      const member = await joinGroupAlone(
+        kafka,
+        id,
+        partitions,
+        (message) =>
+          new RewindRefusedError(
+            HttpStatus.CONFLICT,
+            `pipeline ${id}: consumers still in its Kafka group (${message}): send the rewind again`,
+          ),
+      );
       try {
         result = await this.moveBack(pipeline, to, toMs, admin, reader, member);
       } finally {
@@ -277,53 +284,5 @@ export class PipelineRewind {
       );
     }
     return active.pipeline;
-  }
-
-  /** Until no owner holds an actor of the pipeline and every flushed batch is in ClickHouse. */
-  private async waitIdle(pipeline: CompiledPipeline): Promise<void> {
-    const { id, partitions } = pipeline;
-    const deadline = Date.now() + IDLE_TIMEOUT_MS;
-    for (;;) {
-      const tx = this.redis.pipeline();
-      for (let n = 0; n < partitions; n++) {
-        tx.exists(keys.lease(id, n));
-        tx.scard(keys.outboxIndex(id, n));
-      }
-      const replies = ((await tx.exec()) ?? []).map(([err, value]) => {
-        if (err) throw err;
-        return Number(value);
-      });
-      let held = 0;
-      let batches = 0;
-      for (let n = 0; n < partitions; n++) {
-        held += replies[2 * n] ?? 0;
-        batches += replies[2 * n + 1] ?? 0;
-      }
-      if (held === 0 && batches === 0) return;
-      if (Date.now() > deadline) {
-        throw new RewindRefusedError(
-          HttpStatus.CONFLICT,
-          `pipeline ${id} is stopped for the rewind but not idle yet (${held} actors running, ` +
-            `${batches} batches waiting for ClickHouse): send the rewind again`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
-  }
-
-  private async joinAlone(
-    kafka: Kafka,
-    id: string,
-    partitions: ReadonlyMap<string, readonly number[]>,
-  ): Promise<SoleGroupMember> {
-    try {
-      return await SoleGroupMember.join(kafka, groupIdOf(id), partitions, JOIN_TIMEOUT_MS);
-    } catch (err) {
-      if (!(err instanceof GroupBusyError)) throw err;
-      throw new RewindRefusedError(
-        HttpStatus.CONFLICT,
-        `pipeline ${id}: consumers still in its Kafka group (${err.message}): send the rewind again`,
-      );
-    }
   }
 }
