@@ -14,6 +14,7 @@ import { GapAccept } from './gap-accept';
 import { PipelineAdmin } from './pipeline-admin.service';
 import { PipelineEditController } from './pipeline-edit.controller';
 import { PipelineEditor } from './pipeline-edit';
+import { PipelineReset } from './pipeline-reset';
 import { PipelineHoldsController } from './pipeline-holds.controller';
 import { PipelinesController } from './pipelines.controller';
 import { PipelinesDirLoader } from './pipelines-dir.loader';
@@ -39,6 +40,7 @@ import { RewindController } from './rewind/rewind.controller';
     DefinitionValidator,
     PipelineAdmin,
     PipelineEditor,
+    PipelineReset,
     ConsumerLag,
     PipelinesDirLoader,
     EventLookup,

@@ -16,12 +16,13 @@ import { JSON_TYPES, YAML_TYPES, mediaType } from '../auth/media-types';
 import { definitionInput, responseSchema } from './api-schemas';
 import { DefinitionInvalidError, SinkUnavailableError, httpError } from './errors';
 import { EditRefusedError, PipelineEditor, etagOf } from './pipeline-edit';
+import { ResetRefusedError } from './pipeline-reset';
 
-function parseDryRun(text: string | undefined): boolean {
+function parseFlag(name: string, text: string | undefined): boolean {
   if (text === undefined || text === 'false') return false;
   if (text === 'true') return true;
   throw httpError(HttpStatus.BAD_REQUEST, 'invalid query', [
-    { path: 'dryRun', message: 'must be true or false' },
+    { path: name, message: 'must be true or false' },
   ]);
 }
 
@@ -50,6 +51,15 @@ export class PipelineEditController {
     schema: { type: 'boolean', default: false },
     description: 'true: every check of the edit (table and live-change rules); nothing stored',
   })
+  @ApiQuery({
+    name: 'reset',
+    required: false,
+    schema: { type: 'boolean', default: false },
+    description:
+      'true: a change that cannot apply live resets the pipeline: what was read is written by ' +
+      'the old definition, the per-partition state (not the DLQ) dropped, the new one stored; ' +
+      'it reads on from the committed Kafka offsets (README "Editing a pipeline")',
+  })
   @ApiResponse({
     status: 200,
     description: 'stored (or unchanged, or a valid dry run); the ETag header is the new version',
@@ -59,7 +69,9 @@ export class PipelineEditController {
   @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   @ApiResponse({
     status: 409,
-    description: 'a change a running pipeline cannot take, by path',
+    description:
+      'a change a running pipeline cannot take, by path (without reset=true); a reset that ' +
+      'could not finish now (send it again)',
     schema: ERROR_REF,
   })
   @ApiResponse({ status: 412, description: 'If-Match is not the current ETag', schema: ERROR_REF })
@@ -73,8 +85,10 @@ export class PipelineEditController {
     @Res() res: ServerResponse,
     @Headers('if-match') ifMatch?: string,
     @Query('dryRun') dryRunText?: string,
+    @Query('reset') resetText?: string,
   ): Promise<void> {
-    const dryRun = parseDryRun(dryRunText);
+    const dryRun = parseFlag('dryRun', dryRunText);
+    const reset = parseFlag('reset', resetText);
     const type = mediaType(req);
     const yaml = YAML_TYPES.includes(type);
     if (!yaml && !JSON_TYPES.includes(type)) {
@@ -84,7 +98,14 @@ export class PipelineEditController {
       );
     }
     try {
-      const result = await this.editor.edit(id, body, yaml ? 'yaml' : undefined, ifMatch, dryRun);
+      const result = await this.editor.edit(
+        id,
+        body,
+        yaml ? 'yaml' : undefined,
+        ifMatch,
+        dryRun,
+        reset,
+      );
       const definition = redactDefinition(result.definition);
       const { version, changed, status } = result;
       res.statusCode = HttpStatus.OK;
@@ -99,6 +120,7 @@ export class PipelineEditController {
         if (err.version !== undefined) res.setHeader('etag', etagOf(err.version));
         throw httpError(err.status, err.message, err.errors);
       }
+      if (err instanceof ResetRefusedError) throw httpError(err.status, err.message);
       if (err instanceof DefinitionInvalidError) {
         throw httpError(HttpStatus.BAD_REQUEST, err.message, err.errors);
       }

@@ -12,6 +12,7 @@ import { REDIS } from '../infra/tokens';
 import { PipelineStore, type PipelineStatus } from '../pipelines';
 import { DefinitionInvalidError } from './errors';
 import { DefinitionValidator } from './definition-validator';
+import { PipelineReset } from './pipeline-reset';
 
 /** The ETag of a definition version: a strong entity tag, `"3"`. */
 export const etagOf = (version: number) => `"${version}"`;
@@ -69,6 +70,7 @@ export class PipelineEditor {
   constructor(
     private readonly store: PipelineStore,
     private readonly validator: DefinitionValidator,
+    private readonly resets: PipelineReset,
     @Inject(REDIS) private readonly redis: Redis,
   ) {}
 
@@ -78,6 +80,8 @@ export class PipelineEditor {
     contentType: ContentType | undefined,
     ifMatch: string | undefined,
     dryRun: boolean,
+    /** `?reset=true`: a change that cannot apply live resets the pipeline (PipelineReset). */
+    reset = false,
   ): Promise<EditResult> {
     const stored = PIPELINE_ID_RE.test(id) ? await this.store.get(id) : undefined;
     if (!stored) throw new EditRefusedError(404, `pipeline ${id} not found`);
@@ -99,10 +103,14 @@ export class PipelineEditor {
       ]);
     }
     const conflicts = liveChangeConflicts(stored.definition, pipeline.definition);
-    if (conflicts.length > 0) {
+    if (conflicts.length > 0 && reset && !dryRun) {
+      const { version, status } = await this.resets.reset(id, stored, pipeline.definition);
+      return { id, status, version, changed: true, definition: pipeline.definition };
+    }
+    if (conflicts.length > 0 && !reset) {
       throw new EditRefusedError(
         409,
-        `pipeline ${id}: ${conflicts.length === 1 ? 'a change' : 'changes'} a running pipeline cannot take (delete it and create it again to start over)`,
+        `pipeline ${id}: ${conflicts.length === 1 ? 'a change' : 'changes'} a running pipeline cannot take (send it with ?reset=true to reset the pipeline to it)`,
         conflicts,
       );
     }

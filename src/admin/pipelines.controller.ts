@@ -374,6 +374,14 @@ export class PipelinesController {
         `pipeline ${id}: its rewind to ${rewind.to} is not finished: send that rewind again`,
       );
     }
+    // So must a reset (README "Editing a pipeline"): it stops and resumes the pipeline itself.
+    const reset = await this.store.unfinishedReset(id);
+    if (reset) {
+      throw httpError(
+        HttpStatus.CONFLICT,
+        `pipeline ${id}: a reset is not finished: send that PUT ?reset=true again`,
+      );
+    }
     await this.store.setStatus(id, status);
     return { id, status };
   }

@@ -99,12 +99,31 @@ export class PipelineState {
    * gone, are removed too. Returns how many keys were removed.
    */
   async purge(id: string): Promise<number> {
+    return this.unlinkMatching([`{sl:${id}:*`, `{sl:${id}}*`], () => true);
+  }
+
+  /**
+   * A reset's drop (README "Editing a pipeline"): every per-partition key of the pipeline
+   * (mailboxes, checkpoints, leases, dedup and join state, forget lists, the outbox, event
+   * index) except its dead letters, its counters (totals, not state) and its fencing epochs
+   * (an epoch must never go back). Pipeline-wide keys (holds, source gaps) stay.
+   */
+  async purgeForReset(id: string): Promise<number> {
+    const kept = /^\{sl:[^}]*\}:(dlq|counters|epoch)$/;
+    return this.unlinkMatching([`{sl:${id}:*`], (key) => !kept.test(key));
+  }
+
+  private async unlinkMatching(
+    patterns: readonly string[],
+    wanted: (key: string) => boolean,
+  ): Promise<number> {
     let removed = 0;
-    for (const pattern of [`{sl:${id}:*`, `{sl:${id}}*`]) {
+    for (const pattern of patterns) {
       let cursor = '0';
       do {
-        const [next, found] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+        const [next, all] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
         cursor = next;
+        const found = all.filter(wanted);
         if (found.length === 0) continue;
         // One key per command: keys of different partitions live in different cluster slots.
         const pipeline = this.redis.pipeline();

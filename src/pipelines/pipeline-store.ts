@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { keys, readRewind, type RewindRecord } from '@sluice/redis';
+import { keys, readReset, readRewind, type ResetRecord, type RewindRecord } from '@sluice/redis';
 import type { PipelineDefinition } from '@sluice/pipeline';
 import { REDIS } from '../infra/tokens';
 
@@ -11,6 +11,9 @@ export interface StoredPipeline {
   status: PipelineStatus;
   /** 1 at creation, +1 per edit that changed the definition (keys.pipelineVersions). */
   version: number;
+  /** A reset is under way (README "Editing a pipeline"): its consumers stay off meanwhile, its
+   * actors run to apply what was read. */
+  resetting?: boolean;
 }
 
 /** What `update` did: `missing` (no such pipeline), `stale` (the version is not the one the
@@ -71,12 +74,15 @@ export class PipelineStore {
   async list(): Promise<Map<string, StoredPipeline>> {
     // One transaction: an edit landing between separate reads would pair a definition with
     // another version's number (an actor would label the old definition's rows as the new one).
-    const [definitions = {}, statuses = {}, versions = {}] = replies<Record<string, string>>(
+    const [definitions = {}, statuses = {}, versions = {}, resets = {}] = replies<
+      Record<string, string>
+    >(
       await this.redis
         .multi()
         .hgetall(keys.pipelines())
         .hgetall(keys.pipelineStatus())
         .hgetall(keys.pipelineVersions())
+        .hgetall(keys.resets())
         .exec(),
     );
     const result = new Map<string, StoredPipeline>();
@@ -85,6 +91,7 @@ export class PipelineStore {
         definition: JSON.parse(json) as PipelineDefinition,
         status: statuses[id] === 'stopped' ? 'stopped' : 'running',
         version: versionOf(versions[id]),
+        ...(resets[id] === undefined ? {} : { resetting: true }),
       });
     }
     return result;
@@ -182,6 +189,11 @@ export class PipelineStore {
     return readRewind(this.redis, id);
   }
 
+  /** The pipeline's reset that has not finished (a crash or a timeout mid-way), if any. */
+  unfinishedReset(id: string): Promise<ResetRecord | undefined> {
+    return readReset(this.redis, id);
+  }
+
   /** Removes the definition; false when there was none. Its partition state is removed elsewhere. */
   async delete(id: string): Promise<boolean> {
     const results = await this.redis
@@ -189,6 +201,7 @@ export class PipelineStore {
       .hdel(keys.pipelines(), id)
       .hdel(keys.pipelineStatus(), id)
       .hdel(keys.rewinds(), id)
+      .hdel(keys.resets(), id)
       .hdel(keys.pipelineVersions(), id)
       .incr(keys.pipelinesVersion())
       .exec();

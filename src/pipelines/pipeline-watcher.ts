@@ -21,6 +21,8 @@ export interface ActivePipeline {
   status: PipelineStatus;
   /** The definition version (PipelineStore): an edit gives a new one. */
   version: number;
+  /** A reset is under way: consumers stay off, actors run (PipelineStore `resetting`). */
+  resetting?: boolean;
 }
 
 /** How often processes look for changed definitions (one GET of a counter when nothing changed). */
@@ -97,7 +99,7 @@ export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShu
     if (version === this.seenVersion) return;
     const stored = await this.store.list();
     const next = new Map<string, ActivePipeline>();
-    for (const [id, { definition: sealed, status, version: defVersion }] of stored) {
+    for (const [id, { definition: sealed, status, version: defVersion, resetting }] of stored) {
       // Secrets are resolved here, in the process that connects with them (README "Security").
       let definition: PipelineDefinition;
       try {
@@ -116,7 +118,12 @@ export class PipelineWatcher implements OnApplicationBootstrap, OnApplicationShu
         this.logger.error(`pipeline ${id} no longer parses: ${JSON.stringify(parsed.errors)}`);
         continue;
       }
-      next.set(id, { pipeline: parsed.definition, status, version: defVersion });
+      next.set(id, {
+        pipeline: parsed.definition,
+        status,
+        version: defVersion,
+        ...(resetting ? { resetting } : {}),
+      });
     }
     this.pipelines = next;
     this.seenVersion = version;

@@ -11,4 +11,5 @@ export * from './dedup-forgets';
 export * from './replica-sync';
 export * from './eviction';
 export * from './rewinds';
+export * from './resets';
 export * from './dlq-replay';

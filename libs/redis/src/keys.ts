@@ -12,6 +12,9 @@ export const keys = {
   /** Hash: pipeline id -> JSON record of its rewind not finished yet (libs/redis rewinds.ts);
    * beside the statuses, so ending a rewind and resuming is one MULTI on one slot. */
   rewinds: () => '{sl}:rewinds',
+  /** Hash: pipeline id -> JSON record of its reset not finished yet (libs/redis resets.ts);
+   * beside the definitions, so storing the new one and ending the reset is one script. */
+  resets: () => '{sl}:resets',
   /** Hash: pipeline id -> definition version (1 at creation, +1 per edit; absent = 1): the ETag
    * of GET /pipelines/:id and the `definition_version` of what it writes. */
   pipelineVersions: () => '{sl}:pipeline-versions',

@@ -140,7 +140,8 @@ export class ConsumerRole extends RoleService {
     if (this.stopped || !this.hasher) return;
     const wanted = new Map<string, { active: ActivePipeline; json: string }>();
     for (const [id, active] of pipelines) {
-      if (active.status !== 'running') continue;
+      // A reset under way keeps the consumers off while the actors apply what was read.
+      if (active.status !== 'running' || active.resetting) continue;
       // Only what the consumer reads: an edit of the filter, transform, batch or DLQ settings
       // reaches the actors without the group rejoining (libs/pipeline definition/edit.ts).
       wanted.set(id, { active, json: consumerFacet(active.pipeline.definition) });
