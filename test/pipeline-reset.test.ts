@@ -11,6 +11,7 @@ import {
   deletePipeline,
   pipelineView,
   postPipeline,
+  setPipelineRunning,
   tableIds,
   uniqueName,
   uniquePipelineId,
@@ -32,11 +33,17 @@ describe('resetting a pipeline to a definition that cannot apply live', () => {
   let app: SluiceProcess;
   let ch: ClickHouseClient;
   let redis: Redis;
+  const others: SluiceProcess[] = [];
   const id = uniquePipelineId('reset');
   const topic = uniqueName('reset');
   const table = uniqueName('reset');
 
-  async function produce(from: number, count: number, extra: string[] = []): Promise<void> {
+  async function produce(
+    from: number,
+    count: number,
+    extra: string[] = [],
+    into = topic,
+  ): Promise<void> {
     const { producer, close } = await connectProducer(env.KAFKA_BROKERS);
     try {
       const messages = Array.from({ length: count }, (_, k) => {
@@ -52,14 +59,15 @@ describe('resetting a pipeline to a definition that cannot apply live', () => {
         return { value, partition: i % KAFKA_PARTITIONS };
       });
       for (const value of extra) messages.push({ value, partition: 0 });
-      await producer.send({ topic, messages });
+      await producer.send({ topic: into, messages });
     } finally {
       await close();
     }
   }
 
-  async function put(body: unknown, etag: string, query: string) {
-    const response = await fetch(`http://127.0.0.1:${app.port}/api/v1/pipelines/${id}${query}`, {
+  async function put(body: unknown, etag: string, query: string, to = app, pipeline = id) {
+    const url = `http://127.0.0.1:${to.port}/api/v1/pipelines/${pipeline}${query}`;
+    const response = await fetch(url, {
       method: 'PUT',
       headers: { 'content-type': 'application/json', 'if-match': etag },
       body: JSON.stringify(body),
@@ -80,6 +88,7 @@ describe('resetting a pipeline to a definition that cannot apply live', () => {
   afterAll(async () => {
     if (app?.running) await deletePipeline(app, id);
     await app?.stop();
+    for (const other of others) await other.stop();
     await ch.close();
     redis.disconnect();
   });
@@ -139,5 +148,51 @@ describe('resetting a pipeline to a definition that cannot apply live', () => {
     const letters = await deadLettersOf(app, id);
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ stage: 'parse' });
+  }, 150_000);
+
+  it('a stopped pipeline with read but unapplied events: the reset writes them first', async () => {
+    await deletePipeline(app, id);
+    await app.stop();
+    const stoppedId = uniquePipelineId('reset-stopped');
+    const stoppedTopic = uniqueName('reset_stopped');
+    const stoppedTable = uniqueName('reset_stopped');
+    await createSourceTopic(stoppedTopic, KAFKA_PARTITIONS);
+    await createEventsTable(ch, stoppedTable);
+    // No owner: the consumer fills the mailboxes and commits, nothing is applied.
+    const reader = await SluiceProcess.start({ env: { ...env, ROLES: 'consumer,writer' } });
+    others.push(reader);
+    await postPipeline(reader, dedupPipeline(stoppedId, stoppedTopic, stoppedTable, 2));
+    await produce(0, BATCH, [], stoppedTopic);
+    await reader.waitFor(
+      async () => (await pipelineView(reader, stoppedId)).lag === 0,
+      30_000,
+      'every event read and committed',
+    );
+    await setPipelineRunning(reader, stoppedId, false);
+    expect(await tableIds(ch, stoppedTable)).toEqual(new Map());
+    // The owner comes; the pipeline is stopped, so its actors wait for the reset to run them.
+    others.push(await SluiceProcess.start({ env: { ...env, ROLES: 'owner,writer' } }));
+
+    const wider = dedupPipeline(stoppedId, stoppedTopic, stoppedTable, 4);
+    const reset = await put(wider, '"1"', '?reset=true', reader, stoppedId);
+    expect({ status: reset.status, body: reset.body }).toMatchObject({
+      status: 200,
+      body: { status: 'stopped', version: 2 },
+    });
+    expect((await tableIds(ch, stoppedTable)).size).toBe(BATCH);
+    await setPipelineRunning(reader, stoppedId, true);
+    await produce(BATCH, BATCH, [], stoppedTopic);
+
+    const total = 2 * BATCH;
+    await reader.waitFor(
+      async () => (await tableIds(ch, stoppedTable)).size >= total,
+      60_000,
+      `${total} rows`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const ids = await tableIds(ch, stoppedTable);
+    const doubled = [...ids].filter(([, n]) => n !== 1).map(([e]) => e);
+    expect({ ids: ids.size, doubled }).toEqual({ ids: total, doubled: [] });
+    await deletePipeline(reader, stoppedId);
   }, 150_000);
 });
