@@ -148,6 +148,46 @@ describe('resetting a pipeline to a definition that cannot apply live', () => {
     const letters = await deadLettersOf(app, id);
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ stage: 'parse' });
+
+    // A crash after the offsets were committed (phase `drop`, pipeline stopped): a resume is
+    // refused, the same PUT finishes the reset.
+    await setPipelineRunning(app, id, false);
+    const back = dedupPipeline(id, topic, table, 2);
+    const normalized = await put(back, '"2"', '?reset=true&dryRun=true');
+    expect(normalized.status).toBe(200);
+    await redis.hset(
+      keys.resets(),
+      id,
+      JSON.stringify({
+        definition: JSON.stringify(normalized.body.definition),
+        from: 2,
+        resume: true,
+        since: Date.now(),
+        phase: 'drop',
+      }),
+    );
+    const resume = await fetch(`http://127.0.0.1:${app.port}/api/v1/pipelines/${id}/resume`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(resume.status).toBe(409);
+    const retried = await put(back, '"2"', '?reset=true');
+    expect({ status: retried.status, body: retried.body }).toMatchObject({
+      status: 200,
+      body: { status: 'running', version: 3, definition: { partitions: 2 } },
+    });
+    await produce(total, BATCH);
+    await app.waitFor(
+      async () => (await tableIds(ch, table)).size >= total + BATCH,
+      60_000,
+      `${total + BATCH} rows`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const after = await tableIds(ch, table);
+    expect({ ids: after.size, doubled: [...after].filter(([, n]) => n !== 1) }).toEqual({
+      ids: total + BATCH,
+      doubled: [],
+    });
   }, 150_000);
 
   it('a stopped pipeline with read but unapplied events: the reset writes them first', async () => {
