@@ -21,8 +21,9 @@ import {
 import { SluiceProcess } from './support/sluice-process';
 import { testStackEnv } from './support/stack-env';
 
-// A backlog of a few MB, so the first fetches leave the consumer behind (lag > 0).
+// A backlog of a few MB in many record batches, so the consumer is held behind (lag > 0).
 const FILLER = 3_000;
+const FILLER_SEND = 100;
 const PAD = 'x'.repeat(700);
 const MAX_LINKS = 2;
 const PRODUCER_SPAN = '10f067aa0ba902b7';
@@ -100,17 +101,18 @@ describe('observability end to end: roles over 3 processes, OTLP traces, metrics
       TRACE_BATCH_MAX_LINKS: String(MAX_LINKS),
       LEASE_TTL_MS: '3000',
     };
-    // Small mailbox entries and a short mailbox bound: with no owner yet, the consumer pauses on
-    // backpressure after its first fetch and its lag gauge stays above zero until the owner
-    // drains the mailbox (the gauge is set per fetch, so a consumer that reads the whole backlog
-    // between two scrapes would otherwise never show it).
+    // One mailbox entry per fetch (no linger) and a short mailbox bound: with no owner yet, the
+    // consumer pauses on backpressure after 11 of the filler's 30 record batches (the mock
+    // broker answers a fetch with one) and its lag gauge stays above zero until the owner drains
+    // the mailbox. The gauge is set per fetch: a consumer that read the whole backlog between two
+    // scrapes would otherwise never show it.
     consumer = await SluiceProcess.start({
       env: {
         ...env,
         ROLES: 'consumer',
         OTEL_SERVICE_NAME: 'sluice-consumer',
         MAILBOX_MAX_ENTRIES: '10',
-        CONSUMER_LINGER_MAX_EVENTS: '100',
+        CONSUMER_LINGER_MS: '0',
       },
     });
     producer = await connectProducer(testStackEnv().KAFKA_BROKERS);
@@ -121,9 +123,9 @@ describe('observability end to end: roles over 3 processes, OTLP traces, metrics
       value: event(`traced-${n}`),
       headers: header(n),
     }));
-    // Separate sends are separate record batches: a fetch (1 MB per partition) takes only some.
-    for (let i = 0; i < FILLER; i += 750) {
-      await producer.producer.send({ topic, messages: filler.slice(i, i + 750) });
+    // Separate sends are separate record batches: 30 of them, 30 fetches.
+    for (let i = 0; i < FILLER; i += FILLER_SEND) {
+      await producer.producer.send({ topic, messages: filler.slice(i, i + FILLER_SEND) });
     }
     await producer.producer.send({
       topic,
@@ -178,7 +180,8 @@ describe('observability end to end: roles over 3 processes, OTLP traces, metrics
     await consumer.waitFor(
       async () => {
         peak.lag = Math.max(peak.lag, total(await scrape(consumer!), 'sluice_consumer_lag', m));
-        return peak.lag > 0;
+        // Held by backpressure, not caught between two fetches by luck.
+        return peak.lag > 0 && consumer!.output.join('').includes(`pausing ${topic}/0`);
       },
       60_000,
       'consumer lag while the mailbox is full and no owner drains it',

@@ -32,6 +32,10 @@ function ev(offset: number, eventId: string, tsMs: number, amount = 1): MailboxE
 
 describe('owner role', () => {
   const env = testStackEnv();
+  // Its own Redis database: its pipelines are stored as running and never deleted, and owners
+  // without a writer leave batches announced; in db 0 every later test's processes would run
+  // their actors and consumers and write those batches (skewing metric totals).
+  const redisUrl = `${env.REDIS_URL}/15`;
   let redis: Redis;
   let ch: ClickHouseClient;
   let queue: Queue<BatchJob>;
@@ -39,9 +43,9 @@ describe('owner role', () => {
   const started: SluiceProcess[] = [];
 
   beforeAll(() => {
-    redis = new Redis(env.REDIS_URL);
+    redis = new Redis(redisUrl);
     ch = createClient({ url: env.CLICKHOUSE_URL, request_timeout: 60_000 });
-    queueConnection = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+    queueConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
     queue = new Queue<BatchJob>(BATCH_QUEUE, {
       connection: queueConnection,
       prefix: BATCH_QUEUE_PREFIX,
@@ -96,7 +100,7 @@ describe('owner role', () => {
     const startOwner = async (instance: string) => {
       const proc = await SluiceProcess.start({
         env: {
-          REDIS_URL: env.REDIS_URL,
+          REDIS_URL: redisUrl,
           ROLES: 'owner',
           INSTANCE_ID: instance,
           LEASE_TTL_MS: String(leaseTtlMs),

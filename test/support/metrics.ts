@@ -16,12 +16,20 @@ export async function scrape(app: SluiceProcess): Promise<Metrics> {
   return out;
 }
 
-/** Sum of every series of a family whose labels include `match`. */
-export function total(metrics: Metrics, family: string, match = ''): number {
+/**
+ * Sum of every series of a family whose labels include `match` (each of them, when several:
+ * e.g. a pipeline and another label, whatever their order in the series).
+ */
+export function total(
+  metrics: Metrics,
+  family: string,
+  match: string | readonly string[] = '',
+): number {
+  const parts = typeof match === 'string' ? [match] : match;
   let sum = 0;
   for (const [series, value] of metrics) {
-    if ((series === family || series.startsWith(`${family}{`)) && series.includes(match))
-      sum += value;
+    if (!(series === family || series.startsWith(`${family}{`))) continue;
+    if (parts.every((part) => series.includes(part))) sum += value;
   }
   return sum;
 }
