@@ -8,7 +8,14 @@ import {
   type PartitionStart,
 } from '@sluice/kafka';
 import { type CompiledPipeline, loadHasher } from '@sluice/pipeline';
-import { beginRewind, encodeForgets, finishRewind, keys, rewindActor } from '@sluice/redis';
+import {
+  beginRewind,
+  encodeForgets,
+  finishRewind,
+  keys,
+  readReset,
+  rewindActor,
+} from '@sluice/redis';
 import { readCheckpoint } from '@sluice/redis/scripts';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../config';
 import { REDIS } from '../../infra/tokens';
@@ -99,6 +106,12 @@ export class PipelineRewind {
         HttpStatus.CONFLICT,
         'rewind is not supported for join pipelines: their buffered join state and watermark ' +
           'cannot be taken back to a time (README "Rewind")',
+      );
+    }
+    if (await readReset(this.redis, id)) {
+      throw new RewindRefusedError(
+        HttpStatus.CONFLICT,
+        `pipeline ${id}: a reset is not finished: send that PUT ?reset=true again first`,
       );
     }
     const record = await beginRewind(this.redis, id, {
