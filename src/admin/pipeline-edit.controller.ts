@@ -12,19 +12,11 @@ import {
 import { redactDefinition } from '@sluice/pipeline';
 import { Access, Costly } from '../auth';
 import { ERROR_REF } from '../auth/error-schema';
-import { JSON_TYPES, YAML_TYPES, mediaType } from '../auth/media-types';
+import { definitionFormat, parseFlag } from './definition-request';
 import { definitionInput, responseSchema } from './api-schemas';
 import { DefinitionInvalidError, SinkUnavailableError, httpError } from './errors';
 import { EditRefusedError, PipelineEditor, etagOf } from './pipeline-edit';
 import { ResetRefusedError } from './pipeline-reset';
-
-function parseFlag(name: string, text: string | undefined): boolean {
-  if (text === undefined || text === 'false') return false;
-  if (text === 'true') return true;
-  throw httpError(HttpStatus.BAD_REQUEST, 'invalid query', [
-    { path: name, message: 'must be true or false' },
-  ]);
-}
 
 /** PUT /api/v1/pipelines/:id: edit a pipeline in place (README "Editing a pipeline"). */
 @ApiTags('pipelines')
@@ -89,14 +81,7 @@ export class PipelineEditController {
   ): Promise<void> {
     const dryRun = parseFlag('dryRun', dryRunText);
     const reset = parseFlag('reset', resetText);
-    const type = mediaType(req);
-    const yaml = YAML_TYPES.includes(type);
-    if (!yaml && !JSON_TYPES.includes(type)) {
-      throw httpError(
-        HttpStatus.UNSUPPORTED_MEDIA_TYPE,
-        `send the definition as application/json or application/yaml, not ${type}`,
-      );
-    }
+    const yaml = definitionFormat(req) === 'yaml';
     try {
       const result = await this.editor.edit(
         id,

@@ -41,7 +41,7 @@ import {
 } from '@nestjs/swagger';
 import { ERROR_REF } from '../auth/error-schema';
 import { definitionInput, responseSchema } from './api-schemas';
-import { JSON_TYPES, YAML_TYPES, mediaType } from '../auth/media-types';
+import { definitionFormat, parseFlag } from './definition-request';
 
 const GAPS_LIMIT = { default: 100, max: 1_000 };
 /** Source gaps shown with the pipeline itself; the rest under /source-gaps. */
@@ -63,14 +63,6 @@ function sendJson(res: ServerResponse, status: HttpStatus, body: unknown): void 
   res.statusCode = status;
   res.setHeader('content-type', 'application/json; charset=utf-8');
   res.end(JSON.stringify(body));
-}
-
-function parseDryRun(text: string | undefined): boolean {
-  if (text === undefined || text === 'false') return false;
-  if (text === 'true') return true;
-  throw httpError(HttpStatus.BAD_REQUEST, 'invalid query', [
-    { path: 'dryRun', message: 'must be true or false' },
-  ]);
 }
 
 const notFound = (id: string) => httpError(HttpStatus.NOT_FOUND, `pipeline ${id} not found`);
@@ -134,15 +126,8 @@ export class PipelinesController {
     @Res() res: ServerResponse,
     @Query('dryRun') dryRunText?: string,
   ): Promise<void> {
-    const dryRun = parseDryRun(dryRunText);
-    const type = mediaType(req);
-    const yaml = YAML_TYPES.includes(type);
-    if (!yaml && !JSON_TYPES.includes(type)) {
-      throw httpError(
-        HttpStatus.UNSUPPORTED_MEDIA_TYPE,
-        `send the definition as application/json or application/yaml, not ${type}`,
-      );
-    }
+    const dryRun = parseFlag('dryRun', dryRunText);
+    const yaml = definitionFormat(req) === 'yaml';
     try {
       const contentType = yaml ? 'yaml' : undefined;
       if (dryRun) {
