@@ -80,7 +80,15 @@ describe('dedup state bound', () => {
     log(`holds: ${JSON.stringify(holds)}`);
     expect(holds.map((h) => h.detail).join()).toContain(`DEDUP_MAX_KEYS ${DEDUP_MAX_KEYS}`);
     expect(pausedActors(await scrape(app), id, 'state-full')).toBe(PARTITIONS);
-    const before = await countersOf(app, id);
+    // The counters are checkpointed: the batch open when the hold was set still flushes (within
+    // its maxDelay, later on a loaded machine), so wait until they stop moving, then watch them.
+    let before = await countersOf(app, id);
+    for (let settled = false; !settled; ) {
+      await sleep(1_000);
+      const now = await countersOf(app, id);
+      settled = now.consumed === before.consumed;
+      before = now;
+    }
     await sleep(3_000);
     const after = await countersOf(app, id);
     expect(after.consumed).toBe(before.consumed);
