@@ -284,20 +284,23 @@ export class EntryProcessor {
    */
   private replayRow(replay: Extract<Replay, { kind: 'row' }>, now: number): void {
     const { topic, partition, event, line, key } = replay;
+    const dedup = this.dedup;
     const windowMs = this.pipeline.sources.get(topic)?.dedup?.windowMs;
-    const hash = key && windowMs !== undefined ? rowKeyHash(key.hash) : undefined;
-    if (hash && key && !this.join && this.dedup?.isDuplicate(hash, key.time, windowMs)) {
+    const hash = key && dedup && windowMs !== undefined ? rowKeyHash(key.hash) : undefined;
+    if (key === undefined || dedup === undefined || hash === undefined) {
+      // A dead letter without a key (written before it was kept), or a source without dedup.
+      this.lines.appendLine(line);
+      this.sources.add(topic, partition, event.offset);
+      return;
+    }
+    if (!this.join && dedup.isDuplicate(hash, key.time, windowMs)) {
       this.counters.duplicates += 1;
       return;
     }
     this.lines.appendLine(line);
-    if (hash === undefined || key === undefined || this.dedup === undefined) {
-      this.sources.add(topic, partition, event.offset);
-      return;
-    }
     this.sources.add(topic, partition, event.offset, hash, key.time);
     // No source: a replayed event's time is not its source's progress (dedup expiry).
-    this.dedup.add(hash, key.time, undefined, now);
+    dedup.add(hash, key.time, undefined, now);
   }
 
   /** A stream entry that does not decode: counted and dead-lettered, so nothing is silent. */
