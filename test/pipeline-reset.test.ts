@@ -171,6 +171,16 @@ describe('resetting a pipeline to a definition that cannot apply live', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(resume.status).toBe(409);
+    // A replay too: the reset would drop the mailboxes it moves the dead letters into.
+    const replay = await fetch(`http://127.0.0.1:${app.port}/api/v1/pipelines/${id}/dlq/replay`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(replay.status).toBe(409);
+    expect(
+      (await redis.xlen(keys.deadLetters(id, 0))) + (await redis.xlen(keys.deadLetters(id, 1))),
+    ).toBe(1);
     const retried = await put(back, '"2"', '?reset=true');
     expect({ status: retried.status, body: retried.body }).toMatchObject({
       status: 200,
