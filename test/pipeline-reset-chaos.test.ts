@@ -134,15 +134,14 @@ describe('a reset killed at a random moment and sent again', () => {
 
       // The reset starts with events still arriving; the process dies somewhere in it.
       const wider = dedupPipeline(id, topic, table, 4);
-      const inKafka = 1_000;
-      await produceAll(producer, topic, KAFKA_PARTITIONS, during.messages.slice(0, inKafka));
-      const producing = produceAll(
-        producer,
-        topic,
-        KAFKA_PARTITIONS,
-        during.messages.slice(inKafka),
-        200,
-      );
+      // A stream in motion: the consumers are reading when the reset stops them.
+      const producing = (async () => {
+        for (let k = 0; k < during.messages.length; k += 100) {
+          await produceAll(producer, topic, KAFKA_PARTITIONS, during.messages.slice(k, k + 100));
+          await sleep(50);
+        }
+      })();
+      await sleep(700);
       const first = put(wider, '"1"').catch((err: unknown) => ({ status: 0, body: { err } }));
       const when = await killAt(point);
       await producing;
