@@ -171,6 +171,16 @@ describe('resetting a pipeline to a definition that cannot apply live', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(resume.status).toBe(409);
+    // A replay too: the reset would drop the mailboxes it moves the dead letters into.
+    const replay = await fetch(`http://127.0.0.1:${app.port}/api/v1/pipelines/${id}/dlq/replay`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(replay.status).toBe(409);
+    expect(
+      (await redis.xlen(keys.deadLetters(id, 0))) + (await redis.xlen(keys.deadLetters(id, 1))),
+    ).toBe(1);
     const retried = await put(back, '"2"', '?reset=true');
     expect({ status: retried.status, body: retried.body }).toMatchObject({
       status: 200,
@@ -189,6 +199,74 @@ describe('resetting a pipeline to a definition that cannot apply live', () => {
       doubled: [],
     });
   }, 150_000);
+
+  it('fewer partitions: the dead letters and counters of the removed ones move, none lost', async () => {
+    const shrinkId = uniquePipelineId('reset-shrink');
+    const shrinkTopic = uniqueName('reset_shrink');
+    const shrinkTable = uniqueName('reset_shrink');
+    await createSourceTopic(shrinkTopic, KAFKA_PARTITIONS);
+    await createEventsTable(ch, shrinkTable);
+    const bad = Array.from({ length: 40 }, (_, i) => `{"event_id": "shrink-bad-${i}", "ts": `);
+    await produce(0, BATCH, bad, shrinkTopic);
+    await postPipeline(app, dedupPipeline(shrinkId, shrinkTopic, shrinkTable, 4));
+    const settledCounters = await waitForSettled(app, shrinkId, BATCH + bad.length, 60_000);
+    const letters = await deadLettersOf(app, shrinkId);
+    expect(letters).toHaveLength(bad.length);
+    // The premise: partitions 2 and 3 hold dead letters (40 messages over 4 partitions).
+    expect(letters.filter((l) => l.pipelinePartition >= 2).length).toBeGreaterThan(0);
+
+    const reset = await put(
+      dedupPipeline(shrinkId, shrinkTopic, shrinkTable, 2),
+      '"1"',
+      '?reset=true',
+      app,
+      shrinkId,
+    );
+    expect({ status: reset.status, body: reset.body }).toMatchObject({
+      status: 200,
+      body: { version: 2, definition: { partitions: 2 } },
+    });
+
+    // Every dead letter is listed, in a remaining partition, with its message and time.
+    const after = await deadLettersOf(app, shrinkId);
+    const seen = (list: typeof letters) =>
+      list
+        .map((l) => ({ message: l.message, at: l.at, stage: l.stage }))
+        .sort((a, b) => a.message.localeCompare(b.message));
+    expect(seen(after)).toEqual(seen(letters));
+    expect(after.every((l) => l.pipelinePartition < 2)).toBe(true);
+    // The totals still count the removed partitions' events.
+    expect((await pipelineView(app, shrinkId)).counters).toEqual(settledCounters);
+    // Nothing of partitions 2 and 3 is left but their fencing epochs, and no fold marker.
+    const leftover = (await redis.keys(`{sl:${shrinkId}:*`)).filter(
+      (k) => !/^\{sl:[^}]*:[01]\}:/.test(k) && !k.endsWith(':epoch'),
+    );
+    expect(leftover).toEqual([]);
+    expect(await redis.keys(`{sl:${shrinkId}:*}:reset-fold`)).toEqual([]);
+
+    // They are replayable (through the live partitions: still broken, they come back) and
+    // discardable like any other.
+    const post = async (action: string, body: unknown) => {
+      const response = await fetch(
+        `http://127.0.0.1:${app.port}/api/v1/pipelines/${shrinkId}/dlq/${action}`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        },
+      );
+      return { status: response.status, body: (await response.json()) as object };
+    };
+    expect(await post('replay', {})).toEqual({ status: 200, body: { replayed: bad.length } });
+    await app.waitFor(
+      async () => (await deadLettersOf(app, shrinkId)).length === bad.length,
+      30_000,
+      'the replayed dead letters back in the DLQ',
+    );
+    expect(await post('discard', {})).toEqual({ status: 200, body: { discarded: bad.length } });
+    expect(await deadLettersOf(app, shrinkId)).toEqual([]);
+    await deletePipeline(app, shrinkId);
+  }, 120_000);
 
   it('a stopped pipeline with read but unapplied events: the reset writes them first', async () => {
     await deletePipeline(app, id);

@@ -37,9 +37,23 @@ export class DlqReplayController {
   })
   @ApiResponse({ status: 400, description: 'not a selector', schema: ERROR_REF })
   @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
+  @ApiResponse({
+    status: 409,
+    description: 'a reset of the pipeline is unfinished',
+    schema: ERROR_REF,
+  })
   async replay(@Param('id') id: string, @Body() body: unknown) {
     const stored = PIPELINE_ID_RE.test(id) ? await this.store.get(id) : undefined;
     if (!stored) throw httpError(HttpStatus.NOT_FOUND, `pipeline ${id} not found`);
+    // A replay moves dead letters into mailboxes, which an unfinished reset drops (or no actor
+    // of the old definition applies any more): they would be lost.
+    if (await this.store.unfinishedReset(id)) {
+      throw httpError(
+        HttpStatus.CONFLICT,
+        `pipeline ${id}: a reset is unfinished: send that PUT ?reset=true again first ` +
+          '(the dead letters stay until then)',
+      );
+    }
     const selector = parseDlqSelector(body);
     if (typeof selector === 'string') throw httpError(HttpStatus.BAD_REQUEST, selector);
     return { replayed: await this.dlq.replay(id, stored.definition.partitions, selector) };

@@ -3,7 +3,14 @@ import type { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { kafkaConnectionOf } from '@sluice/kafka';
 import type { CompiledPipeline, PipelineDefinition } from '@sluice/pipeline';
-import { beginReset, finishReset, keys, markResetDropping, readRewind } from '@sluice/redis';
+import {
+  beginReset,
+  finishReset,
+  foldRemovedPartitions,
+  keys,
+  markResetDropping,
+  readRewind,
+} from '@sluice/redis';
 import { readCheckpoint } from '@sluice/redis/scripts';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config';
 import { REDIS } from '../infra/tokens';
@@ -55,7 +62,8 @@ function idAfter(a: string, b: string): boolean {
  * pipeline", docs/architecture.md "Reset"): the old definition first applies and writes
  * everything its consumers read (they are kept off, the actors run), then the group's offsets
  * are set to the first record not applied, the per-partition state is dropped (the DLQ and the
- * counters stay) and the new definition is stored with the next version. Each step reads what
+ * counters stay, those of partitions a smaller count removes moved into the remaining ones) and
+ * the new definition is stored with the next version. Each step reads what
  * is stored and redoes only what is missing: the unfinished reset is kept in `{sl}:resets` and
  * the same request sent again finishes it.
  */
@@ -122,6 +130,9 @@ export class PipelineReset {
     if (record.phase === 'drain') await this.drain(old);
     await this.store.setStatus(id, 'stopped');
     await this.idle(id, partitions);
+    // Fewer partitions: the dead letters and counters of the removed ones would leave GET /dlq,
+    // replay, discard and the totals; they move into the remaining ones before the drop.
+    const folded = await foldRemovedPartitions(this.redis, id, definition.partitions);
     const removed = await this.state.purgeForReset(id);
     if (!(await finishReset(this.redis, id))) {
       throw new ResetRefusedError(
@@ -131,7 +142,7 @@ export class PipelineReset {
     }
     const status: PipelineStatus = record.resume ? 'running' : 'stopped';
     this.logger.log(
-      { pipeline: id, version: record.from + 1, removedKeys: removed },
+      { pipeline: id, version: record.from + 1, removedKeys: removed, folded },
       `pipeline ${id} reset to definition version ${record.from + 1}`,
     );
     return { version: record.from + 1, status };

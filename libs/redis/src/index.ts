@@ -12,4 +12,5 @@ export * from './replica-sync';
 export * from './eviction';
 export * from './rewinds';
 export * from './resets';
+export * from './reset-fold';
 export * from './dlq-replay';

@@ -100,6 +100,9 @@ export const keys = {
   counters: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:counters`,
   /** String: JSON source range of the mailbox gap an operator accepted (libs/redis gap-accept.ts). */
   gapAccepted: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:gap-accepted`,
+  /** Hash: `<removed partition>/<dead-letter id>` and `<removed partition>/counters` moved into
+   * this partition by a reset to fewer partitions (reset-fold.ts); dropped with the reset. */
+  resetFold: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:reset-fold`,
   /** Stream: dead-letter entries of this partition; never trimmed (see the dlq-full hold). */
   deadLetters: (pipeline: string, partition: number) => `${tag(pipeline, partition)}:dlq`,
   /** String: find-my-event log of one time bucket, one segment appended per checkpoint
