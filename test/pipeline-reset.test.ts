@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
-import { keys } from '@sluice/redis';
+import { clearHold, keys, readHolds, setHold } from '@sluice/redis';
 import { connectProducer } from './support/events';
 import {
   clickhouse,
@@ -214,6 +214,10 @@ describe('resetting a pipeline to a definition that cannot apply live', () => {
     expect(letters).toHaveLength(bad.length);
     // The premise: partitions 2 and 3 hold dead letters (40 messages over 4 partitions).
     expect(letters.filter((l) => l.pipelinePartition >= 2).length).toBeGreaterThan(0);
+    // A hold a removed partition's actor left (its DLQ at the bound while stopped): no actor of
+    // partition 3 remains to clear it after the shrink.
+    await setHold(redis, shrinkId, { reason: 'dlq-full', partition: 3, detail: 'at its bound' });
+    await setHold(redis, shrinkId, { reason: 'stuck', partition: 1, detail: 'kept' });
 
     const reset = await put(
       dedupPipeline(shrinkId, shrinkTopic, shrinkTable, 2),
@@ -243,6 +247,11 @@ describe('resetting a pipeline to a definition that cannot apply live', () => {
     );
     expect(leftover).toEqual([]);
     expect(await redis.keys(`{sl:${shrinkId}:*}:reset-fold`)).toEqual([]);
+    // Holds of the removed partitions are gone; those of the remaining ones stay for their actors.
+    expect((await readHolds(redis, shrinkId)).map((h) => `${h.reason}:${h.partition}`)).toEqual([
+      'stuck:1',
+    ]);
+    await clearHold(redis, shrinkId, 'stuck', 1);
 
     // They are replayable (through the live partitions: still broken, they come back) and
     // discardable like any other.

@@ -72,6 +72,23 @@ export async function clearHold(
   return (await conn.hdel(keys.holds(pipeline), field(reason, partition))) > 0;
 }
 
+/**
+ * Removes the holds of partitions `partitions` and up: a reset to fewer partitions leaves no
+ * actor that would ever clear them (their dead letters moved into the remaining partitions,
+ * whose actors set their own holds). Returns how many were removed.
+ */
+export async function clearHoldsBeyond(
+  conn: Redis,
+  pipeline: string,
+  partitions: number,
+): Promise<number> {
+  const stale = (await conn.hkeys(keys.holds(pipeline))).filter((name) => {
+    const partition = Number(name.slice(name.lastIndexOf(':') + 1));
+    return Number.isInteger(partition) && partition >= partitions;
+  });
+  return stale.length === 0 ? 0 : conn.hdel(keys.holds(pipeline), ...stale);
+}
+
 /** The holds of a pipeline, by partition then reason (whole-pipeline holds first). */
 export async function readHolds(conn: Redis, pipeline: string): Promise<Hold[]> {
   const all = await conn.hvals(keys.holds(pipeline));
