@@ -11,7 +11,7 @@ import {
 } from './support/join-history';
 import { clickhouse, postPipeline, uniquePipelineId } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
-import { SHORT_GROUP_SESSION, testStackEnv } from './support/stack-env';
+import { testStackEnv } from './support/stack-env';
 
 // Issue 14: a left join created over topics that already hold 40 minutes of event time (orders
 // on 6 partitions lz4, customers on 2 zstd, each customer one minute before its order; window
@@ -54,8 +54,6 @@ describe('joins started over existing history: no event late', () => {
     LEASE_TTL_MS: '4000',
     MEMBER_TIMEOUT_MS: '4000',
     HEARTBEAT_INTERVAL_MS: '1000',
-    // Consumers join and one is killed: each group change costs about a session on the mock.
-    ...SHORT_GROUP_SESSION,
   };
   let ch: ClickHouseClient;
   let redis: Redis;
