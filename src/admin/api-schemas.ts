@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { definitionSchema } from '@sluice/pipeline/definition/schema';
-import { discardBodySchema } from './dlq-discard';
+import { dlqSelectorSchema } from './dlq-selection';
 import { previewBodySchema } from './event-preview';
 import { rewindBodySchema } from './rewind/rewind-body';
 
@@ -18,11 +18,8 @@ const definition = () => definitionSchema({ postJoinScope: 'join', compiled: new
 /** What POST /pipelines accepts (JSON, or the same as YAML). */
 export const definitionInput = (): JsonSchema => toOpenApi(definition(), 'input');
 
-/** What POST /pipelines/:id/dlq/discard accepts. */
-export const discardInput = (): JsonSchema => toOpenApi(discardBodySchema, 'input');
-
-/** What POST /pipelines/:id/dlq/replay accepts: the selectors of discard. */
-export const replayInput = (): JsonSchema => toOpenApi(discardBodySchema, 'input');
+/** What POST /pipelines/:id/dlq/replay and /dlq/discard accept: the same selectors. */
+export const dlqSelectorInput = (): JsonSchema => toOpenApi(dlqSelectorSchema, 'input');
 
 /** What POST /pipelines/:id/preview accepts. */
 export const previewInput = (): JsonSchema => toOpenApi(previewBodySchema, 'input');

@@ -4,9 +4,9 @@ import { PIPELINE_ID_RE } from '@sluice/pipeline';
 import { PipelineStore } from '../pipelines';
 import { Access } from '../auth';
 import { ERROR_REF } from '../auth/error-schema';
-import { replayInput, responseSchema } from './api-schemas';
-import { parseDiscardSelector } from './dlq-discard';
+import { dlqSelectorInput, responseSchema } from './api-schemas';
 import { DlqReplay } from './dlq-replay';
+import { parseDlqSelector } from './dlq-selection';
 import { httpError } from './errors';
 
 /** POST /pipelines/:id/dlq/replay (README "DLQ replay"). */
@@ -23,8 +23,12 @@ export class DlqReplayController {
   @Access('operate')
   @ApiOperation({
     summary: 'Replay dead letters through the current definition: all, by id, or by stage and time',
+    description:
+      'Selects as discard does. {} and filters replay only the dead letters present when the ' +
+      'request started: one that arrives later, or a replayed entry that fails again (a new id), ' +
+      'stays in the DLQ for a later request.',
   })
-  @ApiBody({ schema: replayInput() })
+  @ApiBody({ schema: dlqSelectorInput() })
   @ApiResponse({
     status: 200,
     description:
@@ -36,8 +40,7 @@ export class DlqReplayController {
   async replay(@Param('id') id: string, @Body() body: unknown) {
     const stored = PIPELINE_ID_RE.test(id) ? await this.store.get(id) : undefined;
     if (!stored) throw httpError(HttpStatus.NOT_FOUND, `pipeline ${id} not found`);
-    // The selectors of discard, parsed by the same code.
-    const selector = parseDiscardSelector(body);
+    const selector = parseDlqSelector(body);
     if (typeof selector === 'string') throw httpError(HttpStatus.BAD_REQUEST, selector);
     return { replayed: await this.dlq.replay(id, stored.definition.partitions, selector) };
   }

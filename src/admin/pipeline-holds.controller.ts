@@ -1,13 +1,14 @@
 import { Body, Controller, HttpCode, HttpStatus, Param, Post } from '@nestjs/common';
 import { PIPELINE_ID_RE } from '@sluice/pipeline';
 import { PipelineStore } from '../pipelines';
-import { DlqDiscard, parseDiscardSelector } from './dlq-discard';
+import { DlqDiscard } from './dlq-discard';
+import { parseDlqSelector } from './dlq-selection';
 import { httpError } from './errors';
 import { GapAccept } from './gap-accept';
 import { Access } from '../auth';
 import { ERROR_REF } from '../auth/error-schema';
 import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { discardInput, responseSchema } from './api-schemas';
+import { dlqSelectorInput, responseSchema } from './api-schemas';
 
 /**
  * The operator actions that release held partitions (see README "Held partitions"): discarding
@@ -25,8 +26,14 @@ export class PipelineHoldsController {
   @Post(':id/dlq/discard')
   @HttpCode(HttpStatus.OK)
   @Access('operate')
-  @ApiOperation({ summary: 'Discard dead letters: all, by id, or by stage and time' })
-  @ApiBody({ schema: discardInput() })
+  @ApiOperation({
+    summary: 'Discard dead letters: all, by id, or by stage and time',
+    description:
+      'Selects as replay does. {} and filters discard only the dead letters present when the ' +
+      'request started; one that arrives later stays. Each partition is done in steps, each ' +
+      'atomic (a partition with nothing new since the start: one step).',
+  })
+  @ApiBody({ schema: dlqSelectorInput() })
   @ApiResponse({
     status: 200,
     description: 'how many were removed',
@@ -36,7 +43,7 @@ export class PipelineHoldsController {
   @ApiResponse({ status: 404, description: 'no pipeline with this id', schema: ERROR_REF })
   async discard(@Param('id') id: string, @Body() body: unknown) {
     const partitions = await this.partitions(id);
-    const selector = parseDiscardSelector(body);
+    const selector = parseDlqSelector(body);
     if (typeof selector === 'string') throw httpError(HttpStatus.BAD_REQUEST, selector);
     return { discarded: await this.dlq.discard(id, partitions, selector) };
   }

@@ -23,14 +23,16 @@ export function groupLogBridge(
 ): GroupLogBridge {
   let generation: number | undefined;
   const logCreator: logCreator = () => (entry: LogEntry) => {
-    const { message, ...extra } = entry.log;
     if (entry.level === logLevel.DEBUG) {
-      if (entry.namespace === 'ConsumerGroup' && message === 'Received assignment') {
-        const value = (extra as { generationId?: unknown }).generationId;
+      // Two of these per Kafka request: look at them without copying them.
+      const { log } = entry;
+      if (entry.namespace === 'ConsumerGroup' && log.message === 'Received assignment') {
+        const value = (log as { generationId?: unknown }).generationId;
         if (typeof value === 'number') generation = value;
       }
       return;
     }
+    const { message, ...extra } = entry.log;
     if (onOffsetReset && entry.level === logLevel.ERROR) {
       const reset = offsetResetOf(entry);
       // Runs inside kafkajs's recovery from the reset: a throw would abort it.

@@ -1,6 +1,9 @@
 import {
+  DEAD_LETTER_KEY_FIELD,
   type DeadLetter,
   deadLetterEntry,
+  decodeDeadLetterKey,
+  encodeDeadLetterKey,
   luaDeadLetterFields,
   readDeadLetter,
 } from './dead-letters';
@@ -35,6 +38,20 @@ describe('dead-letter record', () => {
     expect(readDeadLetter('1-0', 0, deadLetterEntry({ ...letter, at: iso }).map(String)).at).toBe(
       iso,
     );
+  });
+
+  it('keeps an insert row’s dedup key as text after the record, readable and read back', () => {
+    const hash = Buffer.from('0102030405060708090a0bff', 'hex');
+    const key = { hash, time: 1_767_225_600_000 };
+    expect(encodeDeadLetterKey(key)).toBe('0102030405060708090a0bff@1767225600000');
+    expect(decodeDeadLetterKey(encodeDeadLetterKey(key))).toEqual(key);
+    const flat = deadLetterEntry({ ...letter, stage: 'insert', dedupKey: key });
+    expect(flat.slice(-2)).toEqual([DEAD_LETTER_KEY_FIELD, encodeDeadLetterKey(key)]);
+    // The API's reading of the record is unchanged by it.
+    expect(readDeadLetter('1-0', 0, flat.map(String))).toMatchObject({ stage: 'insert' });
+    for (const bad of ['', '@1', '0g@1', '010@1', '01@', '01@x']) {
+      expect(decodeDeadLetterKey(bad)).toBeUndefined();
+    }
   });
 
   it('gives the scripts the same fields in the same order', () => {

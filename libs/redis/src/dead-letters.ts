@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import type { ForgottenKey } from './dedup-forgets';
 
 /*
  * The dead-letter record: one entry of a partition's dead-letter stream (`keys.deadLetters`).
@@ -17,6 +18,15 @@ export const DEAD_LETTER_FIELDS = [
   'at',
 ] as const;
 
+/**
+ * A field after DEAD_LETTER_FIELDS, only in a dead letter of stage `insert` whose row had a dedup
+ * key: the key's hash and dedup time (`encodeDeadLetterKey`), the key the writer forgot in the
+ * same step. A DLQ replay records it again with the row (libs/redis dlq-replay.ts), so that a
+ * copy of the event re-sent after the replay is a duplicate. Dead letters written before it have
+ * no such field: their rows replay without recording a key.
+ */
+export const DEAD_LETTER_KEY_FIELD = 'dedupKey';
+
 /** One dead letter as a role writes it. */
 export interface DeadLetter {
   /** parse, filter, dedup, transform, join (the actor) or insert (the writer). */
@@ -31,6 +41,8 @@ export interface DeadLetter {
   message: string | Buffer;
   /** Epoch ms (the actor) or ISO 8601 text (the writer). */
   at: number | string;
+  /** Stage insert: the row's dedup key, forgotten with this dead letter (DEAD_LETTER_KEY_FIELD). */
+  dedupKey?: ForgottenKey;
 }
 
 /** The record as script arguments, in DEAD_LETTER_FIELDS order. */
@@ -41,7 +53,24 @@ export function deadLetterArgs(d: DeadLetter): (string | number | Buffer)[] {
 /** The record as XADD's field/value list (fixtures, and clients that XADD themselves). */
 export function deadLetterEntry(d: DeadLetter): (string | number | Buffer)[] {
   const values = deadLetterArgs(d);
-  return DEAD_LETTER_FIELDS.flatMap((field, i) => [field, values[i] ?? '']);
+  const entry = DEAD_LETTER_FIELDS.flatMap((field, i) => [field, values[i] ?? '']);
+  if (d.dedupKey) entry.push(DEAD_LETTER_KEY_FIELD, encodeDeadLetterKey(d.dedupKey));
+  return entry;
+}
+
+/**
+ * DEAD_LETTER_KEY_FIELD's value: the hash as hex, '@', the dedup time in epoch ms (text, so the
+ * DLQ stays readable with redis-cli).
+ */
+export function encodeDeadLetterKey(key: ForgottenKey): string {
+  return `${key.hash.toString('hex')}@${key.time}`;
+}
+
+/** The key of DEAD_LETTER_KEY_FIELD's value; undefined for anything else. */
+export function decodeDeadLetterKey(text: string): ForgottenKey | undefined {
+  const match = /^((?:[0-9a-f]{2})+)@(-?\d+(?:\.\d+)?)$/.exec(text);
+  if (match === null) return undefined;
+  return { hash: Buffer.from(match[1] as string, 'hex'), time: Number(match[2]) };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { deadLetterEntry } from './dead-letters';
-import { readReplayEntry, REPLAY_FIELD } from './dlq-replay';
+import { isReplayEntry, readReplayEntry, REPLAY_FIELD } from './dlq-replay';
 
 const b = (v: string | number | Buffer) => (Buffer.isBuffer(v) ? v : Buffer.from(String(v)));
 
@@ -30,6 +30,7 @@ describe('readReplayEntry', () => {
         offset: '',
         message: bytes,
         at: '2026-01-01T00:00:00.000Z',
+        dedupKey: { hash: Buffer.alloc(12, 7), time: 5_000 },
       }),
     ].map(b);
     expect(readReplayEntry(fields)).toEqual([
@@ -52,12 +53,15 @@ describe('readReplayEntry', () => {
         offset: null,
         message: bytes,
         at: Date.parse('2026-01-01T00:00:00.000Z'),
+        dedupKey: { hash: Buffer.alloc(12, 7), time: 5_000 },
       },
     ]);
+    expect(isReplayEntry(fields)).toBe(true);
   });
 
   it('is not a replay entry without its field first, and refuses another version', () => {
     expect(readReplayEntry(['e', 'x'].map(b))).toBeUndefined();
+    expect(isReplayEntry(['e', 'x'].map(b))).toBe(false);
     expect(() => readReplayEntry([REPLAY_FIELD, '2'].map(b))).toThrow(/version 2/);
   });
 });

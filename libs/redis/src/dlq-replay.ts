@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import { DEAD_LETTER_KEY_FIELD, decodeDeadLetterKey } from './dead-letters';
+import type { ForgottenKey } from './dedup-forgets';
 import { keys } from './keys';
 import { LuaScript } from './scripts/lua-script';
 
@@ -110,6 +112,14 @@ export interface ReplayLetter {
   message: Buffer;
   /** When it was dead-lettered, epoch ms (NaN when not known). */
   at: number;
+  /** Stage insert: the row's dedup key, which the writer forgot (dead-letters.ts
+   * DEAD_LETTER_KEY_FIELD); absent in dead letters written before it was kept. */
+  dedupKey?: ForgottenKey;
+}
+
+/** True for a replay entry's fields (XREAD with buffers), without reading its dead letters. */
+export function isReplayEntry(fields: readonly Buffer[]): boolean {
+  return fields[0]?.toString() === REPLAY_FIELD;
 }
 
 /**
@@ -167,6 +177,11 @@ function setField(letter: ReplayLetter, name: string, value: Buffer): void {
       // The actor writes epoch ms, the writer ISO text (dead-letters.ts).
       const text = value.toString();
       letter.at = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+      return;
+    }
+    case DEAD_LETTER_KEY_FIELD: {
+      const key = decodeDeadLetterKey(value.toString());
+      if (key) letter.dedupKey = key;
       return;
     }
     default:

@@ -55,6 +55,9 @@ describe('decodeOutboxBatch', () => {
     expect(batchRows(batch)).toEqual(rows);
     expect(rowSource(batch, 1)).toEqual({ topic: 'orders', partition: 5, offset: 41 });
     const refused = insertDeadLetters(batch, [{ row: 0, error: 'CHECK failed' }], 'now');
+    const hash = Buffer.alloc(12);
+    hash.writeBigUInt64LE(9n);
+    hash.writeUInt32LE(3, 8);
     expect(refused.letters).toEqual([
       {
         stage: 'insert',
@@ -64,12 +67,14 @@ describe('decodeOutboxBatch', () => {
         offset: 40,
         message: '{"id":1,"name":"a\\nb"}',
         at: 'now',
+        // Recorded again when the dead letter is replayed.
+        dedupKey: { hash, time: 1_000 },
       },
     ]);
-    const hash = Buffer.alloc(12);
-    hash.writeBigUInt64LE(9n);
-    hash.writeUInt32LE(3, 8);
     expect(decodeForgets(refused.forgets)).toEqual([{ hash, time: 1_000 }]);
+    // A row without a key: a dead letter without one.
+    const keyless = insertDeadLetters(batch, [{ row: 1, error: 'x' }], 'now');
+    expect(keyless.letters[0]).not.toHaveProperty('dedupKey');
     // Entries stored before rows carried sources: dead letters without a position.
     const old = decodeOutboxBatch(encodeOutboxBatch({ ...meta, body, count: 2 }), job);
     const letter = insertDeadLetters(old, [{ row: 1, error: 'x' }], 'now');

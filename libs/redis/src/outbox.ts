@@ -163,8 +163,9 @@ export interface RefusedRow {
 
 /**
  * What the writer's dead-letter script takes for refused rows: one insert-stage dead letter per
- * row (the row's line as the message, its source position when the batch carries it) and the
- * dedup keys to forget (dedup-forgets.ts), so a re-sent copy of such an event is not a duplicate.
+ * row (the row's line as the message, its source position and dedup key when the batch carries
+ * them) and the dedup keys to forget (dedup-forgets.ts), so a re-sent copy of such an event is
+ * not a duplicate.
  */
 export function insertDeadLetters(
   batch: DecodedBatch,
@@ -175,8 +176,7 @@ export function insertDeadLetters(
   const forgotten: ForgottenKey[] = [];
   const letters = refused.map(({ row, error }): DeadLetter => {
     const source = rowSource(batch, row);
-    if (source?.key) forgotten.push(source.key);
-    return {
+    const letter: DeadLetter = {
       stage: 'insert',
       error,
       topic: source?.topic ?? '',
@@ -185,6 +185,12 @@ export function insertDeadLetters(
       message: lines[row] ?? '',
       at,
     };
+    if (source?.key) {
+      forgotten.push(source.key);
+      // Recorded again when the dead letter is replayed (DEAD_LETTER_KEY_FIELD).
+      letter.dedupKey = source.key;
+    }
+    return letter;
   });
   return { letters, forgets: encodeForgets(forgotten) };
 }

@@ -30,6 +30,12 @@ export interface RowKeyHash {
   readonly high: number;
 }
 
+/** A 96-bit key hash stored as 12 bytes (LE: low 64 bits, then high 32), as `add` writes it. */
+export function rowKeyHash(hash: Buffer): RowKeyHash | undefined {
+  if (hash.length !== 12) return undefined;
+  return { low: hash.readBigUInt64LE(0), high: hash.readUInt32LE(8) };
+}
+
 function recordBytes(hashBytes: number): number {
   return 15 + (hashBytes > 0 ? hashBytes + 8 : 0);
 }

@@ -17,6 +17,7 @@ import {
   batchJobOptions,
   encodeOutboxBatch,
   keys,
+  isReplayEntry,
   newRunId,
   readReplayEntry,
   type ReplayLetter,
@@ -307,11 +308,7 @@ export class PartitionActor {
       if (await this.held(p, conn)) continue;
       const now = Date.now();
       p.tick(now);
-      if (p.dedup && now - this.forgetsPolledAt >= FORGETS_POLL_MS) {
-        this.forgetsPolledAt = now;
-        const list = await conn.getBuffer(keys.dedupForgets(this.pipeline.id, this.partition));
-        if (list !== null) p.applyForgets(list, now);
-      }
+      if (p.dedup && now - this.forgetsPolledAt >= FORGETS_POLL_MS) await this.pollForgets(p, conn);
       if (p.isFull(maxRows)) {
         await this.flush();
         continue;
@@ -344,6 +341,10 @@ export class PartitionActor {
       );
       for (const [idBuf, fields] of reply?.[0]?.[1] ?? []) {
         if (this.revokedReason !== undefined) return;
+        // A replayed row dead-lettered at insert goes through dedup with its key: the writer's
+        // forget of that key (written with the dead letter, so before the replay) must be applied
+        // first, or the row would be taken for a duplicate of itself.
+        if (p.dedup && isReplayEntry(fields)) await this.pollForgets(p, conn);
         this.applyRaw(p, idBuf.toString(), fields);
         if (p.gap) break;
         if (p.isFull(maxRows)) await this.flush();
@@ -354,6 +355,14 @@ export class PartitionActor {
         }
       }
     }
+  }
+
+  /** Applies the dedup forget list as it is now (keys of rows the writer dead-lettered). */
+  private async pollForgets(p: EntryProcessor, conn: Redis): Promise<void> {
+    const now = Date.now();
+    this.forgetsPolledAt = now;
+    const list = await conn.getBuffer(keys.dedupForgets(this.pipeline.id, this.partition));
+    if (list !== null) p.applyForgets(list, now);
   }
 
   /**

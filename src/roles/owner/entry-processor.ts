@@ -20,13 +20,14 @@ import {
   type DeadLetter,
   decodeForgets,
   type ReplayLetter,
+  rowKeyHash,
   RowSourceWriter,
   type SourceRange,
 } from '@sluice/redis';
 import { sourceEventTime } from '@sluice/pipeline/join';
 import type { EventObserver } from '@sluice/telemetry';
 import { type DeadAt, errorText, safeJson, transformValues } from './entry-helpers';
-import { replayOf } from './replay-letters';
+import { type Replay, replayOf } from './replay-letters';
 import { JoinStage, type JoinSink } from './join-stage';
 
 /** Counters an actor owns (`written` belongs to the writer). */
@@ -260,9 +261,7 @@ export class EntryProcessor {
       this.replayed += 1;
       const replay = replayOf(letter);
       if (replay.kind === 'row') {
-        // Stage insert: the row as sent, to the table again as it is (replay-letters.ts).
-        this.lines.appendLine(replay.line);
-        this.sources.add(replay.topic, replay.partition, replay.event.offset);
+        this.replayRow(replay, now);
       } else if (replay.kind === 'event') {
         // No source partition: its time is not the source's progress (dedup expiry).
         const { topic, partition, event } = replay;
@@ -271,6 +270,37 @@ export class EntryProcessor {
         this.deadLetter(letter.stage, replay.error, replay.message, replay.at, now);
       }
     }
+  }
+
+  /**
+   * Stage insert: the row as sent, to the table again as it is (replay-letters.ts). The writer
+   * forgot its dedup key when it dead-lettered it; the key goes through dedup again like any
+   * event's and is recorded with the row (in the checkpoint that writes it), so a copy of the
+   * event re-sent after the replay is a duplicate, and the replay of a row whose event was re-sent
+   * and written meanwhile is one. The actor has applied the forget list before (actor.ts), so
+   * the row's own key is no longer seen. In a join pipeline one left event may have many rows
+   * with its key: there the key is recorded, never checked. Refused again, the row takes its key
+   * back to the forget list and to its new dead letter.
+   */
+  private replayRow(replay: Extract<Replay, { kind: 'row' }>, now: number): void {
+    const { topic, partition, event, line, key } = replay;
+    const dedup = this.dedup;
+    const windowMs = this.pipeline.sources.get(topic)?.dedup?.windowMs;
+    const hash = key && dedup && windowMs !== undefined ? rowKeyHash(key.hash) : undefined;
+    if (key === undefined || dedup === undefined || hash === undefined) {
+      // A dead letter without a key (written before it was kept), or a source without dedup.
+      this.lines.appendLine(line);
+      this.sources.add(topic, partition, event.offset);
+      return;
+    }
+    if (!this.join && dedup.isDuplicate(hash, key.time, windowMs)) {
+      this.counters.duplicates += 1;
+      return;
+    }
+    this.lines.appendLine(line);
+    this.sources.add(topic, partition, event.offset, hash, key.time);
+    // No source: a replayed event's time is not its source's progress (dedup expiry).
+    dedup.add(hash, key.time, undefined, now);
   }
 
   /** A stream entry that does not decode: counted and dead-lettered, so nothing is silent. */

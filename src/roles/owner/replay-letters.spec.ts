@@ -4,7 +4,13 @@ import {
   parsePipelineDefinition,
   RowBuilder,
 } from '@sluice/pipeline';
-import type { ReplayLetter } from '@sluice/redis';
+import {
+  decodeOutboxBatch,
+  encodeOutboxBatch,
+  insertDeadLetters,
+  type ReplayLetter,
+  rowSource,
+} from '@sluice/redis';
 import { EntryProcessor } from './entry-processor';
 import { replayOf } from './replay-letters';
 
@@ -132,6 +138,75 @@ describe('replayed dead letters', () => {
     expect(p.rows).toEqual([{ id: 'x', n: 70000 }]);
     expect(p.rowSources().sources).toBeDefined();
     expect(p.counters).toMatchObject({ consumed: 0, deadLettered: 0 });
+  });
+
+  /**
+   * Event `id` applied and checkpointed, then its row refused at insert: the writer's dead letter
+   * (with the row's key) as a replayed letter, the actor having applied the forget list.
+   */
+  async function refusedAtInsert(id: string) {
+    const p = await processor();
+    const entry = { topic: 't', partition: 0, generation: 1, from: 0, to: 0 };
+    p.apply('1-0', { ...entry, events: [{ offset: 0, timestamp: T0, value: JSON.parse(event(id, 300)) }] }, T0);
+    const job = { pipeline: 'p', partition: 0, batchId: 'p.0.1.1' };
+    const stored = encodeOutboxBatch({
+      ...job,
+      database: 'default',
+      table: 'x',
+      createdAt: T0,
+      body: p.lines.bytes(),
+      count: p.rowCount,
+      ...p.rowSources(),
+    });
+    p.reset();
+    const refused = insertDeadLetters(decodeOutboxBatch(stored, job), [{ row: 0, error: 'CHECK' }], 'now');
+    p.applyForgets(refused.forgets, T0);
+    const { message, ...fields } = refused.letters[0]!;
+    const dead = letter({ ...fields, at: T0, partition: 0, offset: 0, message });
+    const resend = (streamId: string, offset: number) =>
+      p.apply(streamId, { ...entry, from: offset, to: offset, events: [{ offset, timestamp: T0, value: JSON.parse(event(id, 300)) }] }, T0);
+    return { p, dead, resend };
+  }
+
+  it('of stage insert record the row’s dedup key again: a copy re-sent after it is a duplicate', async () => {
+    const { p, dead, resend } = await refusedAtInsert('k');
+    const hash = (await loadHasher()).hash96('k');
+    expect(dead.dedupKey?.time).toBe(T0);
+    expect(p.dedup?.isDuplicate(hash, T0)).toBe(false);
+    p.applyReplay('2-0', [dead], T0 + 1_000);
+    expect(p.rows).toEqual([{ id: 'k', n: 300 }]);
+    expect(p.dedup?.isDuplicate(hash, T0)).toBe(true);
+    // Pending with the row: the checkpoint that writes the row records the key.
+    expect(p.dedup?.changes().appends.size).toBe(1);
+    // Refused again, the row takes its key to the forget list and its new dead letter.
+    const job = { pipeline: 'p', partition: 0, batchId: 'p.0.1.2' };
+    const batch = decodeOutboxBatch(
+      encodeOutboxBatch({ ...job, database: 'd', table: 'x', createdAt: T0, body: p.lines.bytes(), count: 1, ...p.rowSources() }),
+      job,
+    );
+    expect(rowSource(batch, 0)?.key).toEqual(dead.dedupKey);
+    p.reset();
+    resend('3-0', 1);
+    expect(p.rows).toEqual([]);
+    expect(p.counters.duplicates).toBe(1);
+  });
+
+  it('of stage insert are duplicates when a re-sent copy of their event was written first', async () => {
+    const { p, dead, resend } = await refusedAtInsert('k');
+    resend('2-0', 1);
+    expect(p.rows).toEqual([{ id: 'k', n: 300 }]);
+    p.reset();
+    p.applyReplay('3-0', [dead], T0 + 1_000);
+    expect(p.rows).toEqual([]);
+    expect(p.counters).toMatchObject({ duplicates: 1, deadLettered: 0 });
+  });
+
+  it('of stage insert written before keys were kept replay without recording one', async () => {
+    const { p, dead } = await refusedAtInsert('k');
+    const { dedupKey: _, ...old } = dead;
+    p.applyReplay('2-0', [old], T0 + 1_000);
+    expect(p.rows).toEqual([{ id: 'k', n: 300 }]);
+    expect(p.dedup?.isDuplicate((await loadHasher()).hash96('k'), T0)).toBe(false);
   });
 
   it('without anything to replay come back as they were', () => {

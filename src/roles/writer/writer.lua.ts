@@ -2,7 +2,9 @@ import type { Redis } from 'ioredis';
 import {
   type DeadLetter,
   DEAD_LETTER_FIELDS,
+  DEAD_LETTER_KEY_FIELD,
   deadLetterArgs,
+  encodeDeadLetterKey,
   keys,
   luaDeadLetterFields,
 } from '@sluice/redis';
@@ -22,12 +24,16 @@ redis.call('HINCRBY', KEYS[3], 'written', tonumber(ARGV[2]))
 return 1
 `;
 
+/** Arguments per dead letter of SETTLE: its record, then its dedup key. */
+const SETTLE_STRIDE = DEAD_LETTER_FIELDS.length + 1;
+
 // Settles a batch ClickHouse refused in part (or whole): the refused rows go to the dead-letter
 // stream, each with the server's error for it; the rows that landed (under their range tokens)
 // are counted written.
 // KEYS: outbox entry, outbox index, counters, dead letters, dedup forget list.
 // ARGV: batch id, rows written, dedup keys to forget (dedup-forgets.ts, '' for none), then the
-// dead letters, DEAD_LETTER_FIELDS each.
+// dead letters, DEAD_LETTER_FIELDS each and then the row's dedup key ('' for none), stored as
+// DEAD_LETTER_KEY_FIELD so that a replay of the row records the key again.
 // EXISTS first and DEL last: if an XADD fails (out of memory), the batch stays in the outbox.
 // Never trimmed, even past the DLQ bound: the writer must not drop a dead letter; the actor holds
 // the partition (dlq-full) until entries are discarded or replayed. The keys are forgotten in
@@ -35,8 +41,13 @@ return 1
 const SETTLE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local n = 0
-for i = 4, #ARGV, ${DEAD_LETTER_FIELDS.length} do
-  redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
+for i = 4, #ARGV, ${SETTLE_STRIDE} do
+  local key = ARGV[i + ${DEAD_LETTER_FIELDS.length}]
+  if key == '' then
+    redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')})
+  else
+    redis.call('XADD', KEYS[4], '*', ${luaDeadLetterFields('i')}, '${DEAD_LETTER_KEY_FIELD}', key)
+  end
   n = n + 1
 end
 if ARGV[3] ~= '' then
@@ -104,7 +115,10 @@ export class WriterScripts {
       batchId,
       written,
       refused.forgets,
-      ...refused.letters.flatMap(deadLetterArgs),
+      ...refused.letters.flatMap((d) => [
+        ...deadLetterArgs(d),
+        d.dedupKey ? encodeDeadLetterKey(d.dedupKey) : '',
+      ]),
     );
     return done === 1;
   }

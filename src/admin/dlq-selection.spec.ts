@@ -1,10 +1,10 @@
-import { parseDiscardSelector } from './dlq-discard';
+import { parseDlqSelector } from './dlq-selection';
 
-describe('parseDiscardSelector', () => {
+describe('parseDlqSelector', () => {
   it('reads {} as all, ids with or without their partition, and a filter', () => {
-    expect(parseDiscardSelector({})).toEqual({ kind: 'all' });
-    expect(parseDiscardSelector(undefined)).toEqual({ kind: 'all' });
-    expect(parseDiscardSelector({ ids: ['1712-0', '3/1713-4'] })).toEqual({
+    expect(parseDlqSelector({})).toEqual({ kind: 'all' });
+    expect(parseDlqSelector(undefined)).toEqual({ kind: 'all' });
+    expect(parseDlqSelector({ ids: ['1712-0', '3/1713-4'] })).toEqual({
       kind: 'ids',
       ids: [
         { partition: undefined, id: '1712-0' },
@@ -12,7 +12,7 @@ describe('parseDiscardSelector', () => {
       ],
     });
     expect(
-      parseDiscardSelector({
+      parseDlqSelector({
         stage: 'parse',
         since: '2026-01-01T00:00:00Z',
         until: '2026-01-02T00:00:00.500Z',
@@ -23,7 +23,7 @@ describe('parseDiscardSelector', () => {
       sinceMs: Date.UTC(2026, 0, 1),
       untilMs: Date.UTC(2026, 0, 2) + 500,
     });
-    expect(parseDiscardSelector({ stage: 'insert' })).toEqual({ kind: 'filter', stage: 'insert' });
+    expect(parseDlqSelector({ stage: 'insert' })).toEqual({ kind: 'filter', stage: 'insert' });
   });
 
   it('refuses ids mixed with a filter, bad ids, bad times and unknown fields', () => {
@@ -37,7 +37,7 @@ describe('parseDiscardSelector', () => {
       [],
       'all',
     ]) {
-      expect(typeof parseDiscardSelector(body)).toBe('string');
+      expect(typeof parseDlqSelector(body)).toBe('string');
     }
   });
 });
