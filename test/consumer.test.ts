@@ -12,7 +12,7 @@ import { keys } from '@sluice/redis';
 import { createTopic, produceMessages, type KafkaCodec, type ProduceMessage } from '@sluice/stack';
 import { TEST_STACK_DIR } from './support/paths';
 import { SluiceProcess } from './support/sluice-process';
-import { testStackEnv } from './support/stack-env';
+import { SHORT_GROUP_SESSION, testStackEnv } from './support/stack-env';
 
 const uid = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -165,6 +165,8 @@ describe('consumer role', () => {
         REDIS_URL: redisUrl,
         KAFKA_BROKERS: env.KAFKA_BROKERS,
         ROLES: 'consumer',
+        // A stop and resume rejoins the group: the member that left holds it a session.
+        ...SHORT_GROUP_SESSION,
         ...extra,
       },
     });

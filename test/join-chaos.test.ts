@@ -11,7 +11,7 @@ import {
 } from './support/join-fixture';
 import { clickhouse, deletePipeline, postPipeline, uniqueName } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
-import { testStackEnv } from './support/stack-env';
+import { SHORT_GROUP_SESSION, testStackEnv } from './support/stack-env';
 
 const LEFT = 100_000;
 const RIGHT = 20_000;
@@ -128,7 +128,10 @@ describe('join exactly once under SIGKILL, and join state released', () => {
     id = uniqueName('jchaos').replace(/_/g, '-');
     const pipelineId = id;
     const data = generate(11);
-    const runEnv = { ...env, LEASE_TTL_MS: String(LEASE_TTL_MS) };
+    // A short group session: each restarted process's consumer waits for the SIGKILLed members'
+    // sessions before it gets partitions, so with the 10 s default the kills mostly landed before
+    // anything was read.
+    const runEnv = { ...env, ...SHORT_GROUP_SESSION, LEASE_TTL_MS: String(LEASE_TTL_MS) };
     const start = () => SluiceProcess.start({ env: runEnv });
 
     app = await start();

@@ -9,7 +9,7 @@ import {
 } from './support/join-fixture';
 import { clickhouse, deletePipeline, postPipeline, uniqueName } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
-import { testStackEnv } from './support/stack-env';
+import { SHORT_GROUP_SESSION, testStackEnv } from './support/stack-env';
 
 const ORDER_PARTITIONS = 2;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -31,8 +31,9 @@ function pair(n: number): { customer: KeyedMessage; order: KeyedMessage } {
 }
 
 // Default lateness (0s) and idle timeout (10s): sources quiet long enough to be idle, the process
-// SIGKILLed, events produced while it is down; after the restart (and the 10 s the consumer group
-// waits for the dead member) every one of them must join, none late.
+// SIGKILLed, events produced while it is down; after the restart (and the session timeout the
+// consumer group waits for the dead member, 4 s here: SHORT_GROUP_SESSION) every one of them must
+// join, none late.
 describe('join restart while the sources are quiet', () => {
   const env = testStackEnv();
   let app: SluiceProcess | undefined;
@@ -63,7 +64,7 @@ describe('join restart while the sources are quiet', () => {
       partitions: 2,
     });
     delete (definition.join as Record<string, unknown>).lateness;
-    app = await SluiceProcess.start({ env: { ...env } });
+    app = await SluiceProcess.start({ env: { ...env, ...SHORT_GROUP_SESSION } });
     await postPipeline(app, definition);
     const { producer, close } = await connectProducer(env.KAFKA_BROKERS);
     const produce = async (from: number, to: number) => {
@@ -88,7 +89,7 @@ describe('join restart while the sources are quiet', () => {
     await app.kill();
     log('SIGKILL while quiet; producing during the downtime');
     await produce(10, 30);
-    app = await SluiceProcess.start({ env: { ...env } });
+    app = await SluiceProcess.start({ env: { ...env, ...SHORT_GROUP_SESSION } });
     const restarted = app;
     await written(restarted, 30);
     await close();

@@ -20,15 +20,20 @@ import {
   waitForSettled,
 } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
-import { testStackEnv } from './support/stack-env';
+import {
+  SHORT_GROUP_SESSION,
+  SHORT_SESSION_TIMEOUT_MS,
+  testStackEnv,
+} from './support/stack-env';
 
 const KAFKA_PARTITIONS = 8;
 const PIPELINE_PARTITIONS = 4;
 const CHUNK = 100;
 const CHUNK_EVERY_MS = 150;
-// The consumers' session timeout is 10 s (the mock ignores LeaveGroup): a member stopped this
-// long is expired and its partitions go to the other one.
-const FROZEN_MS = 14_000;
+// The consumers' session timeout is 4 s here (SHORT_GROUP_SESSION; the mock ignores LeaveGroup):
+// a member stopped this long is expired and its partitions go to the other one. The frozen one
+// stays stopped 4 s past that.
+const FROZEN_MS = SHORT_SESSION_TIMEOUT_MS + 4_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const began = Date.now();
@@ -55,7 +60,9 @@ describe('consumer rebalancing across processes', () => {
   let pipelineId: string | undefined;
 
   const startConsumer = async () => {
-    const proc = await SluiceProcess.start({ env: { ...env, ROLES: 'consumer' } });
+    const proc = await SluiceProcess.start({
+      env: { ...env, ...SHORT_GROUP_SESSION, ROLES: 'consumer' },
+    });
     consumers.push(proc);
     return proc;
   };
@@ -142,7 +149,7 @@ describe('consumer rebalancing across processes', () => {
         60_000,
         'c2 to take over from the frozen c1',
       );
-      await sleep(Math.max(0, FROZEN_MS - 10_000));
+      await sleep(Math.max(0, FROZEN_MS - SHORT_SESSION_TIMEOUT_MS));
       const c1Joins = joins(c1, id);
       thaw(c1);
       log('c1 thawed (SIGCONT): it appends its stale batches, then rejoins');

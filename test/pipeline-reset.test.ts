@@ -18,7 +18,7 @@ import {
   waitForSettled,
 } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
-import { testStackEnv } from './support/stack-env';
+import { SHORT_GROUP_SESSION, testStackEnv } from './support/stack-env';
 
 // PUT /pipelines/:id?reset=true (README "Editing a pipeline"): a change that cannot apply live
 // (here the partition count) resets the pipeline; every event read before it is written by the
@@ -29,7 +29,9 @@ const BATCH = 400;
 const idOf = (i: number) => `r-${i}`;
 
 describe('resetting a pipeline to a definition that cannot apply live', () => {
-  const env = testStackEnv();
+  // Each reset waits for the stopped consumers to leave the group, and they for its member: a
+  // short session (SHORT_GROUP_SESSION) shortens both waits.
+  const env = { ...testStackEnv(), ...SHORT_GROUP_SESSION };
   let app: SluiceProcess;
   let ch: ClickHouseClient;
   let redis: Redis;

@@ -21,7 +21,7 @@ import {
   uniquePipelineId,
 } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
-import { testStackEnv } from './support/stack-env';
+import { SHORT_GROUP_SESSION, testStackEnv } from './support/stack-env';
 
 const PASSWORD = `pw-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 const KEY_NEXT = 'f1'.repeat(32);
@@ -124,7 +124,8 @@ describe('secrets at rest', () => {
   let ch: ClickHouseClient;
   let redis: Redis;
   let proxy: Awaited<ReturnType<typeof authProxy>>;
-  const env = testStackEnv();
+  // Each restart's consumers wait for the previous process's members: a short session.
+  const env = { ...testStackEnv(), ...SHORT_GROUP_SESSION };
   const ids: string[] = [];
   let inline: { id: string; topic: string; table: string } | undefined;
   const withKey = () =>

@@ -6,7 +6,7 @@ import { createTopic, produceMessages, type ProduceMessage } from '@sluice/stack
 import { scrape, total } from './support/metrics';
 import { TEST_STACK_DIR } from './support/paths';
 import { SluiceProcess } from './support/sluice-process';
-import { testStackEnv } from './support/stack-env';
+import { SHORT_GROUP_SESSION, testStackEnv } from './support/stack-env';
 
 const uid = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -127,6 +127,8 @@ describe('source offset resets', () => {
         KAFKA_BROKERS: env.KAFKA_BROKERS,
         ROLES: 'consumer',
         MAILBOX_MAX_ENTRIES: String(MAILBOX_MAX_ENTRIES),
+        // The resume rejoins the group, where the stopped consumer's member stays a session.
+        ...SHORT_GROUP_SESSION,
       },
     });
     return app;

@@ -15,7 +15,7 @@ import {
   waitForSettled,
 } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
-import { testStackEnv } from './support/stack-env';
+import { SHORT_GROUP_SESSION, testStackEnv } from './support/stack-env';
 
 // `startFrom` an ISO time and `POST /pipelines/:id/rewind` on the local stack, whose mock broker
 // answers ListOffsets by timestamp with the log end: the offsets come from the search over
@@ -95,6 +95,10 @@ function expectIds(ids: Map<string, number>, from: number): void {
   }).toEqual({ missing: [], unexpected: [], doubled: [], rows: expected.length });
 }
 
+// Each rewind waits for the stopped consumers to leave the group, and they for the rewind's member:
+// a short session (SHORT_GROUP_SESSION) shortens both waits.
+const appEnv = () => ({ ...testStackEnv(), ...SHORT_GROUP_SESSION });
+
 describe('start from a time, rewind to a time', () => {
   let app: SluiceProcess;
   let ch: ClickHouseClient;
@@ -102,7 +106,7 @@ describe('start from a time, rewind to a time', () => {
 
   beforeAll(async () => {
     ch = clickhouse();
-    app = await SluiceProcess.start({ env: { ...testStackEnv() } });
+    app = await SluiceProcess.start({ env: appEnv() });
   });
   afterAll(async () => {
     for (const id of pipelines) if (app?.running) await deletePipeline(app, id);
@@ -211,7 +215,7 @@ describe('start from a time, rewind to a time', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     await app.kill();
     expect(await first).toBe('no answer');
-    app = await SluiceProcess.start({ env: { ...testStackEnv() } });
+    app = await SluiceProcess.start({ env: appEnv() });
 
     // Half done: not resumable, and no rewind to another time, until this one is finished.
     const url = `http://127.0.0.1:${app.port}/api/v1/pipelines/${id}`;

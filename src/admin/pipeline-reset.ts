@@ -198,7 +198,7 @@ export class PipelineReset {
     for (let attempt = 1; ; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 2 * POLL_MS * attempt));
       try {
-        return await joinGroupAlone(kafka, id, topics, busy);
+        return await joinGroupAlone(kafka, id, topics, busy, this.config.kafkaSessionTimeoutMs);
       } catch (err) {
         if (!(err instanceof ResetRefusedError) || attempt >= JOIN_TRIES) throw err;
       }

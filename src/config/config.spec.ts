@@ -149,6 +149,17 @@ describe('cluster timing', () => {
     );
   });
 
+  it('takes the Kafka group session timeout, 10 s by default, and refuses one under 3 s', () => {
+    expect(loadConfig({ ...servers }).kafkaSessionTimeoutMs).toBe(10_000);
+    expect(
+      loadConfig({ ...servers, KAFKA_SESSION_TIMEOUT_MS: '4000' }).kafkaSessionTimeoutMs,
+    ).toBe(4_000);
+    for (const bad of ['2999', '1800001', '4s'])
+      expect(problemsOf({ ...servers, KAFKA_SESSION_TIMEOUT_MS: bad }).problems[0]?.key).toBe(
+        'KAFKA_SESSION_TIMEOUT_MS',
+      );
+  });
+
   it('writes mailbox entry version 3 unless told 2 (upgrades from older owners)', () => {
     expect(loadConfig({ ...servers }).mailboxEntryVersion).toBe(3);
     expect(loadConfig({ ...servers, MAILBOX_ENTRY_VERSION: '2' }).mailboxEntryVersion).toBe(2);

@@ -37,6 +37,8 @@ export interface SluiceConfig {
   /** CLICKHOUSE_*: the process's own ClickHouse (readiness); TLS files read at startup. */
   clickhouse: { url: string; username: string; password: string; tls: ClickHouseTls | undefined };
   kafkaClientId: string;
+  /** KAFKA_SESSION_TIMEOUT_MS: see groupTiming (@sluice/kafka). */
+  kafkaSessionTimeoutMs: number;
   shutdownTimeoutMs: number;
   healthTimeoutMs: number;
   pipelinesDir: string | undefined;
@@ -174,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, embeddedStack = false): Sluic
       tls: clickhouseTls,
     },
     kafkaClientId: data.KAFKA_CLIENT_ID,
+    kafkaSessionTimeoutMs: data.KAFKA_SESSION_TIMEOUT_MS,
     shutdownTimeoutMs: data.SHUTDOWN_TIMEOUT_MS,
     healthTimeoutMs: data.HEALTH_TIMEOUT_MS,
     pipelinesDir: data.PIPELINES_DIR,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_SESSION_TIMEOUT_MS } from '@sluice/kafka/group-timing';
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
   MAX_MESSAGE_BYTES_LIMIT,
@@ -89,6 +90,14 @@ export const envSchema = z.object({
   CLICKHOUSE_USERNAME: z.string().default('default'),
   CLICKHOUSE_PASSWORD: z.string().default(''),
   KAFKA_CLIENT_ID: z.string().min(1).default('sluice'),
+  /**
+   * Consumer group session timeout of the pipelines' consumers and of a rewind's or reset's group
+   * member; the heartbeat interval is 3/10 of it (@sluice/kafka group-timing.ts). A member that
+   * dies, or on the librdkafka mock any member that leaves, holds its partitions this long, and
+   * the mock delays each rebalance by about as much. A real broker refuses values outside its
+   * group.min/max.session.timeout.ms (6 s to 30 min by default).
+   */
+  KAFKA_SESSION_TIMEOUT_MS: intFromString(3_000, 1_800_000).default(DEFAULT_SESSION_TIMEOUT_MS),
   /** Grace period for in-flight work after SIGTERM before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: intFromString(100, 600_000).default(15_000),
   /** How long one readiness probe of a dependency may take before it counts as down. */

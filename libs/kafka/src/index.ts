@@ -1,6 +1,7 @@
 export * from './kafka-client';
 export * from './codecs';
 export * from './group-generation';
+export * from './group-timing';
 export * from './offset-reset';
 export * from './kafka-security';
 export * from './oauth-token';

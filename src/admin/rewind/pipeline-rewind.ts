@@ -159,6 +159,7 @@ export class PipelineRewind {
             HttpStatus.CONFLICT,
             `pipeline ${id}: consumers still in its Kafka group (${message}): send the rewind again`,
           ),
+        this.config.kafkaSessionTimeoutMs,
       );
       try {
         result = await this.moveBack(pipeline, to, toMs, admin, reader, member);

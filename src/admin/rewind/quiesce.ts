@@ -84,9 +84,17 @@ export async function joinGroupAlone(
   id: string,
   partitions: ReadonlyMap<string, readonly number[]>,
   busy: (message: string) => Error,
+  /** KAFKA_SESSION_TIMEOUT_MS, as the pipeline's consumers. */
+  sessionTimeoutMs: number,
 ): Promise<SoleGroupMember> {
   try {
-    return await SoleGroupMember.join(kafka, groupIdOf(id), partitions, JOIN_TIMEOUT_MS);
+    return await SoleGroupMember.join(
+      kafka,
+      groupIdOf(id),
+      partitions,
+      JOIN_TIMEOUT_MS,
+      sessionTimeoutMs,
+    );
   } catch (err) {
     if (!(err instanceof GroupBusyError)) throw err;
     throw busy(err.message);

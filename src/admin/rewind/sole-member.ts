@@ -1,4 +1,5 @@
 import type { Consumer, Kafka } from 'kafkajs';
+import { groupTiming } from '@sluice/kafka/group-timing';
 
 /** Another member holds partitions of the group: its consumers have not left yet. */
 export class GroupBusyError extends Error {
@@ -10,11 +11,6 @@ export interface GroupOffset {
   partition: number;
   offset: number;
 }
-
-// As the pipeline's consumers (group-client.ts): the mock broker ignores LeaveGroup, so a member
-// that left is only dropped after this, and the next join waits that long.
-const SESSION_TIMEOUT_MS = 10_000;
-const HEARTBEAT_INTERVAL_MS = 3_000;
 
 /**
  * A member of a pipeline's consumer group holding every partition of its topics, so nobody else
@@ -34,19 +30,21 @@ export class SoleGroupMember {
 
   /**
    * Joins `groupId` for `partitions` (topic -> every partition). Throws GroupBusyError when the
-   * group gives it fewer (a member still there), after leaving again.
+   * group gives it fewer (a member still there), after leaving again. Its session timeout is the
+   * pipeline consumers' (KAFKA_SESSION_TIMEOUT_MS): the mock broker ignores LeaveGroup, so a
+   * member that left is only dropped after it, and the next join waits that long.
    */
   static async join(
     kafka: Kafka,
     groupId: string,
     partitions: ReadonlyMap<string, readonly number[]>,
     timeoutMs: number,
+    sessionTimeoutMs?: number,
   ): Promise<SoleGroupMember> {
     const consumer = kafka.consumer({
       groupId,
       allowAutoTopicCreation: false,
-      sessionTimeout: SESSION_TIMEOUT_MS,
-      heartbeatInterval: HEARTBEAT_INTERVAL_MS,
+      ...groupTiming(sessionTimeoutMs),
       rebalanceTimeout: timeoutMs,
       maxWaitTimeInMs: 100,
     });

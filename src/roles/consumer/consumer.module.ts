@@ -169,6 +169,7 @@ export class ConsumerRole extends RoleService {
         coalesce: this.config.coalesce,
         maxMessageBytes: this.config.maxMessageBytes,
         fetchMaxWaitMs: this.config.fetchMaxWaitMs,
+        sessionTimeoutMs: this.config.kafkaSessionTimeoutMs,
         entryVersion: this.config.mailboxEntryVersion,
         telemetry: this.telemetry,
         sourceGaps: this.gapTotal(id),

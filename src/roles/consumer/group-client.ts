@@ -3,6 +3,7 @@ import { logLevel, type Admin, type Consumer } from 'kafkajs';
 import {
   createKafka,
   groupLogBridge,
+  groupTiming,
   kafkaConnectionOf,
   type KafkaLogLevel,
   RecordReader,
@@ -10,11 +11,6 @@ import {
 import type { CompiledPipeline } from '@sluice/pipeline';
 import { groupIdOf } from './kafka-options';
 
-// A member that dies without leaving (SIGKILL; also every member on the librdkafka mock, which
-// ignores LeaveGroup) holds its partitions until the session times out: kafkajs's 30 s default
-// would stall a pipeline that long.
-const SESSION_TIMEOUT_MS = 10_000;
-const HEARTBEAT_INTERVAL_MS = 3_000;
 // A fetch long-polls up to this when there is no data; stop() waits for it. The default of
 // CONSUMER_FETCH_MAX_WAIT_MS (see env.schema.ts for why it is short).
 export const FETCH_MAX_WAIT_MS = 100;
@@ -32,7 +28,13 @@ export interface GroupClients {
 /** Creates, without connecting, the group consumer and admin client of `pipeline`. */
 export function createGroupClients(
   pipeline: CompiledPipeline,
-  options: { clientId: string; fallbackBrokers: readonly string[]; fetchMaxWaitMs?: number },
+  options: {
+    clientId: string;
+    fallbackBrokers: readonly string[];
+    fetchMaxWaitMs?: number;
+    /** KAFKA_SESSION_TIMEOUT_MS; default DEFAULT_SESSION_TIMEOUT_MS. */
+    sessionTimeoutMs?: number;
+  },
   logger: Logger,
   /** kafkajs reset a partition's offset (OFFSET_OUT_OF_RANGE): see SourceGapMonitor. */
   onOffsetReset?: (topic: string, partition: number) => void,
@@ -50,8 +52,7 @@ export function createGroupClients(
   const consumer = kafka.consumer({
     groupId: groupIdOf(pipeline.id),
     allowAutoTopicCreation: false,
-    sessionTimeout: SESSION_TIMEOUT_MS,
-    heartbeatInterval: HEARTBEAT_INTERVAL_MS,
+    ...groupTiming(options.sessionTimeoutMs),
     maxWaitTimeInMs: options.fetchMaxWaitMs ?? FETCH_MAX_WAIT_MS,
   });
   return {

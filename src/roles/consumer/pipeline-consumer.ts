@@ -33,6 +33,8 @@ export interface PipelineConsumerOptions {
   maxMessageBytes?: number;
   /** Longest fetch long-poll (kafkajs maxWaitTimeInMs); default FETCH_MAX_WAIT_MS. */
   fetchMaxWaitMs?: number;
+  /** KAFKA_SESSION_TIMEOUT_MS; default DEFAULT_SESSION_TIMEOUT_MS (@sluice/kafka). */
+  sessionTimeoutMs?: number;
   /** Mailbox entry version for unparsed messages (MAILBOX_ENTRY_VERSION); default 3. */
   entryVersion?: UnparsedEntryVersion;
   /** Consume spans and consumer metrics; absent in tests that do not need them. */
