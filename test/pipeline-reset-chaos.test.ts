@@ -16,7 +16,7 @@ import {
   waitForSettled,
 } from './support/pipeline-fixture';
 import { SluiceProcess } from './support/sluice-process';
-import { testStackEnv } from './support/stack-env';
+import { SHORT_GROUP_SESSION, testStackEnv } from './support/stack-env';
 
 // A reset (PUT /pipelines/:id?reset=true, README "Editing a pipeline") with the process SIGKILLed
 // at a random moment of it, then the same PUT sent again to the restarted process (what the
@@ -41,7 +41,9 @@ const log = (line: string) =>
   process.stdout.write(`[reset-chaos +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
 
 describe('a reset killed at a random moment and sent again', () => {
-  const env = { ...testStackEnv(), LEASE_TTL_MS: String(LEASE_TTL_MS) };
+  // The killed process's group member holds its partitions for a session (the mock ignores
+  // LeaveGroup); a short one keeps the retried reset's 409s short (SHORT_GROUP_SESSION).
+  const env = { ...testStackEnv(), ...SHORT_GROUP_SESSION, LEASE_TTL_MS: String(LEASE_TTL_MS) };
   let app: SluiceProcess | undefined;
   let ch: ClickHouseClient;
   let redis: Redis;
