@@ -34,14 +34,17 @@ describe('health endpoints', () => {
       'ready',
     );
     const ready = (await running.get('/health/ready')).body as Readiness;
-    // sourceGaps (consumer role) and holds (every process) only report: up whatever they say.
+    // sourceGaps and kafkaClusters (consumer role) and holds (every process) only report: up
+    // whatever they say.
     expect(Object.keys(ready.info ?? {}).sort()).toEqual([
       'clickhouse',
       'holds',
       'kafka',
+      'kafkaClusters',
       'redis',
       'sourceGaps',
     ]);
+    expect(ready.info?.kafkaClusters).toEqual({ status: 'up', down: [] });
     // Only the shape is this test's.
     expect(ready.info?.holds).toMatchObject({ status: 'up', held: expect.any(Number) });
     expect(ready.info?.sourceGaps).toEqual({

@@ -16,6 +16,7 @@ import {
   createSourceTopic,
   dedupPipeline,
   postPipeline,
+  setPipelineRunning,
   tableCount,
   uniqueName,
   uniquePipelineId,
@@ -169,6 +170,20 @@ describe('SASL OAUTHBEARER with a client-credentials token endpoint', () => {
 
     const wrong = uniquePipelineId('oauth-wrong');
     await postPipeline(app, withGrant(wrong, 'WRONG_CLIENT_SECRET'));
+    // Beside the good pipeline's cluster the wrong one is a report; alone, the failure.
+    await app.waitFor(
+      async () => {
+        const ready = (await (app as SluiceProcess).get('/health/ready')) as {
+          status: number;
+          body: { info?: { kafkaClusters?: { down: { pipelines: string[] }[] } } };
+        };
+        const down = ready.body.info?.kafkaClusters?.down ?? [];
+        return ready.status === 200 && down.some((d) => d.pipelines.includes(wrong));
+      },
+      30_000,
+      'the wrong secret reported',
+    );
+    await setPipelineRunning(app, good, false);
     const down = await waitForReadiness(503, 'down for the wrong secret');
     expect(Object.keys(down.error ?? {})).toEqual(['kafka']);
     const message = down.error?.kafka?.message ?? '';

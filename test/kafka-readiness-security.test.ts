@@ -2,7 +2,8 @@
 // TLS with a CA made here (a real node:tls proxy in front of the mock brokers, which speak
 // plaintext only and have no SASL). The process's KAFKA_BROKERS point at the TLS listeners with
 // no security, so a probe that ignores the pipelines' ssl reads the cluster as down; /health/ready
-// must probe it with each running pipeline's ssl and name the pipeline whose CA is wrong.
+// must probe it with each running pipeline's ssl and name the pipeline whose CA is wrong: as a
+// report while another pipeline's cluster answers, as the failure once none does.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import {
   createSourceTopic,
   dedupPipeline,
   postPipeline,
+  setPipelineRunning,
   uniqueName,
   uniquePipelineId,
 } from './support/pipeline-fixture';
@@ -25,7 +27,9 @@ import { makeCertificates, type TestCertificates } from './support/certificates'
 type Readiness = {
   status: string;
   error?: Record<string, { status: string; message?: string }>;
-  info?: Record<string, { status: string }>;
+  info?: Record<string, { status: string }> & {
+    kafkaClusters?: { down: { brokers: string[]; pipelines: string[]; error: string }[] };
+  };
 };
 
 describe('readiness probes Kafka with each pipeline own security', () => {
@@ -107,9 +111,19 @@ describe('readiness probes Kafka with each pipeline own security', () => {
     expect(ready.body.info?.kafka?.status).toBe('up');
     expect(proxy.handshakes).toBeGreaterThan(0);
 
-    // Same brokers, another CA: a connection of its own, which fails, named by its pipeline.
+    // Same brokers, another CA: a connection of its own, which fails, named by its pipeline. The
+    // process still reads the good pipeline's cluster: reported, not a failure.
     const wrong = uniquePipelineId('tls-wrong');
     await postPipeline(app, secured(wrong, otherCa.pem('ca.crt')));
+    const reported = await waitForReadiness(
+      (r) => (r.body.info?.kafkaClusters?.down.length ?? 0) > 0,
+      'the wrong CA reported',
+    );
+    expect(reported.status).toBe(200);
+    expect(reported.body.info?.kafkaClusters?.down.map((d) => d.pipelines)).toEqual([[wrong]]);
+
+    // The good pipeline stopped: no cluster the process reads answers, so it is not ready.
+    await setPipelineRunning(app, good, false);
     const down = await waitForReadiness((r) => r.status === 503, 'down for the wrong CA');
     expect(Object.keys(down.body.error ?? {})).toEqual(['kafka']);
     const message = down.body.error?.kafka?.message ?? '';

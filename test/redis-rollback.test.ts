@@ -85,7 +85,9 @@ describe('Redis restored from an older copy of its AOF', () => {
     );
 
     // 2. B appended to the mailboxes and committed in Kafka by a consumer alone (not applied).
-    app = await SluiceProcess.start({ env: { ...env, ROLES: 'consumer' } });
+    // Each start reads the stack's addresses again: a restarted Redis may have had to move to
+    // another port (its old one taken meanwhile; libs/stack reusePort says so in its log).
+    app = await SluiceProcess.start({ env: { ...testStackEnv(), ROLES: 'consumer' } });
     await produceAll(producer, topic, KAFKA_PARTITIONS, b.messages);
     await app.waitFor(async () => (await pipelineView(app!, id)).lag === 0, 60_000, 'B committed');
     await app.stop();
@@ -95,7 +97,7 @@ describe('Redis restored from an older copy of its AOF', () => {
       rmSync(join(REDIS_DATA, 'appendonlydir'), { recursive: true, force: true });
       cpSync(backup, join(REDIS_DATA, 'appendonlydir'), { recursive: true });
     });
-    app = await SluiceProcess.start({ env: { ...env } });
+    app = await SluiceProcess.start({ env: { ...testStackEnv() } });
     await produceAll(producer, topic, KAFKA_PARTITIONS, d.messages);
     await close();
 
@@ -121,6 +123,7 @@ describe('Redis restored from an older copy of its AOF', () => {
       status: number;
       body: { info: { holds: { holds: { pipeline: string; reason: string }[] } } };
     };
+    if (ready.status !== 200) log(`not ready: ${JSON.stringify(ready.body)}`);
     expect(ready.status).toBe(200);
     expect(ready.body.info.holds.holds.filter((h) => h.pipeline === id)).toHaveLength(PARTITIONS);
     const metrics = await scrape(app);

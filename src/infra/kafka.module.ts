@@ -24,6 +24,12 @@ function connectionOptions(config: SluiceConfig): KafkaConnectionOptions {
  * the clusters the consumer reads: each running pipeline's brokers with that pipeline's own TLS
  * and SASL (one probe per distinct broker set and security), so a secured cluster is not read as
  * down; with no running pipeline, KAFKA_BROKERS as configured.
+ *
+ * The probe fails only when none of them answers: then the process can read nothing. One
+ * pipeline's cluster down (or its brokers or certificates wrong) while others answer is that
+ * pipeline's problem, shown under `kafkaClusters` as a report: failing readiness for it would take
+ * every process out of service (and the admin API with it, behind a load balancer) for all
+ * pipelines, and stall rolling upgrades, while fixing nothing.
  */
 @Injectable()
 export class KafkaReadiness implements OnModuleInit {
@@ -47,8 +53,16 @@ export class KafkaReadiness implements OnModuleInit {
 
   onModuleInit(): void {
     this.readiness.register('kafka', async () => {
-      const down = describeDownClusters(await this.probes.check(this.targets()));
-      if (down !== undefined) throw new Error(down);
+      const outcomes = await this.probes.check(this.targets());
+      if (outcomes.every((o) => o.error !== undefined)) {
+        throw new Error(describeDownClusters(outcomes));
+      }
+    });
+    // The same outcomes (kept PROBE_CACHE_MS), as a report: the clusters down beside ones up.
+    this.readiness.report('kafkaClusters', async () => {
+      const outcomes = await this.probes.check(this.targets());
+      const down = outcomes.filter((o) => o.error !== undefined);
+      return { down: down.map(({ brokers, pipelines, error }) => ({ brokers, pipelines, error })) };
     });
   }
 

@@ -90,10 +90,9 @@ export class ClusterProbes {
 }
 
 /** Why readiness fails, naming each cluster down and the pipelines reading from it. */
-export function describeDownClusters(outcomes: readonly ClusterOutcome[]): string | undefined {
-  const down = outcomes.filter((o) => o.error !== undefined);
-  if (down.length === 0) return undefined;
-  return down
+export function describeDownClusters(outcomes: readonly ClusterOutcome[]): string {
+  return outcomes
+    .filter((o) => o.error !== undefined)
     .map((o) => {
       const readers = o.pipelines.length > 0 ? ` (pipelines ${o.pipelines.join(', ')})` : '';
       return `${o.brokers.join(',')}${readers}: ${o.error ?? ''}`;
