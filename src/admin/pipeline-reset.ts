@@ -5,6 +5,7 @@ import { kafkaConnectionOf } from '@sluice/kafka';
 import type { CompiledPipeline, PipelineDefinition } from '@sluice/pipeline';
 import {
   beginReset,
+  clearHoldsBeyond,
   finishReset,
   foldRemovedPartitions,
   keys,
@@ -133,6 +134,7 @@ export class PipelineReset {
     // Fewer partitions: the dead letters and counters of the removed ones would leave GET /dlq,
     // replay, discard and the totals; they move into the remaining ones before the drop.
     const folded = await foldRemovedPartitions(this.redis, id, definition.partitions);
+    await clearHoldsBeyond(this.redis, id, definition.partitions);
     const removed = await this.state.purgeForReset(id);
     if (!(await finishReset(this.redis, id))) {
       throw new ResetRefusedError(
