@@ -23,6 +23,7 @@ import {
   type StoredPipeline,
 } from '../pipelines';
 import { groupIdOf } from './consumer-lag';
+import { compareIds } from './dlq-listing';
 import {
   IDLE_TIMEOUT_MS,
   POLL_MS,
@@ -49,13 +50,6 @@ export class ResetRefusedError extends Error {
 export interface ResetResult {
   version: number;
   status: PipelineStatus;
-}
-
-/** Stream ids `ms-seq` compared as numbers. */
-function idAfter(a: string, b: string): boolean {
-  const [am = 0, as = 0] = a.split('-').map(Number);
-  const [bm = 0, bs = 0] = b.split('-').map(Number);
-  return am > bm || (am === bm && as > bs);
 }
 
 /**
@@ -216,7 +210,7 @@ export class PipelineReset {
         const [last] = await this.redis.xrevrange(keys.mailbox(old.id, n), '+', '-', 'COUNT', 1);
         if (last === undefined) continue;
         const cursor = (await this.redis.hget(keys.checkpoint(old.id, n), 'cursor')) ?? '0-0';
-        if (idAfter(last[0], cursor)) waiting += 1;
+        if (compareIds(last[0], cursor) > 0) waiting += 1;
       }
       if (waiting === 0) return;
       if (Date.now() > deadline) {
